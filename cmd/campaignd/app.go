@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+
+	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/control"
+	"github.com/campaignd/campaignd/core/sqlite"
+	"github.com/hashicorp/go-hclog"
+)
+
+// app is one CLI invocation: its global flags, streams and, once opened,
+// its configuration.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+
+	configPath string
+	dbPath     string
+	socketPath string
+	jsonOut    bool
+	verbose    bool
+
+	cfg *Config
+	log hclog.Logger
+}
+
+// globalFlags registers the flags every command accepts, before or after
+// the command name.
+func (a *app) globalFlags(fs *flag.FlagSet) {
+	fs.StringVar(&a.configPath, "config", a.configPath, "configuration `file`")
+	fs.StringVar(&a.dbPath, "db", a.dbPath, "database `path` (overrides the config)")
+	fs.StringVar(&a.socketPath, "socket", a.socketPath, "control socket `path` (overrides the config)")
+	fs.BoolVar(&a.jsonOut, "json", a.jsonOut, "print one JSON document")
+	fs.BoolVar(&a.verbose, "v", a.verbose, "print a summary even on success")
+}
+
+// flags returns a FlagSet for a subcommand with the global flags included.
+func (a *app) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	a.globalFlags(fs)
+	return fs
+}
+
+// parse parses flags and positional arguments in any order and checks the
+// positional count is within [minArgs, maxArgs] (maxArgs < 0: unbounded).
+func (a *app) parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int, usage string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usagef("%s: %v (usage: %s)", fs.Name(), err, usage)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) < minArgs || (maxArgs >= 0 && len(pos) > maxArgs) {
+		return nil, usagef("%s: wrong number of arguments (usage: %s)", fs.Name(), usage)
+	}
+	return pos, nil
+}
+
+// config loads the configuration once, applying --db and --socket.
+func (a *app) config() (*Config, error) {
+	if a.cfg != nil {
+		return a.cfg, nil
+	}
+	cfg, err := loadConfig(a.configPath)
+	if err != nil {
+		return nil, err
+	}
+	if a.dbPath != "" {
+		cfg.Database = a.dbPath
+	}
+	if a.socketPath != "" {
+		cfg.Socket = a.socketPath
+	}
+	a.cfg = cfg
+	a.log = newLogger(cfg.LogLevel, a.stderr)
+	return cfg, nil
+}
+
+func newLogger(level string, w io.Writer) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "campaignd", Level: hclog.LevelFromString(level), Output: w})
+}
+
+// access says what a command needs from the database when no daemon runs.
+type access int
+
+const (
+	readAccess  access = iota // no lock: WAL lets reads run beside a tick
+	writeAccess               // the database lock, waiting lock_timeout
+	tickAccess                // the database lock, not waiting: busy -> skipped
+)
+
+// errLockBusy reports that a standalone tick found the lock held.
+var errLockBusy = errors.New("database lock held elsewhere")
+
+// session is a Service plus what must be released after the command.
+type session struct {
+	core.Service
+	local  *core.Engine // nil when talking to the daemon
+	closer func()
+}
+
+func (s *session) Close() {
+	if s.closer != nil {
+		s.closer()
+	}
+}
+
+// open returns the daemon's client when a daemon answers on the socket, and
+// otherwise a local engine on the database under the lock `acc` needs.
+func (a *app) open(ctx context.Context, acc access, holder string) (*session, error) {
+	cfg, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	client := &control.Client{SocketPath: cfg.socketPath()}
+	if _, err := client.Status(ctx); err == nil {
+		return &session{Service: client}, nil
+	} else if !errors.Is(err, control.ErrNoDaemon) {
+		return nil, err
+	}
+	var lock *sqlite.FileLock
+	if acc != readAccess {
+		wait := cfg.LockTimeout.Duration
+		if acc == tickAccess {
+			wait = 0
+		}
+		lock, err = sqlite.Lock(cfg.Database, wait, holder)
+		if err != nil {
+			if acc == tickAccess && errors.Is(err, sqlite.ErrLocked) {
+				return nil, errLockBusy
+			}
+			return nil, err
+		}
+	}
+	db, err := sqlite.Open(ctx, cfg.Database)
+	if err != nil {
+		if lock != nil {
+			lock.Release()
+		}
+		return nil, err
+	}
+	senders := newSenderSet(cfg, a.log)
+	eng, err := core.NewEngine(db, senders, cfg.limits(), a.log)
+	if err != nil {
+		db.Close()
+		if lock != nil {
+			lock.Release()
+		}
+		return nil, err
+	}
+	return &session{Service: eng, local: eng, closer: func() {
+		senders.Close()
+		db.Close()
+		if lock != nil {
+			lock.Release()
+		}
+	}}, nil
+}
+
+// actorContext names the local caller in history records.
+func actorContext(ctx context.Context) context.Context {
+	name := strconv.Itoa(os.Getuid())
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return core.WithActor(ctx, name+" (standalone)")
+}
+
+// print writes v as JSON with --json, and otherwise calls human.
+func (a *app) print(v any, human func(w io.Writer)) error {
+	if a.jsonOut {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	if human != nil {
+		human(a.stdout)
+	}
+	return nil
+}
+
+// parseID parses a campaign id argument.
+func parseID(s string) (int64, error) {
+	id, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usagef("campaign id %q: must be a positive integer", s)
+	}
+	return id, nil
+}
+
+func fprintf(w io.Writer, format string, args ...any) { fmt.Fprintf(w, format, args...) }

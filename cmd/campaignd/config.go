@@ -1,0 +1,360 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/campaignd/campaignd/core"
+)
+
+// Config is campaignd.toml. Every key has a default, so a missing file
+// works; campaignd.toml.example documents each one.
+type Config struct {
+	Database        string   `toml:"database"`
+	Socket          string   `toml:"socket"`
+	SocketMode      string   `toml:"socket_mode"`
+	SocketGroup     string   `toml:"socket_group"`
+	AllowUIDs       []int    `toml:"allow_uids"`
+	PluginDir       string   `toml:"plugin_dir"`
+	LogLevel        string   `toml:"log_level"`
+	TickInterval    duration `toml:"tick_interval"`
+	LockTimeout     duration `toml:"lock_timeout"`
+	ShutdownTimeout duration `toml:"shutdown_timeout"`
+	DefaultFrom     string   `toml:"default_from"`
+
+	Queue   QueueConfig             `toml:"queue"`
+	Senders map[string]SenderConfig `toml:"senders"`
+
+	path string // the file it came from, "" for defaults
+}
+
+// QueueConfig is the [queue] table: the engine's limits.
+type QueueConfig struct {
+	BatchSize          int      `toml:"batch_size"`
+	DefaultConcurrency int      `toml:"default_concurrency"`
+	MaxAttempts        int      `toml:"max_attempts"`
+	InDoubt            string   `toml:"in_doubt"`
+	TickTimeout        duration `toml:"tick_timeout"`
+	LeaseMargin        duration `toml:"lease_margin"`
+	RetryBase          duration `toml:"retry_base"`
+	RetryMax           duration `toml:"retry_max"`
+	ThrottleDelay      duration `toml:"throttle_delay"`
+	MessageIDDomain    string   `toml:"message_id_domain"`
+}
+
+// SenderConfig is one [senders.NAME] table.
+type SenderConfig struct {
+	Plugin  string         `toml:"plugin"`
+	SHA256  string         `toml:"sha256"`
+	Options map[string]any `toml:"options"`
+	// options is Options rendered to strings with ${ENV} expanded.
+	options map[string]string
+}
+
+// duration is a TOML string such as "50s" or "5m".
+type duration struct{ time.Duration }
+
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (use e.g. \"30s\", \"5m\")", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// defaultConfig returns the configuration used when no file is given.
+func defaultConfig() *Config {
+	l := core.DefaultLimits()
+	return &Config{
+		Database:        "./campaignd.db",
+		SocketMode:      "0600",
+		LogLevel:        "warn",
+		LockTimeout:     duration{60 * time.Second},
+		ShutdownTimeout: duration{30 * time.Second},
+		DefaultFrom:     os.Getenv("SUPPORT_EMAIL"),
+		Queue: QueueConfig{
+			BatchSize: l.BatchSize, DefaultConcurrency: l.DefaultConcurrency, MaxAttempts: l.MaxAttempts,
+			InDoubt: string(l.InDoubt), TickTimeout: duration{l.TickTimeout}, LeaseMargin: duration{l.LeaseMargin},
+			RetryBase: duration{l.RetryBase}, RetryMax: duration{l.RetryMax}, ThrottleDelay: duration{l.ThrottleDelay},
+		},
+		Senders: map[string]SenderConfig{},
+	}
+}
+
+// loadConfig reads path ("" = $CAMPAIGND_CONFIG, else ./campaignd.toml if it
+// exists, else defaults only). Unknown keys, bad values and unset ${ENV}
+// references are EINVALID errors naming the key and, where known, the line.
+func loadConfig(path string) (*Config, error) {
+	explicit := path != ""
+	if path == "" {
+		path = os.Getenv("CAMPAIGND_CONFIG")
+		explicit = path != ""
+	}
+	if path == "" {
+		if _, err := os.Stat("campaignd.toml"); err == nil {
+			path = "campaignd.toml"
+		}
+	}
+	cfg := defaultConfig()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			if !explicit && errors.Is(err, os.ErrNotExist) {
+				return cfg.finish()
+			}
+			return nil, core.Errorf(core.EINVALID, "config: %v", err)
+		}
+		if err := decodeConfig(path, data, cfg); err != nil {
+			return nil, err
+		}
+		cfg.path = path
+	}
+	return cfg.finish()
+}
+
+func decodeConfig(path string, data []byte, cfg *Config) error {
+	md, err := toml.Decode(string(data), cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return core.Errorf(core.EINVALID, "config %s: line %d: %s", path, pe.Position.Line, pe.Message)
+		}
+		return core.Errorf(core.EINVALID, "config %s: %v", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0]
+		line := keyLine(data, k)
+		where := ""
+		if line > 0 {
+			where = fmt.Sprintf("line %d: ", line)
+		}
+		return core.Errorf(core.EINVALID, "config %s: %sunknown key %q", path, where, k.String())
+	}
+	return nil
+}
+
+// keyLine finds the line defining a dotted key by tracking [table] headers;
+// 0 when not found. BurntSushi/toml keeps key positions private.
+func keyLine(data []byte, key toml.Key) int {
+	if len(key) == 0 {
+		return 0
+	}
+	table, last := strings.Join(key[:len(key)-1], "."), key[len(key)-1]
+	if len(key) >= 1 && tableLine(data, key.String()) > 0 {
+		return tableLine(data, key.String())
+	}
+	cur := ""
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		l := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(l, "[") {
+			cur = strings.Trim(l, "[] ")
+			continue
+		}
+		if cur == table {
+			if name, _, ok := strings.Cut(l, "="); ok && strings.Trim(strings.TrimSpace(name), `"`) == last {
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+func tableLine(data []byte, table string) int {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		l := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(l, "[") && strings.Trim(l, "[] ") == table {
+			return n
+		}
+	}
+	return 0
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
+
+// expandEnv replaces ${VAR} and ${VAR:-default}; an unset VAR without a
+// default is an error naming the key.
+func expandEnv(key, s string) (string, error) {
+	var missing string
+	out := envRef.ReplaceAllStringFunc(s, func(m string) string {
+		sub := envRef.FindStringSubmatch(m)
+		if v, ok := os.LookupEnv(sub[1]); ok {
+			return v
+		}
+		if sub[2] != "" {
+			return sub[2][2:]
+		}
+		if missing == "" {
+			missing = sub[1]
+		}
+		return ""
+	})
+	if missing != "" {
+		return "", core.Errorf(core.EINVALID, "config: %s: environment variable %s is not set", key, missing)
+	}
+	return out, nil
+}
+
+// finish expands ${ENV}, fills derived defaults and validates every value.
+func (c *Config) finish() (*Config, error) {
+	var err error
+	for _, f := range []struct {
+		key string
+		p   *string
+	}{{"database", &c.Database}, {"socket", &c.Socket}, {"plugin_dir", &c.PluginDir}, {"default_from", &c.DefaultFrom}, {"queue.message_id_domain", &c.Queue.MessageIDDomain}} {
+		if *f.p, err = expandEnv(f.key, *f.p); err != nil {
+			return nil, err
+		}
+	}
+	if c.Database == "" {
+		return nil, core.Errorf(core.EINVALID, "config: database: must not be empty")
+	}
+	if c.PluginDir == "" {
+		if exe, err := os.Executable(); err == nil {
+			c.PluginDir = filepath.Dir(exe)
+		}
+	}
+	if _, err := c.socketMode(); err != nil {
+		return nil, err
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "trace", "debug", "info", "warn", "error", "off":
+	default:
+		return nil, core.Errorf(core.EINVALID, "config: log_level: %q must be trace, debug, info, warn, error or off", c.LogLevel)
+	}
+	if c.TickInterval.Duration < 0 {
+		return nil, core.Errorf(core.EINVALID, "config: tick_interval: must not be negative")
+	}
+	if err := c.limits().Validate(); err != nil {
+		return nil, core.Errorf(core.EINVALID, "config: %s", core.ErrorMessage(err))
+	}
+	if _, ok := c.Senders["outbox"]; !ok {
+		// The embedded default: a first run needs no mail server.
+		c.Senders["outbox"] = SenderConfig{Plugin: "outbox"}
+	}
+	for name, s := range c.Senders {
+		if !validSenderName(name) {
+			return nil, core.Errorf(core.EINVALID, "config: senders.%s: a sender name may use only letters, digits, - and _", name)
+		}
+		if s.Plugin == "" {
+			return nil, core.Errorf(core.EINVALID, "config: senders.%s.plugin: required (e.g. \"smtp\")", name)
+		}
+		if s.SHA256 != "" {
+			if b := strings.TrimSpace(s.SHA256); len(b) != 64 || strings.Trim(strings.ToLower(b), "0123456789abcdef") != "" {
+				return nil, core.Errorf(core.EINVALID, "config: senders.%s.sha256: must be 64 hex digits", name)
+			}
+		}
+		s.options = map[string]string{}
+		for k, v := range s.Options {
+			key := "senders." + name + ".options." + k
+			var str string
+			switch v := v.(type) {
+			case string:
+				str = v
+			case int64, float64, bool:
+				str = fmt.Sprint(v)
+			case []any:
+				parts := make([]string, len(v))
+				for i, e := range v {
+					parts[i] = fmt.Sprint(e)
+				}
+				str = strings.Join(parts, ",")
+			default:
+				return nil, core.Errorf(core.EINVALID, "config: %s: must be a string, number, boolean or array", key)
+			}
+			if str, err = expandEnv(key, str); err != nil {
+				return nil, err
+			}
+			s.options[k] = str
+		}
+		c.Senders[name] = s
+	}
+	return c, nil
+}
+
+func validSenderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Config) socketMode() (os.FileMode, error) {
+	m, err := strconv.ParseUint(c.SocketMode, 8, 32)
+	if err != nil || m > 0o777 {
+		return 0, core.Errorf(core.EINVALID, "config: socket_mode: %q must be an octal mode such as \"0600\"", c.SocketMode)
+	}
+	return os.FileMode(m), nil
+}
+
+// socketPath is the control socket: the configured one, or campaignd.sock
+// beside the database.
+func (c *Config) socketPath() string {
+	if c.Socket != "" {
+		return c.Socket
+	}
+	return filepath.Join(filepath.Dir(c.Database), "campaignd.sock")
+}
+
+// outboxDir is where the built-in outbox sender writes when its dir option
+// is not set: an "outbox" directory beside the database.
+func (c *Config) outboxDir() string {
+	return filepath.Join(filepath.Dir(c.Database), "outbox")
+}
+
+// limits converts [queue] to the engine's Limits.
+func (c *Config) limits() core.Limits {
+	q := c.Queue
+	return core.Limits{
+		BatchSize: q.BatchSize, DefaultConcurrency: q.DefaultConcurrency, MaxAttempts: q.MaxAttempts,
+		InDoubt: core.InDoubtPolicy(q.InDoubt), TickTimeout: q.TickTimeout.Duration, LeaseMargin: q.LeaseMargin.Duration,
+		RetryBase: q.RetryBase.Duration, RetryMax: q.RetryMax.Duration, ThrottleDelay: q.ThrottleDelay.Duration,
+		MessageIDDomain: q.MessageIDDomain,
+	}
+}
+
+// secretWords mark option keys whose values config check never prints.
+var secretWords = []string{"pass", "secret", "key", "token", "credential"}
+
+// redacted returns the sender options safe to print.
+func redacted(opts map[string]string) map[string]string {
+	out := make(map[string]string, len(opts))
+	for k, v := range opts {
+		out[k] = v
+		for _, w := range secretWords {
+			if strings.Contains(strings.ToLower(k), w) && v != "" {
+				out[k] = "(set, redacted)"
+			}
+		}
+	}
+	return out
+}
+
+// senderNames returns the configured sender names, sorted.
+func (c *Config) senderNames() []string {
+	names := make([]string, 0, len(c.Senders))
+	for n := range c.Senders {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

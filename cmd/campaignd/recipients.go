@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/campaignd/campaignd/core"
+	"golang.org/x/term"
+)
+
+func (a *app) cmdRecipients(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usagef("recipients: missing subcommand (import, add, list)")
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "import":
+		return a.recipientsImport(ctx, args)
+	case "add":
+		return a.recipientsAdd(ctx, args)
+	case "list":
+		return a.recipientsList(ctx, args)
+	}
+	return usagef("recipients: unknown subcommand %q", sub)
+}
+
+func (a *app) recipientsImport(ctx context.Context, args []string) error {
+	fs := a.flags("recipients import")
+	formatFlag := fs.String("format", "", "csv or jsonl (default: from the file name, else csv)")
+	pos, err := a.parse(fs, args, 2, 2, "recipients import ID FILE|- [--format csv|jsonl]")
+	if err != nil {
+		return err
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return err
+	}
+	name := pos[1]
+	f := *formatFlag
+	if f == "" && (strings.HasSuffix(name, ".jsonl") || strings.HasSuffix(name, ".ndjson")) {
+		f = "jsonl"
+	}
+	format, err := core.ParseImportFormat(f)
+	if err != nil {
+		return err
+	}
+	var in io.Reader = a.stdin
+	var size int64 = -1
+	if name != "-" {
+		file, err := os.Open(name)
+		if err != nil {
+			return core.Errorf(core.EINVALID, "recipients import: %v", err)
+		}
+		defer file.Close()
+		if st, err := file.Stat(); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
+		}
+		in = file
+	}
+	s, err := a.open(ctx, writeAccess, "recipients import")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if pf, ok := a.stderr.(*os.File); ok && !a.jsonOut && term.IsTerminal(int(pf.Fd())) {
+		p := newProgress(in, size, pf)
+		defer p.stop()
+		in = p
+	}
+	res, err := s.ImportRecipients(actorContext(ctx), id, format, in)
+	if err != nil {
+		if res != nil && res.Added > 0 {
+			fmt.Fprintf(a.stderr, "campaignd: %d recipients were added before the error\n", res.Added)
+		}
+		return err
+	}
+	return a.print(res, func(w io.Writer) {
+		fprintf(w, "added %d, duplicates %d, suppressed %d, invalid %d\n", res.Added, res.Duplicates, res.Suppressed, res.Invalid)
+		for _, e := range res.Errors {
+			fprintf(w, "line %d: %s\n", e.Line, e.Message)
+		}
+		if int64(len(res.Errors)) < res.Invalid {
+			fprintf(w, "... and %d more invalid rows\n", res.Invalid-int64(len(res.Errors)))
+		}
+	})
+}
+
+func (a *app) recipientsAdd(ctx context.Context, args []string) error {
+	fs := a.flags("recipients add")
+	var in core.RecipientInput
+	var attrs stringList
+	fs.StringVar(&in.Name, "name", "", "display name")
+	fs.Var(&attrs, "attr", "attribute k=v (repeatable)")
+	pos, err := a.parse(fs, args, 2, 2, "recipients add ID EMAIL [--name N] [--attr k=v]...")
+	if err != nil {
+		return err
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return err
+	}
+	in.Email = pos[1]
+	for _, kv := range attrs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return usagef("--attr %q: want key=value", kv)
+		}
+		if in.Attrs == nil {
+			in.Attrs = map[string]string{}
+		}
+		in.Attrs[k] = v
+	}
+	s, err := a.open(ctx, writeAccess, "recipients add")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	res, err := s.AddRecipient(actorContext(ctx), id, in)
+	if err != nil {
+		return err
+	}
+	return a.print(res, func(w io.Writer) {
+		switch {
+		case res.Added > 0:
+			fprintf(w, "added %s\n", in.Email)
+		case res.Suppressed > 0:
+			fprintf(w, "not added: %s is suppressed\n", in.Email)
+		default:
+			fprintf(w, "not added: %s is already a recipient\n", in.Email)
+		}
+	})
+}
+
+func (a *app) recipientsList(ctx context.Context, args []string) error {
+	fs := a.flags("recipients list")
+	status := fs.String("status", "", "only this status")
+	limit := fs.Int("limit", 100, "most rows")
+	after := fs.Int64("after", 0, "page: only ids after this one")
+	pos, err := a.parse(fs, args, 1, 1, "recipients list ID [--status S] [--limit N]")
+	if err != nil {
+		return err
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return err
+	}
+	f := core.RecipientFilter{Limit: *limit, AfterID: *after}
+	if *status != "" {
+		if f.Status, err = core.ParseRecipientStatus(*status); err != nil {
+			return err
+		}
+	}
+	s, err := a.open(ctx, readAccess, "")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	rs, err := s.Recipients(ctx, id, f)
+	if err != nil {
+		return err
+	}
+	if rs == nil {
+		rs = []*core.Recipient{}
+	}
+	return a.print(rs, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tSTATUS\tATTEMPTS\tLAST ERROR")
+		for _, r := range rs {
+			last := r.LastError
+			if r.LastErrorClass != "" {
+				code := ""
+				if r.LastErrorCode != 0 {
+					code = fmt.Sprintf(" %d", r.LastErrorCode)
+				}
+				if r.LastEnhancedCode != "" {
+					code += " " + r.LastEnhancedCode
+				}
+				last = r.LastErrorClass + code + ": " + last
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Email, r.Name, r.Status, r.Attempts, last)
+		}
+		tw.Flush()
+	})
+}
+
+// progress reports an import's progress on a terminal, at most 5 times a second.
+type progress struct {
+	r     io.Reader
+	size  int64
+	read  atomic.Int64
+	out   *os.File
+	done  chan struct{}
+	start time.Time
+}
+
+func newProgress(r io.Reader, size int64, out *os.File) *progress {
+	p := &progress{r: r, size: size, out: out, done: make(chan struct{}), start: time.Now()}
+	go p.loop()
+	return p
+}
+
+func (p *progress) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.read.Add(int64(n))
+	return n, err
+}
+
+func (p *progress) loop() {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			fmt.Fprint(p.out, "\r\033[K")
+			return
+		case <-t.C:
+			p.draw()
+		}
+	}
+}
+
+func (p *progress) draw() {
+	n := p.read.Load()
+	rate := float64(n) / time.Since(p.start).Seconds() / (1 << 20)
+	if p.size > 0 {
+		pct := float64(n) * 100 / float64(p.size)
+		width := 30
+		filled := int(pct / 100 * float64(width))
+		fmt.Fprintf(p.out, "\rimporting [%s%s] %5.1f%%  %.1f MiB/s", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), pct, rate)
+		return
+	}
+	fmt.Fprintf(p.out, "\rimporting %.1f MiB  %.1f MiB/s", float64(n)/(1<<20), rate)
+}
+
+func (p *progress) stop() { close(p.done) }

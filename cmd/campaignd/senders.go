@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"os"
+	"sync"
+
+	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/sdk"
+	"github.com/hashicorp/go-hclog"
+)
+
+// seedEnv are the user's environment variables that plugins may read as
+// fallbacks (the SMTP plugin's EMAIL_HOST, EMAIL_USER, EMAIL_PASS). Plugins
+// do not inherit the rest of the host's environment.
+var seedEnv = []string{"EMAIL_HOST", "EMAIL_USER", "EMAIL_PASS", "SUPPORT_EMAIL", "SENDGRID_API_KEY"}
+
+// senderSet adapts the configured [senders] to core.SenderProvider. The
+// plugin pool is created on first use, so a command that sends nothing
+// (an idle tick, a create) starts no plugin.
+type senderSet struct {
+	mu      sync.Mutex
+	configs map[string]sdk.PluginConfig
+	log     hclog.Logger
+	pool    *sdk.Pool
+}
+
+var _ core.SenderProvider = (*senderSet)(nil)
+
+func newSenderSet(cfg *Config, log hclog.Logger) *senderSet {
+	return &senderSet{configs: pluginConfigs(cfg, log), log: log}
+}
+
+// pluginConfigs turns [senders.NAME] tables into plugin launch configs.
+func pluginConfigs(cfg *Config, log hclog.Logger) map[string]sdk.PluginConfig {
+	var env []string
+	for _, k := range seedEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	out := make(map[string]sdk.PluginConfig, len(cfg.Senders))
+	for name, s := range cfg.Senders {
+		opts := make(map[string]string, len(s.options)+1)
+		for k, v := range s.options {
+			opts[k] = v
+		}
+		if s.Plugin == "outbox" && opts["dir"] == "" {
+			opts["dir"] = cfg.outboxDir()
+		}
+		out[name] = sdk.PluginConfig{
+			Name: name, Plugin: s.Plugin, Dir: cfg.PluginDir, SHA256: s.SHA256,
+			Options: opts, Logger: log.Named(name), Env: env,
+		}
+	}
+	return out
+}
+
+// Sender returns the named sender, starting its plugin on first use.
+func (s *senderSet) Sender(ctx context.Context, name string) (sdk.Sender, error) {
+	s.mu.Lock()
+	if s.pool == nil {
+		s.pool = sdk.NewPool(s.log, s.configs)
+	}
+	pool := s.pool
+	s.mu.Unlock()
+	return pool.Sender(ctx, name)
+}
+
+// Has reports whether a sender is configured.
+func (s *senderSet) Has(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.configs[name]
+	return ok
+}
+
+// Reconfigure applies a reloaded configuration (SIGHUP): plugins whose
+// configuration changed restart on next use.
+func (s *senderSet) Reconfigure(cfg *Config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.configs = pluginConfigs(cfg, s.log)
+	if s.pool != nil {
+		s.pool.Reconfigure(s.configs)
+	}
+}
+
+// Close stops every plugin process.
+func (s *senderSet) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pool != nil {
+		_ = s.pool.Close()
+		s.pool = nil
+	}
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/campaignd/campaignd/core"
+)
+
+// cmdTick runs one tick: through the daemon when it runs, standalone
+// otherwise. Silent on success (cron mails any output); a tick skipped
+// because another holds the lock is a success.
+func (a *app) cmdTick(ctx context.Context, args []string) error {
+	if _, err := a.parse(a.flags("tick"), args, 0, 0, "tick [-v] [--json]"); err != nil {
+		return err
+	}
+	res, err := a.tick(ctx)
+	if err != nil {
+		return err
+	}
+	if a.jsonOut {
+		return a.print(res, nil)
+	}
+	if a.verbose {
+		if res.Skipped {
+			fprintf(a.stdout, "tick skipped: another tick holds the lock\n")
+		} else {
+			fprintf(a.stdout, "tick: processed %d, sent %d, failed %d, retried %d, throttled %d, recovered %d, completed %d\n",
+				res.Processed, res.Sent, res.Failed, res.Retried, res.Throttled, res.Recovered, res.Completed)
+		}
+	}
+	return nil
+}
+
+func (a *app) tick(ctx context.Context) (*core.TickResult, error) {
+	s, err := a.open(ctx, tickAccess, "campaignd tick (standalone)")
+	if errors.Is(err, errLockBusy) {
+		return &core.TickResult{Skipped: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if s.local == nil {
+		return s.Tick(ctx, core.TriggerSocket)
+	}
+	// SIGTERM stops claiming but lets in-flight sends finish and be
+	// recorded: cancelling them would turn sent mail into in-doubt mail.
+	stop := context.AfterFunc(ctx, s.local.Drain)
+	defer stop()
+	return s.Tick(context.WithoutCancel(actorContext(ctx)), core.TriggerCLI)
+}
+
+func (a *app) cmdTicks(ctx context.Context, args []string) error {
+	fs := a.flags("ticks")
+	limit := fs.Int("limit", 20, "most records")
+	if _, err := a.parse(fs, args, 0, 0, "ticks [--limit N]"); err != nil {
+		return err
+	}
+	s, err := a.open(ctx, readAccess, "")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ts, err := s.Ticks(ctx, *limit)
+	if err != nil {
+		return err
+	}
+	if ts == nil {
+		ts = []*core.TickRecord{}
+	}
+	return a.print(ts, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSTARTED\tTRIGGER\tDURATION\tPROCESSED\tSENT\tFAILED\tRETRIED\tTHROTTLED\tRECOVERED\tERROR")
+		for _, t := range ts {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", t.ID, t.Started.Local().Format(time.DateTime), t.Trigger,
+				t.Duration.Round(time.Millisecond), t.Processed, t.Sent, t.Failed, t.Retried, t.Throttled, t.Recovered, t.Error)
+		}
+		tw.Flush()
+	})
+}
+
+func (a *app) cmdQueue(ctx context.Context, args []string) error {
+	if _, err := a.parse(a.flags("queue"), args, 0, 0, "queue"); err != nil {
+		return err
+	}
+	s, err := a.open(ctx, readAccess, "")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	qs, err := s.Queue(ctx)
+	if err != nil {
+		return err
+	}
+	if qs == nil {
+		qs = []*core.QueueSummary{}
+	}
+	return a.print(qs, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CAMPAIGN\tNAME\tSTATUS\tDUE NOW\tWAITING RETRY\tIN FLIGHT\tNEXT ATTEMPT")
+		for _, q := range qs {
+			next := "-"
+			if q.NextAttempt != nil {
+				next = q.NextAttempt.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\n", q.CampaignID, q.CampaignName, q.Status, q.DueNow, q.Waiting, q.InFlight, next)
+		}
+		tw.Flush()
+	})
+}
+
+func (a *app) cmdExecutions(ctx context.Context, args []string) error {
+	pos, err := a.parse(a.flags("executions"), args, 0, 1, "executions [ID]")
+	if err != nil {
+		return err
+	}
+	var id int64
+	if len(pos) == 1 {
+		if id, err = parseID(pos[0]); err != nil {
+			return err
+		}
+	}
+	s, err := a.open(ctx, readAccess, "")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	xs, err := s.Executions(ctx, id)
+	if err != nil {
+		return err
+	}
+	if xs == nil {
+		xs = []*core.Execution{}
+	}
+	return a.print(xs, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tCAMPAIGN\tAT\tSTATUS\tQUEUED\tBY\tERROR")
+		for _, x := range xs {
+			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%s\t%s\n", x.ID, x.CampaignID, x.At.Local().Format(time.DateTime), x.Status, x.Queued, x.By, x.Error)
+		}
+		tw.Flush()
+	})
+}
+
+func (a *app) cmdSuppress(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usagef("suppress: missing subcommand (add, remove, list)")
+	}
+	sub, args := args[0], args[1:]
+	fs := a.flags("suppress " + sub)
+	reason := fs.String("reason", "", "why (add)")
+	limit := fs.Int("limit", 1000, "most rows (list)")
+	switch sub {
+	case "add", "remove":
+		pos, err := a.parse(fs, args, 1, 1, "suppress "+sub+" EMAIL")
+		if err != nil {
+			return err
+		}
+		s, err := a.open(ctx, writeAccess, "suppress "+sub)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if sub == "add" {
+			err = s.Suppress(actorContext(ctx), core.Suppression{Email: pos[0], Reason: *reason, Source: "operator"})
+		} else {
+			err = s.Unsuppress(actorContext(ctx), pos[0])
+		}
+		if err != nil {
+			return err
+		}
+		result := map[string]string{"add": "suppressed", "remove": "unsuppressed"}[sub]
+		return a.print(map[string]string{"email": pos[0], "result": result}, func(w io.Writer) {
+			fprintf(w, "%s %s\n", result, pos[0])
+		})
+	case "list":
+		if _, err := a.parse(fs, args, 0, 0, "suppress list"); err != nil {
+			return err
+		}
+		s, err := a.open(ctx, readAccess, "")
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		list, err := s.Suppressions(ctx, *limit)
+		if err != nil {
+			return err
+		}
+		if list == nil {
+			list = []*core.Suppression{}
+		}
+		return a.print(list, func(w io.Writer) {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "EMAIL\tSOURCE\tSINCE\tREASON")
+			for _, x := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", x.Email, x.Source, x.CreatedAt.Local().Format(time.DateTime), x.Reason)
+			}
+			tw.Flush()
+		})
+	}
+	return usagef("suppress: unknown subcommand %q", sub)
+}

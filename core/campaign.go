@@ -1,0 +1,231 @@
+package core
+
+import (
+	htmltemplate "html/template"
+	"net/mail"
+	"strings"
+	"text/template"
+	"time"
+	"unicode/utf8"
+
+	"github.com/campaignd/campaignd/sdk"
+)
+
+// MaxBatchSize is the hard ceiling on emails sent per tick, across all
+// campaigns. Configuration above it is an error, never silently clamped.
+const MaxBatchSize = 50
+
+// DefaultConcurrency is the number of sends in flight per campaign when
+// neither the campaign nor the configuration says otherwise.
+const DefaultConcurrency = 5
+
+// MaxConcurrency bounds a campaign's concurrency; it cannot usefully exceed
+// the batch ceiling.
+const MaxConcurrency = MaxBatchSize
+
+// CampaignStatus is a campaign's lifecycle state.
+type CampaignStatus string
+
+// Campaign states. See Transition for the legal moves.
+const (
+	CampaignDraft     CampaignStatus = "DRAFT"
+	CampaignActive    CampaignStatus = "ACTIVE"
+	CampaignSending   CampaignStatus = "SENDING"
+	CampaignPaused    CampaignStatus = "PAUSED"
+	CampaignCompleted CampaignStatus = "COMPLETED"
+	CampaignCancelled CampaignStatus = "CANCELLED"
+)
+
+// Action is an operator's request to move a campaign.
+type Action string
+
+// Operator actions on a campaign.
+const (
+	ActionActivate Action = "activate"
+	ActionExecute  Action = "execute"
+	ActionPause    Action = "pause"
+	ActionResume   Action = "resume"
+	ActionCancel   Action = "cancel"
+	ActionRetry    Action = "retry"
+)
+
+// Transition returns the state an action moves a campaign to. pausedFrom is
+// the state a PAUSED campaign returns to on resume. An illegal move returns
+// an ECONFLICT error naming both states.
+//
+//	DRAFT -activate-> ACTIVE -execute-> SENDING -(engine)-> COMPLETED
+//	ACTIVE|SENDING -pause-> PAUSED -resume-> the state it was paused from
+//	any but COMPLETED (and CANCELLED) -cancel-> CANCELLED
+//	SENDING|COMPLETED -retry-> SENDING (failed recipients requeued)
+func Transition(from CampaignStatus, pausedFrom CampaignStatus, a Action) (CampaignStatus, error) {
+	var to CampaignStatus
+	switch a {
+	case ActionActivate:
+		to = CampaignActive
+		if from == CampaignDraft {
+			return to, nil
+		}
+	case ActionExecute:
+		to = CampaignSending
+		if from == CampaignActive {
+			return to, nil
+		}
+	case ActionPause:
+		to = CampaignPaused
+		if from == CampaignActive || from == CampaignSending {
+			return to, nil
+		}
+	case ActionResume:
+		to = pausedFrom
+		if to == "" {
+			to = CampaignActive
+		}
+		if from == CampaignPaused {
+			return to, nil
+		}
+		to = CampaignActive
+	case ActionCancel:
+		to = CampaignCancelled
+		if from != CampaignCompleted && from != CampaignCancelled {
+			return to, nil
+		}
+	case ActionRetry:
+		to = CampaignSending
+		if from == CampaignSending || from == CampaignCompleted {
+			return to, nil
+		}
+	default:
+		return "", Errorf(EINVALID, "unknown campaign action %q", a)
+	}
+	return "", Errorf(ECONFLICT, "cannot %s a campaign from %s to %s", a, from, to)
+}
+
+// Stats are a campaign's per-status recipient counters. They are kept in the
+// same transaction as every status change, so reading them is O(1).
+type Stats struct {
+	Total   int64 `json:"total"`
+	Pending int64 `json:"pending"`
+	Queued  int64 `json:"queued"`
+	Sending int64 `json:"sending"`
+	Sent    int64 `json:"sent"`
+	Failed  int64 `json:"failed"`
+	Bounced int64 `json:"bounced"`
+}
+
+// Unfinished reports how many recipients still have to reach a final state.
+func (s Stats) Unfinished() int64 { return s.Pending + s.Queued + s.Sending }
+
+// Campaign is one email campaign and its counters.
+type Campaign struct {
+	ID          int64          `json:"id"`
+	Name        string         `json:"name"`
+	Sender      string         `json:"sender"`
+	From        string         `json:"from"`
+	ReplyTo     string         `json:"reply_to,omitempty"`
+	Subject     string         `json:"subject"`
+	Text        string         `json:"text,omitempty"`
+	HTML        string         `json:"html,omitempty"`
+	Headers     []sdk.Header   `json:"headers,omitempty"`
+	Concurrency int            `json:"concurrency"`
+	BatchSize   int            `json:"batch_size"`
+	Status      CampaignStatus `json:"status"`
+	PausedFrom  CampaignStatus `json:"paused_from,omitempty"`
+	CreatedAt   time.Time      `json:"created_at"`
+	UpdatedAt   time.Time      `json:"updated_at"`
+	Stats       Stats          `json:"stats"`
+}
+
+// CampaignSpec is what an operator supplies to create a campaign.
+type CampaignSpec struct {
+	Name        string       `json:"name"`
+	Sender      string       `json:"sender"`
+	From        string       `json:"from"`
+	ReplyTo     string       `json:"reply_to,omitempty"`
+	Subject     string       `json:"subject"`
+	Text        string       `json:"text,omitempty"`
+	HTML        string       `json:"html,omitempty"`
+	Headers     []sdk.Header `json:"headers,omitempty"`
+	Concurrency int          `json:"concurrency,omitempty"` // 0: the configured default
+	BatchSize   int          `json:"batch_size,omitempty"`  // 0: MaxBatchSize
+}
+
+// reservedHeaders are set by campaignd itself; a campaign may not override
+// them through extra headers.
+var reservedHeaders = map[string]bool{
+	"from": true, "to": true, "cc": true, "bcc": true, "reply-to": true, "subject": true,
+	"date": true, "message-id": true, "mime-version": true, "content-type": true,
+	"content-transfer-encoding": true, "list-unsubscribe": true, "list-unsubscribe-post": true,
+}
+
+// Validate checks every field of the spec and fills defaults. It returns an
+// EINVALID error naming the first bad field: CR, LF or NUL in any
+// header-bound field, non-UTF-8, an unparsable address or template, batch
+// size outside 1..50, concurrency outside 1..50.
+func (s *CampaignSpec) Validate(defaultConcurrency int) error {
+	s.Name = strings.TrimSpace(s.Name)
+	if s.Name == "" {
+		return Errorf(EINVALID, "name: required")
+	}
+	if s.Sender == "" {
+		return Errorf(EINVALID, "sender: required")
+	}
+	for field, v := range map[string]string{"name": s.Name, "sender": s.Sender, "from": s.From,
+		"reply_to": s.ReplyTo, "subject": s.Subject, "text": s.Text, "html": s.HTML} {
+		if !utf8.ValidString(v) {
+			return Errorf(EINVALID, "%s: not valid UTF-8", field)
+		}
+		if strings.ContainsRune(v, 0) {
+			return Errorf(EINVALID, "%s: contains a NUL byte", field)
+		}
+	}
+	for field, v := range map[string]string{"name": s.Name, "sender": s.Sender, "from": s.From,
+		"reply_to": s.ReplyTo, "subject": s.Subject} {
+		if strings.ContainsAny(v, "\r\n") {
+			return Errorf(EINVALID, "%s: contains CR or LF", field)
+		}
+	}
+	if _, err := mail.ParseAddress(s.From); err != nil {
+		return Errorf(EINVALID, "from: invalid address %q: %v", s.From, err)
+	}
+	if s.ReplyTo != "" {
+		if _, err := mail.ParseAddress(s.ReplyTo); err != nil {
+			return Errorf(EINVALID, "reply_to: invalid address %q: %v", s.ReplyTo, err)
+		}
+	}
+	if s.Subject == "" {
+		return Errorf(EINVALID, "subject: required")
+	}
+	if s.Text == "" && s.HTML == "" {
+		return Errorf(EINVALID, "text/html: a campaign needs a text or an HTML body")
+	}
+	if _, err := template.New("subject").Option("missingkey=error").Parse(s.Subject); err != nil {
+		return Errorf(EINVALID, "subject: template: %v", err)
+	}
+	if _, err := template.New("text").Option("missingkey=error").Parse(s.Text); err != nil {
+		return Errorf(EINVALID, "text: template: %v", err)
+	}
+	if _, err := htmltemplate.New("html").Option("missingkey=error").Parse(s.HTML); err != nil {
+		return Errorf(EINVALID, "html: template: %v", err)
+	}
+	for i, h := range s.Headers {
+		if err := sdk.ValidateHeader(h.Name, h.Value); err != nil {
+			return Errorf(EINVALID, "header %d (%q): %v", i+1, h.Name, err)
+		}
+		if reservedHeaders[strings.ToLower(h.Name)] {
+			return Errorf(EINVALID, "header %d: %s is set by campaignd and cannot be overridden", i+1, h.Name)
+		}
+	}
+	if s.Concurrency == 0 {
+		s.Concurrency = defaultConcurrency
+	}
+	if s.Concurrency < 1 || s.Concurrency > MaxConcurrency {
+		return Errorf(EINVALID, "concurrency: %d is outside 1..%d", s.Concurrency, MaxConcurrency)
+	}
+	if s.BatchSize == 0 {
+		s.BatchSize = MaxBatchSize
+	}
+	if s.BatchSize < 1 || s.BatchSize > MaxBatchSize {
+		return Errorf(EINVALID, "batch_size: %d is outside 1..%d (50 per tick is the hard ceiling)", s.BatchSize, MaxBatchSize)
+	}
+	return nil
+}

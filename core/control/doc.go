@@ -1,0 +1,53 @@
+// Package control is campaignd's control API: the HTTP/1.1 + JSON server the
+// daemon runs on its Unix socket, and the typed Client the CLI uses to talk to
+// it. Both sides speak the core types as wire types, so a Client is a
+// core.Service: the CLI runs the same commands against the daemon or, when
+// no daemon is listening (errors.Is(err, ErrNoDaemon)), against a local
+// engine.
+//
+// # Routes
+//
+// All routes are under /v1. Request bodies are JSON objects decoded
+// strictly (unknown fields and trailing data are rejected) except the
+// streamed recipient import. Lists are JSON arrays, never null.
+//
+//	GET    /v1/status                                  -> Status
+//	POST   /v1/campaigns                 CampaignSpec  -> 201 Campaign
+//	GET    /v1/campaigns                               -> []Campaign
+//	GET    /v1/campaigns/{id}                          -> Campaign
+//	POST   /v1/campaigns/{id}/{action}                 -> Campaign  (activate|pause|resume|cancel)
+//	POST   /v1/campaigns/{id}/execute                  -> ExecuteResult
+//	GET    /v1/campaigns/{id}/stats                    -> Stats
+//	POST   /v1/campaigns/{id}/retry      RetryRequest  -> RetryResult (body optional)
+//	POST   /v1/campaigns/{id}/recipients RecipientInput -> ImportResult
+//	POST   /v1/campaigns/{id}/recipients:import?format=csv|jsonl  (streamed body) -> ImportResult
+//	GET    /v1/campaigns/{id}/recipients?status=&limit=&after_id= -> []Recipient
+//	GET    /v1/executions?campaign=                    -> []Execution (campaign omitted: all)
+//	POST   /v1/tick                      TickRequest   -> TickResult (body optional)
+//	GET    /v1/ticks?limit=                            -> []TickRecord
+//	GET    /v1/queue                                   -> []QueueSummary
+//	GET    /v1/suppressions?limit=                     -> []Suppression
+//	POST   /v1/suppressions              Suppression   -> 204
+//	DELETE /v1/suppressions/{email}                    -> 204 (email path-escaped)
+//
+// # Errors
+//
+// Every error response is {"error": {"code": "...", "message": "..."}}
+// where code is one of the core error codes (core.EINVALID, ...). The HTTP
+// status follows from the code through one function (invalid 400,
+// not_found 404, conflict 409, forbidden 403, too_large 413, unavailable
+// 503, internal 500); the router's own answers are 404 not_found for an
+// unknown route and 405 invalid for a known route with the wrong method.
+// The message is the operator-facing text core.ErrorMessage gives, so the
+// CLI prints the same words whether it ran standalone or through the
+// daemon.
+//
+// # Security
+//
+// The socket is created with mode 0600 (configurable, with an optional
+// group) without a window in which it has looser permissions. Every
+// connection's peer is identified with SO_PEERCRED; root, the daemon's own
+// user and the configured AllowUIDs may call, anyone else gets 403
+// forbidden. The caller is recorded on each request's context as
+// core.WithActor(ctx, "uid N via socket").
+package control

@@ -1,0 +1,697 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/campaignd/campaignd/core"
+)
+
+// handlerFunc is a route handler; a returned error becomes the error answer.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// routes builds the /v1 route table (see the package documentation).
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, h handlerFunc) {
+		mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r); err != nil {
+				s.writeError(w, r, err)
+			}
+		}))
+	}
+	handle("GET /v1/status", s.status)
+	handle("POST /v1/campaigns", s.createCampaign)
+	handle("GET /v1/campaigns", s.campaigns)
+	handle("GET /v1/campaigns/{id}", s.campaign)
+	handle("POST /v1/campaigns/{id}/{action}", s.changeCampaign)
+	handle("POST /v1/campaigns/{id}/execute", s.execute)
+	handle("GET /v1/campaigns/{id}/stats", s.stats)
+	handle("POST /v1/campaigns/{id}/retry", s.retry)
+	handle("POST /v1/campaigns/{id}/recipients", s.addRecipient)
+	handle("POST /v1/campaigns/{id}/recipients:import", s.importRecipients)
+	handle("GET /v1/campaigns/{id}/recipients", s.recipients)
+	handle("GET /v1/executions", s.executions)
+	handle("POST /v1/tick", s.tick)
+	handle("GET /v1/ticks", s.ticks)
+	handle("GET /v1/queue", s.queue)
+	handle("GET /v1/suppressions", s.suppressions)
+	handle("POST /v1/suppressions", s.suppress)
+	handle("DELETE /v1/suppressions/{email}", s.unsuppress)
+
+	// The mux answers unknown routes and wrong methods in plain text; give
+	// those the JSON error shape too.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, pattern := mux.Handler(r); pattern == "" {
+			probe := &probeWriter{header: http.Header{}}
+			h.ServeHTTP(probe, r)
+			if probe.status == http.StatusMethodNotAllowed {
+				allow := probe.header.Get("Allow")
+				w.Header().Set("Allow", allow)
+				writeErrorBody(w, http.StatusMethodNotAllowed, core.EINVALID,
+					fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
+				return
+			}
+			writeErrorBody(w, http.StatusNotFound, core.ENOTFOUND,
+				fmt.Sprintf("no such control API route: %s %s", r.Method, r.URL.Path))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// probeWriter captures what the mux's own not-found or method-not-allowed
+// handler would answer.
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header { return p.header }
+func (p *probeWriter) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (p *probeWriter) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
+}
+
+// ---- handlers ----
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, &Status{PID: os.Getpid(), Version: s.cfg.Version, Started: s.started})
+}
+
+func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	var spec core.CampaignSpec
+	if err := s.decodeJSON(w, r, &spec, false); err != nil {
+		return err
+	}
+	c, err := s.svc.CreateCampaign(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		w.Header().Set("Location", fmt.Sprintf("/v1/campaigns/%d", c.ID))
+	}
+	return writeJSON(w, http.StatusCreated, c)
+}
+
+func (s *Server) campaigns(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	cs, err := s.svc.Campaigns(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list(cs))
+}
+
+func (s *Server) campaign(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := query(r); err != nil {
+		return err
+	}
+	c, err := s.svc.Campaign(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, c)
+}
+
+// campaignActions are the actions POST /v1/campaigns/{id}/{action} takes;
+// execute and retry have routes of their own.
+var campaignActions = []core.Action{core.ActionActivate, core.ActionPause, core.ActionResume, core.ActionCancel}
+
+func (s *Server) changeCampaign(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	a := core.Action(r.PathValue("action"))
+	if !slices.Contains(campaignActions, a) {
+		return core.Errorf(core.ENOTFOUND, "no campaign action %q: want activate, pause, resume or cancel", a)
+	}
+	if _, err := query(r); err != nil {
+		return err
+	}
+	if err := s.noBody(w, r); err != nil {
+		return err
+	}
+	c, err := s.svc.ChangeCampaign(r.Context(), id, a)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) execute(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := query(r); err != nil {
+		return err
+	}
+	if err := s.noBody(w, r); err != nil {
+		return err
+	}
+	res, err := s.svc.Execute(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := query(r); err != nil {
+		return err
+	}
+	st, err := s.svc.Stats(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) retry(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := query(r); err != nil {
+		return err
+	}
+	var req RetryRequest
+	if err := s.decodeJSON(w, r, &req, true); err != nil {
+		return err
+	}
+	res, err := s.svc.Retry(r.Context(), id, req.ErrorClass)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) addRecipient(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := query(r); err != nil {
+		return err
+	}
+	var in core.RecipientInput
+	if err := s.decodeJSON(w, r, &in, false); err != nil {
+		return err
+	}
+	res, err := s.svc.AddRecipient(r.Context(), id, in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
+// importFormats maps the media types an import may declare instead of
+// ?format= to formats.
+var importFormats = map[string]core.ImportFormat{
+	"text/csv":             core.FormatCSV,
+	"application/x-ndjson": core.FormatJSONL,
+	"application/jsonl":    core.FormatJSONL,
+	"application/ndjson":   core.FormatJSONL,
+}
+
+func (s *Server) importRecipients(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	q, err := query(r, "format")
+	if err != nil {
+		return err
+	}
+	format := core.ImportFormat(strings.ToLower(q.Get("format")))
+	if format == "" {
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		format = importFormats[mt]
+		if format == "" {
+			return core.Errorf(core.EINVALID, "query parameter format: required (csv or jsonl)")
+		}
+	}
+	if format != core.FormatCSV && format != core.FormatJSONL {
+		return core.Errorf(core.EINVALID, "query parameter format: %q is not csv or jsonl", q.Get("format"))
+	}
+	if r.ContentLength > s.cfg.MaxImportBytes {
+		return tooLarge("recipients import", s.cfg.MaxImportBytes)
+	}
+	body := s.newBody(w, r, s.cfg.MaxImportBytes, "recipients import")
+	defer body.done()
+	res, err := s.svc.ImportRecipients(r.Context(), id, format, body)
+	if berr := body.err(); berr != nil {
+		// The body's failure explains whatever the service made of it.
+		return berr
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) recipients(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	q, err := query(r, "status", "limit", "after_id")
+	if err != nil {
+		return err
+	}
+	var f core.RecipientFilter
+	if v := q.Get("status"); v != "" {
+		if f.Status, err = core.ParseRecipientStatus(v); err != nil {
+			return core.Errorf(core.EINVALID, "query parameter %s", core.ErrorMessage(err))
+		}
+	}
+	limit, err := queryInt(q, "limit", 0, strconv.IntSize)
+	if err != nil {
+		return err
+	}
+	f.Limit = int(limit)
+	if f.AfterID, err = queryInt(q, "after_id", 0, 64); err != nil {
+		return err
+	}
+	rs, err := s.svc.Recipients(r.Context(), id, f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list(rs))
+}
+
+func (s *Server) executions(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "campaign")
+	if err != nil {
+		return err
+	}
+	id, err := queryInt(q, "campaign", 1, 64)
+	if err != nil {
+		return err
+	}
+	es, err := s.svc.Executions(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list(es))
+}
+
+// tickTriggers are the triggers a tick request may name.
+var tickTriggers = []core.TickTrigger{core.TriggerCLI, core.TriggerSocket, core.TriggerScheduler, core.TriggerHTTP}
+
+func (s *Server) tick(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	var req TickRequest
+	if err := s.decodeJSON(w, r, &req, true); err != nil {
+		return err
+	}
+	if req.Trigger == "" {
+		req.Trigger = core.TriggerSocket
+	}
+	if !slices.Contains(tickTriggers, req.Trigger) {
+		return core.Errorf(core.EINVALID, "trigger: %q is not cli, socket, scheduler or http", req.Trigger)
+	}
+	// A tick records every outcome it starts: the caller going away (Ctrl-C,
+	// a cron timeout) must not cancel it. The engine bounds it with
+	// tick_timeout.
+	res, err := s.svc.Tick(context.WithoutCancel(r.Context()), req.Trigger)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) ticks(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "limit")
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(q, "limit", 0, strconv.IntSize)
+	if err != nil {
+		return err
+	}
+	ts, err := s.svc.Ticks(r.Context(), int(limit))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list(ts))
+}
+
+func (s *Server) queue(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	qs, err := s.svc.Queue(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list(qs))
+}
+
+func (s *Server) suppressions(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "limit")
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(q, "limit", 0, strconv.IntSize)
+	if err != nil {
+		return err
+	}
+	ss, err := s.svc.Suppressions(r.Context(), int(limit))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list(ss))
+}
+
+func (s *Server) suppress(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	var sup core.Suppression
+	if err := s.decodeJSON(w, r, &sup, false); err != nil {
+		return err
+	}
+	if err := s.svc.Suppress(r.Context(), sup); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) unsuppress(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	if err := s.svc.Unsuppress(r.Context(), r.PathValue("email")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ---- request parsing ----
+
+// pathID parses the {id} path parameter: a positive integer, or EINVALID
+// naming the parameter.
+func pathID(r *http.Request) (int64, error) {
+	v := r.PathValue("id")
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id < 1 {
+		return 0, core.Errorf(core.EINVALID, "path parameter id: %q is not a campaign id (want a positive integer)", v)
+	}
+	return id, nil
+}
+
+// query returns the request's query parameters, refusing any not in
+// allowed (a misspelt filter must not silently list everything) and any
+// given twice.
+func query(r *http.Request, allowed ...string) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, core.Errorf(core.EINVALID, "query string: %v", err)
+	}
+	for k, vs := range q {
+		if !slices.Contains(allowed, k) {
+			if len(allowed) == 0 {
+				return nil, core.Errorf(core.EINVALID, "query parameter %s: this route takes no query parameters", k)
+			}
+			return nil, core.Errorf(core.EINVALID, "query parameter %s: unknown (this route takes %s)", k, strings.Join(allowed, ", "))
+		}
+		if len(vs) > 1 {
+			return nil, core.Errorf(core.EINVALID, "query parameter %s: given %d times", k, len(vs))
+		}
+	}
+	return q, nil
+}
+
+// queryInt parses an optional integer query parameter that must be at least
+// least and fit in bits; absent or empty is 0. A bad value is EINVALID naming
+// the parameter.
+func queryInt(q url.Values, name string, least int64, bits int) (int64, error) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, bits)
+	if err != nil || n < least {
+		return 0, core.Errorf(core.EINVALID, "query parameter %s: %q is not an integer of at least %d", name, v, least)
+	}
+	return n, nil
+}
+
+// decodeJSON decodes the request body into v strictly: one JSON value,
+// no unknown fields, nothing after it, at most MaxBodyBytes. An empty body
+// leaves v alone when optional and is EINVALID otherwise. Errors are
+// EINVALID naming the problem (the unknown field, the offset of a syntax
+// error) or ETOOLARGE.
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return tooLarge("request body", s.cfg.MaxBodyBytes)
+	}
+	body := s.newBody(w, r, s.cfg.MaxBodyBytes, "request body")
+	defer body.done()
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if berr := body.err(); berr != nil {
+			return berr
+		}
+		if errors.Is(err, io.EOF) {
+			if optional {
+				return nil
+			}
+			return core.Errorf(core.EINVALID, "request body: a JSON object is required")
+		}
+		return jsonError(err)
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if berr := body.err(); berr != nil {
+			return berr
+		}
+		return core.Errorf(core.EINVALID, "request body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// noBody refuses a request body on a route that takes none.
+func (s *Server) noBody(w http.ResponseWriter, r *http.Request) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	body := s.newBody(w, r, 1, "request body")
+	defer body.done()
+	var b [1]byte
+	if n, _ := io.ReadFull(body, b[:]); n > 0 {
+		return core.Errorf(core.EINVALID, "request body: this route takes none")
+	}
+	if err := body.err(); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// jsonError turns an encoding/json error into an EINVALID naming the
+// problem.
+func jsonError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return core.Errorf(core.EINVALID, "request body: invalid JSON at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return core.Errorf(core.EINVALID, "request body: a JSON %s cannot be a %s", typ.Value, typ.Type)
+		}
+		return core.Errorf(core.EINVALID, "request body: field %s: a JSON %s cannot be a %s", field, typ.Value, typ.Type)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return core.Errorf(core.EINVALID, "request body: truncated JSON")
+	default:
+		return core.Errorf(core.EINVALID, "request body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+}
+
+// body wraps a request body: it enforces a size limit, abandons a body that
+// sends nothing for bodyIdleTimeout (a per-read deadline, so a long import
+// that keeps sending is never cut), and remembers why reading failed so the
+// handler answers with that rather than with what the service made of it.
+type body struct {
+	what    string
+	limit   int64
+	r       io.Reader
+	rc      *http.ResponseController
+	tooBig  bool
+	timeout bool
+	readErr error
+}
+
+// newBody wraps r.Body with limit and the idle deadline.
+func (s *Server) newBody(w http.ResponseWriter, r *http.Request, limit int64, what string) *body {
+	return &body{
+		what:  what,
+		limit: limit,
+		r:     http.MaxBytesReader(w, r.Body, limit),
+		rc:    http.NewResponseController(w),
+	}
+}
+
+// Read reads the body, extending the idle deadline before each read and
+// clearing it when the body ends, so the connection's background read
+// (which watches for the client going away) never trips over it.
+func (b *body) Read(p []byte) (int, error) {
+	_ = b.rc.SetReadDeadline(time.Now().Add(bodyIdleTimeout))
+	n, err := b.r.Read(p)
+	if err != nil {
+		_ = b.rc.SetReadDeadline(time.Time{})
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			b.tooBig = true
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			b.timeout = true
+		case !errors.Is(err, io.EOF):
+			b.readErr = err
+		}
+	}
+	return n, err
+}
+
+// done clears the read deadline whatever happened.
+func (b *body) done() { _ = b.rc.SetReadDeadline(time.Time{}) }
+
+// err is the coded error for a body that failed: ETOOLARGE past the limit,
+// EINVALID for a stalled or broken body; nil if it read cleanly (so far).
+func (b *body) err() error {
+	switch {
+	case b.tooBig:
+		return tooLarge(b.what, b.limit)
+	case b.timeout:
+		return core.Errorf(core.EINVALID, "%s: the client sent nothing for %s", b.what, bodyIdleTimeout)
+	case b.readErr != nil:
+		return &core.Error{Code: core.EINVALID, Message: fmt.Sprintf("%s: reading it failed: %v", b.what, b.readErr), Err: b.readErr}
+	}
+	return nil
+}
+
+// tooLarge is the ETOOLARGE error for a body over limit.
+func tooLarge(what string, limit int64) error {
+	return core.Errorf(core.ETOOLARGE, "%s is larger than the limit of %s", what, formatBytes(limit))
+}
+
+// formatBytes writes n in the largest binary unit that divides it, or in
+// bytes.
+func formatBytes(n int64) string {
+	for _, u := range []struct {
+		size int64
+		name string
+	}{{1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d %s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// ---- responses ----
+
+// list makes a nil slice encode as [] rather than null.
+func list[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}
+
+// writeJSON answers with status and v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("control: encode response: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+	return nil
+}
+
+// writeError answers with err's code, mapped to a status by httpStatus, and
+// its operator-facing message. Internal errors are logged with everything
+// known about them; the rest at debug level.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := core.ErrorCode(err)
+	msg := core.ErrorMessage(err)
+	if code == core.EINTERNAL || !isKnownCode(code) {
+		s.log.Error("control request failed", "method", r.Method, "path", r.URL.Path,
+			"actor", core.Actor(r.Context()), "code", code, "error", errorDetail(err))
+	} else {
+		s.log.Debug("control request refused", "method", r.Method, "path", r.URL.Path,
+			"code", code, "error", msg)
+	}
+	writeErrorBody(w, httpStatus(code), code, msg)
+}
+
+// errorDetail is err's text plus the causes a *core.Error keeps out of its
+// message, for the log.
+func errorDetail(err error) string {
+	d := err.Error()
+	var ce *core.Error
+	if errors.As(err, &ce) && ce.Err != nil && ce.Message != "" {
+		if ce.Op != "" {
+			d += " [op " + ce.Op + "]"
+		}
+		d += " (cause: " + ce.Err.Error() + ")"
+	}
+	return d
+}
+
+// writeErrorBody writes the {"error": {...}} answer.
+func writeErrorBody(w http.ResponseWriter, status int, code, msg string) {
+	b, _ := json.Marshal(ErrorResponse{Error: ErrorBody{Code: code, Message: msg}})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

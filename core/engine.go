@@ -1,0 +1,365 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/campaignd/campaignd/sdk"
+	"github.com/hashicorp/go-hclog"
+)
+
+// SenderProvider hands the engine a ready sender by its configured name.
+// sdk.Pool, behind a small adapter in cmd, is the production one.
+type SenderProvider interface {
+	// Sender returns the named sender, starting its plugin if needed. An
+	// *sdk.Error of ClassConfig means the sender cannot work until the
+	// operator fixes its configuration.
+	Sender(ctx context.Context, name string) (sdk.Sender, error)
+	// Has reports whether a sender of that name is configured.
+	Has(name string) bool
+}
+
+// Engine implements Service on a Store: campaign lifecycle, import, execute
+// and the tick. One Engine per process; it serialises its own ticks.
+type Engine struct {
+	store       Store
+	senders     SenderProvider
+	log         hclog.Logger
+	now         func() time.Time
+	unsubscribe func(*Campaign, *Recipient) string
+
+	mu     sync.RWMutex
+	limits Limits
+
+	tickMu   sync.Mutex
+	draining atomic.Bool
+}
+
+var _ Service = (*Engine)(nil)
+
+// EngineOption customises an Engine.
+type EngineOption func(*Engine)
+
+// WithClock replaces time.Now (tests).
+func WithClock(now func() time.Time) EngineOption { return func(e *Engine) { e.now = now } }
+
+// WithUnsubscribeURL sets the function that renders a recipient's
+// unsubscribe URL; without it messages carry no List-Unsubscribe header.
+func WithUnsubscribeURL(fn func(*Campaign, *Recipient) string) EngineOption {
+	return func(e *Engine) { e.unsubscribe = fn }
+}
+
+// NewEngine returns an engine over store. senders may be nil for processes
+// that never tick (then any sender name is accepted at create). It returns
+// an EINVALID error when limits are out of range.
+func NewEngine(store Store, senders SenderProvider, limits Limits, logger hclog.Logger, opts ...EngineOption) (*Engine, error) {
+	if err := limits.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	e := &Engine{store: store, senders: senders, log: logger, now: time.Now, limits: limits}
+	for _, o := range opts {
+		o(e)
+	}
+	return e, nil
+}
+
+// Limits returns the limits in force.
+func (e *Engine) Limits() Limits {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.limits
+}
+
+// SetLimits replaces the limits for the next tick (SIGHUP); a tick in
+// progress keeps the limits it started with. It returns an EINVALID error
+// and changes nothing when l is out of range.
+func (e *Engine) SetLimits(l Limits) error {
+	if err := l.Validate(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.limits = l
+	e.mu.Unlock()
+	return nil
+}
+
+// Drain makes the engine stop claiming: a running tick finishes the sends in
+// flight, hands back what it claimed but did not start, and later ticks
+// return EUNAVAILABLE. Used on SIGTERM.
+func (e *Engine) Drain() { e.draining.Store(true) }
+
+// WaitIdle waits until no tick runs or ctx ends; it reports whether the
+// engine is idle.
+func (e *Engine) WaitIdle(ctx context.Context) bool {
+	for {
+		if e.tickMu.TryLock() {
+			e.tickMu.Unlock()
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// CreateCampaign validates spec (see CampaignSpec.Validate) and stores the
+// campaign in DRAFT. An unknown sender is EINVALID.
+func (e *Engine) CreateCampaign(ctx context.Context, spec CampaignSpec) (*Campaign, error) {
+	if err := spec.Validate(e.Limits().DefaultConcurrency); err != nil {
+		return nil, err
+	}
+	if e.senders != nil && !e.senders.Has(spec.Sender) {
+		return nil, Errorf(EINVALID, "sender: %q is not configured (add a [senders.%s] table)", spec.Sender, spec.Sender)
+	}
+	c := &Campaign{
+		Name: spec.Name, Sender: spec.Sender, From: spec.From, ReplyTo: spec.ReplyTo,
+		Subject: spec.Subject, Text: spec.Text, HTML: spec.HTML, Headers: spec.Headers,
+		Concurrency: spec.Concurrency, BatchSize: spec.BatchSize, Status: CampaignDraft,
+	}
+	if err := e.store.CreateCampaign(ctx, c); err != nil {
+		return nil, fmt.Errorf("create campaign: %w", err)
+	}
+	return c, nil
+}
+
+// Campaign returns one campaign; ENOTFOUND if there is none.
+func (e *Engine) Campaign(ctx context.Context, id int64) (*Campaign, error) {
+	return e.store.Campaign(ctx, id)
+}
+
+// Campaigns returns every campaign, newest first.
+func (e *Engine) Campaigns(ctx context.Context) ([]*Campaign, error) {
+	return e.store.Campaigns(ctx)
+}
+
+// ChangeCampaign applies activate, pause, resume or cancel. An illegal move
+// is ECONFLICT naming both states; a concurrent change is ECONFLICT too.
+func (e *Engine) ChangeCampaign(ctx context.Context, id int64, a Action) (*Campaign, error) {
+	switch a {
+	case ActionActivate, ActionPause, ActionResume, ActionCancel:
+	default:
+		return nil, Errorf(EINVALID, "action %q: must be activate, pause, resume or cancel", a)
+	}
+	c, err := e.store.Campaign(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	to, err := Transition(c.Status, c.PausedFrom, a)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.store.SetCampaignStatus(ctx, id, c.Status, to, e.now()); err != nil {
+		return nil, fmt.Errorf("%s campaign %d: %w", a, id, err)
+	}
+	return e.store.Campaign(ctx, id)
+}
+
+// Execute queues every PENDING recipient of an ACTIVE campaign and moves it
+// to SENDING, in one transaction; nothing is sent. Every call leaves an
+// execution record: a refused or failed execute leaves a FAILED one and the
+// campaign as it was.
+func (e *Engine) Execute(ctx context.Context, id int64) (*ExecuteResult, error) {
+	c, err := e.store.Campaign(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	actor := Actor(ctx)
+	fail := func(cause error) (*ExecuteResult, error) {
+		if _, rerr := e.store.RecordFailedExecution(context.WithoutCancel(ctx), id, actor, ErrorMessage(cause), e.now()); rerr != nil {
+			e.log.Error("record failed execution", "campaign", id, "error", rerr)
+		}
+		return nil, cause
+	}
+	if _, err := Transition(c.Status, c.PausedFrom, ActionExecute); err != nil {
+		return fail(err)
+	}
+	x, err := e.store.Execute(ctx, id, actor, e.now())
+	if err != nil {
+		return fail(fmt.Errorf("execute campaign %d: %w", id, err))
+	}
+	return &ExecuteResult{
+		ExecutionID: x.ID,
+		CampaignID:  id,
+		Queued:      x.Queued,
+		Message: fmt.Sprintf("queued %d recipients of campaign %d (%s); ticks send at most %d per tick",
+			x.Queued, id, c.Name, MaxBatchSize),
+	}, nil
+}
+
+// Stats returns a campaign's counters in O(1); ENOTFOUND if there is none.
+func (e *Engine) Stats(ctx context.Context, id int64) (*Stats, error) {
+	c, err := e.store.Campaign(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &c.Stats, nil
+}
+
+// retryClasses are the failure classes an operator can retry by name.
+var retryClasses = map[string]bool{
+	string(sdk.ClassTransient): true, string(sdk.ClassPermanent): true, string(sdk.ClassThrottled): true,
+	string(sdk.ClassConfig): true, ClassInDoubt: true, ClassTemplate: true,
+}
+
+// Retry requeues a campaign's FAILED recipients (only errorClass when it is
+// set) with fresh attempts. A COMPLETED campaign reopens to SENDING; a
+// PAUSED one stays paused. ECONFLICT from any other state.
+func (e *Engine) Retry(ctx context.Context, id int64, errorClass string) (*RetryResult, error) {
+	if errorClass != "" && !retryClasses[errorClass] {
+		return nil, Errorf(EINVALID, "class %q: must be one of transient, permanent, throttled, config, in_doubt, template", errorClass)
+	}
+	c, err := e.store.Campaign(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.Status != CampaignPaused {
+		to, err := Transition(c.Status, c.PausedFrom, ActionRetry)
+		if err != nil {
+			return nil, err
+		}
+		// Reopen before requeueing, so a crash between the two never leaves
+		// QUEUED rows under a COMPLETED campaign.
+		if to != c.Status {
+			if err := e.store.SetCampaignStatus(ctx, id, c.Status, to, e.now()); err != nil {
+				return nil, fmt.Errorf("retry campaign %d: %w", id, err)
+			}
+		}
+	}
+	n, err := e.store.Retry(ctx, id, errorClass, e.now())
+	if err != nil {
+		return nil, fmt.Errorf("retry campaign %d: %w", id, err)
+	}
+	what := "failed"
+	if errorClass != "" {
+		what = "failed (" + errorClass + ")"
+	}
+	return &RetryResult{CampaignID: id, Requeued: n, Message: fmt.Sprintf("requeued %d %s recipients of campaign %d", n, what, id)}, nil
+}
+
+// ImportRecipients streams a CSV or JSON-lines file into a campaign (see
+// the README for the columns). Invalid rows are reported with their line
+// and skipped; valid rows are kept. ECONFLICT for a COMPLETED or CANCELLED
+// campaign; EINVALID for an unreadable header or stream, with the counts of
+// what was already committed.
+func (e *Engine) ImportRecipients(ctx context.Context, id int64, format ImportFormat, r io.Reader) (*ImportResult, error) {
+	if err := e.checkOpen(ctx, id); err != nil {
+		return nil, err
+	}
+	return importRecipients(ctx, e.store, id, format, r, e.now)
+}
+
+// AddRecipient adds one recipient; an invalid address or name is EINVALID.
+func (e *Engine) AddRecipient(ctx context.Context, id int64, in RecipientInput) (*ImportResult, error) {
+	if err := e.checkOpen(ctx, id); err != nil {
+		return nil, err
+	}
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	ir, err := e.store.InsertRecipients(ctx, id, []RecipientInput{in}, e.now())
+	if err != nil {
+		return nil, fmt.Errorf("add recipient: %w", err)
+	}
+	return &ImportResult{Added: ir.Added, Duplicates: ir.Duplicates, Suppressed: ir.Suppressed, Errors: []ImportError{}}, nil
+}
+
+func (e *Engine) checkOpen(ctx context.Context, id int64) error {
+	c, err := e.store.Campaign(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.Status == CampaignCompleted || c.Status == CampaignCancelled {
+		return Errorf(ECONFLICT, "campaign %d is %s: recipients can no longer be added", id, c.Status)
+	}
+	return nil
+}
+
+// Recipients lists a campaign's recipients; ENOTFOUND for an unknown campaign.
+func (e *Engine) Recipients(ctx context.Context, id int64, f RecipientFilter) ([]*Recipient, error) {
+	if _, err := e.store.Campaign(ctx, id); err != nil {
+		return nil, err
+	}
+	if f.Limit < 0 || f.Limit > 100000 {
+		return nil, Errorf(EINVALID, "limit: %d is outside 0..100000", f.Limit)
+	}
+	if f.Limit == 0 {
+		f.Limit = 100
+	}
+	return e.store.Recipients(ctx, id, f)
+}
+
+// Executions returns execution history, newest first; id 0 means all
+// campaigns.
+func (e *Engine) Executions(ctx context.Context, id int64) ([]*Execution, error) {
+	if id != 0 {
+		if _, err := e.store.Campaign(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	return e.store.Executions(ctx, id, 1000)
+}
+
+// Ticks returns the most recent tick records, newest first.
+func (e *Engine) Ticks(ctx context.Context, limit int) ([]*TickRecord, error) {
+	if limit <= 0 || limit > 10000 {
+		limit = 50
+	}
+	return e.store.Ticks(ctx, limit)
+}
+
+// Queue summarises what is due, waiting and in flight per campaign.
+func (e *Engine) Queue(ctx context.Context) ([]*QueueSummary, error) {
+	return e.store.Queue(ctx, e.now())
+}
+
+// Suppress puts an address on the suppression list; EINVALID for a bad address.
+func (e *Engine) Suppress(ctx context.Context, s Suppression) error {
+	addr, _, err := NormalizeAddress(s.Email)
+	if err != nil {
+		return err
+	}
+	s.Email = addr
+	if strings.ContainsAny(s.Reason, "\x00") {
+		return Errorf(EINVALID, "reason: contains a NUL byte")
+	}
+	if s.Source == "" {
+		s.Source = "operator"
+	}
+	if s.CreatedAt.IsZero() {
+		s.CreatedAt = e.now()
+	}
+	return e.store.Suppress(ctx, s)
+}
+
+// Unsuppress removes an address from the suppression list; ENOTFOUND if absent.
+func (e *Engine) Unsuppress(ctx context.Context, email string) error {
+	addr, _, err := NormalizeAddress(email)
+	if err != nil {
+		return err
+	}
+	return e.store.Unsuppress(ctx, addr)
+}
+
+// Suppressions lists the suppression list, newest first.
+func (e *Engine) Suppressions(ctx context.Context, limit int) ([]*Suppression, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	return e.store.Suppressions(ctx, limit)
+}
+
+// sortCampaigns orders campaigns by id so budget sharing is deterministic.
+func sortCampaigns(cs []*Campaign) {
+	sort.Slice(cs, func(i, j int) bool { return cs[i].ID < cs[j].ID })
+}

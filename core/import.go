@@ -1,0 +1,337 @@
+package core
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxImportErrors bounds the per-row errors an ImportResult lists; Invalid
+// still counts every rejected row.
+const MaxImportErrors = 1000
+
+// importChunk is the number of rows written per transaction: large enough
+// to amortise the commit, small enough that an import never holds the write
+// lock for long and a tick can interleave.
+const importChunk = 10000
+
+// maxJSONLLine bounds one JSON-lines record.
+const maxJSONLLine = 1 << 20
+
+// ParseImportFormat returns the format named by s; "" means CSV.
+func ParseImportFormat(s string) (ImportFormat, error) {
+	switch strings.ToLower(s) {
+	case "", "csv":
+		return FormatCSV, nil
+	case "jsonl", "ndjson", "json":
+		return FormatJSONL, nil
+	}
+	return "", Errorf(EINVALID, "format %q: must be csv or jsonl", s)
+}
+
+// recipientSource yields validated-shape rows with their line numbers.
+// Next returns io.EOF at the end, a *rowError for a bad row (the source
+// stays usable) and any other error for an unreadable stream.
+type recipientSource interface {
+	Next() (RecipientInput, int64, error)
+}
+
+type rowError struct {
+	line int64
+	msg  string
+}
+
+func (e *rowError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+
+// importRecipients streams rows from r into the store in chunks, validating
+// each. It returns the counts so far together with any error that stopped it:
+// rows already committed stay committed.
+func importRecipients(ctx context.Context, store Store, campaignID int64, format ImportFormat, r io.Reader, now func() time.Time) (*ImportResult, error) {
+	var src recipientSource
+	switch format {
+	case FormatCSV, "":
+		s, err := newCSVSource(r)
+		if err != nil {
+			return &ImportResult{Errors: []ImportError{}}, err
+		}
+		src = s
+	case FormatJSONL:
+		src = newJSONLSource(r)
+	default:
+		return nil, Errorf(EINVALID, "format %q: must be csv or jsonl", format)
+	}
+	res := &ImportResult{Errors: []ImportError{}}
+	batch := make([]RecipientInput, 0, importChunk)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		ir, err := store.InsertRecipients(ctx, campaignID, batch, now())
+		if err != nil {
+			return fmt.Errorf("import recipients: %w", err)
+		}
+		res.Added += ir.Added
+		res.Duplicates += ir.Duplicates
+		res.Suppressed += ir.Suppressed
+		batch = batch[:0]
+		return nil
+	}
+	for {
+		in, line, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		var re *rowError
+		if errors.As(err, &re) {
+			res.addError(re.line, re.msg)
+			continue
+		}
+		if err != nil {
+			if ferr := flush(); ferr != nil {
+				return res, ferr
+			}
+			return res, Errorf(EINVALID, "import stopped at line %d after %d rows added: %v", line, res.Added, err)
+		}
+		if verr := in.Validate(); verr != nil {
+			res.addError(line, ErrorMessage(verr))
+			continue
+		}
+		batch = append(batch, in)
+		if len(batch) == importChunk {
+			if err := flush(); err != nil {
+				return res, err
+			}
+			if err := ctx.Err(); err != nil {
+				return res, fmt.Errorf("import recipients: %w", err)
+			}
+		}
+	}
+	return res, flush()
+}
+
+func (r *ImportResult) addError(line int64, msg string) {
+	r.Invalid++
+	if len(r.Errors) < MaxImportErrors {
+		r.Errors = append(r.Errors, ImportError{Line: line, Message: msg})
+	}
+}
+
+// csvSource reads a CSV file with a header row: "email" is required,
+// "name" optional, every other column an attribute.
+type csvSource struct {
+	r        *csv.Reader
+	emailCol int
+	nameCol  int
+	attrCols []int
+	header   []string
+}
+
+func newCSVSource(r io.Reader) (*csvSource, error) {
+	cr := csv.NewReader(bufio.NewReaderSize(r, 256<<10))
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, Errorf(EINVALID, "line 1: empty file: a header row with an email column is required")
+	}
+	if err != nil {
+		return nil, Errorf(EINVALID, "line 1: header: %v", csvErrText(err))
+	}
+	s := &csvSource{r: cr, emailCol: -1, nameCol: -1}
+	seen := map[string]bool{}
+	for i, h := range header {
+		if i == 0 {
+			h = strings.TrimPrefix(h, "\ufeff")
+		}
+		h = strings.ToLower(strings.TrimSpace(h))
+		if !utf8.ValidString(h) {
+			return nil, Errorf(EINVALID, "line 1: header column %d is not valid UTF-8", i+1)
+		}
+		if h == "" {
+			return nil, Errorf(EINVALID, "line 1: header column %d is empty", i+1)
+		}
+		if seen[h] {
+			return nil, Errorf(EINVALID, "line 1: header column %q appears twice", h)
+		}
+		seen[h] = true
+		switch h {
+		case "email":
+			s.emailCol = i
+		case "name":
+			s.nameCol = i
+		default:
+			s.attrCols = append(s.attrCols, i)
+		}
+		s.header = append(s.header, h)
+	}
+	if s.emailCol < 0 {
+		return nil, Errorf(EINVALID, "line 1: header has no email column (columns: %s)", strings.Join(s.header, ", "))
+	}
+	cr.FieldsPerRecord = len(header)
+	return s, nil
+}
+
+func (s *csvSource) Next() (RecipientInput, int64, error) {
+	rec, err := s.r.Read()
+	if err != nil {
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			return RecipientInput{}, int64(pe.StartLine), &rowError{line: int64(pe.StartLine), msg: csvErrText(err)}
+		}
+		return RecipientInput{}, 0, err
+	}
+	line, _ := s.r.FieldPos(0)
+	in := RecipientInput{Email: rec[s.emailCol]}
+	if s.nameCol >= 0 {
+		in.Name = rec[s.nameCol]
+	}
+	if len(s.attrCols) > 0 {
+		in.Attrs = make(map[string]string, len(s.attrCols))
+		for _, i := range s.attrCols {
+			if rec[i] != "" {
+				in.Attrs[s.header[i]] = rec[i]
+			}
+		}
+	}
+	return in, int64(line), nil
+}
+
+func csvErrText(err error) string {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// jsonlSource reads one JSON object per line: "email" required, "name"
+// optional, "attrs" an optional object, any other scalar key an attribute.
+type jsonlSource struct {
+	r    *bufio.Reader
+	line int64
+}
+
+func newJSONLSource(r io.Reader) *jsonlSource {
+	return &jsonlSource{r: bufio.NewReaderSize(r, 256<<10)}
+}
+
+func (s *jsonlSource) Next() (RecipientInput, int64, error) {
+	for {
+		raw, err := s.readLine()
+		if err != nil {
+			return RecipientInput{}, s.line, err
+		}
+		raw = bytes.TrimSpace(raw)
+		if len(raw) == 0 {
+			continue
+		}
+		in, msg := decodeJSONRecipient(raw)
+		if msg != "" {
+			return RecipientInput{}, s.line, &rowError{line: s.line, msg: msg}
+		}
+		return in, s.line, nil
+	}
+}
+
+// readLine returns the next line; an over-long line is a row error and is
+// skipped whole.
+func (s *jsonlSource) readLine() ([]byte, error) {
+	s.line++
+	var buf []byte
+	tooLong := false
+	for {
+		chunk, err := s.r.ReadSlice('\n')
+		if !tooLong {
+			if len(buf)+len(chunk) > maxJSONLLine {
+				tooLong, buf = true, nil
+			} else {
+				buf = append(buf, chunk...)
+			}
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if tooLong {
+			if err != nil && err != io.EOF {
+				return nil, err
+			}
+			return nil, &rowError{line: s.line, msg: fmt.Sprintf("line longer than %d bytes", maxJSONLLine)}
+		}
+		if err == io.EOF && len(buf) > 0 {
+			return buf, nil
+		}
+		return buf, err
+	}
+}
+
+func decodeJSONRecipient(raw []byte) (RecipientInput, string) {
+	if !utf8.Valid(raw) {
+		return RecipientInput{}, "not valid UTF-8"
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return RecipientInput{}, "malformed JSON: " + err.Error()
+	}
+	var in RecipientInput
+	for k, v := range obj {
+		switch k {
+		case "email", "name":
+			var s string
+			if err := json.Unmarshal(v, &s); err != nil {
+				return in, fmt.Sprintf("field %q: must be a string", k)
+			}
+			if k == "email" {
+				in.Email = s
+			} else {
+				in.Name = s
+			}
+		case "attrs":
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(v, &m); err != nil {
+				return in, `field "attrs": must be an object`
+			}
+			for ak, av := range m {
+				if msg := setAttr(&in, ak, av); msg != "" {
+					return in, msg
+				}
+			}
+		default:
+			if msg := setAttr(&in, k, v); msg != "" {
+				return in, msg
+			}
+		}
+	}
+	if in.Email == "" {
+		return in, `field "email": required`
+	}
+	return in, ""
+}
+
+func setAttr(in *RecipientInput, k string, v json.RawMessage) string {
+	v = bytes.TrimSpace(v)
+	var s string
+	switch {
+	case len(v) == 0 || string(v) == "null":
+		return ""
+	case v[0] == '"':
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Sprintf("attribute %q: %v", k, err)
+		}
+	case v[0] == '{' || v[0] == '[':
+		return fmt.Sprintf("attribute %q: must be a string, number or boolean", k)
+	default:
+		s = string(v)
+	}
+	if in.Attrs == nil {
+		in.Attrs = map[string]string{}
+	}
+	in.Attrs[k] = s
+	return ""
+}

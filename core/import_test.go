@@ -1,0 +1,178 @@
+package core_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/campaignd/campaignd/core"
+	"github.com/hashicorp/go-hclog"
+)
+
+// memStore is the slice of core.Store an import needs; any other method
+// panics through the nil embedded interface.
+type memStore struct {
+	core.Store
+	campaign *core.Campaign
+	emails   map[string]bool
+	chunks   []int
+}
+
+func (m *memStore) Campaign(_ context.Context, id int64) (*core.Campaign, error) {
+	if m.campaign == nil || id != m.campaign.ID {
+		return nil, core.Errorf(core.ENOTFOUND, "campaign %d not found", id)
+	}
+	return m.campaign, nil
+}
+
+func (m *memStore) InsertRecipients(_ context.Context, _ int64, rs []core.RecipientInput, _ time.Time) (core.InsertResult, error) {
+	m.chunks = append(m.chunks, len(rs))
+	var res core.InsertResult
+	for _, r := range rs {
+		if m.emails[r.Email] {
+			res.Duplicates++
+			continue
+		}
+		m.emails[r.Email] = true
+		res.Added++
+	}
+	return res, nil
+}
+
+func newImportEngine(t *testing.T) (*core.Engine, *memStore) {
+	t.Helper()
+	st := &memStore{campaign: &core.Campaign{ID: 1, Status: core.CampaignDraft}, emails: map[string]bool{}}
+	e, err := core.NewEngine(st, nil, core.DefaultLimits(), hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, st
+}
+
+func TestImportCSV(t *testing.T) {
+	e, st := newImportEngine(t)
+	csv := "\ufeffEmail,Name,City\n" +
+		"ann@example.com,Ann,Oslo\n" + // line 2
+		"bad-address,X,Y\n" + // 3: invalid
+		"bob@example.com,Bob\n" + // 4: wrong field count
+		"\"cy@example.com,Cy,Z\n" + // 5..: unterminated quote runs to EOF
+		""
+	res, err := e.ImportRecipients(context.Background(), 1, core.FormatCSV, strings.NewReader(csv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Added != 1 || res.Invalid != 3 {
+		t.Fatalf("got %+v", res)
+	}
+	wantLines := []int64{3, 4, 5}
+	for i, e := range res.Errors {
+		if e.Line != wantLines[i] {
+			t.Errorf("error %d on line %d, want %d (%s)", i, e.Line, wantLines[i], e.Message)
+		}
+	}
+	if !st.emails["ann@example.com"] {
+		t.Fatal("valid row not kept")
+	}
+}
+
+func TestImportCSVRowErrors(t *testing.T) {
+	e, _ := newImportEngine(t)
+	csv := "email,name,plan\n" +
+		"a@example.com,A,gold\n" +
+		"a@EXAMPLE.com,A again,gold\n" + // duplicate after normalisation
+		"b@example.com,\"B\rEvil\",x\n" + // CR in name
+		"c@example.com,\xff,x\n" + // non-UTF-8
+		"d@example.com,D,x\n"
+	res, err := e.ImportRecipients(context.Background(), 1, core.FormatCSV, strings.NewReader(csv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Added != 2 || res.Duplicates != 1 || res.Invalid != 2 {
+		t.Fatalf("got %+v", res)
+	}
+	if res.Errors[0].Line != 4 || !strings.Contains(res.Errors[0].Message, "CR") {
+		t.Errorf("CR row: %+v", res.Errors[0])
+	}
+	if res.Errors[1].Line != 5 || !strings.Contains(res.Errors[1].Message, "UTF-8") {
+		t.Errorf("non-UTF-8 row: %+v", res.Errors[1])
+	}
+}
+
+func TestImportCSVHeader(t *testing.T) {
+	e, _ := newImportEngine(t)
+	for in, want := range map[string]string{
+		"":                 "empty file",
+		"name,city\nx,y\n": "no email column",
+		"email,email\n":    "appears twice",
+		"email,,x\n":       "column 2 is empty",
+	} {
+		_, err := e.ImportRecipients(context.Background(), 1, core.FormatCSV, strings.NewReader(in))
+		if err == nil || core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("%q: got %v, want EINVALID line 1 %q", in, err, want)
+		}
+	}
+}
+
+func TestImportJSONL(t *testing.T) {
+	e, st := newImportEngine(t)
+	in := `{"email":"a@example.com","name":"A","plan":"gold","age":42,"vip":true}
+{"email":"b@example.com","attrs":{"city":"Oslo"}}
+
+{"email": 5}
+{not json
+{"email":"c@example.com","nested":{"x":1}}
+{"name":"no email"}
+{"email":"d@example.com"}`
+	res, err := e.ImportRecipients(context.Background(), 1, core.FormatJSONL, strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Added != 3 || res.Invalid != 4 {
+		t.Fatalf("got %+v", res)
+	}
+	want := []int64{4, 5, 6, 7}
+	for i, er := range res.Errors {
+		if er.Line != want[i] {
+			t.Errorf("error %d line %d want %d: %s", i, er.Line, want[i], er.Message)
+		}
+	}
+	if len(st.emails) != 3 {
+		t.Fatalf("stored %v", st.emails)
+	}
+}
+
+func TestImportChunksAndErrorCap(t *testing.T) {
+	e, st := newImportEngine(t)
+	var b strings.Builder
+	b.WriteString("email\n")
+	for i := 0; i < 25000; i++ {
+		fmt.Fprintf(&b, "u%d@example.com\n", i)
+	}
+	for i := 0; i < core.MaxImportErrors+10; i++ {
+		b.WriteString("bad\n")
+	}
+	res, err := e.ImportRecipients(context.Background(), 1, core.FormatCSV, strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Added != 25000 || res.Invalid != core.MaxImportErrors+10 || len(res.Errors) != core.MaxImportErrors {
+		t.Fatalf("added %d invalid %d errors %d", res.Added, res.Invalid, len(res.Errors))
+	}
+	if len(st.chunks) != 3 || st.chunks[0] != 10000 {
+		t.Fatalf("chunks %v: want 10000-row transactions", st.chunks)
+	}
+}
+
+func TestImportRefusedForClosedCampaign(t *testing.T) {
+	e, st := newImportEngine(t)
+	st.campaign.Status = core.CampaignCompleted
+	_, err := e.ImportRecipients(context.Background(), 1, core.FormatCSV, strings.NewReader("email\na@example.com\n"))
+	if core.ErrorCode(err) != core.ECONFLICT {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := e.ImportRecipients(context.Background(), 2, core.FormatCSV, strings.NewReader("email\n")); core.ErrorCode(err) != core.ENOTFOUND {
+		t.Fatalf("unknown campaign: got %v", err)
+	}
+}

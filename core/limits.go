@@ -1,0 +1,72 @@
+package core
+
+import "time"
+
+// Limits are the engine's tunables, from the [queue] table. SIGHUP reloads
+// them through Engine.SetLimits.
+type Limits struct {
+	// BatchSize is the most emails one tick sends across all campaigns,
+	// 1..MaxBatchSize.
+	BatchSize int
+	// DefaultConcurrency applies to campaigns created without one.
+	DefaultConcurrency int
+	// MaxAttempts is how many transient failures a recipient gets before it
+	// is FAILED. Throttling and configuration errors do not count.
+	MaxAttempts int
+	// InDoubt is the lease-recovery policy.
+	InDoubt InDoubtPolicy
+	// TickTimeout bounds one tick; keep it below the cron interval.
+	TickTimeout time.Duration
+	// LeaseMargin is added to TickTimeout to make a claim's lease: a live
+	// tick always finishes before its lease expires.
+	LeaseMargin time.Duration
+	// RetryBase and RetryMax bound the exponential backoff (with jitter)
+	// after a transient failure.
+	RetryBase time.Duration
+	RetryMax  time.Duration
+	// ThrottleDelay is the wait after a throttled send when the provider
+	// named none.
+	ThrottleDelay time.Duration
+	// MessageIDDomain is the right-hand side of Message-IDs; "" uses the
+	// campaign's From domain.
+	MessageIDDomain string
+}
+
+// DefaultLimits returns the documented defaults.
+func DefaultLimits() Limits {
+	return Limits{
+		BatchSize:          MaxBatchSize,
+		DefaultConcurrency: DefaultConcurrency,
+		MaxAttempts:        5,
+		InDoubt:            InDoubtResend,
+		TickTimeout:        50 * time.Second,
+		LeaseMargin:        30 * time.Second,
+		RetryBase:          time.Minute,
+		RetryMax:           time.Hour,
+		ThrottleDelay:      time.Minute,
+	}
+}
+
+// Validate returns an EINVALID error naming the first out-of-range field by
+// its configuration key.
+func (l Limits) Validate() error {
+	switch {
+	case l.BatchSize < 1 || l.BatchSize > MaxBatchSize:
+		return Errorf(EINVALID, "queue.batch_size: %d is outside 1..%d (50 per tick is the hard ceiling)", l.BatchSize, MaxBatchSize)
+	case l.DefaultConcurrency < 1 || l.DefaultConcurrency > MaxConcurrency:
+		return Errorf(EINVALID, "queue.default_concurrency: %d is outside 1..%d", l.DefaultConcurrency, MaxConcurrency)
+	case l.MaxAttempts < 1 || l.MaxAttempts > 100:
+		return Errorf(EINVALID, "queue.max_attempts: %d is outside 1..100", l.MaxAttempts)
+	case l.InDoubt != InDoubtResend && l.InDoubt != InDoubtHold:
+		return Errorf(EINVALID, "queue.in_doubt: %q must be \"resend\" or \"hold\"", l.InDoubt)
+	case l.TickTimeout <= 0:
+		return Errorf(EINVALID, "queue.tick_timeout: must be positive")
+	case l.LeaseMargin < 0:
+		return Errorf(EINVALID, "queue.lease_margin: must not be negative")
+	case l.RetryBase < 0 || l.RetryMax < l.RetryBase:
+		return Errorf(EINVALID, "queue.retry_base/retry_max: need 0 <= retry_base <= retry_max")
+	case l.ThrottleDelay < 0:
+		return Errorf(EINVALID, "queue.throttle_delay: must not be negative")
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+package core
+
+import (
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// RecipientStatus is a recipient's delivery state.
+type RecipientStatus string
+
+// Recipient states. SENT, FAILED and BOUNCED are final until an operator
+// retries FAILED ones.
+const (
+	RecipientPending RecipientStatus = "PENDING"
+	RecipientQueued  RecipientStatus = "QUEUED"
+	RecipientSending RecipientStatus = "SENDING"
+	RecipientSent    RecipientStatus = "SENT"
+	RecipientFailed  RecipientStatus = "FAILED"
+	RecipientBounced RecipientStatus = "BOUNCED"
+)
+
+// ParseRecipientStatus returns the status named by s (case-insensitive), or
+// an EINVALID error listing the valid names.
+func ParseRecipientStatus(s string) (RecipientStatus, error) {
+	st := RecipientStatus(strings.ToUpper(strings.TrimSpace(s)))
+	switch st {
+	case RecipientPending, RecipientQueued, RecipientSending, RecipientSent, RecipientFailed, RecipientBounced:
+		return st, nil
+	}
+	return "", Errorf(EINVALID, "status %q: must be one of PENDING, QUEUED, SENDING, SENT, FAILED, BOUNCED", s)
+}
+
+// Error classes recorded on a recipient besides the sdk's send classes
+// (transient, throttled, permanent, bounced, config).
+const (
+	ClassInDoubt    = "in_doubt"   // lease expired mid-send: outcome unknown
+	ClassTemplate   = "template"   // the recipient's data broke a template
+	ClassSuppressed = "suppressed" // the address is on the suppression list
+)
+
+// Recipient is one addressee of one campaign: exactly one row per
+// (campaign, normalised address).
+type Recipient struct {
+	ID               int64             `json:"id"`
+	CampaignID       int64             `json:"campaign_id"`
+	Email            string            `json:"email"`
+	Name             string            `json:"name,omitempty"`
+	Attrs            map[string]string `json:"attrs,omitempty"`
+	Status           RecipientStatus   `json:"status"`
+	Attempts         int               `json:"attempts"`
+	LastErrorClass   string            `json:"last_error_class,omitempty"`
+	LastErrorCode    int               `json:"last_error_code,omitempty"` // SMTP reply code or HTTP status
+	LastEnhancedCode string            `json:"last_enhanced_code,omitempty"`
+	LastError        string            `json:"last_error,omitempty"`
+	ProviderID       string            `json:"provider_id,omitempty"`
+	CreatedAt        time.Time         `json:"created_at"`
+	QueuedAt         *time.Time        `json:"queued_at,omitempty"`
+	NextAttemptAt    *time.Time        `json:"next_attempt_at,omitempty"`
+	SentAt           *time.Time        `json:"sent_at,omitempty"`
+	UpdatedAt        time.Time         `json:"updated_at"`
+	LeaseUntil       *time.Time        `json:"lease_until,omitempty"`
+	ClaimToken       string            `json:"-"`
+}
+
+// RecipientInput is one recipient as imported or added, before storage.
+type RecipientInput struct {
+	Email string            `json:"email"`
+	Name  string            `json:"name,omitempty"`
+	Attrs map[string]string `json:"attrs,omitempty"`
+}
+
+// RecipientFilter selects recipients for listing. Zero values match all;
+// Limit 0 means the default of 100. AfterID pages by id.
+type RecipientFilter struct {
+	Status  RecipientStatus `json:"status,omitempty"`
+	Limit   int             `json:"limit,omitempty"`
+	AfterID int64           `json:"after_id,omitempty"`
+}
+
+// NormalizeAddress validates a bare email address (RFC 5322 addr-spec, as
+// net/mail parses it) and returns it with the domain lower-cased; the local
+// part keeps its case, since RFC 5321 lets servers treat it as significant.
+// A display-name form ("Ann <ann@x.org>") returns the name too. It returns
+// an EINVALID error saying why the address is unusable.
+func NormalizeAddress(s string) (addr, name string, err error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", "", Errorf(EINVALID, "empty email address")
+	}
+	if !utf8.ValidString(s) {
+		return "", "", Errorf(EINVALID, "email address is not valid UTF-8")
+	}
+	if strings.ContainsAny(s, "\r\n\x00") {
+		return "", "", Errorf(EINVALID, "email address contains CR, LF or NUL")
+	}
+	a, perr := mail.ParseAddress(s)
+	if perr != nil {
+		return "", "", Errorf(EINVALID, "invalid email address %q: %v", s, perr)
+	}
+	at := strings.LastIndexByte(a.Address, '@')
+	if at <= 0 || at == len(a.Address)-1 {
+		return "", "", Errorf(EINVALID, "invalid email address %q: missing domain", s)
+	}
+	domain := a.Address[at+1:]
+	if !strings.Contains(domain, ".") && domain != "localhost" {
+		return "", "", Errorf(EINVALID, "invalid email address %q: domain %q is not fully qualified", s, domain)
+	}
+	return a.Address[:at+1] + strings.ToLower(domain), a.Name, nil
+}
+
+// Validate normalises the input's address and checks its header-bound name
+// and attributes. It returns an EINVALID error naming the field.
+func (in *RecipientInput) Validate() error {
+	addr, name, err := NormalizeAddress(in.Email)
+	if err != nil {
+		return err
+	}
+	in.Email = addr
+	if in.Name == "" {
+		in.Name = name
+	}
+	in.Name = strings.TrimSpace(in.Name)
+	if !utf8.ValidString(in.Name) {
+		return Errorf(EINVALID, "name: not valid UTF-8")
+	}
+	if strings.ContainsAny(in.Name, "\r\n\x00") {
+		return Errorf(EINVALID, "name: contains CR, LF or NUL")
+	}
+	for k, v := range in.Attrs {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return Errorf(EINVALID, "attribute %q: not valid UTF-8", k)
+		}
+		if strings.ContainsRune(v, 0) || strings.ContainsRune(k, 0) {
+			return Errorf(EINVALID, "attribute %q: contains a NUL byte", k)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/campaignd/campaignd/core"
+)
+
+const campaignCols = `id, name, sender, from_addr, reply_to, subject, text_body, html_body, headers,
+	concurrency, batch_size, status, paused_from, created_at, updated_at,
+	total, pending, queued, sending, sent, failed, bounced`
+
+func scanCampaign(s scanner) (*core.Campaign, error) {
+	var (
+		c                    core.Campaign
+		headers, pausedFrom  sql.NullString
+		createdAt, updatedAt int64
+	)
+	err := s.Scan(&c.ID, &c.Name, &c.Sender, &c.From, &c.ReplyTo, &c.Subject, &c.Text, &c.HTML, &headers,
+		&c.Concurrency, &c.BatchSize, &c.Status, &pausedFrom, &createdAt, &updatedAt,
+		&c.Stats.Total, &c.Stats.Pending, &c.Stats.Queued, &c.Stats.Sending, &c.Stats.Sent, &c.Stats.Failed, &c.Stats.Bounced)
+	if err != nil {
+		return nil, err
+	}
+	if headers.Valid && headers.String != "" {
+		if err := json.Unmarshal([]byte(headers.String), &c.Headers); err != nil {
+			return nil, fmt.Errorf("campaign %d: decode headers: %w", c.ID, err)
+		}
+	}
+	c.PausedFrom = core.CampaignStatus(pausedFrom.String)
+	c.CreatedAt = fromMS(createdAt)
+	c.UpdatedAt = fromMS(updatedAt)
+	return &c, nil
+}
+
+// CreateCampaign stores c (validated by the caller) in DRAFT and sets its
+// ID, Status, CreatedAt and UpdatedAt (now, at millisecond precision) and
+// zeroes its Stats. It returns EINVALID for a nil campaign.
+func (db *DB) CreateCampaign(ctx context.Context, c *core.Campaign) error {
+	if c == nil {
+		return core.Errorf(core.EINVALID, "campaign: required")
+	}
+	var headers any
+	if len(c.Headers) > 0 {
+		b, err := json.Marshal(c.Headers)
+		if err != nil {
+			return fmt.Errorf("create campaign: encode headers: %w", err)
+		}
+		headers = string(b)
+	}
+	now := nowMS()
+	var id int64
+	err := db.writeTx(ctx, "create campaign", func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO campaigns
+			(name, sender, from_addr, reply_to, subject, text_body, html_body, headers, concurrency, batch_size, status, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			c.Name, c.Sender, c.From, c.ReplyTo, c.Subject, c.Text, c.HTML, headers,
+			c.Concurrency, c.BatchSize, string(core.CampaignDraft), ms(now), ms(now)).Scan(&id)
+	})
+	if err != nil {
+		return err
+	}
+	c.ID, c.Status, c.PausedFrom = id, core.CampaignDraft, ""
+	c.CreatedAt, c.UpdatedAt = now, now
+	c.Stats = core.Stats{}
+	return nil
+}
+
+// Campaign returns one campaign with its Stats: one row read. ENOTFOUND
+// when there is no such campaign.
+func (db *DB) Campaign(ctx context.Context, id int64) (*core.Campaign, error) {
+	c, err := scanCampaign(db.r.QueryRowContext(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNoCampaign(id)
+	}
+	if err != nil {
+		return nil, internal("read campaign", err)
+	}
+	return c, nil
+}
+
+// Campaigns returns all campaigns with their Stats, newest first.
+func (db *DB) Campaigns(ctx context.Context) ([]*core.Campaign, error) {
+	return db.queryCampaigns(ctx, "list campaigns", `SELECT `+campaignCols+` FROM campaigns ORDER BY id DESC`)
+}
+
+func (db *DB) queryCampaigns(ctx context.Context, op, query string, args ...any) ([]*core.Campaign, error) {
+	rows, err := db.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	defer rows.Close()
+	var cs []*core.Campaign
+	for rows.Next() {
+		c, err := scanCampaign(rows)
+		if err != nil {
+			return nil, internal(op, err)
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, internal(op, err)
+	}
+	return cs, nil
+}
+
+// SetCampaignStatus moves campaign id from `from` to `to` only if it is
+// still in `from`; it does not judge whether the move is legal (see
+// core.Transition). Moving to PAUSED records `from` as PausedFrom; any
+// other move clears it. ENOTFOUND for an unknown campaign, ECONFLICT naming
+// the actual status when it is not `from`, EINVALID for an unknown status.
+func (db *DB) SetCampaignStatus(ctx context.Context, id int64, from, to core.CampaignStatus, now time.Time) error {
+	if !validCampaignStatus(from) || !validCampaignStatus(to) {
+		return core.Errorf(core.EINVALID, "campaign status change %q -> %q: unknown status", from, to)
+	}
+	var pausedFrom any
+	if to == core.CampaignPaused {
+		pausedFrom = string(from)
+	}
+	return db.writeTx(ctx, "set campaign status", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE campaigns SET status = ?, paused_from = ?, updated_at = ?
+			WHERE id = ? AND status = ?`, string(to), pausedFrom, ms(orNow(now)), id, string(from))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		st, err := campaignStatus(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		return core.Errorf(core.ECONFLICT, "campaign %d is %s, not %s: cannot move it to %s", id, st, from, to)
+	})
+}
+
+// campaignStatus reads a campaign's status inside tx; ENOTFOUND if missing.
+func campaignStatus(ctx context.Context, tx *sql.Tx, id int64) (core.CampaignStatus, error) {
+	var st string
+	err := tx.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE id = ?`, id).Scan(&st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", errNoCampaign(id)
+	}
+	return core.CampaignStatus(st), err
+}
+
+func errNoCampaign(id int64) error {
+	return core.Errorf(core.ENOTFOUND, "campaign %d not found", id)
+}
+
+func validCampaignStatus(s core.CampaignStatus) bool {
+	switch s {
+	case core.CampaignDraft, core.CampaignActive, core.CampaignSending,
+		core.CampaignPaused, core.CampaignCompleted, core.CampaignCancelled:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,324 @@
+// Package sqlite implements core.Store on one SQLite file.
+//
+// Writes go through a single writer connection opened with
+// _txlock=immediate (every transaction takes the write lock at BEGIN, so a
+// read-then-write never fails halfway with SQLITE_BUSY), WAL journaling and
+// synchronous=FULL (an acknowledged commit survives power loss). Reads go
+// through a separate read-only pool, so stats and listings run beside a
+// writer. Every recipient status change updates the campaign's counter
+// columns in the same transaction; stats are one row read.
+//
+// The schema lives in embedded, numbered migrations (migrations/NNNN_*.sql)
+// applied in a transaction by Open. Times are stored as INTEGER unix
+// milliseconds and returned in UTC.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/campaignd/campaignd/core"
+	"github.com/mattn/go-sqlite3"
+)
+
+var _ core.Store = (*DB)(nil)
+
+// DB is a campaignd database: one writer connection and a read-only pool
+// on the same file. It implements core.Store and is safe for concurrent
+// use. Several DB values (in one or several processes) may share a file:
+// SQLite serialises their writes, waiting up to the busy timeout.
+type DB struct {
+	path string
+	w    *sql.DB // one connection; nil when opened read-only
+	r    *sql.DB // read-only pool
+}
+
+// Defaults for Open's options.
+const (
+	DefaultReadConns  = 4
+	DefaultCacheKiB   = 32 << 10 // writer page cache: 32 MiB
+	readCacheKiB      = 4 << 10  // per read connection: 4 MiB
+	busyTimeoutMillis = 10000
+	stmtCacheSize     = 32
+)
+
+type options struct {
+	readConns int
+	cacheKiB  int
+}
+
+// Option tunes Open.
+type Option func(*options)
+
+// WithReadConns sets the size of the read-only pool (default
+// DefaultReadConns; values below 1 mean 1).
+func WithReadConns(n int) Option {
+	return func(o *options) { o.readConns = max(n, 1) }
+}
+
+// WithCacheKiB sets the writer connection's page cache in KiB (default
+// DefaultCacheKiB). The cache is allocated as pages are touched, so it
+// bounds rather than fixes the writer's memory; larger values speed up
+// imports into very large campaigns.
+func WithCacheKiB(kib int) Option {
+	return func(o *options) { o.cacheKiB = max(kib, 256) }
+}
+
+// Open opens (creating it with mode 0600 when missing) the database at
+// path and applies any pending migrations. The -wal and -shm files SQLite
+// creates beside it inherit the file's mode. It returns an EINVALID error
+// when the file is not a campaignd database or was written by a newer
+// campaignd, EUNAVAILABLE when another process kept it locked past the
+// busy timeout.
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	o := options{readConns: DefaultReadConns, cacheKiB: DefaultCacheKiB}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, core.Errorf(core.EINVALID, "database path %q: must be a file path", path)
+	}
+	if err := createFile(path); err != nil {
+		return nil, err
+	}
+	db := &DB{path: path}
+	w, err := sql.Open("sqlite3", dsn(path, false, o.cacheKiB))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	db.w = w
+	if err := w.PingContext(ctx); err != nil {
+		_ = w.Close()
+		return nil, openError(path, err)
+	}
+	if err := migrate(ctx, w); err != nil {
+		_ = w.Close()
+		return nil, openError(path, err)
+	}
+	if db.r, err = openReader(ctx, path, o.readConns); err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// OpenReadOnly opens an existing database for reading only: no file is
+// created, no migration is applied and no lock is needed, so read-only
+// commands can run beside a daemon or a tick (WAL). Every write method of
+// the returned DB fails with an EINTERNAL error. It returns ENOTFOUND when
+// the file does not exist and EINVALID when its schema is not the one this
+// build expects (open it read-write once to migrate).
+func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	o := options{readConns: DefaultReadConns}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, core.Errorf(core.ENOTFOUND, "database %s does not exist", path)
+		}
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	r, err := openReader(ctx, path, o.readConns)
+	if err != nil {
+		return nil, err
+	}
+	var v int
+	if err := r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		_ = r.Close()
+		return nil, openError(path, err)
+	}
+	if latest := SchemaVersion(); v != latest {
+		_ = r.Close()
+		return nil, core.Errorf(core.EINVALID,
+			"database %s has schema version %d, this campaignd expects %d: open it read-write once to migrate", path, v, latest)
+	}
+	return &DB{path: path, r: r}, nil
+}
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// Close closes both pools. The writer's close checkpoints the WAL.
+func (db *DB) Close() error {
+	var errs []error
+	if db.r != nil {
+		errs = append(errs, db.r.Close())
+	}
+	if db.w != nil {
+		errs = append(errs, db.w.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	return nil
+}
+
+// Checkpoint copies the WAL back into the database file and truncates it.
+// SQLite checkpoints on its own after commits; this is for tools that want
+// a compact file now (after a large import, before a backup).
+func (db *DB) Checkpoint(ctx context.Context) error {
+	if db.w == nil {
+		return errReadOnly("checkpoint")
+	}
+	if _, err := db.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return internal("checkpoint", err)
+	}
+	return nil
+}
+
+func openReader(ctx context.Context, path string, conns int) (*sql.DB, error) {
+	r, err := sql.Open("sqlite3", dsn(path, true, readCacheKiB))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(conns)
+	r.SetMaxIdleConns(conns)
+	r.SetConnMaxLifetime(0)
+	r.SetConnMaxIdleTime(0)
+	if err := r.PingContext(ctx); err != nil {
+		_ = r.Close()
+		return nil, openError(path, err)
+	}
+	return r, nil
+}
+
+// createFile creates the database file with mode 0600 when it does not
+// exist yet, so SQLite (and the -wal/-shm files, which copy the database's
+// mode) never create it with the umask's default.
+func createFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", path, err)
+	}
+	if err := f.Chmod(0o600); err != nil { // whatever the umask
+		_ = f.Close()
+		return fmt.Errorf("create database %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("create database %s: %w", path, err)
+	}
+	return nil
+}
+
+// dsn builds a mattn/go-sqlite3 URI for path.
+func dsn(path string, readOnly bool, cacheKiB int) string {
+	// Escape what a URI would otherwise read as syntax.
+	p := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	q := fmt.Sprintf("_busy_timeout=%d&_stmt_cache_size=%d&_cache_size=-%d", busyTimeoutMillis, stmtCacheSize, cacheKiB)
+	if readOnly {
+		return "file:" + p + "?mode=ro&" + q
+	}
+	return "file:" + p + "?_txlock=immediate&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&" + q
+}
+
+// openError turns a failure to open or migrate into a coded error.
+func openError(path string, err error) error {
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrNotADB {
+		return &core.Error{Code: core.EINVALID, Message: fmt.Sprintf("%s is not a campaignd database", path), Err: err}
+	}
+	return internal("open database "+path, err)
+}
+
+// internal returns a coded error unchanged, maps SQLite's busy and locked
+// errors to EUNAVAILABLE, and wraps anything else with the operation.
+func internal(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked) {
+		return &core.Error{Code: core.EUNAVAILABLE, Op: op,
+			Message: "database is busy: another process held its write lock past the timeout", Err: err}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func errReadOnly(op string) error {
+	return &core.Error{Code: core.EINTERNAL, Op: op, Message: "database was opened read-only"}
+}
+
+// writeTx runs fn in one immediate transaction on the writer connection.
+// Coded errors come back unchanged; others are wrapped with op.
+func (db *DB) writeTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	if db.w == nil {
+		return errReadOnly(op)
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return internal(op, fmt.Errorf("begin: %w", err))
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return internal(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return internal(op, fmt.Errorf("commit: %w", err))
+	}
+	return nil
+}
+
+// ms converts a time to stored unix milliseconds.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// msOrNil is ms, or NULL for the zero time.
+func msOrNil(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+// fromMS converts stored unix milliseconds to a UTC time.
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func fromNullMS(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMS(v.Int64)
+	return &t
+}
+
+// nowMS is the current time at the stored precision, in UTC.
+func nowMS() time.Time { return fromMS(time.Now().UnixMilli()) }
+
+// orNow returns t, or the current time when t is zero.
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now()
+	}
+	return t
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+type scanner interface {
+	Scan(dest ...any) error
+}

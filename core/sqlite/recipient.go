@@ -1,0 +1,406 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/campaignd/campaignd/core"
+)
+
+const recipientCols = `id, campaign_id, email, name, attrs, status, attempts,
+	last_error_class, last_error_code, last_enhanced_code, last_error, provider_id,
+	created_at, queued_at, next_attempt_at, sent_at, updated_at, lease_until, claim_token`
+
+func scanRecipient(s scanner) (*core.Recipient, error) {
+	var (
+		r                                         core.Recipient
+		attrs, class, enhanced, lastErr, provider sql.NullString
+		token                                     sql.NullString
+		code                                      sql.NullInt64
+		createdAt, updatedAt                      int64
+		queuedAt, nextAt, sentAt, leaseUntil      sql.NullInt64
+	)
+	err := s.Scan(&r.ID, &r.CampaignID, &r.Email, &r.Name, &attrs, &r.Status, &r.Attempts,
+		&class, &code, &enhanced, &lastErr, &provider,
+		&createdAt, &queuedAt, &nextAt, &sentAt, &updatedAt, &leaseUntil, &token)
+	if err != nil {
+		return nil, err
+	}
+	if attrs.Valid && attrs.String != "" {
+		if err := json.Unmarshal([]byte(attrs.String), &r.Attrs); err != nil {
+			return nil, fmt.Errorf("recipient %d: decode attrs: %w", r.ID, err)
+		}
+	}
+	r.LastErrorClass, r.LastErrorCode, r.LastEnhancedCode = class.String, int(code.Int64), enhanced.String
+	r.LastError, r.ProviderID, r.ClaimToken = lastErr.String, provider.String, token.String
+	r.CreatedAt, r.UpdatedAt = fromMS(createdAt), fromMS(updatedAt)
+	r.QueuedAt, r.NextAttemptAt = fromNullMS(queuedAt), fromNullMS(nextAt)
+	r.SentAt, r.LeaseUntil = fromNullMS(sentAt), fromNullMS(leaseUntil)
+	return &r, nil
+}
+
+func scanRecipients(rows *sql.Rows) ([]*core.Recipient, error) {
+	defer rows.Close()
+	var rs []*core.Recipient
+	for rows.Next() {
+		r, err := scanRecipient(rows)
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	return rs, rows.Err()
+}
+
+// insertRows are the multi-row INSERT sizes InsertRecipients uses: as many
+// 500-row statements as fit, then the rest in 100s, 10s and 1s, so only four
+// statements are ever prepared (and cached per connection). 500 rows bind
+// 1,504 parameters, far below SQLite's limit of 32,766.
+var insertRows = []int{500, 100, 10, 1}
+
+// insertSQL holds the statement text for each size in insertRows.
+// Parameters: ?1 campaign, ?2 status, ?3 now, ?4 queued_at/next_attempt_at
+// (NULL for PENDING), then email, name, attrs for each row.
+var insertSQL = func() map[int]string {
+	m := make(map[int]string, len(insertRows))
+	for _, k := range insertRows {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO recipients
+			(campaign_id, email, name, attrs, status, created_at, updated_at, queued_at, next_attempt_at) VALUES `)
+		for i := range k {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			p := 5 + 3*i
+			fmt.Fprintf(&b, "(?1,?%d,?%d,?%d,?2,?3,?3,?4,?4)", p, p+1, p+2)
+		}
+		b.WriteString(` ON CONFLICT (campaign_id, email) DO NOTHING`)
+		m[k] = b.String()
+	}
+	return m
+}()
+
+// InsertRecipients adds validated recipients (addresses already normalised
+// by RecipientInput.Validate) to a campaign in one transaction, with
+// multi-row INSERT statements. Rows are PENDING, or QUEUED due now when the
+// campaign is SENDING or PAUSED from SENDING, so a late addition is sent.
+// An address already in the campaign, or repeated in rs, counts as a
+// Duplicate; one on the suppression list (compared without regard to ASCII
+// case, checked with one query for all of rs) counts as Suppressed; neither
+// is added. The campaign's counters are updated once, in the same
+// transaction. ENOTFOUND for an unknown campaign, ECONFLICT when it is
+// COMPLETED or CANCELLED (its queue is closed), EINVALID for an empty
+// address.
+func (db *DB) InsertRecipients(ctx context.Context, campaignID int64, rs []core.RecipientInput, now time.Time) (core.InsertResult, error) {
+	var res core.InsertResult
+	for i := range rs {
+		if rs[i].Email == "" {
+			return res, core.Errorf(core.EINVALID, "recipient %d: empty email address", i+1)
+		}
+	}
+	now = orNow(now)
+	err := db.writeTx(ctx, "insert recipients", func(tx *sql.Tx) error {
+		res = core.InsertResult{}
+		var status string
+		var pausedFrom sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT status, paused_from FROM campaigns WHERE id = ?`, campaignID).Scan(&status, &pausedFrom)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNoCampaign(campaignID)
+		}
+		if err != nil {
+			return err
+		}
+		st := core.CampaignStatus(status)
+		if st == core.CampaignCompleted || st == core.CampaignCancelled {
+			return core.Errorf(core.ECONFLICT, "campaign %d is %s: recipients can no longer be added", campaignID, st)
+		}
+		if len(rs) == 0 {
+			return nil
+		}
+		queued := st == core.CampaignSending || (st == core.CampaignPaused && pausedFrom.String == string(core.CampaignSending))
+
+		rows := rs
+		suppressed, err := suppressedIn(ctx, tx, rs)
+		if err != nil {
+			return err
+		}
+		if len(suppressed) > 0 {
+			rows = make([]core.RecipientInput, 0, len(rs))
+			for _, r := range rs {
+				if suppressed[r.Email] {
+					res.Suppressed++
+				} else {
+					rows = append(rows, r)
+				}
+			}
+		}
+
+		var firstID int64
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM recipients`).Scan(&firstID); err != nil {
+			return err
+		}
+		nowMS := ms(now)
+		args := make([]any, 4, 4+3*insertRows[0])
+		args[0], args[1], args[2], args[3] = campaignID, string(core.RecipientPending), nowMS, nil
+		if queued {
+			args[1], args[3] = string(core.RecipientQueued), nowMS
+		}
+		var lastID int64
+		var buf []byte
+		for len(rows) > 0 {
+			k := insertRows[len(insertRows)-1]
+			for _, size := range insertRows {
+				if size <= len(rows) {
+					k = size
+					break
+				}
+			}
+			args = args[:4]
+			for _, r := range rows[:k] {
+				var attrs any
+				if len(r.Attrs) > 0 {
+					buf = appendAttrs(buf[:0], r.Attrs)
+					attrs = string(buf)
+				}
+				args = append(args, r.Email, r.Name, attrs)
+			}
+			rows = rows[k:]
+			out, err := tx.ExecContext(ctx, insertSQL[k], args...)
+			if err != nil {
+				return err
+			}
+			n, err := out.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				res.Added += n
+				if lastID, err = out.LastInsertId(); err != nil {
+					return err
+				}
+			}
+		}
+		res.Duplicates = int64(len(rs)) - res.Added - res.Suppressed
+		if res.Added == 0 {
+			return nil
+		}
+		var pending, queuedN int64 = res.Added, 0
+		if queued {
+			pending, queuedN = 0, res.Added
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET total = total + ?, pending = pending + ?, queued = queued + ?,
+			first_recipient_id = coalesce(first_recipient_id, ?), last_recipient_id = ? WHERE id = ?`,
+			res.Added, pending, queuedN, firstID, lastID, campaignID)
+		return err
+	})
+	if err != nil {
+		return core.InsertResult{}, err
+	}
+	return res, nil
+}
+
+// suppressedIn returns the addresses of rs on the suppression list, with
+// one query (none when the list is empty).
+func suppressedIn(ctx context.Context, tx *sql.Tx, rs []core.RecipientInput) (map[string]bool, error) {
+	var listed bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM suppressions)`).Scan(&listed); err != nil {
+		return nil, fmt.Errorf("check suppressions: %w", err)
+	}
+	if !listed {
+		return nil, nil
+	}
+	buf := make([]byte, 0, len(rs)*32)
+	buf = append(buf, '[')
+	for i, r := range rs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendJSONString(buf, r.Email)
+	}
+	buf = append(buf, ']')
+	rows, err := tx.QueryContext(ctx, `SELECT j.value FROM json_each(?) AS j
+		WHERE EXISTS (SELECT 1 FROM suppressions AS s WHERE s.email = j.value)`, string(buf))
+	if err != nil {
+		return nil, fmt.Errorf("check suppressions: %w", err)
+	}
+	defer rows.Close()
+	set := make(map[string]bool)
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			return nil, fmt.Errorf("check suppressions: %w", err)
+		}
+		set[e] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("check suppressions: %w", err)
+	}
+	return set, nil
+}
+
+// appendAttrs appends m as a JSON object with sorted keys (deterministic,
+// and much cheaper than encoding/json for a map of strings).
+func appendAttrs(b []byte, m map[string]string) []byte {
+	var arr [16]string
+	keys := arr[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendJSONString(b, m[k])
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
+// U+FFFD, as encoding/json does.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// Recipient returns one recipient; ENOTFOUND when there is none.
+func (db *DB) Recipient(ctx context.Context, id int64) (*core.Recipient, error) {
+	r, err := scanRecipient(db.r.QueryRowContext(ctx, `SELECT `+recipientCols+` FROM recipients WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, core.Errorf(core.ENOTFOUND, "recipient %d not found", id)
+	}
+	if err != nil {
+		return nil, internal("read recipient", err)
+	}
+	return r, nil
+}
+
+// MaxListLimit caps the Limit of one Recipients page.
+const MaxListLimit = 10000
+
+// Recipients lists a campaign's recipients in id order, f.Limit at a time
+// (0 means 100, at most MaxListLimit) after f.AfterID, optionally only
+// those in f.Status. It walks the campaign's id range (or, for FAILED, a
+// partial index), so each page costs about its own size however large the
+// campaign. ENOTFOUND for an unknown campaign, EINVALID for a bad status or
+// a negative limit.
+func (db *DB) Recipients(ctx context.Context, campaignID int64, f core.RecipientFilter) ([]*core.Recipient, error) {
+	limit := f.Limit
+	switch {
+	case limit < 0:
+		return nil, core.Errorf(core.EINVALID, "limit: %d is negative", limit)
+	case limit == 0:
+		limit = 100
+	case limit > MaxListLimit:
+		limit = MaxListLimit
+	}
+	if f.Status != "" {
+		st, err := core.ParseRecipientStatus(string(f.Status))
+		if err != nil {
+			return nil, err
+		}
+		f.Status = st
+	}
+	var first, last sql.NullInt64
+	err := db.r.QueryRowContext(ctx, `SELECT first_recipient_id, last_recipient_id FROM campaigns WHERE id = ?`, campaignID).Scan(&first, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNoCampaign(campaignID)
+	}
+	if err != nil {
+		return nil, internal("list recipients", err)
+	}
+	if !first.Valid {
+		return nil, nil
+	}
+	var rows *sql.Rows
+	if f.Status == core.RecipientFailed {
+		rows, err = db.r.QueryContext(ctx, `SELECT `+recipientCols+` FROM recipients INDEXED BY recipients_failed
+			WHERE campaign_id = ? AND status = 'FAILED' AND id > ? ORDER BY id LIMIT ?`, campaignID, f.AfterID, limit)
+	} else {
+		// The status is a literal (checked above) so the plan is fixed;
+		// +campaign_id keeps the planner on the id range rather than the
+		// (campaign_id, email) index.
+		statusTerm := ""
+		if f.Status != "" {
+			statusTerm = " AND status = '" + string(f.Status) + "'"
+		}
+		rows, err = db.r.QueryContext(ctx, `SELECT `+recipientCols+` FROM recipients
+			WHERE id BETWEEN ? AND ? AND +campaign_id = ?`+statusTerm+` ORDER BY id LIMIT ?`,
+			max(first.Int64, f.AfterID+1), last.Int64, campaignID, limit)
+	}
+	if err != nil {
+		return nil, internal("list recipients", err)
+	}
+	rs, err := scanRecipients(rows)
+	if err != nil {
+		return nil, internal("list recipients", err)
+	}
+	return rs, nil
+}
+
+// statsColumn is the campaigns counter column for a recipient status.
+func statsColumn(s core.RecipientStatus) string {
+	switch s {
+	case core.RecipientPending:
+		return "pending"
+	case core.RecipientQueued:
+		return "queued"
+	case core.RecipientSending:
+		return "sending"
+	case core.RecipientSent:
+		return "sent"
+	case core.RecipientFailed:
+		return "failed"
+	case core.RecipientBounced:
+		return "bounced"
+	}
+	panic("sqlite: no counter for recipient status " + strconv.Quote(string(s)))
+}

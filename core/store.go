@@ -1,0 +1,138 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// InDoubtPolicy says what lease recovery does with a recipient whose tick
+// died mid-send, when nobody knows whether the provider accepted it.
+type InDoubtPolicy string
+
+// In-doubt policies.
+const (
+	// InDoubtResend requeues the recipient with the same Message-ID: a
+	// duplicate is possible, recognisable, and bounded by concurrency.
+	InDoubtResend InDoubtPolicy = "resend"
+	// InDoubtHold marks it FAILED with class in_doubt for the operator.
+	InDoubtHold InDoubtPolicy = "hold"
+)
+
+// InsertResult counts what one InsertRecipients call did with its rows.
+type InsertResult struct {
+	Added      int64
+	Duplicates int64 // already in the campaign, or repeated within the input
+	Suppressed int64 // on the suppression list: skipped
+}
+
+// Outcome is the recorded result of one send attempt.
+type Outcome struct {
+	RecipientID  int64
+	CampaignID   int64
+	ClaimToken   string
+	Status       RecipientStatus // SENT, FAILED, BOUNCED, or QUEUED to retry
+	ErrorClass   string
+	ErrorCode    int
+	EnhancedCode string
+	Error        string
+	ProviderID   string
+	At           time.Time
+	// NextAttemptAt is when a QUEUED outcome is due again.
+	NextAttemptAt time.Time
+	// RefundAttempt gives back the attempt the claim counted (throttling,
+	// a config error, or a claimed message handed back unsent).
+	RefundAttempt bool
+	// Release hands a claimed row back unsent: only status, lease, token,
+	// attempts (refunded) and next_attempt_at change; the last error stays.
+	Release bool
+	// Suppress adds the recipient's address to the suppression list in the
+	// same transaction (a BOUNCED outcome).
+	Suppress *Suppression
+}
+
+// LeaseRecovery counts what RecoverLeases did.
+type LeaseRecovery struct {
+	Requeued int64 // resend policy: back to QUEUED
+	Failed   int64 // hold policy, or attempts exhausted: FAILED in_doubt
+}
+
+// Store is campaignd's persistent state. Every method is safe for concurrent
+// use. Every recipient status change updates the campaign's Stats counters
+// in the same transaction. Methods return *Error values: ENOTFOUND for an
+// unknown id, ECONFLICT for a lost compare-and-set, EINVALID for bad input,
+// anything else wrapped with the operation.
+type Store interface {
+	// CreateCampaign stores a validated campaign in DRAFT and sets its ID,
+	// Status, CreatedAt and UpdatedAt.
+	CreateCampaign(ctx context.Context, c *Campaign) error
+	// Campaign returns one campaign with its Stats.
+	Campaign(ctx context.Context, id int64) (*Campaign, error)
+	// Campaigns returns all campaigns, newest first.
+	Campaigns(ctx context.Context) ([]*Campaign, error)
+	// SetCampaignStatus moves a campaign from one status to another only if
+	// it is still in `from` (ECONFLICT naming the actual status otherwise).
+	// Moving to PAUSED records `from` as PausedFrom; leaving PAUSED clears it.
+	SetCampaignStatus(ctx context.Context, id int64, from, to CampaignStatus, now time.Time) error
+
+	// InsertRecipients adds validated recipients to a campaign in one
+	// transaction, as PENDING (or QUEUED with next_attempt_at=now when the
+	// campaign is SENDING, so a late addition is still sent). Rows whose
+	// address is already in the campaign count as Duplicates; suppressed
+	// addresses count as Suppressed and are not added.
+	InsertRecipients(ctx context.Context, campaignID int64, rs []RecipientInput, now time.Time) (InsertResult, error)
+	// Recipients lists a campaign's recipients by id.
+	Recipients(ctx context.Context, campaignID int64, f RecipientFilter) ([]*Recipient, error)
+	// Recipient returns one recipient.
+	Recipient(ctx context.Context, id int64) (*Recipient, error)
+
+	// Execute, in one transaction, moves every PENDING recipient of an ACTIVE
+	// campaign to QUEUED (queued_at = next_attempt_at = now) in one
+	// statement, moves the campaign to SENDING and writes a COMPLETED
+	// execution record. ECONFLICT if the campaign is not ACTIVE.
+	Execute(ctx context.Context, campaignID int64, by string, now time.Time) (*Execution, error)
+	// RecordFailedExecution writes a FAILED execution record with the error.
+	RecordFailedExecution(ctx context.Context, campaignID int64, by string, cause string, now time.Time) (*Execution, error)
+	// Executions returns execution records, newest first; campaignID 0 means all.
+	Executions(ctx context.Context, campaignID int64, limit int) ([]*Execution, error)
+
+	// RecoverLeases handles SENDING recipients whose lease ended before now:
+	// resend -> QUEUED due now (or FAILED in_doubt once attempts reached
+	// maxAttempts); hold -> FAILED with class in_doubt.
+	RecoverLeases(ctx context.Context, now time.Time, policy InDoubtPolicy, maxAttempts int) (LeaseRecovery, error)
+	// DueCampaigns returns the SENDING campaigns that have QUEUED recipients
+	// due at now, read-only.
+	DueCampaigns(ctx context.Context, now time.Time) ([]*Campaign, error)
+	// Claim moves at most n due QUEUED recipients of a campaign (oldest due
+	// first: ORDER BY next_attempt_at, id) to SENDING with the lease and
+	// token, attempts+1, in one statement, and returns them.
+	Claim(ctx context.Context, campaignID int64, n int, token string, leaseUntil, now time.Time) ([]*Recipient, error)
+	// RecordOutcome applies one outcome in its own short transaction, only
+	// if the row is still SENDING under the outcome's claim token;
+	// otherwise it changes nothing and returns ECONFLICT (the lease was
+	// taken over).
+	RecordOutcome(ctx context.Context, o Outcome) error
+	// CompleteCampaigns marks COMPLETED every SENDING campaign with no
+	// PENDING, QUEUED or SENDING recipient left, and returns their ids.
+	CompleteCampaigns(ctx context.Context, now time.Time) ([]int64, error)
+	// Retry moves a campaign's FAILED recipients (only those of errorClass
+	// when it is not empty) back to QUEUED due now with attempts reset, and
+	// returns how many moved.
+	Retry(ctx context.Context, campaignID int64, errorClass string, now time.Time) (int64, error)
+	// InsertTick writes a tick record and sets its ID.
+	InsertTick(ctx context.Context, t *TickRecord) error
+	// Ticks returns the most recent tick records, newest first.
+	Ticks(ctx context.Context, limit int) ([]*TickRecord, error)
+	// Queue summarises, per SENDING or PAUSED campaign, what is due now,
+	// waiting for a retry, and in flight.
+	Queue(ctx context.Context, now time.Time) ([]*QueueSummary, error)
+
+	// Suppress adds or updates an address on the suppression list.
+	Suppress(ctx context.Context, s Suppression) error
+	// Unsuppress removes an address; ENOTFOUND if it was not listed.
+	Unsuppress(ctx context.Context, email string) error
+	// Suppressions lists the suppression list, newest first.
+	Suppressions(ctx context.Context, limit int) ([]*Suppression, error)
+
+	// Close releases the database.
+	Close() error
+}

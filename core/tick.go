@@ -1,0 +1,451 @@
+package core
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/campaignd/campaignd/sdk"
+	"github.com/hashicorp/go-hclog"
+)
+
+// TickTrigger says what started a tick.
+type TickTrigger string
+
+// Tick triggers.
+const (
+	TriggerCLI       TickTrigger = "cli"       // campaignd tick, standalone
+	TriggerSocket    TickTrigger = "socket"    // campaignd tick through the daemon
+	TriggerScheduler TickTrigger = "scheduler" // the daemon's tick_interval
+	TriggerHTTP      TickTrigger = "http"      // the cron HTTP endpoint
+)
+
+// TickResult is what a tick answers. Skipped is true when another tick held
+// the lock; nothing was done then.
+type TickResult struct {
+	Processed int  `json:"processed"`
+	Sent      int  `json:"sent"`
+	Failed    int  `json:"failed"` // FAILED and BOUNCED this tick
+	Retried   int  `json:"retried"`
+	Throttled int  `json:"throttled"`
+	Recovered int  `json:"recovered"` // expired leases handled
+	Completed int  `json:"completed"` // campaigns marked COMPLETED
+	Skipped   bool `json:"skipped"`
+}
+
+// TickRecord is the history a tick leaves. A tick that found nothing to do
+// and recovered nothing leaves none: an idle cron tick only reads.
+type TickRecord struct {
+	ID        int64         `json:"id"`
+	Trigger   TickTrigger   `json:"trigger"`
+	Started   time.Time     `json:"started"`
+	Duration  time.Duration `json:"duration_ns"`
+	Processed int           `json:"processed"`
+	Sent      int           `json:"sent"`
+	Failed    int           `json:"failed"`
+	Retried   int           `json:"retried"`
+	Throttled int           `json:"throttled"`
+	Recovered int           `json:"recovered"`
+	Skipped   int           `json:"skipped"` // claimed but handed back unsent (throttle, shutdown)
+	Error     string        `json:"error,omitempty"`
+}
+
+// QueueSummary is one campaign's queue as `campaignd queue` shows it.
+type QueueSummary struct {
+	CampaignID   int64          `json:"campaign_id"`
+	CampaignName string         `json:"campaign_name"`
+	Status       CampaignStatus `json:"status"`
+	DueNow       int64          `json:"due_now"`
+	Waiting      int64          `json:"waiting_retry"`
+	InFlight     int64          `json:"in_flight"`
+	NextAttempt  *time.Time     `json:"next_attempt,omitempty"`
+}
+
+// Tick runs one tick (DESIGN.md, "The tick"): recover expired leases, share
+// the batch budget across due campaigns, claim, render, send with each
+// campaign's concurrency, record every outcome as it arrives, complete
+// finished campaigns and leave a tick record. A tick already running in this
+// process makes it return Skipped. A tick with nothing due only reads and
+// starts no plugin. It returns EUNAVAILABLE while draining, and an error
+// only when the tick itself could not run; send failures are outcomes.
+func (e *Engine) Tick(ctx context.Context, trigger TickTrigger) (*TickResult, error) {
+	if !e.tickMu.TryLock() {
+		return &TickResult{Skipped: true}, nil
+	}
+	defer e.tickMu.Unlock()
+	if e.draining.Load() {
+		return nil, Errorf(EUNAVAILABLE, "tick: campaignd is shutting down")
+	}
+	lim := e.Limits()
+	start := e.now()
+	ctx, cancel := context.WithTimeout(ctx, lim.TickTimeout)
+	defer cancel()
+
+	t := &tickRun{e: e, lim: lim, start: start, res: &TickResult{}, senders: map[string]*senderState{}}
+	rec, err := e.store.RecoverLeases(ctx, start, lim.InDoubt, lim.MaxAttempts)
+	if err != nil {
+		return nil, fmt.Errorf("tick: %w", err)
+	}
+	t.res.Recovered = int(rec.Requeued + rec.Failed)
+	if t.res.Recovered > 0 {
+		e.log.Warn("recovered expired leases", "requeued", rec.Requeued, "failed_in_doubt", rec.Failed, "policy", lim.InDoubt)
+	}
+	due, err := e.store.DueCampaigns(ctx, start)
+	if err != nil {
+		return nil, fmt.Errorf("tick: %w", err)
+	}
+	if len(due) > 0 {
+		if err := t.run(ctx, due); err != nil {
+			t.errs = append(t.errs, err.Error())
+		}
+	}
+	done, err := e.store.CompleteCampaigns(context.WithoutCancel(ctx), e.now())
+	if err != nil {
+		t.errs = append(t.errs, err.Error())
+	}
+	t.res.Completed = len(done)
+	for _, id := range done {
+		e.log.Info("campaign completed", "campaign", id)
+	}
+	if t.res.Processed > 0 || t.res.Recovered > 0 || t.res.Completed > 0 || len(t.errs) > 0 {
+		r := &TickRecord{
+			Trigger: trigger, Started: start, Duration: e.now().Sub(start),
+			Processed: t.res.Processed, Sent: t.res.Sent, Failed: t.res.Failed, Retried: t.res.Retried,
+			Throttled: t.res.Throttled, Recovered: t.res.Recovered, Skipped: t.released,
+			Error: strings.Join(t.errs, "; "),
+		}
+		if err := e.store.InsertTick(context.WithoutCancel(ctx), r); err != nil {
+			e.log.Error("record tick", "error", err)
+		}
+	}
+	return t.res, nil
+}
+
+// tickRun is the state of one tick.
+type tickRun struct {
+	e     *Engine
+	lim   Limits
+	start time.Time
+
+	mu       sync.Mutex
+	res      *TickResult
+	released int
+	errs     []string
+	senders  map[string]*senderState // by sender name
+}
+
+// senderState is what one tick learned about a sender: once throttled or
+// misconfigured it gets no more work this tick.
+type senderState struct {
+	holdUntil time.Time // throttled: hand back unsent work due at this time
+	held      bool
+}
+
+// shareBudget splits budget across campaigns round-robin from offset rot,
+// each capped by caps[i]: fair, and deterministic for a given rot.
+func shareBudget(budget int, caps []int, rot int) []int {
+	n := len(caps)
+	alloc := make([]int, n)
+	for budget > 0 {
+		progressed := false
+		for k := 0; k < n && budget > 0; k++ {
+			i := (rot + k) % n
+			if alloc[i] < caps[i] {
+				alloc[i]++
+				budget--
+				progressed = true
+			}
+		}
+		if !progressed {
+			break
+		}
+	}
+	return alloc
+}
+
+// run claims the tick's share for each due campaign and sends it.
+func (t *tickRun) run(ctx context.Context, due []*Campaign) error {
+	sortCampaigns(due)
+	token := newClaimToken()
+	leaseUntil := t.start.Add(t.lim.TickTimeout + t.lim.LeaseMargin)
+	claimed := make([][]*Recipient, len(due))
+	caps := make([]int, len(due))
+	for i, c := range due {
+		caps[i] = min(c.BatchSize, t.lim.BatchSize)
+	}
+	budget := t.lim.BatchSize
+	rot := int(t.start.Unix() % int64(len(due)))
+	// Claim in rounds: a campaign with fewer due rows than its share leaves
+	// budget that the others may take, up to their own batch size.
+	for budget > 0 {
+		alloc := shareBudget(budget, caps, rot)
+		progressed := false
+		for i, n := range alloc {
+			if n == 0 {
+				continue
+			}
+			rs, err := t.e.store.Claim(ctx, due[i].ID, n, token, leaseUntil, t.e.now())
+			if err != nil {
+				t.sendAll(ctx, due, claimed)
+				return fmt.Errorf("claim batch: %w", err)
+			}
+			claimed[i] = append(claimed[i], rs...)
+			budget -= len(rs)
+			caps[i] -= len(rs)
+			if len(rs) < n {
+				caps[i] = 0 // nothing more due
+			}
+			if len(rs) > 0 {
+				progressed = true
+			}
+		}
+		if !progressed {
+			break
+		}
+	}
+	t.sendAll(ctx, due, claimed)
+	return nil
+}
+
+// sendAll sends each campaign's claimed recipients, campaigns in parallel.
+func (t *tickRun) sendAll(ctx context.Context, due []*Campaign, claimed [][]*Recipient) {
+	var wg sync.WaitGroup
+	for i, rs := range claimed {
+		if len(rs) == 0 {
+			continue
+		}
+		t.mu.Lock()
+		t.res.Processed += len(rs)
+		t.mu.Unlock()
+		wg.Add(1)
+		go func(c *Campaign, rs []*Recipient) {
+			defer wg.Done()
+			t.sendCampaign(ctx, c, rs)
+		}(due[i], rs)
+	}
+	wg.Wait()
+}
+
+// sendCampaign sends one campaign's batch with at most its concurrency in
+// flight, recording each outcome as it arrives.
+func (t *tickRun) sendCampaign(ctx context.Context, c *Campaign, rs []*Recipient) {
+	log := t.e.log.With("campaign", c.ID, "sender", c.Sender)
+	sender, err := t.e.senders.Sender(ctx, c.Sender)
+	if err != nil {
+		se := sdk.AsError(err)
+		log.Error("sender unavailable", "error", err)
+		t.addErr(fmt.Sprintf("campaign %d: sender %s: %v", c.ID, c.Sender, err))
+		if se.Class == sdk.ClassConfig {
+			t.pause(ctx, c, log, se)
+		}
+		for _, r := range rs {
+			t.release(ctx, c, r, t.e.now().Add(t.lim.RetryBase), string(se.Class), "not attempted: sender unavailable: "+se.Message)
+		}
+		return
+	}
+	renderer, err := NewRenderer(c, t.lim.MessageIDDomain, t.e.unsubscribe)
+	if err != nil {
+		for _, r := range rs {
+			t.record(ctx, Outcome{RecipientID: r.ID, CampaignID: c.ID, ClaimToken: r.ClaimToken, Status: RecipientFailed,
+				ErrorClass: ClassTemplate, Error: ErrorMessage(err), At: t.e.now()}, r)
+		}
+		return
+	}
+	conc := c.Concurrency
+	if info, err := sender.Info(ctx); err == nil && info.MaxConcurrency > 0 && info.MaxConcurrency < conc {
+		conc = info.MaxConcurrency
+	}
+	sem := make(chan struct{}, max(conc, 1))
+	var wg sync.WaitGroup
+	for _, r := range rs {
+		sem <- struct{}{}
+		if until, held := t.held(c.Sender); held || t.e.draining.Load() || ctx.Err() != nil {
+			<-sem
+			if until.IsZero() {
+				until = t.e.now()
+			}
+			t.release(ctx, c, r, until, "", "")
+			continue
+		}
+		wg.Add(1)
+		go func(r *Recipient) {
+			defer func() { <-sem; wg.Done() }()
+			t.sendOne(ctx, c, sender, renderer, r, log)
+		}(r)
+	}
+	wg.Wait()
+}
+
+// sendOne renders, sends and records one recipient.
+func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sender sdk.Sender, renderer *Renderer, r *Recipient, log hclog.Logger) {
+	now := t.e.now()
+	o := Outcome{RecipientID: r.ID, CampaignID: c.ID, ClaimToken: r.ClaimToken, At: now}
+	msg, err := renderer.Render(r, now)
+	if err != nil {
+		o.Status, o.ErrorClass, o.Error = RecipientFailed, ClassTemplate, ErrorMessage(err)
+		t.record(ctx, o, r)
+		return
+	}
+	receipt, err := sender.Send(ctx, msg)
+	o.At = t.e.now()
+	if err == nil {
+		o.Status = RecipientSent
+		if receipt != nil {
+			o.ProviderID = receipt.ProviderID
+		}
+		if o.ProviderID == "" {
+			o.ProviderID = msg.MessageID
+		}
+		t.record(ctx, o, r)
+		return
+	}
+	se := sdk.AsError(err)
+	o.ErrorClass, o.Error, o.EnhancedCode = string(se.Class), se.Message, se.EnhancedCode
+	o.ErrorCode = se.SMTPCode
+	if o.ErrorCode == 0 {
+		o.ErrorCode = se.HTTPStatus
+	}
+	switch {
+	case ctx.Err() != nil && se.Class == sdk.ClassTransient:
+		// The tick ran out of time mid-send: the provider may or may not
+		// have taken the message. Same policy as an expired lease.
+		o.ErrorClass = ClassInDoubt
+		o.Error = "tick timed out mid-send, outcome unknown: " + se.Message
+		if t.lim.InDoubt == InDoubtHold {
+			o.Status = RecipientFailed
+		} else {
+			o.Status, o.NextAttemptAt = RecipientQueued, o.At
+		}
+	case se.Class == sdk.ClassThrottled:
+		wait := se.RetryAfter
+		if wait <= 0 {
+			wait = t.lim.ThrottleDelay
+		}
+		o.Status, o.NextAttemptAt, o.RefundAttempt = RecipientQueued, o.At.Add(wait), true
+		t.hold(c.Sender, o.NextAttemptAt)
+		log.Warn("sender throttled; no more work for it this tick", "retry_after", wait, "error", se.Message)
+	case se.Class == sdk.ClassConfig:
+		o.Status, o.NextAttemptAt, o.RefundAttempt = RecipientQueued, o.At.Add(t.lim.RetryBase), true
+		t.hold(c.Sender, o.NextAttemptAt)
+		t.pause(ctx, c, log, se)
+	case se.Class == sdk.ClassBounced:
+		o.Status = RecipientBounced
+		o.Suppress = &Suppression{Email: r.Email, Reason: se.Error(), Source: "bounce", CreatedAt: o.At}
+	case se.Class == sdk.ClassPermanent:
+		o.Status = RecipientFailed
+	default: // transient
+		if r.Attempts >= t.lim.MaxAttempts {
+			o.Status = RecipientFailed
+			o.Error = fmt.Sprintf("%s (gave up after %d attempts)", se.Message, r.Attempts)
+		} else {
+			o.Status, o.NextAttemptAt = RecipientQueued, o.At.Add(backoff(r.Attempts, t.lim.RetryBase, t.lim.RetryMax))
+		}
+	}
+	t.record(ctx, o, r)
+}
+
+// record writes an outcome in its own transaction, even after the tick's
+// deadline: a send that happened must be recorded.
+func (t *tickRun) record(ctx context.Context, o Outcome, r *Recipient) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	err := t.e.store.RecordOutcome(rctx, o)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil {
+		if ErrorCode(err) == ECONFLICT {
+			t.e.log.Warn("outcome not recorded: lease taken over", "recipient", r.ID, "status", o.Status)
+		} else {
+			t.e.log.Error("record outcome", "recipient", r.ID, "status", o.Status, "error", err)
+			t.errs = append(t.errs, fmt.Sprintf("record outcome of recipient %d: %v", r.ID, err))
+		}
+		return
+	}
+	switch {
+	case o.Release:
+		t.released++
+	case o.Status == RecipientSent:
+		t.res.Sent++
+	case o.Status == RecipientFailed || o.Status == RecipientBounced:
+		t.res.Failed++
+	case o.ErrorClass == string(sdk.ClassThrottled):
+		t.res.Throttled++
+	default:
+		t.res.Retried++
+	}
+}
+
+// release hands a claimed recipient back unsent, its attempt refunded.
+func (t *tickRun) release(ctx context.Context, c *Campaign, r *Recipient, due time.Time, class, msg string) {
+	t.record(ctx, Outcome{RecipientID: r.ID, CampaignID: c.ID, ClaimToken: r.ClaimToken, Status: RecipientQueued,
+		At: t.e.now(), NextAttemptAt: due, RefundAttempt: true, Release: class == "", ErrorClass: class, Error: msg}, r)
+}
+
+func (t *tickRun) hold(sender string, until time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.senders[sender]
+	if st == nil {
+		st = &senderState{}
+		t.senders[sender] = st
+	}
+	st.held = true
+	if until.After(st.holdUntil) {
+		st.holdUntil = until
+	}
+}
+
+func (t *tickRun) held(sender string) (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st := t.senders[sender]; st != nil && st.held {
+		return st.holdUntil, true
+	}
+	return time.Time{}, false
+}
+
+func (t *tickRun) addErr(s string) {
+	t.mu.Lock()
+	t.errs = append(t.errs, s)
+	t.mu.Unlock()
+}
+
+// pause stops a campaign whose sender is misconfigured, so its recipients
+// are not failed one by one; the operator resumes it after the fix.
+func (t *tickRun) pause(ctx context.Context, c *Campaign, log hclog.Logger, se *sdk.Error) {
+	err := t.e.store.SetCampaignStatus(context.WithoutCancel(ctx), c.ID, CampaignSending, CampaignPaused, t.e.now())
+	if err == nil {
+		log.Error("campaign paused: its sender is misconfigured; fix it and run campaign resume", "error", se.Error())
+		t.addErr(fmt.Sprintf("campaign %d paused: sender %s: %s", c.ID, c.Sender, se.Error()))
+	} else if ErrorCode(err) != ECONFLICT {
+		log.Error("pause campaign", "error", err)
+	}
+}
+
+// backoff is exponential in the attempt number with equal jitter:
+// half the step fixed, half random, capped at maxWait.
+func backoff(attempt int, base, maxWait time.Duration) time.Duration {
+	if base <= 0 {
+		return 0
+	}
+	d := maxWait
+	if attempt >= 1 && attempt < 31 {
+		if step := base << (attempt - 1); step > 0 && step < maxWait {
+			d = step
+		}
+	}
+	half := d / 2
+	return half + rand.N(half+1)
+}
+
+// newClaimToken returns a random token identifying one tick's claims.
+func newClaimToken() string {
+	var b [12]byte
+	_, _ = crand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,433 @@
+// Package smtpsender is the SMTP sender behind the campaignd-sender-smtp
+// plugin: option parsing, a pool of authenticated sessions reused across
+// messages, and the classification of every SMTP reply into the sdk's
+// error classes. It imports only the sdk and third-party libraries.
+package smtpsender
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/campaignd/campaignd/sdk"
+	"github.com/emersion/go-smtp"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Version is the plugin version reported by Info.
+var Version = "1.0.0"
+
+// Sender is the SMTP sdk.Sender. The zero value is not usable: call New.
+type Sender struct {
+	log    hclog.Logger
+	getenv func(string) string
+
+	mu   sync.Mutex
+	cfg  *Config
+	pool *pool
+}
+
+// New returns an unconfigured Sender logging to log (nil for none).
+func New(log hclog.Logger) *Sender {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Sender{log: log}
+}
+
+// SetGetenv replaces os.Getenv for the EMAIL_* fallbacks (tests).
+func (s *Sender) SetGetenv(getenv func(string) string) { s.getenv = getenv }
+
+// Configure validates the options and starts a fresh connection pool; a
+// previous pool, if any, is closed (its in-flight sends finish first).
+// Nothing is dialed here: an unreachable server shows up as transient send
+// failures, not as a configuration error.
+func (s *Sender) Configure(_ context.Context, options map[string]string) error {
+	cfg, err := ParseOptions(options, s.getenv)
+	if err != nil {
+		return err
+	}
+	p := newPool(cfg, s.log)
+	s.mu.Lock()
+	old := s.pool
+	s.cfg, s.pool = cfg, p
+	s.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
+	s.log.Debug("smtp configured", "addr", cfg.Addr(), "tls", cfg.TLS, "auth", cfg.Auth,
+		"helo", cfg.Helo, "max_connections", cfg.MaxConnections, "timeout", cfg.Timeout)
+	return nil
+}
+
+// Info names the plugin and reports max_connections as MaxConcurrency: more
+// concurrent sends than that would only wait for a connection.
+func (s *Sender) Info(context.Context) (sdk.Info, error) {
+	n := DefaultMaxConnections
+	s.mu.Lock()
+	if s.cfg != nil {
+		n = s.cfg.MaxConnections
+	}
+	s.mu.Unlock()
+	return sdk.Info{Name: "smtp", Version: Version, MaxConcurrency: n}, nil
+}
+
+// Close closes every idle connection (QUIT) and makes in-flight ones close
+// when their send ends. Send after Close fails with ClassConfig.
+func (s *Sender) Close() error {
+	s.mu.Lock()
+	p := s.pool
+	s.cfg, s.pool = nil, nil
+	s.mu.Unlock()
+	if p != nil {
+		p.close()
+	}
+	return nil
+}
+
+// Stats reports how many connections the sender has dialed and how many
+// are idle; for tests and debugging.
+func (s *Sender) Stats() (dialed int64, idle int) {
+	s.mu.Lock()
+	p := s.pool
+	s.mu.Unlock()
+	if p == nil {
+		return 0, 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dials.Load(), len(p.idle)
+}
+
+// Send delivers msg over a pooled session: MAIL FROM (the From address),
+// RCPT TO (the To address), DATA (msg rendered by sdk.Message.WriteTo).
+// Failures are *sdk.Error classified by ClassifyReply and Classify. A
+// session that failed on its first command after sitting idle (the server
+// had dropped it) is replaced once, transparently: nothing was accepted yet.
+func (s *Sender) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, error) {
+	s.mu.Lock()
+	p := s.pool
+	s.mu.Unlock()
+	if p == nil {
+		return nil, sdk.ConfigError("smtp sender is not configured")
+	}
+	if msg == nil {
+		return nil, sdk.Permanent("send: nil message")
+	}
+	from, err := mail.ParseAddress(msg.From)
+	if err != nil {
+		return nil, sdk.ConfigError("send: invalid From %q: %v", msg.From, err)
+	}
+	to, err := mail.ParseAddress(msg.To)
+	if err != nil {
+		return nil, sdk.Permanent("send: invalid To %q: %v", msg.To, err)
+	}
+	var data bytes.Buffer
+	if _, err := msg.WriteTo(&data); err != nil {
+		return nil, sdk.Permanent("send: %v", err)
+	}
+	env := envelope{from: from.Address, to: to.Address, data: data.Bytes(), messageID: msg.MessageID}
+
+	if err := p.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer p.release()
+
+	// Each retry consumes (and closes) one stale idle session, so this ends
+	// at the latest with a freshly dialed one (reused == false).
+	for {
+		c, reused, f := p.get(ctx)
+		if f != nil {
+			p.log.Debug("smtp connect failed", "to", env.to, "stage", f.stage, "error", f.err)
+			return nil, f.err
+		}
+		r, f := p.deliver(ctx, c, env)
+		if f == nil {
+			p.log.Debug("smtp sent", "to", env.to, "conn", c.id, "provider_id", r.ProviderID)
+			return r, nil
+		}
+		p.log.Debug("smtp send failed", "to", env.to, "conn", c.id, "stage", f.stage, "class", f.err.Class, "error", f.err)
+		stale := reused && f.stage == StageMail && ctx.Err() == nil &&
+			((f.broken && f.err.SMTPCode == 0) || f.err.SMTPCode == 421)
+		if !stale {
+			return nil, f.err
+		}
+		p.log.Debug("smtp idle connection was dropped by the server; redialing", "conn", c.id)
+	}
+}
+
+type envelope struct {
+	from, to  string
+	data      []byte
+	messageID string
+}
+
+// pool holds idle sessions. Open sessions (idle + busy) never exceed
+// MaxConnections: a send holds one of MaxConnections permits while it uses
+// a session, and dials only when no idle session is left.
+type pool struct {
+	cfg     *Config
+	log     hclog.Logger
+	permits chan struct{}
+	dials   atomic.Int64
+	ids     atomic.Uint64
+
+	mu     sync.Mutex
+	idle   []*conn // most recently used last
+	closed bool
+	done   chan struct{}
+}
+
+func newPool(cfg *Config, log hclog.Logger) *pool {
+	p := &pool{
+		cfg:     cfg,
+		log:     log,
+		permits: make(chan struct{}, cfg.MaxConnections),
+		done:    make(chan struct{}),
+	}
+	go p.janitor()
+	return p
+}
+
+// acquire waits for a permit or ctx.
+func (p *pool) acquire(ctx context.Context) error {
+	select {
+	case p.permits <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return sdk.Transient("waiting for a free smtp connection: %v", ctx.Err())
+	}
+}
+
+func (p *pool) release() { <-p.permits }
+
+// get returns the most recently used idle session that has not idled past
+// idle_timeout, or dials a new one.
+func (p *pool) get(ctx context.Context) (*conn, bool, *failure) {
+	var expired []*conn
+	var c *conn
+	p.mu.Lock()
+	for len(p.idle) > 0 && c == nil {
+		last := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if time.Since(last.lastUsed) > p.cfg.IdleTimeout {
+			expired = append(expired, last)
+			continue
+		}
+		c = last
+	}
+	p.mu.Unlock()
+	for _, e := range expired {
+		go e.close(true)
+	}
+	if c != nil {
+		return c, true, nil
+	}
+	if ctx.Err() != nil {
+		f := Classify(ctx, StageConnect, ctx.Err())
+		return nil, false, &f
+	}
+	c, f := dial(ctx, p.cfg)
+	if f != nil {
+		return nil, false, f
+	}
+	p.dials.Add(1)
+	c.id = p.ids.Add(1)
+	p.log.Debug("smtp connection opened", "conn", c.id, "addr", p.cfg.Addr(), "tls", p.cfg.TLS)
+	return c, false, nil
+}
+
+// put returns a healthy session to the pool, or closes it when the pool is
+// closed.
+func (p *pool) put(c *conn) {
+	c.lastUsed = time.Now()
+	p.mu.Lock()
+	if !p.closed {
+		p.idle = append(p.idle, c)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	c.close(true)
+}
+
+// discard closes a session whose state is unknown.
+func (p *pool) discard(c *conn) {
+	p.log.Debug("smtp connection closed", "conn", c.id)
+	c.close(false)
+}
+
+// close closes idle sessions and stops the janitor; busy ones are closed
+// by put when their send ends.
+func (p *pool) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	close(p.done)
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range idle {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.close(true) }()
+	}
+	wg.Wait()
+}
+
+// janitor closes sessions that idled past idle_timeout, so the server's
+// connection slots are not held for nothing between ticks.
+func (p *pool) janitor() {
+	period := p.cfg.IdleTimeout / 2
+	if period < 50*time.Millisecond {
+		period = 50 * time.Millisecond
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+		var expired []*conn
+		p.mu.Lock()
+		keep := p.idle[:0]
+		for _, c := range p.idle {
+			if time.Since(c.lastUsed) > p.cfg.IdleTimeout {
+				expired = append(expired, c)
+			} else {
+				keep = append(keep, c)
+			}
+		}
+		for i := len(keep); i < len(p.idle); i++ {
+			p.idle[i] = nil
+		}
+		p.idle = keep
+		p.mu.Unlock()
+		for _, c := range expired {
+			p.log.Debug("smtp idle connection closed", "conn", c.id)
+			c.close(true)
+		}
+	}
+}
+
+// deliver runs one transaction on c and decides c's fate: back to the pool
+// after success or a clean per-message rejection (after RSET when a
+// transaction was open), closed after anything that leaves its state
+// unknown.
+func (p *pool) deliver(ctx context.Context, c *conn, env envelope) (*sdk.Receipt, *failure) {
+	release := c.guard.bind(ctx)
+	receipt, f, open := p.transact(ctx, c, env)
+	aborted := release()
+	switch {
+	case aborted:
+		// ctx ended during the transaction: deadlines were forced into
+		// the past, so the session is unusable whatever the outcome.
+		p.discard(c)
+		if f != nil {
+			f.broken = true
+		}
+	case f != nil && f.broken:
+		p.discard(c)
+	case f != nil && open:
+		if err := p.reset(ctx, c); err != nil {
+			p.log.Debug("smtp RSET failed; closing connection", "conn", c.id, "error", err)
+			p.discard(c)
+		} else {
+			p.put(c)
+		}
+	default:
+		p.put(c)
+	}
+	return receipt, f
+}
+
+// transact sends MAIL, RCPT and DATA. open reports whether a transaction
+// was left open by a rejection (so RSET is needed before reuse).
+func (p *pool) transact(ctx context.Context, c *conn, env envelope) (_ *sdk.Receipt, _ *failure, open bool) {
+	opts := &smtp.MailOptions{Size: int64(len(env.data))}
+	if !isASCII(env.from) || !isASCII(env.to) {
+		if !c.utf8 {
+			return nil, &failure{stage: StageMail, err: sdk.Permanent(
+				"%s: address %q / %q is not ASCII and the server does not offer SMTPUTF8", StageMail, env.from, env.to)}, false
+		}
+		opts.UTF8 = true
+	}
+	if err := c.client.Mail(env.from, opts); err != nil {
+		f := Classify(ctx, StageMail, err)
+		return nil, &f, false
+	}
+	if err := c.client.Rcpt(env.to, nil); err != nil {
+		f := Classify(ctx, StageRcpt, err)
+		return nil, &f, true
+	}
+	w, err := c.client.Data()
+	if err != nil {
+		f := Classify(ctx, StageData, err)
+		return nil, &f, true
+	}
+	if _, err := w.Write(env.data); err != nil {
+		f := Classify(ctx, StageData, err)
+		f.broken = true // mid-DATA: the dot was never sent
+		return nil, &f, false
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		f := Classify(ctx, StageEndOfData, err)
+		return nil, &f, false
+	}
+	text := strings.TrimSpace(resp.StatusText)
+	return &sdk.Receipt{ProviderID: providerID(text, env.messageID), Response: "250 " + text}, nil, false
+}
+
+// reset sends RSET (and the EHLO go-smtp requires after it) so the session
+// can carry the next message.
+func (p *pool) reset(ctx context.Context, c *conn) error {
+	release := c.guard.bind(ctx)
+	defer release()
+	if err := c.client.Reset(); err != nil {
+		return fmt.Errorf("rset: %w", err)
+	}
+	if err := c.client.Hello(p.cfg.Helo); err != nil {
+		return fmt.Errorf("ehlo after rset: %w", err)
+	}
+	return nil
+}
+
+var (
+	queuedAsRe = regexp.MustCompile(`(?i)\bqueued as\s+([^\s;,]+)`)
+	idEqRe     = regexp.MustCompile(`(?i)\bid=([^\s;,]+)`)
+)
+
+// providerID extracts the server's queue id from the final reply
+// ("2.0.0 Ok: queued as 4Xyz" -> "4Xyz", Exim's "OK id=1abc-00"), falling
+// back to the Message-ID.
+func providerID(reply, messageID string) string {
+	for _, re := range []*regexp.Regexp{queuedAsRe, idEqRe} {
+		if m := re.FindStringSubmatch(reply); m != nil {
+			if id := strings.TrimRight(m[1], ".)]"); id != "" {
+				return id
+			}
+		}
+	}
+	return messageID
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,260 @@
+package sdk
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/mail"
+	"net/textproto"
+	"strings"
+	"time"
+)
+
+// maxLineLen is the length RFC 5322 asks header lines to be folded at.
+const maxLineLen = 78
+
+// reservedHeaders are the fields WriteTo renders itself. An extra header
+// with one of these names would produce a message with two From or two
+// Content-Type fields, which receivers resolve inconsistently (a spoofing
+// and MIME-confusion vector), so WriteTo refuses them.
+var reservedHeaders = map[string]bool{
+	"Date":                      true,
+	"From":                      true,
+	"To":                        true,
+	"Reply-To":                  true,
+	"Subject":                   true,
+	"Message-Id":                true,
+	"Mime-Version":              true,
+	"Content-Type":              true,
+	"Content-Transfer-Encoding": true,
+}
+
+// ValidateHeader reports whether name and value can be written as one header
+// field without changing the structure of the message: the name must be
+// non-empty printable US-ASCII without ':' or spaces (RFC 5322 field-name),
+// and the value must not contain CR, LF or NUL. It makes header injection
+// impossible; it does not judge whether the value is meaningful.
+func ValidateHeader(name, value string) error {
+	if name == "" {
+		return errors.New("validate header: empty header name")
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 33 || c > 126 || c == ':' {
+			return fmt.Errorf("validate header %q: invalid character %q in name", name, c)
+		}
+	}
+	if i := strings.IndexAny(value, "\r\n\x00"); i >= 0 {
+		return fmt.Errorf("validate header %q: value contains %q (CR, LF and NUL are not allowed)", name, value[i])
+	}
+	return nil
+}
+
+// WriteTo renders m as an RFC 5322 message with CRLF line endings: Date,
+// From, To, Reply-To (when set), Subject (RFC 2047 Q-encoded when not
+// ASCII), Message-ID (when set), MIME-Version, the extra Headers in order,
+// then the body. A message with only Text is text/plain, with only HTML is
+// text/html, with both is multipart/alternative (text first); every body is
+// UTF-8 and quoted-printable, so no line exceeds 76 characters.
+//
+// Header values are checked with ValidateHeader and addresses are parsed
+// and re-rendered with net/mail, so a CR, LF or NUL anywhere in a header is
+// an error, never an injected header. Extra headers may not repeat a field
+// WriteTo renders itself (From, Content-Type, ...). The message is rendered
+// into memory first: on error nothing is written to w.
+func (m *Message) WriteTo(w io.Writer) (int64, error) {
+	var buf bytes.Buffer
+	if err := m.render(&buf); err != nil {
+		return 0, err
+	}
+	n, err := w.Write(buf.Bytes())
+	if err != nil {
+		return int64(n), fmt.Errorf("write message: %w", err)
+	}
+	return int64(n), nil
+}
+
+func (m *Message) render(b *bytes.Buffer) error {
+	date := m.Date
+	if date.IsZero() {
+		date = time.Now()
+	}
+	writeHeader(b, "Date", date.Format(time.RFC1123Z))
+
+	from, err := renderAddress("From", m.From)
+	if err != nil {
+		return err
+	}
+	writeHeader(b, "From", from)
+
+	to, err := renderAddress("To", m.To)
+	if err != nil {
+		return err
+	}
+	writeHeader(b, "To", to)
+
+	if strings.TrimSpace(m.ReplyTo) != "" {
+		if err := ValidateHeader("Reply-To", m.ReplyTo); err != nil {
+			return fmt.Errorf("render message: %w", err)
+		}
+		list, err := mail.ParseAddressList(m.ReplyTo)
+		if err != nil {
+			return fmt.Errorf("render message: parse Reply-To %q: %w", m.ReplyTo, err)
+		}
+		parts := make([]string, len(list))
+		for i, a := range list {
+			parts[i] = a.String()
+		}
+		writeHeader(b, "Reply-To", strings.Join(parts, ", "))
+	}
+
+	if err := ValidateHeader("Subject", m.Subject); err != nil {
+		return fmt.Errorf("render message: %w", err)
+	}
+	writeHeader(b, "Subject", mime.QEncoding.Encode("utf-8", m.Subject))
+
+	if m.MessageID != "" {
+		id, err := renderMessageID(m.MessageID)
+		if err != nil {
+			return err
+		}
+		writeHeader(b, "Message-ID", id)
+	}
+	writeHeader(b, "MIME-Version", "1.0")
+
+	for _, h := range m.Headers {
+		if err := ValidateHeader(h.Name, h.Value); err != nil {
+			return fmt.Errorf("render message: %w", err)
+		}
+		if reservedHeaders[textproto.CanonicalMIMEHeaderKey(h.Name)] {
+			return fmt.Errorf("render message: header %q is rendered from the message fields and cannot be set as an extra header", h.Name)
+		}
+		writeHeader(b, h.Name, h.Value)
+	}
+
+	switch {
+	case m.Text != "" && m.HTML != "":
+		return renderAlternative(b, m.Text, m.HTML)
+	case m.HTML != "":
+		return renderSinglePart(b, "text/html; charset=utf-8", m.HTML)
+	default:
+		return renderSinglePart(b, "text/plain; charset=utf-8", m.Text)
+	}
+}
+
+// renderAddress parses one address and renders it with net/mail, which
+// quotes and RFC 2047-encodes the display name as needed.
+func renderAddress(field, value string) (string, error) {
+	if strings.TrimSpace(value) == "" {
+		return "", fmt.Errorf("render message: %s is empty", field)
+	}
+	if err := ValidateHeader(field, value); err != nil {
+		return "", fmt.Errorf("render message: %w", err)
+	}
+	a, err := mail.ParseAddress(value)
+	if err != nil {
+		return "", fmt.Errorf("render message: parse %s %q: %w", field, value, err)
+	}
+	return a.String(), nil
+}
+
+// renderMessageID checks a Message-ID and adds the angle brackets when the
+// caller left them out.
+func renderMessageID(id string) (string, error) {
+	if err := ValidateHeader("Message-ID", id); err != nil {
+		return "", fmt.Errorf("render message: %w", err)
+	}
+	inner := strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">")
+	if inner == "" || strings.ContainsAny(inner, "<> \t\"") || !strings.Contains(inner, "@") {
+		return "", fmt.Errorf("render message: invalid Message-ID %q (want <left@right>)", id)
+	}
+	return "<" + inner + ">", nil
+}
+
+// writeHeader writes "Name: value" and folds it at spaces so that lines stay
+// near 78 characters. Folding inserts CRLF before an existing space, which
+// unfolding removes again, so the value is unchanged for any reader. A run
+// of text without spaces is never split.
+func writeHeader(b *bytes.Buffer, name, value string) {
+	b.WriteString(name)
+	b.WriteString(":")
+	lineLen := len(name) + 1
+	words := strings.Split(value, " ")
+	for i, w := range words {
+		// Each word is written with the space that precedes it; the first
+		// word's space is the one after the colon.
+		if i > 0 && w != "" && lineLen > 1 && lineLen+1+len(w) > maxLineLen {
+			b.WriteString("\r\n")
+			lineLen = 0
+		}
+		b.WriteString(" ")
+		b.WriteString(w)
+		lineLen += 1 + len(w)
+	}
+	b.WriteString("\r\n")
+}
+
+// renderSinglePart writes the content headers, the blank line and the
+// quoted-printable body.
+func renderSinglePart(b *bytes.Buffer, contentType, body string) error {
+	writeHeader(b, "Content-Type", contentType)
+	writeHeader(b, "Content-Transfer-Encoding", "quoted-printable")
+	b.WriteString("\r\n")
+	return writeQP(b, body)
+}
+
+// renderAlternative writes a multipart/alternative body with the text part
+// first (the least preferred alternative comes first, RFC 2046 5.1.4). The
+// boundary is random (multipart.Writer) and cannot occur in a
+// quoted-printable body of random length in practice.
+func renderAlternative(b *bytes.Buffer, text, html string) error {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	writeHeader(b, "Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": mw.Boundary()}))
+	b.WriteString("\r\n")
+	for _, p := range []struct{ ctype, content string }{
+		{"text/plain; charset=utf-8", text},
+		{"text/html; charset=utf-8", html},
+	} {
+		pw, err := mw.CreatePart(textproto.MIMEHeader{
+			"Content-Type":              {p.ctype},
+			"Content-Transfer-Encoding": {"quoted-printable"},
+		})
+		if err != nil {
+			return fmt.Errorf("render message: create part: %w", err)
+		}
+		qw := quotedprintable.NewWriter(pw)
+		if _, err := io.WriteString(qw, p.content); err != nil {
+			return fmt.Errorf("render message: encode part: %w", err)
+		}
+		if err := qw.Close(); err != nil {
+			return fmt.Errorf("render message: encode part: %w", err)
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return fmt.Errorf("render message: close multipart: %w", err)
+	}
+	b.Write(body.Bytes())
+	return nil
+}
+
+// writeQP encodes body as quoted-printable; line breaks of any style become
+// CRLF.
+func writeQP(b *bytes.Buffer, body string) error {
+	qw := quotedprintable.NewWriter(b)
+	if _, err := io.WriteString(qw, body); err != nil {
+		return fmt.Errorf("render message: encode body: %w", err)
+	}
+	if err := qw.Close(); err != nil {
+		return fmt.Errorf("render message: encode body: %w", err)
+	}
+	if !bytes.HasSuffix(b.Bytes(), []byte("\r\n")) {
+		// End the last line with a soft line break: the message still ends
+		// in CRLF (as SMTP wants) and the decoded body stays byte-exact.
+		b.WriteString("=\r\n")
+	}
+	return nil
+}

@@ -1,0 +1,294 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+var (
+	// ErrUnknownSender is wrapped by Pool when asked for a sender name it
+	// has no configuration for.
+	ErrUnknownSender = errors.New("unknown sender")
+	// ErrPoolClosed is wrapped by Pool after Close.
+	ErrPoolClosed = errors.New("plugin pool closed")
+)
+
+// DrainTimeout bounds how long a plugin replaced by Pool.Reconfigure may
+// keep serving its in-flight calls before it is stopped.
+const DrainTimeout = 30 * time.Second
+
+// restartHoldOff is how long a failed start is remembered: calls in that
+// window get the same error instead of starting the plugin again, so a
+// broken configuration does not fork a process per message.
+const restartHoldOff = time.Second
+
+// Pool keeps one warm plugin process per configured sender. It starts a
+// plugin on first use, restarts it on the next use after it crashed, hung
+// or was replaced, and stops every process on Close. All methods are safe
+// for concurrent use.
+type Pool struct {
+	logger hclog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	slots    map[string]*slot
+	retiring map[*Plugin]struct{} // replaced plugins still draining
+	done     chan struct{}        // closed by Close
+	bg       sync.WaitGroup       // drain goroutines
+}
+
+// slot is one sender's current plugin.
+type slot struct {
+	cfg PluginConfig
+
+	mu       sync.Mutex // held while starting, so concurrent users share one start
+	p        *Plugin    // nil until started
+	gone     bool       // removed by Reconfigure or Close: never start again
+	failedAt time.Time  // last failed start
+	startErr error
+}
+
+// NewPool returns a Pool for configs, keyed by sender name. It starts
+// nothing. A config's empty Name is set to its key and a nil Logger to
+// logger (hclog.Default() when logger is nil).
+func NewPool(logger hclog.Logger, configs map[string]PluginConfig) *Pool {
+	if logger == nil {
+		logger = hclog.Default()
+	}
+	pl := &Pool{
+		logger:   logger,
+		slots:    make(map[string]*slot, len(configs)),
+		retiring: map[*Plugin]struct{}{},
+		done:     make(chan struct{}),
+	}
+	for name, cfg := range configs {
+		pl.slots[name] = &slot{cfg: pl.normalise(name, cfg)}
+	}
+	return pl
+}
+
+func (pl *Pool) normalise(name string, cfg PluginConfig) PluginConfig {
+	if cfg.Name == "" {
+		cfg.Name = name
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = pl.logger
+	}
+	return cfg
+}
+
+// sameConfig reports whether a and b start the same plugin the same way.
+// Loggers are not compared.
+func sameConfig(a, b PluginConfig) bool {
+	return a.Name == b.Name && a.Plugin == b.Plugin && a.Dir == b.Dir && a.SHA256 == b.SHA256 &&
+		maps.Equal(a.Options, b.Options) && slices.Equal(a.Env, b.Env)
+}
+
+// Sender returns the sender called name, starting its plugin (Launch) if
+// it is not running. It fails with ErrUnknownSender for a name that has no
+// configuration, ErrPoolClosed after Close, or Launch's error.
+//
+// The returned Sender resolves the plugin on every call, so it stays valid
+// across crashes, restarts and Reconfigure. Its Send returns *Error values
+// as Plugin.Send does and additionally: a call whose ctx deadline expires
+// while the plugin is working gets ClassTransient and the plugin process is
+// killed as hung; after a crash or kill the next call starts a fresh
+// process; a failure to (re)start is ClassConfig (the sender is broken
+// until the operator fixes it), or the plugin's own class when its
+// Configure rejected the options with another.
+func (pl *Pool) Sender(ctx context.Context, name string) (Sender, error) {
+	if _, err := pl.instance(ctx, name); err != nil {
+		return nil, err
+	}
+	return &pooledSender{pool: pl, name: name}, nil
+}
+
+// instance returns name's running plugin, starting it if needed.
+func (pl *Pool) instance(ctx context.Context, name string) (*Plugin, error) {
+	pl.mu.Lock()
+	if pl.closed {
+		pl.mu.Unlock()
+		return nil, fmt.Errorf("sender %s: %w", name, ErrPoolClosed)
+	}
+	s := pl.slots[name]
+	pl.mu.Unlock()
+	if s == nil {
+		return nil, fmt.Errorf("sender %s: %w", name, ErrUnknownSender)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gone {
+		return nil, fmt.Errorf("sender %s: %w", name, ErrUnknownSender)
+	}
+	if s.p != nil {
+		if s.p.usable() {
+			return s.p, nil
+		}
+		s.cfg.Logger.Warn("restarting plugin", "pid", s.p.Pid(), "exited", s.p.Exited())
+		s.p.kill()
+		s.p = nil
+	}
+	if s.startErr != nil && time.Since(s.failedAt) < restartHoldOff {
+		return nil, s.startErr
+	}
+	p, err := Launch(ctx, s.cfg)
+	if err != nil {
+		if ctx.Err() == nil { // the caller's impatience is not the plugin's fault
+			s.startErr, s.failedAt = err, time.Now()
+		}
+		return nil, err
+	}
+	s.startErr = nil
+	s.p = p
+	return p, nil
+}
+
+// Reconfigure replaces the pool's configurations, as on SIGHUP. Senders
+// whose configuration is unchanged (Logger aside) keep their process;
+// changed or removed ones are stopped once their in-flight calls finish (at
+// most DrainTimeout) and changed ones start with the new configuration on
+// next use; new ones start on first use. After Close it does nothing.
+func (pl *Pool) Reconfigure(configs map[string]PluginConfig) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.closed {
+		return
+	}
+	var old []*slot
+	for name, s := range pl.slots {
+		if cfg, ok := configs[name]; !ok || !sameConfig(s.cfg, pl.normalise(name, cfg)) {
+			delete(pl.slots, name)
+			old = append(old, s)
+		}
+	}
+	for name, cfg := range configs {
+		if _, ok := pl.slots[name]; !ok {
+			pl.slots[name] = &slot{cfg: pl.normalise(name, cfg)}
+		}
+	}
+	for _, s := range old {
+		pl.bg.Add(1)
+		go pl.retire(s)
+	}
+}
+
+// retire stops a replaced slot's plugin after it drained.
+func (pl *Pool) retire(s *slot) {
+	defer pl.bg.Done()
+	s.mu.Lock() // waits for a start in progress
+	s.gone = true
+	p := s.p
+	s.p = nil
+	s.mu.Unlock()
+	if p == nil {
+		return
+	}
+	pl.mu.Lock()
+	pl.retiring[p] = struct{}{}
+	pl.mu.Unlock()
+	deadline := time.Now().Add(DrainTimeout)
+	for p.inflight.Load() > 0 && time.Now().Before(deadline) {
+		select {
+		case <-pl.done:
+			deadline = time.Now()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	_ = p.Close()
+	pl.mu.Lock()
+	delete(pl.retiring, p)
+	pl.mu.Unlock()
+}
+
+// Close stops every plugin process the pool started, including replaced
+// ones still draining, and waits until they are gone. In-flight calls fail
+// with ClassTransient; later calls fail with ErrPoolClosed. It returns
+// nil; calling it again does nothing.
+func (pl *Pool) Close() error {
+	pl.mu.Lock()
+	if pl.closed {
+		pl.mu.Unlock()
+		return nil
+	}
+	pl.closed = true
+	close(pl.done)
+	slots := slices.Collect(maps.Values(pl.slots))
+	pl.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, s := range slots {
+		wg.Go(func() {
+			s.mu.Lock() // waits for a start in progress
+			s.gone = true
+			p := s.p
+			s.p = nil
+			s.mu.Unlock()
+			if p != nil {
+				_ = p.Close()
+			}
+		})
+	}
+	wg.Wait()
+	pl.bg.Wait() // draining plugins see done and close themselves
+	return nil
+}
+
+// pooledSender is the Sender handed out by Pool.Sender.
+type pooledSender struct {
+	pool *Pool
+	name string
+}
+
+// startFailed classifies a failure to get a running plugin.
+func (ps *pooledSender) startFailed(ctx context.Context, err error) error {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return fmt.Errorf("sender %s: %w", ps.name, err)
+	case ctx.Err() != nil:
+		return Transient("sender %s: no plugin before the deadline: %v", ps.name, err)
+	case errors.Is(err, ErrPoolClosed):
+		return Transient("sender %s: %v", ps.name, err)
+	}
+	return ConfigError("%v", err)
+}
+
+func (ps *pooledSender) Configure(ctx context.Context, options map[string]string) error {
+	p, err := ps.pool.instance(ctx, ps.name)
+	if err != nil {
+		return ps.startFailed(ctx, err)
+	}
+	return p.Configure(ctx, options)
+}
+
+func (ps *pooledSender) Info(ctx context.Context) (Info, error) {
+	p, err := ps.pool.instance(ctx, ps.name)
+	if err != nil {
+		return Info{}, ps.startFailed(ctx, err)
+	}
+	return p.Info(ctx)
+}
+
+func (ps *pooledSender) Send(ctx context.Context, msg *Message) (*Receipt, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, Transient("sender %s: send not attempted: %v", ps.name, err)
+	}
+	p, err := ps.pool.instance(ctx, ps.name)
+	if err != nil {
+		return nil, ps.startFailed(ctx, err)
+	}
+	r, hung, err := p.send(ctx, msg)
+	if hung {
+		p.logger.Warn("plugin did not answer before the deadline; killing it as hung", "pid", p.Pid())
+		p.kill()
+	}
+	return r, err
+}

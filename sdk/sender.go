@@ -1,0 +1,82 @@
+// Package sdk is everything a campaignd sender plugin imports: the Sender
+// interface, the Message it delivers, the Receipt and classified Error it
+// answers with, Serve for the plugin side and Launch/Pool for the host side.
+//
+// A plugin's main is three lines:
+//
+//	func main() { sdk.Serve(&mySender{}) }
+//
+// The package imports nothing from campaignd itself, so a third party needs
+// nothing else.
+package sdk
+
+import (
+	"context"
+	"time"
+)
+
+// ProtocolVersion is the plugin protocol version negotiated by go-plugin.
+// It changes only when the wire contract (sdk/internal/pb) breaks.
+const ProtocolVersion = 1
+
+// Sender delivers messages for one configured sender. Implementations must be
+// safe for concurrent use: the host calls Send from up to a campaign's
+// concurrency goroutines at once.
+type Sender interface {
+	// Configure is called once after the plugin starts, with the options of
+	// its [senders.NAME.options] table (values rendered as strings, ${ENV}
+	// already expanded). An error here is a configuration error: the host
+	// reports it and sends nothing through the plugin.
+	Configure(ctx context.Context, options map[string]string) error
+	// Info describes the sender and the limits it knows.
+	Info(ctx context.Context) (Info, error)
+	// Send delivers one message. It returns a Receipt on acceptance by the
+	// provider, or an error; an error that is not an *Error is treated as
+	// Transient. Send must honour ctx cancellation.
+	Send(ctx context.Context, msg *Message) (*Receipt, error)
+}
+
+// Info describes a sender plugin.
+type Info struct {
+	Name    string
+	Version string
+	// MaxPerSecond is the provider's known send rate limit; 0 means unknown.
+	MaxPerSecond float64
+	// MaxConcurrency caps concurrent sends; 0 means no cap beyond the host's.
+	MaxConcurrency int
+}
+
+// Header is one extra header line. Names and values never contain CR, LF or
+// NUL: the host validates them before a Message is built.
+type Header struct {
+	Name  string
+	Value string
+}
+
+// Message is one fully rendered email for one recipient.
+type Message struct {
+	CampaignID  int64
+	RecipientID int64
+	// MessageID is the RFC 5322 Message-ID including angle brackets. It is
+	// deterministic per (campaign, recipient) and identical on every retry,
+	// so a duplicate delivery after a crash is recognisable.
+	MessageID string
+	From      string // RFC 5322 address, possibly with display name
+	To        string // RFC 5322 address, possibly with display name
+	ReplyTo   string // optional
+	Subject   string
+	Text      string // optional text/plain body
+	HTML      string // optional text/html body
+	Date      time.Time
+	Headers   []Header // extra headers in order (List-Unsubscribe, Precedence, ...)
+}
+
+// Receipt is the provider's acceptance of a message.
+type Receipt struct {
+	// ProviderID is the provider's message id (SMTP queue id, SendGrid
+	// X-Message-Id, file name for the outbox); may be empty when the
+	// provider gives none.
+	ProviderID string
+	// Response is the provider's final reply text, kept for the operator.
+	Response string
+}

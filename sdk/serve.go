@@ -1,0 +1,265 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/campaignd/campaignd/sdk/internal/pb"
+)
+
+// Handshake is the go-plugin handshake that host and plugin must agree on.
+// The magic cookie is not a security measure: it only makes a plugin binary
+// started by hand print a notice and exit 1 instead of waiting for a host.
+// Hosts other than Launch (for example a plugin test harness written by
+// hand) must use exactly this value.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   "CAMPAIGND_SENDER_PLUGIN",
+	MagicCookieValue: "7c0e2f4a9b1d4e8f-campaignd-sender-v1",
+}
+
+// MaxMessageBytes is the largest gRPC message either side of the plugin
+// connection sends or accepts (64 MiB). A Message whose encoding is larger
+// fails with ClassPermanent without reaching the plugin.
+const MaxMessageBytes = 64 << 20
+
+// pluginKey is the name under which the sender is dispensed.
+const pluginKey = "sender"
+
+// parentPollInterval is how often a plugin checks that its host is alive.
+const parentPollInterval = 200 * time.Millisecond
+
+// exitHostGone is the exit status of a plugin whose host died.
+const exitHostGone = 3
+
+// Serve runs s as a campaignd sender plugin and returns only after the
+// host has shut the plugin down; call it last in main:
+//
+//	func main() { sdk.Serve(&sender{}) }
+//
+// It speaks go-plugin's gRPC protocol (version ProtocolVersion, AutoMTLS
+// when the host asks for it, messages up to MaxMessageBytes) and answers
+// every classified failure of s inside the response, so the host sees the
+// same *Error the plugin returned. An error from Configure that is not an
+// *Error becomes ClassConfig; one from Send or Info becomes ClassTransient.
+// A nil Receipt with a nil error is sent as an empty Receipt.
+//
+// Started without a host (by hand), Serve prints a notice and exits 1. The
+// process exits by itself, within about a second, when its host dies, even
+// if the host was killed with SIGKILL and never said goodbye: the plugin
+// watches its parent process id. Logs go through Logger.
+func Serve(s Sender) {
+	if s == nil {
+		panic("sdk.Serve: nil Sender")
+	}
+	logger := Logger()
+	exitWithParent()
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{
+			ProtocolVersion: {pluginKey: &grpcPlugin{impl: s}},
+		},
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts,
+				grpc.MaxRecvMsgSize(MaxMessageBytes),
+				grpc.MaxSendMsgSize(MaxMessageBytes))...)
+		},
+		Logger: logger,
+	})
+}
+
+// exitWithParent makes the plugin exit when the host that started it dies.
+// go-plugin alone does not do this: its server keeps listening after the
+// host's connection drops, and stdin is the host's own stdin, not a pipe
+// that closes. When the parent dies the kernel re-parents the plugin (to
+// init or a subreaper), so a change of the parent pid means the host is
+// gone. Nothing is logged: the log pipe died with the host.
+func exitWithParent() {
+	if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
+		return // not started by a host; go-plugin exits on its own
+	}
+	ppid := os.Getppid()
+	if ppid <= 1 {
+		return // already orphaned or started by init: nothing to watch
+	}
+	go func() {
+		for {
+			time.Sleep(parentPollInterval)
+			if os.Getppid() != ppid {
+				os.Exit(exitHostGone)
+			}
+		}
+	}()
+}
+
+// grpcPlugin binds the Sender to go-plugin on both sides: impl is set in
+// the plugin process and nil in the host.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	impl Sender
+}
+
+func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterSenderServer(s, &server{impl: p.impl})
+	return nil
+}
+
+func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return pb.NewSenderClient(c), nil
+}
+
+// server serves a Sender over gRPC. Classified failures travel in the
+// response; a gRPC status error is reserved for transport failures.
+type server struct {
+	pb.UnimplementedSenderServer
+	impl Sender
+}
+
+func (s *server) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	opts := req.GetOptions()
+	if opts == nil {
+		opts = map[string]string{}
+	}
+	if err := s.impl.Configure(ctx, opts); err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			e = ConfigError("%v", err)
+		}
+		return &pb.ConfigureResponse{Error: errorToPB(e)}, nil
+	}
+	return &pb.ConfigureResponse{}, nil
+}
+
+func (s *server) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResponse, error) {
+	info, err := s.impl.Info(ctx)
+	if err != nil {
+		return &pb.InfoResponse{Error: errorToPB(AsError(err))}, nil
+	}
+	return &pb.InfoResponse{
+		Name:           info.Name,
+		Version:        info.Version,
+		MaxPerSecond:   info.MaxPerSecond,
+		MaxConcurrency: int32(info.MaxConcurrency),
+	}, nil
+}
+
+func (s *server) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendResponse, error) {
+	if req.GetMessage() == nil {
+		return &pb.SendResponse{Result: &pb.SendResponse_Error{
+			Error: errorToPB(Permanent("send request without a message")),
+		}}, nil
+	}
+	r, err := s.impl.Send(ctx, messageFromPB(req.GetMessage()))
+	if err != nil {
+		return &pb.SendResponse{Result: &pb.SendResponse_Error{Error: errorToPB(AsError(err))}}, nil
+	}
+	if r == nil {
+		r = &Receipt{}
+	}
+	return &pb.SendResponse{Result: &pb.SendResponse_Receipt{
+		Receipt: &pb.Receipt{ProviderId: r.ProviderID, Response: r.Response},
+	}}, nil
+}
+
+var classToPB = map[Class]pb.Class{
+	ClassTransient: pb.Class_CLASS_TRANSIENT,
+	ClassThrottled: pb.Class_CLASS_THROTTLED,
+	ClassPermanent: pb.Class_CLASS_PERMANENT,
+	ClassBounced:   pb.Class_CLASS_BOUNCED,
+	ClassConfig:    pb.Class_CLASS_CONFIG,
+}
+
+// errorToPB encodes e; an unknown class travels as unspecified, which the
+// host reads as transient. RetryAfter is rounded up to whole milliseconds
+// so a short positive delay never becomes "host's choice".
+func errorToPB(e *Error) *pb.Error {
+	ms := int64(e.RetryAfter / time.Millisecond)
+	if e.RetryAfter%time.Millisecond > 0 {
+		ms++
+	}
+	return &pb.Error{
+		Class:        classToPB[e.Class],
+		SmtpCode:     int32(e.SMTPCode),
+		EnhancedCode: e.EnhancedCode,
+		HttpStatus:   int32(e.HTTPStatus),
+		Message:      e.Message,
+		RetryAfterMs: ms,
+	}
+}
+
+// errorFromPB decodes e; an unspecified or unknown class becomes transient.
+func errorFromPB(e *pb.Error) *Error {
+	class := ClassTransient
+	for c, p := range classToPB {
+		if p == e.GetClass() {
+			class = c
+		}
+	}
+	return &Error{
+		Class:        class,
+		SMTPCode:     int(e.GetSmtpCode()),
+		EnhancedCode: e.GetEnhancedCode(),
+		HTTPStatus:   int(e.GetHttpStatus()),
+		Message:      e.GetMessage(),
+		RetryAfter:   time.Duration(e.GetRetryAfterMs()) * time.Millisecond,
+	}
+}
+
+func messageToPB(m *Message) *pb.Message {
+	out := &pb.Message{
+		CampaignId:  m.CampaignID,
+		RecipientId: m.RecipientID,
+		MessageId:   m.MessageID,
+		From:        m.From,
+		To:          m.To,
+		ReplyTo:     m.ReplyTo,
+		Subject:     m.Subject,
+		Text:        m.Text,
+		Html:        m.HTML,
+	}
+	if !m.Date.IsZero() {
+		out.Date = timestamppb.New(m.Date)
+		_, off := m.Date.Zone()
+		out.DateUtcOffsetSeconds = int32(off)
+	}
+	if len(m.Headers) > 0 {
+		out.Headers = make([]*pb.Header, len(m.Headers))
+		for i, h := range m.Headers {
+			out.Headers[i] = &pb.Header{Name: h.Name, Value: h.Value}
+		}
+	}
+	return out
+}
+
+func messageFromPB(m *pb.Message) *Message {
+	out := &Message{
+		CampaignID:  m.GetCampaignId(),
+		RecipientID: m.GetRecipientId(),
+		MessageID:   m.GetMessageId(),
+		From:        m.GetFrom(),
+		To:          m.GetTo(),
+		ReplyTo:     m.GetReplyTo(),
+		Subject:     m.GetSubject(),
+		Text:        m.GetText(),
+		HTML:        m.GetHtml(),
+	}
+	if m.GetDate() != nil {
+		out.Date = m.GetDate().AsTime()
+		if off := int(m.GetDateUtcOffsetSeconds()); off != 0 {
+			out.Date = out.Date.In(time.FixedZone("", off))
+		}
+	}
+	if len(m.GetHeaders()) > 0 {
+		out.Headers = make([]Header, len(m.GetHeaders()))
+		for i, h := range m.GetHeaders() {
+			out.Headers[i] = Header{Name: h.GetName(), Value: h.GetValue()}
+		}
+	}
+	return out
+}
