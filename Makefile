@@ -12,9 +12,9 @@ MAILPIT_VERSION     := v1.33.1
 STATICCHECK_VERSION := v0.8.2
 BUF_VERSION         := v1.75.0
 PROTOC_GEN_GO       := v1.36.12
-PROTOC_GEN_GO_GRPC  := v1.5.1
+PROTOC_GEN_GO_GRPC  := v1.6.0
 
-PLUGINS := smtp outbox
+PLUGINS := smtp outbox sendgrid
 
 export CGO_ENABLED := 1
 
@@ -59,7 +59,7 @@ proto:
 	GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO)
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC)
-	cd sdk/internal/pb && PATH=$(TOOLS):$$PATH $(TOOLS)/buf generate
+	cd sdk/internal/pb && $(TOOLS)/buf lint && $(TOOLS)/buf generate
 
 clean:
 	rm -rf $(BIN)

@@ -133,6 +133,20 @@ type Store interface {
 	// Suppressions lists the suppression list, newest first.
 	Suppressions(ctx context.Context, limit int) ([]*Suppression, error)
 
+	// SuppressedAmong returns which of the given normalised addresses are
+	// on the suppression list (the claim-time re-check).
+	SuppressedAmong(ctx context.Context, emails []string) (map[string]bool, error)
+	// ApplyEvent records a provider event in one transaction, deduplicated
+	// on (provider, event id). When the recipient (matched by id and
+	// campaign, or else by campaign and email) exists: effect.Bounce moves
+	// a SENT recipient to BOUNCED with the reason, effect.Suppress adds the
+	// address to the suppression list (source from the event type), and the
+	// event is stored on the recipient. An unknown recipient changes
+	// nothing and returns EventUnknown.
+	ApplyEvent(ctx context.Context, ev DeliveryEvent, effect EventEffect) (EventOutcome, error)
+	// Events lists a recipient's recorded events, oldest first.
+	Events(ctx context.Context, recipientID int64) ([]*DeliveryEvent, error)
+
 	// Close releases the database.
 	Close() error
 }

@@ -235,6 +235,10 @@ func (t *tickRun) sendAll(ctx context.Context, due []*Campaign, claimed [][]*Rec
 // flight, recording each outcome as it arrives.
 func (t *tickRun) sendCampaign(ctx context.Context, c *Campaign, rs []*Recipient) {
 	log := t.e.log.With("campaign", c.ID, "sender", c.Sender)
+	rs = t.dropSuppressed(ctx, c, rs)
+	if len(rs) == 0 {
+		return
+	}
 	sender, err := t.e.senders.Sender(ctx, c.Sender)
 	if err != nil {
 		se := sdk.AsError(err)
@@ -279,6 +283,36 @@ func (t *tickRun) sendCampaign(ctx context.Context, c *Campaign, rs []*Recipient
 		}(r)
 	}
 	wg.Wait()
+}
+
+// dropSuppressed re-checks the claimed addresses against the suppression
+// list (an address may have bounced or unsubscribed since it was imported):
+// those fail with class suppressed and are not sent. If the check itself
+// fails, nothing is dropped: the import-time check still stands.
+func (t *tickRun) dropSuppressed(ctx context.Context, c *Campaign, rs []*Recipient) []*Recipient {
+	emails := make([]string, len(rs))
+	for i, r := range rs {
+		emails[i] = r.Email
+	}
+	listed, err := t.e.store.SuppressedAmong(ctx, emails)
+	if err != nil {
+		t.e.log.Error("claim-time suppression check", "campaign", c.ID, "error", err)
+		return rs
+	}
+	if len(listed) == 0 {
+		return rs
+	}
+	keep := rs[:0:0]
+	for _, r := range rs {
+		if listed[r.Email] {
+			t.record(ctx, Outcome{RecipientID: r.ID, CampaignID: c.ID, ClaimToken: r.ClaimToken, Status: RecipientFailed,
+				ErrorClass: ClassSuppressed, Error: "not sent: the address is on the suppression list", At: t.e.now(),
+				RefundAttempt: true}, r)
+			continue
+		}
+		keep = append(keep, r)
+	}
+	return keep
 }
 
 // sendOne renders, sends and records one recipient.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -206,7 +207,7 @@ func Launch(ctx context.Context, cfg PluginConfig) (*Plugin, error) {
 		p.kill()
 		return nil, fmt.Errorf("launch plugin %s: %w", name, err)
 	}
-	logger.Debug("plugin started", "path", path, "pid", p.pid)
+	logger.Debug("sender plugin ready", "path", path, "pid", p.pid)
 	return p, nil
 }
 
@@ -254,8 +255,12 @@ func handshakeError(name, path string, err error, stderr string) error {
 	switch {
 	case strings.Contains(msg, unrecognized):
 		line, _, _ := strings.Cut(msg[strings.Index(msg, unrecognized)+len(unrecognized):], "\n")
-		return fmt.Errorf("launch plugin %s (%s): %w: it printed %q on stdout where the handshake line was expected "+
-			"(a sender plugin must call sdk.Serve and print nothing to stdout before it)", name, path, ErrHandshake, line)
+		what := "an empty line"
+		if line != "" {
+			what = strconv.Quote(line)
+		}
+		return fmt.Errorf("launch plugin %s (%s): %w: it printed %s on stdout where the handshake line was expected "+
+			"(a sender plugin must call sdk.Serve and print nothing to stdout before it)", name, path, ErrHandshake, what)
 	case strings.Contains(msg, "exited before we could connect"):
 		if stderr == "" {
 			stderr = "(nothing)"

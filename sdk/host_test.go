@@ -294,8 +294,11 @@ func TestPluginLogsReachHost(t *testing.T) {
 		for !strings.Contains(buf.String(), "info line") && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
+		for !strings.Contains(buf.String(), "stray stdout line") && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
 		p.Close()
-		var info, debug map[string]any
+		var info, debug, stray map[string]any
 		for line := range strings.Lines(buf.String()) {
 			var m map[string]any
 			if json.Unmarshal([]byte(line), &m) != nil {
@@ -306,10 +309,15 @@ func TestPluginLogsReachHost(t *testing.T) {
 				info = m
 			case "debug line":
 				debug = m
+			case "stray stdout line":
+				stray = m
 			}
 		}
 		if info == nil || info["@level"] != "info" || info["k"] != "v" || info["sender"] != "logname" {
 			t.Errorf("host at %s: plugin info line arrived as %v\nlog:\n%s", level, info, buf.String())
+		}
+		if stray == nil || stray["stream"] != "stdout" {
+			t.Errorf("host at %s: plugin's stdout after Serve arrived as %v", level, stray)
 		}
 		if gotDebug := debug != nil; gotDebug != (level == hclog.Debug) {
 			t.Errorf("host at %s: plugin debug line arrived = %v", level, gotDebug)

@@ -149,29 +149,53 @@ func (a *app) open(ctx context.Context, acc access, holder string) (*session, er
 			return nil, err
 		}
 	}
-	db, err := sqlite.Open(ctx, cfg.Database)
+	l, err := a.openLocal(ctx, cfg)
 	if err != nil {
 		if lock != nil {
 			lock.Release()
 		}
 		return nil, err
 	}
-	senders := newSenderSet(cfg, a.log)
-	eng, err := core.NewEngine(db, senders, cfg.limits(), a.log)
-	if err != nil {
-		db.Close()
-		if lock != nil {
-			lock.Release()
-		}
-		return nil, err
-	}
-	return &session{Service: eng, local: eng, closer: func() {
-		senders.Close()
-		db.Close()
+	return &session{Service: l.eng, local: l.eng, closer: func() {
+		l.Close()
 		if lock != nil {
 			lock.Release()
 		}
 	}}, nil
+}
+
+// local is the engine on the database with its plugins: what the daemon
+// runs, and what a CLI command runs when no daemon answers.
+type local struct {
+	db      *sqlite.DB
+	senders *senderSet
+	eng     *core.Engine
+}
+
+// openLocal opens the database and builds the engine; the caller holds the
+// database lock when it will write.
+func (a *app) openLocal(ctx context.Context, cfg *Config) (*local, error) {
+	opts, err := cfg.engineOptions()
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlite.Open(ctx, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	senders := newSenderSet(cfg, a.log)
+	eng, err := core.NewEngine(db, senders, cfg.limits(), a.log, opts...)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &local{db: db, senders: senders, eng: eng}, nil
+}
+
+// Close stops the plugins and closes the database.
+func (l *local) Close() {
+	l.senders.Close()
+	l.db.Close()
 }
 
 // actorContext names the local caller in history records.

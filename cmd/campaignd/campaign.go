@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -60,6 +61,21 @@ func (a *app) campaignCreate(ctx context.Context, args []string) error {
 	const usage = "campaign create --name N --sender S --from ADDR --subject TPL [--text-file F] [--html-file F] ..."
 	if _, err := a.parse(fs, args, 0, 0, usage); err != nil {
 		return err
+	}
+	// 0 means "the default" only when the flag is not given: an explicit
+	// --concurrency 0 or --batch-size 0 is out of range, not a default.
+	var zeroErr error
+	fs.Visit(func(f *flag.Flag) {
+		switch {
+		case zeroErr != nil:
+		case f.Name == "concurrency" && spec.Concurrency == 0:
+			zeroErr = core.Errorf(core.EINVALID, "concurrency: 0 is outside 1..%d", core.MaxConcurrency)
+		case f.Name == "batch-size" && spec.BatchSize == 0:
+			zeroErr = core.Errorf(core.EINVALID, "batch_size: 0 is outside 1..%d (50 per tick is the hard ceiling)", core.MaxBatchSize)
+		}
+	})
+	if zeroErr != nil {
+		return zeroErr
 	}
 	for _, f := range []struct {
 		path string

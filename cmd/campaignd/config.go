@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -34,22 +35,33 @@ type Config struct {
 
 	Queue   QueueConfig             `toml:"queue"`
 	Senders map[string]SenderConfig `toml:"senders"`
+	HTTP    HTTPConfig              `toml:"http"`
 
 	path string // the file it came from, "" for defaults
 }
 
 // QueueConfig is the [queue] table: the engine's limits.
 type QueueConfig struct {
-	BatchSize          int      `toml:"batch_size"`
-	DefaultConcurrency int      `toml:"default_concurrency"`
-	MaxAttempts        int      `toml:"max_attempts"`
-	InDoubt            string   `toml:"in_doubt"`
-	TickTimeout        duration `toml:"tick_timeout"`
-	LeaseMargin        duration `toml:"lease_margin"`
-	RetryBase          duration `toml:"retry_base"`
-	RetryMax           duration `toml:"retry_max"`
-	ThrottleDelay      duration `toml:"throttle_delay"`
-	MessageIDDomain    string   `toml:"message_id_domain"`
+	BatchSize          int      `toml:"batch_size" json:"batch_size"`
+	DefaultConcurrency int      `toml:"default_concurrency" json:"default_concurrency"`
+	MaxAttempts        int      `toml:"max_attempts" json:"max_attempts"`
+	InDoubt            string   `toml:"in_doubt" json:"in_doubt"`
+	TickTimeout        duration `toml:"tick_timeout" json:"tick_timeout"`
+	LeaseMargin        duration `toml:"lease_margin" json:"lease_margin"`
+	RetryBase          duration `toml:"retry_base" json:"retry_base"`
+	RetryMax           duration `toml:"retry_max" json:"retry_max"`
+	ThrottleDelay      duration `toml:"throttle_delay" json:"throttle_delay"`
+	MessageIDDomain    string   `toml:"message_id_domain" json:"message_id_domain"`
+}
+
+// HTTPConfig is the [http] table: the optional public listener (webhooks,
+// one-click unsubscribe, the cron endpoints). Off while Listen is empty.
+type HTTPConfig struct {
+	Listen            string `toml:"listen"`
+	PublicURL         string `toml:"public_url"`
+	UnsubscribeSecret string `toml:"unsubscribe_secret"`
+	CronSecret        string `toml:"cron_secret"`
+	SendGridPublicKey string `toml:"sendgrid_public_key"`
 }
 
 // SenderConfig is one [senders.NAME] table.
@@ -91,6 +103,10 @@ func defaultConfig() *Config {
 			RetryBase: duration{l.RetryBase}, RetryMax: duration{l.RetryMax}, ThrottleDelay: duration{l.ThrottleDelay},
 		},
 		Senders: map[string]SenderConfig{},
+		HTTP: HTTPConfig{
+			CronSecret:        os.Getenv("CRON_SECRET"),
+			UnsubscribeSecret: os.Getenv("CAMPAIGND_UNSUBSCRIBE_SECRET"),
+		},
 	}
 }
 
@@ -215,7 +231,9 @@ func (c *Config) finish() (*Config, error) {
 	for _, f := range []struct {
 		key string
 		p   *string
-	}{{"database", &c.Database}, {"socket", &c.Socket}, {"plugin_dir", &c.PluginDir}, {"default_from", &c.DefaultFrom}, {"queue.message_id_domain", &c.Queue.MessageIDDomain}} {
+	}{{"database", &c.Database}, {"socket", &c.Socket}, {"plugin_dir", &c.PluginDir}, {"default_from", &c.DefaultFrom}, {"queue.message_id_domain", &c.Queue.MessageIDDomain},
+		{"http.listen", &c.HTTP.Listen}, {"http.public_url", &c.HTTP.PublicURL}, {"http.unsubscribe_secret", &c.HTTP.UnsubscribeSecret},
+		{"http.cron_secret", &c.HTTP.CronSecret}, {"http.sendgrid_public_key", &c.HTTP.SendGridPublicKey}} {
 		if *f.p, err = expandEnv(f.key, *f.p); err != nil {
 			return nil, err
 		}
@@ -241,6 +259,15 @@ func (c *Config) finish() (*Config, error) {
 	}
 	if err := c.limits().Validate(); err != nil {
 		return nil, core.Errorf(core.EINVALID, "config: %s", core.ErrorMessage(err))
+	}
+	if c.HTTP.PublicURL != "" {
+		u, err := url.Parse(c.HTTP.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, core.Errorf(core.EINVALID, "config: http.public_url: %q must be an http(s) URL", c.HTTP.PublicURL)
+		}
+		if len(c.HTTP.UnsubscribeSecret) < 16 {
+			return nil, core.Errorf(core.EINVALID, "config: http.unsubscribe_secret: must be set (at least 16 characters) when http.public_url is")
+		}
 	}
 	if _, ok := c.Senders["outbox"]; !ok {
 		// The embedded default: a first run needs no mail server.
@@ -319,6 +346,24 @@ func (c *Config) socketPath() string {
 // is not set: an "outbox" directory beside the database.
 func (c *Config) outboxDir() string {
 	return filepath.Join(filepath.Dir(c.Database), "outbox")
+}
+
+// unsubscriber returns the one-click unsubscribe token maker, or nil when
+// http.public_url is not set (messages then carry no List-Unsubscribe).
+func (c *Config) unsubscriber() (*core.Unsubscriber, error) {
+	if c.HTTP.PublicURL == "" {
+		return nil, nil
+	}
+	return core.NewUnsubscriber(c.HTTP.UnsubscribeSecret, c.HTTP.PublicURL)
+}
+
+// engineOptions are the engine options every process builds the same way.
+func (c *Config) engineOptions() ([]core.EngineOption, error) {
+	u, err := c.unsubscriber()
+	if err != nil || u == nil {
+		return nil, err
+	}
+	return []core.EngineOption{core.WithUnsubscribeURL(u.URL)}, nil
 }
 
 // limits converts [queue] to the engine's Limits.

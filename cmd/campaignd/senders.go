@@ -10,10 +10,14 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// seedEnv are the user's environment variables that plugins may read as
-// fallbacks (the SMTP plugin's EMAIL_HOST, EMAIL_USER, EMAIL_PASS). Plugins
-// do not inherit the rest of the host's environment.
-var seedEnv = []string{"EMAIL_HOST", "EMAIL_USER", "EMAIL_PASS", "SUPPORT_EMAIL", "SENDGRID_API_KEY"}
+// fallbackEnv are the environment variables a first-party plugin reads when
+// its options leave a value empty. Plugins inherit nothing else from the
+// host's environment, so one sender's secrets never reach another plugin;
+// third-party plugins take secrets through ${VAR} in their options.
+var fallbackEnv = map[string][]string{
+	"smtp":     {"EMAIL_HOST", "EMAIL_USER", "EMAIL_PASS"},
+	"sendgrid": {"SENDGRID_API_KEY"},
+}
 
 // senderSet adapts the configured [senders] to core.SenderProvider. The
 // plugin pool is created on first use, so a command that sends nothing
@@ -33,12 +37,6 @@ func newSenderSet(cfg *Config, log hclog.Logger) *senderSet {
 
 // pluginConfigs turns [senders.NAME] tables into plugin launch configs.
 func pluginConfigs(cfg *Config, log hclog.Logger) map[string]sdk.PluginConfig {
-	var env []string
-	for _, k := range seedEnv {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
 	out := make(map[string]sdk.PluginConfig, len(cfg.Senders))
 	for name, s := range cfg.Senders {
 		opts := make(map[string]string, len(s.options)+1)
@@ -47,6 +45,12 @@ func pluginConfigs(cfg *Config, log hclog.Logger) map[string]sdk.PluginConfig {
 		}
 		if s.Plugin == "outbox" && opts["dir"] == "" {
 			opts["dir"] = cfg.outboxDir()
+		}
+		var env []string
+		for _, k := range fallbackEnv[s.Plugin] {
+			if v, ok := os.LookupEnv(k); ok {
+				env = append(env, k+"="+v)
+			}
 		}
 		out[name] = sdk.PluginConfig{
 			Name: name, Plugin: s.Plugin, Dir: cfg.PluginDir, SHA256: s.SHA256,

@@ -34,17 +34,12 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer lock.Release()
-	db, err := sqlite.Open(ctx, cfg.Database)
+	l, err := a.openLocal(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	senders := newSenderSet(cfg, a.log)
-	defer senders.Close()
-	eng, err := core.NewEngine(db, senders, cfg.limits(), a.log)
-	if err != nil {
-		return err
-	}
+	defer l.Close()
+	eng, senders := l.eng, l.senders
 	srv := control.NewServer(eng, control.ServerConfig{
 		SocketPath: cfg.socketPath(), Mode: mode, Group: cfg.SocketGroup, AllowUIDs: cfg.AllowUIDs,
 		Logger: a.log.Named("control"), Version: version,

@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/campaignd/campaignd/core"
 )
@@ -106,7 +108,7 @@ func (c *Client) Dial(ctx context.Context) (net.Conn, error) {
 				Err: err,
 			}
 		}
-		return nil, fmt.Errorf("control: dial %s: %w", path, err)
+		return nil, fmt.Errorf("dial control socket %s: %w", path, err)
 	}
 	return &clientConn{Conn: conn, closed: make(chan struct{})}, nil
 }
@@ -176,6 +178,9 @@ func (c *Client) do(ctx context.Context, k call) error {
 		// whatever its type, and never closes the caller's reader.
 		body = struct{ io.Reader }{k.stream}
 	case k.in != nil:
+		if err := checkUTF8(reflect.ValueOf(k.in), ""); err != nil {
+			return err
+		}
 		b, err := json.Marshal(k.in)
 		if err != nil {
 			return fmt.Errorf("control: %s: encode request: %w", k.op, err)
@@ -463,4 +468,66 @@ func (c *Client) Suppressions(ctx context.Context, limit int) ([]*core.Suppressi
 		return nil, err
 	}
 	return out, nil
+}
+
+// checkUTF8 returns an EINVALID error naming, by its JSON path, the first
+// string in v that is not valid UTF-8. encoding/json would silently replace
+// its bad bytes with U+FFFD, and the daemon would then accept what
+// standalone mode refuses.
+func checkUTF8(v reflect.Value, path string) error {
+	join := func(name string) string {
+		if path == "" {
+			return name
+		}
+		return path + "." + name
+	}
+	switch v.Kind() {
+	case reflect.String:
+		if !utf8.ValidString(v.String()) {
+			if path == "" {
+				path = "request"
+			}
+			return core.Errorf(core.EINVALID, "%s: not valid UTF-8", path)
+		}
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return checkUTF8(v.Elem(), path)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if err := checkUTF8(v.Field(i), join(name)); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return nil // []byte is sent as base64
+		}
+		for i := 0; i < v.Len(); i++ {
+			if err := checkUTF8(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		it := v.MapRange()
+		for it.Next() {
+			k := it.Key()
+			if k.Kind() == reflect.String && !utf8.ValidString(k.String()) {
+				return core.Errorf(core.EINVALID, "%s: key %q is not valid UTF-8", path, k.String())
+			}
+			if err := checkUTF8(it.Value(), join(fmt.Sprint(k.Interface()))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

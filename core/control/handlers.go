@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/campaignd/campaignd/core"
 )
@@ -274,8 +276,8 @@ func (s *Server) importRecipients(w http.ResponseWriter, r *http.Request) error 
 		return tooLarge("recipients import", s.cfg.MaxImportBytes)
 	}
 	body := s.newBody(w, r, s.cfg.MaxImportBytes, "recipients import")
-	defer body.done()
 	res, err := s.svc.ImportRecipients(r.Context(), id, format, body)
+	body.finish()
 	if berr := body.err(); berr != nil {
 		// The body's failure explains whatever the service made of it.
 		return berr
@@ -488,8 +490,20 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, optio
 		return tooLarge("request body", s.cfg.MaxBodyBytes)
 	}
 	body := s.newBody(w, r, s.cfg.MaxBodyBytes, "request body")
-	defer body.done()
-	dec := json.NewDecoder(body)
+	defer body.finish()
+	// Read it whole (it is bounded) to refuse non-UTF-8 before decoding:
+	// encoding/json would silently turn bad bytes into U+FFFD.
+	data, rerr := io.ReadAll(body)
+	if berr := body.err(); berr != nil {
+		return berr
+	}
+	if rerr != nil {
+		return core.Errorf(core.EINVALID, "request body: reading it failed: %v", rerr)
+	}
+	if !utf8.Valid(data) {
+		return core.Errorf(core.EINVALID, "request body: not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if berr := body.err(); berr != nil {
@@ -519,7 +533,7 @@ func (s *Server) noBody(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	body := s.newBody(w, r, 1, "request body")
-	defer body.done()
+	defer body.finish()
 	var b [1]byte
 	if n, _ := io.ReadFull(body, b[:]); n > 0 {
 		return core.Errorf(core.EINVALID, "request body: this route takes none")
@@ -552,11 +566,12 @@ func jsonError(err error) error {
 }
 
 // body wraps a request body: it enforces a size limit, abandons a body that
-// sends nothing for bodyIdleTimeout (a per-read deadline, so a long import
+// sends nothing for BodyReadTimeout (a per-read deadline, so a long import
 // that keeps sending is never cut), and remembers why reading failed so the
 // handler answers with that rather than with what the service made of it.
 type body struct {
 	what    string
+	idle    time.Duration
 	limit   int64
 	r       io.Reader
 	rc      *http.ResponseController
@@ -569,6 +584,7 @@ type body struct {
 func (s *Server) newBody(w http.ResponseWriter, r *http.Request, limit int64, what string) *body {
 	return &body{
 		what:  what,
+		idle:  s.cfg.BodyReadTimeout,
 		limit: limit,
 		r:     http.MaxBytesReader(w, r.Body, limit),
 		rc:    http.NewResponseController(w),
@@ -579,25 +595,28 @@ func (s *Server) newBody(w http.ResponseWriter, r *http.Request, limit int64, wh
 // clearing it when the body ends, so the connection's background read
 // (which watches for the client going away) never trips over it.
 func (b *body) Read(p []byte) (int, error) {
-	_ = b.rc.SetReadDeadline(time.Now().Add(bodyIdleTimeout))
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
 	n, err := b.r.Read(p)
 	if err != nil {
 		_ = b.rc.SetReadDeadline(time.Time{})
 		var mbe *http.MaxBytesError
 		switch {
+		case errors.Is(err, io.EOF):
 		case errors.As(err, &mbe):
 			b.tooBig = true
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			b.timeout = true
-		case !errors.Is(err, io.EOF):
+		default:
 			b.readErr = err
 		}
 	}
 	return n, err
 }
 
-// done clears the read deadline whatever happened.
-func (b *body) done() { _ = b.rc.SetReadDeadline(time.Time{}) }
+// finish clears the read deadline; call it when the handler has stopped
+// reading the body, before the work that follows. (A body left unread makes
+// the answer Connection: close; see statusWriter.)
+func (b *body) finish() { _ = b.rc.SetReadDeadline(time.Time{}) }
 
 // err is the coded error for a body that failed: ETOOLARGE past the limit,
 // EINVALID for a stalled or broken body; nil if it read cleanly (so far).
@@ -606,7 +625,7 @@ func (b *body) err() error {
 	case b.tooBig:
 		return tooLarge(b.what, b.limit)
 	case b.timeout:
-		return core.Errorf(core.EINVALID, "%s: the client sent nothing for %s", b.what, bodyIdleTimeout)
+		return core.Errorf(core.EINVALID, "%s: the client sent nothing for %s", b.what, b.idle)
 	case b.readErr != nil:
 		return &core.Error{Code: core.EINVALID, Message: fmt.Sprintf("%s: reading it failed: %v", b.what, b.readErr), Err: b.readErr}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +31,8 @@ const (
 	DefaultMode           os.FileMode = 0o600
 	DefaultMaxBodyBytes   int64       = 1 << 20 // 1 MiB of JSON
 	DefaultMaxImportBytes int64       = 4 << 30 // 4 GiB of CSV or JSONL
+	// DefaultBodyReadTimeout is how long a request body may send nothing.
+	DefaultBodyReadTimeout = 60 * time.Second
 )
 
 const (
@@ -40,9 +43,6 @@ const (
 	readHeaderTimeout = 10 * time.Second
 	// idleTimeout closes keep-alive connections nobody uses.
 	idleTimeout = 2 * time.Minute
-	// bodyIdleTimeout abandons a request body that sends nothing for this
-	// long, so a stalled client cannot hold an import (and the writer) open.
-	bodyIdleTimeout = 60 * time.Second
 	// maxSocketPath is the size of sockaddr_un.sun_path on Linux, NUL included.
 	maxSocketPath = 108
 )
@@ -75,6 +75,11 @@ type ServerConfig struct {
 	// (DefaultMaxImportBytes if zero); an import that goes past it fails
 	// with 413 too_large.
 	MaxImportBytes int64
+	// BodyReadTimeout abandons a request whose body sends nothing for this
+	// long (DefaultBodyReadTimeout if zero), so a stalled client cannot
+	// hold an import open. It bounds each wait for data, not the whole
+	// body: an import that keeps sending runs as long as it needs.
+	BodyReadTimeout time.Duration
 	// Version is the daemon's version, reported by GET /v1/status.
 	Version string
 }
@@ -109,6 +114,9 @@ func NewServer(svc core.Service, cfg ServerConfig) *Server {
 	}
 	if cfg.MaxImportBytes <= 0 {
 		cfg.MaxImportBytes = DefaultMaxImportBytes
+	}
+	if cfg.BodyReadTimeout <= 0 {
+		cfg.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	cfg.AllowUIDs = slices.Clone(cfg.AllowUIDs)
 	log := cfg.Logger
@@ -333,6 +341,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		if r.Body != nil && r.Body != http.NoBody {
+			sw.body = &trackedBody{ReadCloser: r.Body}
+			r.Body = sw.body
+		}
 		p, ok := r.Context().Value(peerKey{}).(peer)
 		if !ok {
 			p = peer{uid: -1, err: errors.New("peer credentials: connection not seen")}
@@ -365,10 +377,13 @@ func (s *Server) guard(next http.Handler) http.Handler {
 }
 
 // statusWriter remembers the status a handler wrote, for the log line and
-// for panic recovery. Unwrap lets http.ResponseController reach the
-// connection through it.
+// for panic recovery, and answers Connection: close when the request body
+// was not read to its end: net/http would otherwise try to read the rest
+// before answering, with no deadline, however slowly the client sends it.
+// Unwrap lets http.ResponseController reach the connection through it.
 type statusWriter struct {
 	http.ResponseWriter
+	body   *trackedBody // nil without a request body
 	status int
 	wrote  bool
 }
@@ -376,15 +391,33 @@ type statusWriter struct {
 func (w *statusWriter) WriteHeader(code int) {
 	if !w.wrote {
 		w.status, w.wrote = code, true
+		if w.body != nil && !w.body.eof {
+			w.Header().Set("Connection", "close")
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(p []byte) (int, error) {
 	if !w.wrote {
-		w.status, w.wrote = http.StatusOK, true
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(p)
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// trackedBody notes whether a request body was read to its end. Handlers
+// read it from their own goroutine before answering, so eof needs no lock.
+type trackedBody struct {
+	io.ReadCloser
+	eof bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}

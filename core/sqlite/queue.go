@@ -11,6 +11,14 @@ import (
 	"github.com/campaignd/campaignd/core"
 )
 
+// executeSQL queues a campaign's PENDING rows. The id range and
+// +campaign_id (which the planner cannot match to an index) keep it on a
+// sequential rowid walk: no index to read, and only the claim index to
+// write, appended in order (same time, growing ids).
+const executeSQL = `UPDATE recipients
+	SET status = 'QUEUED', queued_at = ?1, next_attempt_at = ?1, updated_at = ?1
+	WHERE id BETWEEN ?2 AND ?3 AND +campaign_id = ?4 AND status = 'PENDING'`
+
 // Execute, in one immediate transaction, moves every PENDING recipient of
 // an ACTIVE campaign to QUEUED (queued_at = next_attempt_at = now) with one
 // UPDATE over the campaign's id range, moves the counters and the campaign
@@ -40,13 +48,7 @@ func (db *DB) Execute(ctx context.Context, campaignID int64, by string, now time
 		}
 		ex.Queued = 0
 		if pending > 0 && first.Valid {
-			// The id range and +campaign_id keep this on a sequential
-			// rowid walk: no index to read, none but the claim index to
-			// write (appended in order: same time, growing ids).
-			res, err := tx.ExecContext(ctx, `UPDATE recipients
-				SET status = 'QUEUED', queued_at = ?1, next_attempt_at = ?1, updated_at = ?1
-				WHERE id BETWEEN ?2 AND ?3 AND +campaign_id = ?4 AND status = 'PENDING'`,
-				at, first.Int64, last.Int64, campaignID)
+			res, err := tx.ExecContext(ctx, executeSQL, at, first.Int64, last.Int64, campaignID)
 			if err != nil {
 				return fmt.Errorf("queue recipients: %w", err)
 			}
@@ -413,6 +415,12 @@ func (db *DB) CompleteCampaigns(ctx context.Context, now time.Time) ([]int64, er
 	return ids, nil
 }
 
+// retrySQL requeues FAILED rows through the partial index of FAILED rows.
+const retrySQL = `UPDATE recipients INDEXED BY recipients_failed SET
+		status = 'QUEUED', attempts = 0, queued_at = ?1, next_attempt_at = ?1, updated_at = ?1,
+		lease_until = NULL, claim_token = NULL
+	WHERE campaign_id = ?2 AND status = 'FAILED' AND (?3 = '' OR last_error_class = ?3)`
+
 // Retry moves a campaign's FAILED recipients (only those whose last error
 // class is errorClass, when it is not empty) back to QUEUED due now with
 // attempts reset to 0, keeping their last error for the record, and
@@ -426,11 +434,7 @@ func (db *DB) Retry(ctx context.Context, campaignID int64, errorClass string, no
 		if _, err := campaignStatus(ctx, tx, campaignID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE recipients INDEXED BY recipients_failed SET
-				status = 'QUEUED', attempts = 0, queued_at = ?1, next_attempt_at = ?1, updated_at = ?1,
-				lease_until = NULL, claim_token = NULL
-			WHERE campaign_id = ?2 AND status = 'FAILED' AND (?3 = '' OR last_error_class = ?3)`,
-			at, campaignID, errorClass)
+		res, err := tx.ExecContext(ctx, retrySQL, at, campaignID, errorClass)
 		if err != nil {
 			return err
 		}

@@ -323,6 +323,26 @@ func (db *DB) Recipient(ctx context.Context, id int64) (*core.Recipient, error) 
 	return r, nil
 }
 
+// listSQL returns the query for one page of a campaign's recipients in
+// status st ("" for all). Parameters: ?1 lowest id, ?2 highest id, ?3
+// campaign, ?4 limit. FAILED rows come from their partial index; the rest
+// from the campaign's id range, with +campaign_id so the planner does not
+// prefer the (campaign_id, email) index (which would need a sort). The
+// status is inlined as a literal (it is one of six constants) so the plan
+// is fixed.
+func listSQL(st core.RecipientStatus) string {
+	if st == core.RecipientFailed {
+		return `SELECT ` + recipientCols + ` FROM recipients INDEXED BY recipients_failed
+			WHERE campaign_id = ?3 AND status = 'FAILED' AND id BETWEEN ?1 AND ?2 ORDER BY id LIMIT ?4`
+	}
+	statusTerm := ""
+	if st != "" {
+		statusTerm = " AND status = '" + string(st) + "'"
+	}
+	return `SELECT ` + recipientCols + ` FROM recipients
+		WHERE id BETWEEN ?1 AND ?2 AND +campaign_id = ?3` + statusTerm + ` ORDER BY id LIMIT ?4`
+}
+
 // MaxListLimit caps the Limit of one Recipients page.
 const MaxListLimit = 10000
 
@@ -360,22 +380,7 @@ func (db *DB) Recipients(ctx context.Context, campaignID int64, f core.Recipient
 	if !first.Valid {
 		return nil, nil
 	}
-	var rows *sql.Rows
-	if f.Status == core.RecipientFailed {
-		rows, err = db.r.QueryContext(ctx, `SELECT `+recipientCols+` FROM recipients INDEXED BY recipients_failed
-			WHERE campaign_id = ? AND status = 'FAILED' AND id > ? ORDER BY id LIMIT ?`, campaignID, f.AfterID, limit)
-	} else {
-		// The status is a literal (checked above) so the plan is fixed;
-		// +campaign_id keeps the planner on the id range rather than the
-		// (campaign_id, email) index.
-		statusTerm := ""
-		if f.Status != "" {
-			statusTerm = " AND status = '" + string(f.Status) + "'"
-		}
-		rows, err = db.r.QueryContext(ctx, `SELECT `+recipientCols+` FROM recipients
-			WHERE id BETWEEN ? AND ? AND +campaign_id = ?`+statusTerm+` ORDER BY id LIMIT ?`,
-			max(first.Int64, f.AfterID+1), last.Int64, campaignID, limit)
-	}
+	rows, err := db.r.QueryContext(ctx, listSQL(f.Status), max(first.Int64, f.AfterID+1), last.Int64, campaignID, limit)
 	if err != nil {
 		return nil, internal("list recipients", err)
 	}

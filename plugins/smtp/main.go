@@ -1,10 +1,40 @@
 // Command campaignd-sender-smtp is campaignd's first-party SMTP sender
 // plugin. The host starts it; run by hand it prints a notice and exits.
 //
-// It delivers through one SMTP server (a submission service or a relay)
-// configured in [senders.NAME.options]; see package
-// github.com/campaignd/campaignd/plugins/smtp/internal/smtpsender for the
-// options, the connection pool and the classification of SMTP replies.
+// It delivers through one SMTP server (a submission service or a relay),
+// keeping a pool of authenticated sessions that carry message after
+// message. Options, from [senders.NAME.options]:
+//
+//	option                default                          meaning
+//	host                  $EMAIL_HOST                      server name or IP; "host:port" accepted
+//	port                  465 implicit, 587 starttls,      server port
+//	                      25 none
+//	tls                   implicit on port 465; none to a  none | starttls | implicit. starttls is
+//	                      loopback host; else starttls     required, never opportunistic
+//	username              $EMAIL_USER                      AUTH user
+//	password              $EMAIL_PASS                      AUTH password
+//	auth                  plain if a username is set,      plain | login | none
+//	                      else none
+//	helo                  the machine's host name          name sent in EHLO; use your FQDN
+//	timeout               30s                              dial, TLS handshake, each command, and
+//	                                                       any stall while the body is written
+//	                                                       (all capped by the send's deadline)
+//	max_connections       5                                open sessions at most; also Info's
+//	                                                       MaxConcurrency
+//	idle_timeout          60s                              idle sessions are closed (QUIT) after this
+//	insecure_skip_verify  false                            do not verify the server certificate
+//	                                                       (tests only)
+//	allow_insecure_auth   false                            allow AUTH over tls = none to a
+//	                                                       non-loopback host
+//
+// An unknown option or an invalid value fails Configure with an error
+// naming the option. The EMAIL_* variables are read from the plugin's own
+// environment, which the host builds (the plugin does not inherit the
+// host's environment).
+//
+// Every SMTP reply is classified for the host (throttled, transient,
+// bounced, permanent, config) with its code, enhanced code and text kept;
+// see smtpsender.ClassifyReply for the table.
 package main
 
 import (

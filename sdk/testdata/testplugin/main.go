@@ -84,6 +84,7 @@ func (s *sender) Send(ctx context.Context, m *sdk.Message) (*sdk.Receipt, error)
 	case "log":
 		sdk.Logger().Debug("debug line", "k", "v")
 		sdk.Logger().Info("info line", "k", "v")
+		fmt.Println("stray stdout line")
 	}
 	s.mu.Lock()
 	opts := s.opts

@@ -71,15 +71,21 @@ type Options struct {
 	Mechanisms []string
 	// SMTPUTF8 advertises SMTPUTF8.
 	SMTPUTF8 bool
-	Faults   []Fault
+	// Faults are the scripted faults at start (see SetFaults).
+	Faults []Fault
+	// SmallReceiveBuffer shrinks the kernel receive buffer of accepted
+	// connections, so a client writing a large body blocks soon after the
+	// server stops reading.
+	SmallReceiveBuffer bool
 }
 
 // Message is one accepted message.
 type Message struct {
-	From, To string
-	Data     []byte
-	User     string // authenticated user, if any
-	ConnID   int
+	From   string // envelope sender (MAIL FROM)
+	To     string // envelope recipient (RCPT TO)
+	Data   []byte // the message as received, dot-unstuffed
+	User   string // authenticated user, if any
+	ConnID int    // number of the connection that carried it (1-based)
 }
 
 // Server is a running fake SMTP server.
@@ -294,6 +300,9 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		id := s.accepted
 		s.mu.Unlock()
+		if tc, ok := raw.(*net.TCPConn); ok && s.opts.SmallReceiveBuffer {
+			_ = tc.SetReadBuffer(4096)
+		}
 		var c net.Conn = &countedConn{Conn: raw, s: s, id: id}
 		if s.opts.TLS == "implicit" {
 			c = tls.Server(c, s.tlsCfg)

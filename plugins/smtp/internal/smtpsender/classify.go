@@ -74,9 +74,9 @@ const maxRetryAfter = 24 * time.Hour
 
 // Reply is one SMTP reply as seen by the classifier.
 type Reply struct {
-	Code     int
-	Enhanced string // "5.1.1" or ""
-	Text     string
+	Code     int    // basic reply code, e.g. 550
+	Enhanced string // enhanced status code, e.g. "5.1.1"; "" when absent
+	Text     string // reply text without codes; lines joined by "\n"
 }
 
 // ClassifyReply maps an SMTP reply at a stage to an *sdk.Error. The table,
@@ -238,13 +238,18 @@ func Classify(ctx context.Context, stage Stage, err error) failure {
 	}
 
 	f.broken = true
-	if ctx != nil && ctx.Err() != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			f.err = sdk.Transient("%s: deadline exceeded before the server answered: %v", stage, err)
-		} else {
+	if ctx != nil {
+		// The socket deadline is the context's deadline, and the network
+		// poller may fire it a moment before the context's own timer.
+		dl, hasDL := ctx.Deadline()
+		switch {
+		case errors.Is(ctx.Err(), context.Canceled):
 			f.err = sdk.Transient("%s: canceled: %v", stage, context.Cause(ctx))
+			return f
+		case ctx.Err() != nil || (hasDL && !time.Now().Before(dl)):
+			f.err = sdk.Transient("%s: deadline exceeded before the server answered: %v", stage, err)
+			return f
 		}
-		return f
 	}
 
 	var certErr *tls.CertificateVerificationError

@@ -33,20 +33,28 @@ const quitTimeout = 2 * time.Second
 
 // guardedConn is the net.Conn go-smtp's client talks through. go-smtp sets a
 // fresh deadline before every command (and clears it after); guardedConn
-// caps every such deadline at the deadline of the Send using the connection
-// and, once that Send's context is cancelled, forces all deadlines into the
-// past so the pending and every later I/O fails immediately.
+// turns "no deadline" into now+timeout, caps every deadline at the deadline
+// of the Send using the connection and, once that Send's context is
+// cancelled, forces all deadlines into the past so the pending and every
+// later I/O fails immediately.
 type guardedConn struct {
 	net.Conn
 	r io.Reader
+	// timeout replaces "no deadline": go-smtp clears the deadline after
+	// each command and sets none while the message body is written, so
+	// without this a server that stops reading could block a Send forever.
+	// In that state every Write renews it, so a large body on a slow but
+	// moving link is not cut off: timeout bounds a stall, not the transfer.
+	timeout time.Duration
 
 	mu      sync.Mutex
 	limit   time.Time // deadline of the current Send; zero when none
 	aborted bool
+	renew   bool // the caller asked for no deadline: renew it on each Write
 }
 
-func newGuardedConn(c net.Conn, prefix string) *guardedConn {
-	return &guardedConn{Conn: c, r: io.MultiReader(strings.NewReader(prefix), c)}
+func newGuardedConn(c net.Conn, prefix string, timeout time.Duration) *guardedConn {
+	return &guardedConn{Conn: c, r: io.MultiReader(strings.NewReader(prefix), c), timeout: timeout}
 }
 
 // Read reads the synthetic greeting first, then the connection.
@@ -55,6 +63,9 @@ func (g *guardedConn) Read(p []byte) (int, error) { return g.r.Read(p) }
 func (g *guardedConn) effective(t time.Time) time.Time {
 	if g.aborted {
 		return pastTime
+	}
+	if t.IsZero() && g.timeout > 0 {
+		t = time.Now().Add(g.timeout)
 	}
 	if !g.limit.IsZero() && (t.IsZero() || t.After(g.limit)) {
 		return g.limit
@@ -66,7 +77,19 @@ func (g *guardedConn) effective(t time.Time) time.Time {
 func (g *guardedConn) SetDeadline(t time.Time) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.renew = t.IsZero()
 	return g.Conn.SetDeadline(g.effective(t))
+}
+
+// Write writes p, first renewing the write deadline when the caller set
+// none (the message body).
+func (g *guardedConn) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	if g.renew {
+		_ = g.Conn.SetWriteDeadline(g.effective(time.Time{}))
+	}
+	g.mu.Unlock()
+	return g.Conn.Write(p)
 }
 
 // SetReadDeadline sets the read deadline, capped by the current Send's context.
@@ -225,7 +248,7 @@ func dial(ctx context.Context, cfg *Config) (c *conn, f *failure) {
 	}
 	_ = raw.SetDeadline(time.Time{})
 
-	guard := newGuardedConn(base, syntheticGreeting)
+	guard := newGuardedConn(base, syntheticGreeting, cfg.Timeout)
 	client := smtp.NewClient(guard)
 	client.CommandTimeout = cfg.Timeout
 	client.SubmissionTimeout = cfg.Timeout

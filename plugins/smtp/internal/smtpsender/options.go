@@ -33,18 +33,18 @@ const (
 
 // Config is the validated form of a [senders.NAME.options] table.
 type Config struct {
-	Host               string
-	Port               int
-	TLS                string
-	Username           string
-	Password           string
-	Auth               string
-	Helo               string
-	Timeout            time.Duration
-	MaxConnections     int
-	IdleTimeout        time.Duration
-	InsecureSkipVerify bool
-	AllowInsecureAuth  bool
+	Host               string        // server host name or IP (no port)
+	Port               int           // server port
+	TLS                string        // TLSNone, TLSStartTLS or TLSImplicit
+	Username           string        // AUTH user; empty when Auth is AuthNone
+	Password           string        // AUTH password (never logged)
+	Auth               string        // AuthNone, AuthPlain or AuthLogin
+	Helo               string        // name sent in EHLO/HELO
+	Timeout            time.Duration // dial, TLS handshake, each command, a stall in the body
+	MaxConnections     int           // open sessions (idle + busy) at most
+	IdleTimeout        time.Duration // idle sessions older than this are closed (QUIT)
+	InsecureSkipVerify bool          // skip certificate verification (tests only)
+	AllowInsecureAuth  bool          // allow AUTH without TLS to a non-loopback host
 }
 
 // Addr is host:port for dialing.

@@ -108,8 +108,9 @@ func (s *Sender) Stats() (dialed int64, idle int) {
 // Send delivers msg over a pooled session: MAIL FROM (the From address),
 // RCPT TO (the To address), DATA (msg rendered by sdk.Message.WriteTo).
 // Failures are *sdk.Error classified by ClassifyReply and Classify. A
-// session that failed on its first command after sitting idle (the server
-// had dropped it) is replaced once, transparently: nothing was accepted yet.
+// pooled session that fails on its first command (MAIL FROM) with a dropped
+// connection or 421 had been closed by the server while idle: it is
+// replaced transparently, since nothing was accepted yet.
 func (s *Sender) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, error) {
 	s.mu.Lock()
 	p := s.pool
@@ -144,7 +145,11 @@ func (s *Sender) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, erro
 	for {
 		c, reused, f := p.get(ctx)
 		if f != nil {
-			p.log.Debug("smtp connect failed", "to", env.to, "stage", f.stage, "error", f.err)
+			if f.err.Class == sdk.ClassConfig {
+				p.log.Warn("smtp session setup refused: check the sender's options", "addr", p.cfg.Addr(), "stage", f.stage, "error", f.err)
+			} else {
+				p.log.Debug("smtp connect failed", "to", env.to, "stage", f.stage, "error", f.err)
+			}
 			return nil, f.err
 		}
 		r, f := p.deliver(ctx, c, env)
@@ -386,7 +391,7 @@ func (p *pool) transact(ctx context.Context, c *conn, env envelope) (_ *sdk.Rece
 		f := Classify(ctx, StageEndOfData, err)
 		return nil, &f, false
 	}
-	text := strings.TrimSpace(resp.StatusText)
+	text := strings.TrimSpace(strings.ReplaceAll(resp.StatusText, "\n", " "))
 	return &sdk.Receipt{ProviderID: providerID(text, env.messageID), Response: "250 " + text}, nil, false
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -270,7 +271,7 @@ func TestStallPastTimeout(t *testing.T) {
 }
 
 func TestContextDeadlineAndCancel(t *testing.T) {
-	srv := startServer(t, fakesmtp.Options{Faults: []fakesmtp.Fault{{Stage: fakesmtp.EndOfData, Stall: 5 * time.Second, Code: 250, Text: "late"}}})
+	srv := startServer(t, fakesmtp.Options{Faults: []fakesmtp.Fault{{Stage: fakesmtp.EndOfData, Stall: 1500 * time.Millisecond, Code: 250, Text: "late"}}})
 	s := configure(t, options(srv, "none", map[string]string{"timeout": "30s"}))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -418,5 +419,30 @@ func TestReceiptFallsBackToMessageID(t *testing.T) {
 	r := mustSend(t, s, m)
 	if r.ProviderID != m.MessageID || r.Response != "250 2.0.0 Accepted" {
 		t.Errorf("receipt = %+v", r)
+	}
+}
+
+// TestStallWhileReceivingBody: a server that stops reading the message
+// body must not block Send beyond timeout (go-smtp sets no deadline there).
+func TestStallWhileReceivingBody(t *testing.T) {
+	if raceEnabled {
+		t.Skip("timing of a 6 MiB transfer is meaningless under the race detector")
+	}
+	srv := startServer(t, fakesmtp.Options{SmallReceiveBuffer: true, Faults: []fakesmtp.Fault{{Stage: fakesmtp.DataBody, Drop: true, Stall: 30 * time.Second}}})
+	s := configure(t, options(srv, "none", map[string]string{"timeout": "300ms"}))
+	m := message(1)
+	// 6 MiB: more than the client's send buffer (autotuned up to 4 MiB on
+	// Linux) and the server's shrunken receive buffer hold together.
+	m.Text = strings.Repeat("0123456789abcdef ", 6<<16)
+	start := time.Now()
+	_, e := send(t, s, m)
+	// Without the guard the send would wait for the server's 30s stall or
+	// the 10s ctx (and the error would not say "timed out").
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %v with a 300ms timeout", took)
+	}
+	expect(t, e, sdk.ClassTransient, 0, "", "timed out")
+	if !strings.HasPrefix(e.Message, "DATA: ") {
+		t.Errorf("failed at %q, want while writing the body (DATA)", e.Message)
 	}
 }

@@ -1,0 +1,5 @@
+package sqlite_test
+
+import "syscall"
+
+func setUmask(m int) int { return syscall.Umask(m) }

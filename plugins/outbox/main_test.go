@@ -1,0 +1,113 @@
+package main_test
+
+import (
+	"context"
+	"fmt"
+	"net/mail"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/sdktest"
+)
+
+// binary is the outbox plugin built by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "outbox-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, sdk.PluginPrefix+"outbox")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build outbox: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// readEML parses the file a receipt names and checks it is the message.
+func readEML(t *testing.T, dir string, msg *sdk.Message, r *sdk.Receipt) {
+	t.Helper()
+	if want := fmt.Sprintf("%d-%d.eml", msg.CampaignID, msg.RecipientID); r.ProviderID != want {
+		t.Errorf("provider id %q, want %q", r.ProviderID, want)
+	}
+	f, err := os.Open(filepath.Join(dir, r.ProviderID))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	m, err := mail.ReadMessage(f)
+	if err != nil {
+		t.Errorf("%s: %v", r.ProviderID, err)
+		return
+	}
+	if m.Header.Get("Message-Id") != msg.MessageID || !strings.Contains(m.Header.Get("To"), msg.To) {
+		t.Errorf("%s: Message-ID %q To %q, want %q %q", r.ProviderID, m.Header.Get("Message-Id"), m.Header.Get("To"), msg.MessageID, msg.To)
+	}
+	if fi, _ := f.Stat(); len(msg.HTML) > 1<<20 && fi.Size() < int64(len(msg.HTML)) {
+		t.Errorf("%s: %d bytes for a %d-byte body", r.ProviderID, fi.Size(), len(msg.HTML))
+	}
+}
+
+func TestConformance(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new", "outbox")
+	sdktest.Run(t, sdktest.Config{
+		PluginPath: binary,
+		Options:    map[string]string{"dir": dir},
+		Scenarios: []sdktest.Scenario{{
+			Name: "unrenderable message is permanent",
+			Edit: func(m *sdk.Message) { m.Subject = "evil\r\nBcc: victim@example.com" },
+			Want: &sdk.Error{Class: sdk.ClassPermanent, Message: "outbox: render message"},
+		}},
+		BadOptions: []map[string]string{{"dir": ""}, {"dri": "/tmp/x"}},
+		Verify:     func(t *testing.T, msg *sdk.Message, r *sdk.Receipt) { readEML(t, dir, msg, r) },
+	})
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("outbox dir: %v, mode %v; want created with 0700", err, fi.Mode().Perm())
+	}
+}
+
+func TestResendOverwrites(t *testing.T) {
+	dir := t.TempDir()
+	p, err := sdk.Launch(t.Context(), sdk.PluginConfig{Name: "outbox", Plugin: binary, Options: map[string]string{"dir": dir}, Logger: hclog.NewNullLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	msg := sdktest.NewMessage(9)
+	for _, body := range []string{"first attempt", "second attempt"} {
+		msg.Text, msg.HTML = body, ""
+		if _, err := p.Send(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "1-9.eml" {
+		t.Fatalf("outbox holds %v, want only 1-9.eml", entries)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "1-9.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "second attempt") || strings.Contains(string(b), "first attempt") {
+		t.Errorf("resend did not overwrite:\n%s", b)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "1-9.eml")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("eml mode %v, want 0600", fi.Mode().Perm())
+	}
+}

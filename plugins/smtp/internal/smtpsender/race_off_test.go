@@ -1,0 +1,5 @@
+//go:build !race
+
+package smtpsender_test
+
+const raceEnabled = false
