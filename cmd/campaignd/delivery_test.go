@@ -6,8 +6,13 @@ package main_test
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"mime/quotedprintable"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -1100,5 +1105,48 @@ func TestTickTimeoutMidSend(t *testing.T) {
 			checkCompleted(t, e, id, n, n, 0, 0)
 			checkDuplicates(t, sink, rows, inFlight, conc)
 		})
+	}
+}
+
+// TestListUnsubscribeConfigured: with http.public_url set, every message
+// carries its recipient's one-click List-Unsubscribe (RFC 8058) and the
+// same URL is {{.UnsubscribeURL}} in the body.
+func TestListUnsubscribeConfigured(t *testing.T) {
+	t.Parallel()
+	const secret = "0123456789abcdef-unsubscribe"
+	sink := NewSink(t)
+	e := NewEnv(t, "[http]\npublic_url = \"https://mail.example.com/\"\nunsubscribe_secret = \""+secret+"\"\n"+sink.SenderTOML("sink"))
+	rows := makeMailRows(3, "example.net")
+	id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "sink",
+		"--text", "Hi {{.Name}}\nunsubscribe: {{.UnsubscribeURL}}\n")
+	tickUntilCompleted(t, e, id, 3, 0)
+	checkCompleted(t, e, id, 3, 3, 0, 0)
+
+	rs := dlvRecipients(t, e, id)
+	msgs := sink.Messages()
+	if len(msgs) != len(rows) {
+		t.Fatalf("sink received %d messages, want %d", len(msgs), len(rows))
+	}
+	for _, m := range msgs {
+		rid := rs[m.To].ID
+		mac := hmac.New(sha256.New, []byte(secret))
+		fmt.Fprintf(mac, "unsubscribe:%d:%d", id, rid)
+		want := fmt.Sprintf("https://mail.example.com/unsubscribe/%d.%d.%s", id, rid, base64.RawURLEncoding.EncodeToString(mac.Sum(nil)))
+		if got := m.Header.Get("List-Unsubscribe"); got != "<"+want+">" {
+			t.Errorf("%s: List-Unsubscribe %q, want <%s>", m.To, got, want)
+		}
+		if got := m.Header.Get("List-Unsubscribe-Post"); got != "List-Unsubscribe=One-Click" {
+			t.Errorf("%s: List-Unsubscribe-Post %q", m.To, got)
+		}
+		if got := m.Header.Get("Precedence"); got != "bulk" {
+			t.Errorf("%s: Precedence %q, want bulk", m.To, got)
+		}
+		body, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(m.Body)))
+		if err != nil {
+			t.Fatalf("%s: body: %v", m.To, err)
+		}
+		if !strings.Contains(strings.ReplaceAll(string(body), "\r\n", "\n"), "unsubscribe: "+want+"\n") {
+			t.Errorf("%s: body %q does not carry the unsubscribe URL %s", m.To, body, want)
+		}
 	}
 }

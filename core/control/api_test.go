@@ -405,3 +405,17 @@ func TestInvalidUTF8(t *testing.T) {
 	wantCode(t, err, core.EINVALID, "city", "UTF-8")
 	fake.expectNoCalls(t)
 }
+
+// A handler that panics answers 500 internal in the error shape and the
+// server keeps serving.
+func TestPanicRecovered(t *testing.T) {
+	fake := &fakeService{}
+	fake.tickFn = func(ctx context.Context) (*core.TickResult, error) { panic("bug in tick") }
+	_, c := startServer(t, fake, control.ServerConfig{})
+	_, err := c.Tick(context.Background(), "")
+	wantCode(t, err, core.EINTERNAL, "see its log")
+	if _, err := c.Status(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fake.take()
+}

@@ -73,7 +73,7 @@ var insertSQL = func() map[int]string {
 	m := make(map[int]string, len(insertRows))
 	for _, k := range insertRows {
 		var b strings.Builder
-		b.WriteString(`INSERT INTO recipients
+		b.WriteString(`INSERT OR IGNORE INTO recipients
 			(campaign_id, email, name, attrs, status, created_at, updated_at, queued_at, next_attempt_at) VALUES `)
 		for i := range k {
 			if i > 0 {
@@ -82,7 +82,6 @@ var insertSQL = func() map[int]string {
 			p := 5 + 3*i
 			fmt.Fprintf(&b, "(?1,?%d,?%d,?%d,?2,?3,?3,?4,?4)", p, p+1, p+2)
 		}
-		b.WriteString(` ON CONFLICT (campaign_id, email) DO NOTHING`)
 		m[k] = b.String()
 	}
 	return m

@@ -37,7 +37,7 @@ CREATE TABLE campaigns (
 -- recipients is the durable queue: one row per (campaign, normalised address).
 CREATE TABLE recipients (
     id                 INTEGER PRIMARY KEY,
-    campaign_id        INTEGER NOT NULL REFERENCES campaigns (id),
+    campaign_id        INTEGER NOT NULL REFERENCES campaigns (id) DEFERRABLE INITIALLY DEFERRED,
     email              TEXT    NOT NULL,
     name               TEXT    NOT NULL DEFAULT '',
     attrs              TEXT,   -- JSON object of string values; NULL when none

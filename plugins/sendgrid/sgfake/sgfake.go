@@ -64,6 +64,10 @@ const DefaultAPIKey = "SG.sgfake-test-key.0123456789abcdefghijklmnopqrstuvwxyzAB
 // less than 30MB", read as 30 MiB of (decompressed) JSON.
 const DefaultMaxBodyBytes = 30 << 20
 
+// maxDrain bounds how much of an oversized body is read and discarded
+// before the 413 is sent.
+const maxDrain = 256 << 20
+
 // DefaultRateLimit is the X-RateLimit-Limit a scripted 429 carries unless
 // its Header names another.
 const DefaultRateLimit = 600
@@ -396,6 +400,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// Read the body before answering anything, so that an early answer
 	// never races the client's write; stop one byte past the limit.
 	raw, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if int64(len(raw)) > maxBody {
+		// Drain what is left (bounded) before answering, so the client
+		// reads a clean answer instead of a connection reset mid-upload.
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxDrain))
+	}
 
 	if !s.wait(w, r, delay) {
 		return

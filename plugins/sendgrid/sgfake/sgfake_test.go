@@ -298,7 +298,7 @@ func TestValidation(t *testing.T) {
 		{"to without dot", func(m map[string]any) { pers(m)["to"] = []any{map[string]any{"email": "a@localhost"}} }, "personalizations.0.to.0.email", "valid email address", 0},
 		{"to with display name", func(m map[string]any) { pers(m)["to"] = []any{map[string]any{"email": "A <a@example.org>"}} }, "personalizations.0.to.0.email", "valid email address", 0},
 		{"to too long", func(m map[string]any) {
-			pers(m)["to"] = []any{map[string]any{"email": strings.Repeat("a", 64) + "@" + strings.Repeat("b", 250) + ".org"}}
+			pers(m)["to"] = []any{map[string]any{"email": strings.Repeat("a", 64) + "@" + strings.Repeat("b", 252) + ".org"}}
 		}, "personalizations.0.to.0.email", "The To email exceeds the maximum total length of 320 characters", 0},
 		{"1001 recipients", func(m map[string]any) { pers(m)["to"] = many(1001, addr) }, "personalizations", "There is a limit of 1000 total recipients (to + cc + bcc) per request.", 0},
 		{"duplicate to and cc", func(m map[string]any) { pers(m)["cc"] = []any{map[string]any{"email": "RCPT@example.org"}} }, "personalizations.0", "should be unique between to, cc, and bcc", 0},

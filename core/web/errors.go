@@ -1,0 +1,185 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/campaignd/campaignd/core"
+)
+
+// Codes this transport adds to the core codes, for answers core has no
+// code for.
+const (
+	codeUnauthorized     = "unauthorized"       // missing or wrong bearer token
+	codeMethodNotAllowed = "method_not_allowed" // the route exists, the method does not
+)
+
+// httpStatus is the one place an error code becomes an HTTP status.
+// Unknown codes are internal errors.
+func httpStatus(code string) int {
+	switch code {
+	case core.EINVALID:
+		return http.StatusBadRequest
+	case codeUnauthorized:
+		return http.StatusUnauthorized
+	case core.EFORBIDDEN:
+		return http.StatusForbidden
+	case core.ENOTFOUND:
+		return http.StatusNotFound
+	case codeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case core.ECONFLICT:
+		return http.StatusConflict
+	case core.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case core.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// ErrorBody is the inner object of an error answer.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// ErrorResponse is every JSON error answer: {"error": {"code", "message"}}.
+type ErrorResponse struct {
+	Error ErrorBody `json:"error"`
+}
+
+// publicError returns the code and the message safe to show a caller on
+// the public internet: the operator-facing message for coded errors, and
+// nothing of an internal error's detail (that goes to the log).
+func publicError(err error) (code, msg string) {
+	code = core.ErrorCode(err)
+	if httpStatus(code) == http.StatusInternalServerError {
+		return core.EINTERNAL, "internal error; see the daemon's log"
+	}
+	return code, core.ErrorMessage(err)
+}
+
+// logError logs a failed request: internal failures at error level with
+// their detail, refusals at debug (warn for authentication failures).
+func (s *Server) logError(r *http.Request, err error) {
+	code := core.ErrorCode(err)
+	switch httpStatus(code) {
+	case http.StatusInternalServerError, http.StatusServiceUnavailable:
+		s.log.Error("public request failed", "method", r.Method, "path", logPath(r), "remote", r.RemoteAddr,
+			"code", code, "error", err.Error())
+	case http.StatusUnauthorized, http.StatusForbidden:
+		s.log.Warn("public request refused", "method", r.Method, "path", logPath(r), "remote", r.RemoteAddr,
+			"code", code, "error", err.Error())
+	default:
+		s.log.Debug("public request refused", "method", r.Method, "path", logPath(r), "remote", r.RemoteAddr,
+			"code", code, "error", err.Error())
+	}
+}
+
+// writeError logs err and answers it as JSON.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	s.logError(r, err)
+	writeErrorJSON(w, err)
+}
+
+// writeErrorJSON writes the {"error": {...}} answer for err.
+func writeErrorJSON(w http.ResponseWriter, err error) {
+	code, msg := publicError(err)
+	b, _ := json.Marshal(ErrorResponse{Error: ErrorBody{Code: code, Message: msg}})
+	writeBody(w, httpStatus(code), "application/json", append(b, '\n'))
+}
+
+// writeJSON answers with status and v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("web: encode response: %w", err)
+	}
+	writeBody(w, status, "application/json", append(b, '\n'))
+	return nil
+}
+
+// writeBody writes a complete answer with its length.
+func writeBody(w http.ResponseWriter, status int, contentType string, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// tooLarge is the ETOOLARGE error for a body over limit.
+func tooLarge(what string, limit int64) error {
+	return core.Errorf(core.ETOOLARGE, "%s is larger than the limit of %d bytes", what, limit)
+}
+
+// readBody reads the whole request body, at most limit bytes: ETOOLARGE
+// past it (checked against Content-Length first, so nothing is read), and
+// EINVALID when reading fails.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, what string) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, tooLarge(what, limit)
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(what, limit)
+		}
+		return nil, &core.Error{Code: core.EINVALID, Message: fmt.Sprintf("%s: reading it failed: %v", what, err), Err: err}
+	}
+	return data, nil
+}
+
+// htmlPage is the small page the unsubscribe routes show. Everything
+// inserted is escaped; the page loads nothing and runs nothing.
+func htmlPage(title, message, form string) []byte {
+	return []byte(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex, nofollow">
+<title>` + html.EscapeString(title) + `</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;line-height:1.5}button{font-size:1rem;padding:.5rem 1rem}</style>
+</head><body>
+<h1>` + html.EscapeString(title) + `</h1>
+<p>` + html.EscapeString(message) + `</p>
+` + form + `</body></html>
+`)
+}
+
+// setPageHeaders sets the security headers of an HTML page: no scripts,
+// no framing (a framed button could be clicked for the reader), forms
+// only to this site.
+func setPageHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Robots-Tag", "noindex, nofollow")
+}
+
+// writeErrorPage logs err and answers it as a small HTML page for a
+// person, with the status httpStatus gives its code.
+func (s *Server) writeErrorPage(w http.ResponseWriter, r *http.Request, err error) {
+	s.logError(r, err)
+	code, msg := publicError(err)
+	status := httpStatus(code)
+	var text string
+	switch status {
+	case http.StatusNotFound:
+		text = "This unsubscribe link is not valid. If you copied it from an email, check that it is complete."
+	case http.StatusBadRequest:
+		text = "This request could not be understood (" + msg + ")."
+	case http.StatusRequestEntityTooLarge:
+		text = "This request is too large."
+	default:
+		text = "Something went wrong on our side. Please try again later."
+	}
+	setPageHeaders(w)
+	writeBody(w, status, "text/html; charset=utf-8", htmlPage("Unsubscribe", text, ""))
+}

@@ -1,0 +1,330 @@
+package web
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/campaignd/campaignd/core"
+)
+
+// Backend is what the public listener needs from the engine. *core.Engine
+// satisfies it.
+type Backend interface {
+	// Tick runs one tick; see core.Engine.Tick.
+	Tick(ctx context.Context, trigger core.TickTrigger) (*core.TickResult, error)
+	// Execute queues a campaign's recipients; see core.Engine.Execute.
+	Execute(ctx context.Context, id int64) (*core.ExecuteResult, error)
+	// ApplyEvents records provider events; see core.Engine.ApplyEvents.
+	ApplyEvents(ctx context.Context, events []core.DeliveryEvent) (*core.EventsResult, error)
+	// Unsubscribe handles a one-click unsubscribe; see core.Engine.Unsubscribe.
+	Unsubscribe(ctx context.Context, u *core.Unsubscriber, token string) (*core.Recipient, error)
+}
+
+// Defaults a zero Config field takes, and fixed limits.
+const (
+	// DefaultMaxBodyBytes bounds a JSON request body (a SendGrid batch is
+	// at most a few hundred KiB).
+	DefaultMaxBodyBytes int64 = 1 << 20
+	// MaxUnsubscribeBodyBytes bounds a one-click unsubscribe POST body,
+	// which carries one short form field.
+	MaxUnsubscribeBodyBytes int64 = 4 << 10
+	// DefaultSignatureMaxAge is how old a signed webhook's timestamp may
+	// be; see the package documentation for why it is this long.
+	DefaultSignatureMaxAge = 48 * time.Hour
+	// MinCronSecretLen is the shortest CronSecret New accepts.
+	MinCronSecretLen = 16
+)
+
+// Server timeouts. WriteTimeout covers a whole request including a tick,
+// which the engine bounds with tick_timeout (50 s by default, at most a
+// minute).
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 90 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 32 << 10
+	// maxFutureSkew is how far in the future a signed timestamp may be.
+	maxFutureSkew = 5 * time.Minute
+)
+
+// Config configures a Server. Zero fields take the defaults documented on
+// each.
+type Config struct {
+	// Listen is the TCP address to listen on, e.g. "127.0.0.1:8080" or
+	// ":443" behind nothing (put TLS in front: this listener speaks plain
+	// HTTP). Required.
+	Listen string
+	// CronSecret is the bearer token the /api cron endpoints require;
+	// empty disables them (404). It must be at least MinCronSecretLen
+	// characters.
+	CronSecret string
+	// SendGridPublicKey is the Signed Event Webhook verification key as
+	// SendGrid shows it: base64 of the DER (PKIX) ECDSA P-256 public key.
+	// A PEM block is accepted too. Empty accepts unsigned webhooks.
+	SendGridPublicKey string
+	// SignatureMaxAge is how old a signed webhook's timestamp may be
+	// (DefaultSignatureMaxAge if zero; negative disables the check).
+	SignatureMaxAge time.Duration
+	// Unsubscriber checks one-click unsubscribe tokens; nil makes the
+	// unsubscribe routes answer 404.
+	Unsubscriber *core.Unsubscriber
+	// MaxBodyBytes bounds JSON request bodies (DefaultMaxBodyBytes if
+	// zero); larger ones are 413 too_large. Unsubscribe bodies are bounded
+	// by MaxUnsubscribeBodyBytes.
+	MaxBodyBytes int64
+	// Logger receives refused requests (warn), failures (error) and one
+	// line per request (debug). Nil discards.
+	Logger hclog.Logger
+}
+
+// Server is the public HTTP listener. Create it with New, then call
+// Listen, Serve (blocking) and finally Shutdown. A Server is used once.
+type Server struct {
+	b      Backend
+	cfg    Config
+	log    hclog.Logger
+	sgKey  *ecdsa.PublicKey // nil: unsigned webhooks accepted
+	srv    *http.Server
+	now    func() time.Time
+	mu     sync.Mutex
+	ln     net.Listener
+	served bool
+}
+
+// New returns a Server answering with b. It does not listen yet. It
+// returns an EINVALID error when Listen is empty, the CronSecret is set
+// but too short, or SendGridPublicKey is not a base64 (or PEM) ECDSA P-256
+// public key.
+func New(b Backend, cfg Config) (*Server, error) {
+	if b == nil {
+		return nil, core.Errorf(core.EINVALID, "web: new server: a backend is required")
+	}
+	if strings.TrimSpace(cfg.Listen) == "" {
+		return nil, core.Errorf(core.EINVALID, "web: new server: a listen address is required")
+	}
+	if cfg.CronSecret != "" && len(cfg.CronSecret) < MinCronSecretLen {
+		return nil, core.Errorf(core.EINVALID, "web: new server: cron secret: must be at least %d characters", MinCronSecretLen)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.SignatureMaxAge == 0 {
+		cfg.SignatureMaxAge = DefaultSignatureMaxAge
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	s := &Server{b: b, cfg: cfg, log: log, now: time.Now}
+	if strings.TrimSpace(cfg.SendGridPublicKey) != "" {
+		key, err := ParseSendGridPublicKey(cfg.SendGridPublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("web: new server: %w", err)
+		}
+		s.sgKey = key
+	}
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	return s, nil
+}
+
+// Listen opens the TCP listener on Config.Listen. It fails if it was
+// already called or the address cannot be bound.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return fmt.Errorf("web: listen on %s: already listening", s.cfg.Listen)
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("web: listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	s.log.Info("public HTTP listener up", "addr", ln.Addr().String(),
+		"sendgrid_signed", s.sgKey != nil, "unsubscribe", s.cfg.Unsubscriber != nil, "cron", s.cfg.CronSecret != "")
+	return nil
+}
+
+// Addr returns the address Listen bound (useful with port 0), or nil
+// before Listen.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Serve answers requests on the listener until Shutdown. It returns nil
+// after Shutdown, and an error if Listen was not called, Serve was already
+// called, or accepting fails.
+func (s *Server) Serve() error {
+	s.mu.Lock()
+	ln, served := s.ln, s.served
+	s.served = true
+	s.mu.Unlock()
+	if ln == nil {
+		return errors.New("web: serve: Listen was not called")
+	}
+	if served {
+		return errors.New("web: serve: already serving")
+	}
+	if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("web: serve: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests
+// until ctx is done, then closes what remains and returns ctx's error,
+// wrapped. A tick started by the cron endpoint is not cancelled by the
+// forced close; it runs to its own timeout.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		_ = s.srv.Close()
+		err = fmt.Errorf("web: shutdown: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil && !s.served {
+		_ = s.ln.Close() // Serve never ran, so http.Server does not know it
+	}
+	return err
+}
+
+// Handler returns the routes with the server's middleware, for embedding
+// or tests; Serve uses it. Only the routes in the package documentation
+// exist.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /webhooks/sendgrid", s.sendgridWebhook)
+	if s.cfg.Unsubscriber != nil {
+		mux.HandleFunc("GET /unsubscribe/{token}", s.unsubscribePage)
+		mux.HandleFunc("POST /unsubscribe/{token}", s.unsubscribePost)
+	}
+	if s.cfg.CronSecret != "" {
+		mux.HandleFunc("POST /api/cron/process-email-queue", s.cronTick)
+		mux.HandleFunc("POST /api/campaigns/{id}/execute", s.cronExecute)
+	}
+	return s.guard(mux)
+}
+
+// guard is the middleware every request passes: common headers, JSON
+// answers for the router's own 404 and 405, panic recovery and the request
+// log line.
+func (s *Server) guard(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		h := sw.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Referrer-Policy", "no-referrer")
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic in public HTTP handler", "method", r.Method, "path", logPath(r),
+					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if !sw.wrote {
+					writeErrorJSON(sw, core.Errorf(core.EINTERNAL, "internal error; see the daemon's log"))
+				}
+			}
+			s.log.Debug("public request", "method", r.Method, "path", logPath(r), "remote", r.RemoteAddr,
+				"status", sw.status, "duration", time.Since(start))
+		}()
+		if _, pattern := mux.Handler(r); pattern == "" {
+			// Unknown route or wrong method: find out which from the
+			// mux's own answer, and say it in JSON.
+			probe := &probeWriter{header: http.Header{}}
+			mux.ServeHTTP(probe, r)
+			if probe.status == http.StatusMethodNotAllowed {
+				allow := probe.header.Get("Allow")
+				sw.Header().Set("Allow", allow)
+				writeErrorJSON(sw, &core.Error{Code: codeMethodNotAllowed,
+					Message: fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)})
+				return
+			}
+			writeErrorJSON(sw, core.Errorf(core.ENOTFOUND, "not found"))
+			return
+		}
+		mux.ServeHTTP(sw, r)
+	})
+}
+
+// logPath is the request path for the log, with an unsubscribe token
+// (a capability) cut short.
+func logPath(r *http.Request) string {
+	p := r.URL.Path
+	if rest, ok := strings.CutPrefix(p, "/unsubscribe/"); ok && len(rest) > 8 {
+		return "/unsubscribe/" + rest[:8] + "..."
+	}
+	return p
+}
+
+// statusWriter remembers the status a handler wrote, for the log line and
+// panic recovery.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// probeWriter captures what the mux's own not-found or
+// method-not-allowed handler would answer.
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header { return p.header }
+func (p *probeWriter) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (p *probeWriter) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
+}
