@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -172,7 +173,11 @@ func newCSVSource(r io.Reader) (*csvSource, error) {
 		s.header = append(s.header, h)
 	}
 	if s.emailCol < 0 {
-		return nil, Errorf(EINVALID, "line 1: header has no email column (columns: %s)", strings.Join(s.header, ", "))
+		cols := make([]string, len(s.header))
+		for i, h := range s.header {
+			cols[i] = strconv.Quote(h) // a quoted header may hold CR or LF: keep the message one line
+		}
+		return nil, Errorf(EINVALID, "line 1: header has no email column (columns: %s)", strings.Join(cols, ", "))
 	}
 	cr.FieldsPerRecord = len(header)
 	return s, nil

@@ -2,6 +2,10 @@ package core
 
 import "time"
 
+// MaxTickTimeout bounds tick_timeout: a tick sends at most 50 messages, and
+// the HTTP cron endpoint must be able to answer before its 90 s write timeout.
+const MaxTickTimeout = 80 * time.Second
+
 // Limits are the engine's tunables, from the [queue] table. SIGHUP reloads
 // them through Engine.SetLimits.
 type Limits struct {
@@ -59,8 +63,8 @@ func (l Limits) Validate() error {
 		return Errorf(EINVALID, "queue.max_attempts: %d is outside 1..100", l.MaxAttempts)
 	case l.InDoubt != InDoubtResend && l.InDoubt != InDoubtHold:
 		return Errorf(EINVALID, "queue.in_doubt: %q must be \"resend\" or \"hold\"", l.InDoubt)
-	case l.TickTimeout <= 0:
-		return Errorf(EINVALID, "queue.tick_timeout: must be positive")
+	case l.TickTimeout <= 0 || l.TickTimeout > MaxTickTimeout:
+		return Errorf(EINVALID, "queue.tick_timeout: %s is outside (0, %s]", l.TickTimeout, MaxTickTimeout)
 	case l.LeaseMargin < 0:
 		return Errorf(EINVALID, "queue.lease_margin: must not be negative")
 	case l.RetryBase < 0 || l.RetryMax < l.RetryBase:

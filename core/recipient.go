@@ -107,7 +107,11 @@ func NormalizeAddress(s string) (addr, name string, err error) {
 	if !strings.Contains(domain, ".") && domain != "localhost" {
 		return "", "", Errorf(EINVALID, "invalid email address %q: domain %q is not fully qualified", s, domain)
 	}
-	return a.Address[:at+1] + strings.ToLower(domain), a.Name, nil
+	// net/mail returns a quoted local part unquoted ("a b"@x.org comes
+	// back as a b@x.org, which it would then refuse); re-render it so the
+	// stored form is quoted where needed and normalising is idempotent.
+	canon := (&mail.Address{Address: a.Address[:at+1] + strings.ToLower(domain)}).String()
+	return canon[1 : len(canon)-1], a.Name, nil
 }
 
 // Validate normalises the input's address and checks its header-bound name

@@ -106,7 +106,13 @@ func (r *Renderer) Render(rc *Recipient, now time.Time) (*sdk.Message, error) {
 	if err := r.html.Execute(&buf, data); err != nil {
 		return nil, Errorf(EINVALID, "html: %v", err)
 	}
-	to := (&mail.Address{Name: rc.Name, Address: rc.Email}).String()
+	// Stored addresses are addr-specs, quoted where needed ("a b"@x.org);
+	// mail.Address wants the unquoted form and quotes it again itself.
+	toAddr := rc.Email
+	if a, perr := mail.ParseAddress(rc.Email); perr == nil {
+		toAddr = a.Address
+	}
+	to := (&mail.Address{Name: rc.Name, Address: toAddr}).String()
 	headers := make([]sdk.Header, 0, len(r.c.Headers)+3)
 	headers = append(headers, r.c.Headers...)
 	headers = append(headers, sdk.Header{Name: "Precedence", Value: "bulk"})

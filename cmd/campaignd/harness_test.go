@@ -21,7 +21,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -69,70 +68,33 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// goTool returns the go command of the toolchain running the tests.
-func goTool() string {
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	return "go"
-}
-
 // buildBinaries builds campaignd (this directory) and every plugin under
-// ../../plugins into dir; plugin "x" becomes campaignd-sender-x. It tries
-// one go build for all (fast); if that fails it builds campaignd alone
-// (which must succeed) and each plugin separately, reporting but tolerating
-// a plugin that does not build, so an unfinished plugin breaks only the
-// tests that need it.
+// ../../plugins into dir, in one go build; plugin "x" becomes
+// campaignd-sender-x. Any package that does not build fails the run.
 func buildBinaries(dir string) error {
-	var plugins []string
-	entries, _ := os.ReadDir(filepath.Join("..", "..", "plugins"))
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		if gos, _ := filepath.Glob(filepath.Join("..", "..", "plugins", e.Name(), "*.go")); len(gos) > 0 {
-			plugins = append(plugins, e.Name())
-		}
-	}
-	build := func(out string, pkgs ...string) error {
-		args := append([]string{"build", "-o", out}, pkgs...)
-		cmd := exec.Command(goTool(), args...)
-		var buf bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &buf, &buf
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, buf.String())
-		}
-		return nil
-	}
-	rename := func(p string) error {
-		return os.Rename(filepath.Join(dir, p), filepath.Join(dir, "campaignd-sender-"+p))
-	}
 	pkgs := []string{"."}
-	for _, p := range plugins {
-		pkgs = append(pkgs, "../../plugins/"+p)
-	}
-	if len(plugins) == 0 {
-		return build(filepath.Join(dir, "campaignd"), ".")
-	}
-	if err := build(dir+string(filepath.Separator), pkgs...); err == nil {
-		// go build -o DIR/ names each binary after its package directory.
-		if _, err := os.Stat(filepath.Join(dir, "campaignd")); err != nil {
-			return err
-		}
-		for _, p := range plugins {
-			if err := rename(p); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := build(filepath.Join(dir, "campaignd"), "."); err != nil {
+	var plugins []string
+	entries, err := os.ReadDir(filepath.Join("..", "..", "plugins"))
+	if err != nil {
 		return err
 	}
+	for _, e := range entries {
+		if e.IsDir() {
+			plugins = append(plugins, e.Name())
+			pkgs = append(pkgs, "../../plugins/"+e.Name())
+		}
+	}
+	args := append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)
+	cmd := exec.Command("go", args...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, buf.String())
+	}
+	// go build -o DIR/ names each binary after its package directory.
 	for _, p := range plugins {
-		if err := build(filepath.Join(dir, "campaignd-sender-"+p), "../../plugins/"+p); err != nil {
-			fmt.Fprintf(os.Stderr, "warning: plugin %s does not build; tests that need it will fail:\n%v\n", p, err)
+		if err := os.Rename(filepath.Join(dir, p), filepath.Join(dir, "campaignd-sender-"+p)); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/core/control"
 	"github.com/campaignd/campaignd/core/sqlite"
+	"github.com/campaignd/campaignd/core/web"
 )
 
 // cmdServe runs the daemon: it holds the database lock for its lifetime,
@@ -47,8 +49,13 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve() }()
+	pub, err := a.startWeb(cfg, eng)
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
 	a.log.Info("serving", "socket", cfg.socketPath(), "database", cfg.Database, "tick_interval", cfg.TickInterval.Duration)
 
 	// The scheduler's ticks are not cancelled by a signal: Drain stops them
@@ -87,11 +94,45 @@ loop:
 	if err := srv.Shutdown(shutCtx); err != nil {
 		a.log.Warn("control socket shutdown", "error", err)
 	}
+	if pub != nil {
+		if err := pub.Shutdown(shutCtx); err != nil {
+			a.log.Warn("http listener shutdown", "error", err)
+		}
+	}
 	if !eng.WaitIdle(shutCtx) {
 		a.log.Error("a tick was still sending at shutdown_timeout; its leases will be recovered by policy", "timeout", cfg.ShutdownTimeout.Duration)
 	}
 	wg.Wait()
 	return runErr
+}
+
+// startWeb starts the optional public HTTP listener ([http] listen):
+// webhooks, one-click unsubscribe and the cron endpoints. nil when off.
+func (a *app) startWeb(cfg *Config, eng *core.Engine) (*web.Server, error) {
+	if cfg.HTTP.Listen == "" {
+		return nil, nil
+	}
+	u, err := cfg.unsubscriber()
+	if err != nil {
+		return nil, err
+	}
+	pub, err := web.New(eng, web.Config{
+		Listen: cfg.HTTP.Listen, CronSecret: cfg.HTTP.CronSecret, SendGridPublicKey: cfg.HTTP.SendGridPublicKey,
+		Unsubscriber: u, Logger: a.log.Named("http"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("http listener: %w", err)
+	}
+	if err := pub.Listen(); err != nil {
+		return nil, fmt.Errorf("http listener: %w", err)
+	}
+	go func() {
+		if err := pub.Serve(); err != nil {
+			a.log.Error("http listener stopped", "error", err)
+		}
+	}()
+	a.log.Info("http listener", "addr", pub.Addr().String())
+	return pub, nil
 }
 
 // schedule ticks every interval until ctx ends.

@@ -37,10 +37,13 @@
 // bad signature is 403 and nothing is applied.
 //
 // SendGrid documents no freshness window for the timestamp and its helpers
-// check none, while it retries a failed post for up to a day. So the
+// check none, while it retries a post that got no 2xx "at increasing
+// intervals for up to 24 hours after the event occurs" and recommends
+// deduplicating on sg_event_id (Twilio docs, "Troubleshooting the Event
+// Webhook"). Whether a retry is signed afresh is not documented. So the
 // signed timestamp may be up to Config.SignatureMaxAge old
-// (DefaultSignatureMaxAge, 48 h, comfortably past SendGrid's retry window)
-// and at most 5 minutes in the future. A shorter window would buy little:
+// (DefaultSignatureMaxAge, 48 h, comfortably past SendGrid's retry window;
+// negative disables the check) and at most 5 minutes in the future. A shorter window would buy little:
 // every event is applied at most once per sg_event_id, so a replayed body
 // only counts duplicates; it would risk refusing SendGrid's own late
 // retries, losing bounces for good.

@@ -61,9 +61,9 @@ const (
 // Config configures a Server. Zero fields take the defaults documented on
 // each.
 type Config struct {
-	// Listen is the TCP address to listen on, e.g. "127.0.0.1:8080" or
-	// ":443" behind nothing (put TLS in front: this listener speaks plain
-	// HTTP). Required.
+	// Listen is the TCP address to listen on, e.g. "127.0.0.1:8080".
+	// Required. The listener speaks plain HTTP: put a TLS-terminating
+	// proxy in front of it.
 	Listen string
 	// CronSecret is the bearer token the /api cron endpoints require;
 	// empty disables them (404). It must be at least MinCronSecretLen
@@ -181,7 +181,9 @@ func (s *Server) Addr() net.Addr {
 func (s *Server) Serve() error {
 	s.mu.Lock()
 	ln, served := s.ln, s.served
-	s.served = true
+	if ln != nil {
+		s.served = true
+	}
 	s.mu.Unlock()
 	if ln == nil {
 		return errors.New("web: serve: Listen was not called")

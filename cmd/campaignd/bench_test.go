@@ -1,0 +1,478 @@
+package main_test
+
+// Process-level benchmarks of DESIGN.md's numbers, on the built binaries
+// (harness_test.go) as separate processes, sending to a lean in-process
+// go-smtp server that only counts what it receives. scripts/bench.sh runs
+// them once each and writes BENCHMARKS.md:
+//
+//	CAMPAIGND_BIN_DIR=bin go test -run '^$' -bench . -benchtime 1x ./cmd/campaignd
+//
+// Each benchmark does its own timing over many processes and reports
+// medians and 95th percentiles as custom metrics; ns/op is the median.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/sqlite"
+	"github.com/emersion/go-smtp"
+)
+
+// ---- a lean SMTP sink: accepts everything, keeps nothing ----
+
+type leanSink struct {
+	Host string
+	Port int
+	msgs atomic.Int64
+	srv  *smtp.Server
+}
+
+func newLeanSink(tb testing.TB) *leanSink {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("lean sink: %v", err)
+	}
+	s := &leanSink{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port}
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return leanSession{s}, nil
+	}))
+	s.srv.Domain = "sink.bench"
+	s.srv.ErrorLog = silentLog{}
+	s.srv.ReadTimeout = time.Minute
+	s.srv.WriteTimeout = 10 * time.Second
+	go func() { _ = s.srv.Serve(ln) }()
+	tb.Cleanup(func() { _ = s.srv.Close() })
+	return s
+}
+
+// TOML is a [senders.NAME] table for the smtp plugin pointing here.
+func (s *leanSink) TOML(name string) string { return smtpSenderTOML(name, s.Host, s.Port) }
+
+type leanSession struct{ s *leanSink }
+
+func (leanSession) Reset()                               {}
+func (leanSession) Logout() error                        { return nil }
+func (leanSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (leanSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (ls leanSession) Data(r io.Reader) error {
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
+	}
+	ls.s.msgs.Add(1)
+	return nil
+}
+
+// ---- processes: timing, CPU and memory from /proc ----
+
+// clockTick is USER_HZ, the unit of /proc/PID/stat times (100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// runTimed runs campaignd --config e.Config args... and returns its wall
+// time, its CPU time (user+system, from wait4's rusage) and its stdout.
+// The command must exit 0.
+func runTimed(tb testing.TB, e *Env, args ...string) (wall, cpu time.Duration, stdout string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Bin(), append([]string{"--config", e.Config}, args...)...)
+	cmd.Dir = e.Dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	wall = time.Since(start)
+	if err != nil {
+		tb.Fatalf("campaignd %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out.String(), errb.String())
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	return wall, cpu, out.String()
+}
+
+// tickSent runs `campaignd --json tick`, requires it to have sent exactly
+// want emails and nothing else, and returns its wall and CPU time.
+func tickSent(tb testing.TB, e *Env, want int) (wall, cpu time.Duration) {
+	tb.Helper()
+	wall, cpu, out := runTimed(tb, e, "--json", "tick")
+	var r dlvTickResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		tb.Fatalf("tick: %v\n%s", err, out)
+	}
+	if r.Sent != want || r.Processed != want || r.Skipped {
+		tb.Fatalf("tick: %+v, want exactly %d sent", r, want)
+	}
+	return wall, cpu
+}
+
+// procStat returns a process's parent pid and its CPU time; withChildren
+// adds the CPU of its children that have exited and been waited for.
+func procStat(pid int, withChildren bool) (ppid int, cpu time.Duration, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, false
+	}
+	// pid (comm) state ppid ... : comm may hold spaces, so split after ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return 0, 0, false
+	}
+	num := func(k int) int64 { v, _ := strconv.ParseInt(f[k], 10, 64); return v }
+	ppid = int(num(1))
+	ticks := num(11) + num(12) // utime, stime (fields 14, 15)
+	if withChildren {
+		ticks += num(13) + num(14) // cutime, cstime
+	}
+	return ppid, time.Duration(ticks) * clockTick, true
+}
+
+// children returns the pids of pid's live child processes.
+func procChildren(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if pp, _, ok := procStat(p, false); ok && pp == pid {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// treeCPU is the CPU time of pid (with its reaped children) and, apart,
+// of its live children (the plugins).
+func treeCPU(pid int) (self, kids time.Duration) {
+	_, self, _ = procStat(pid, true)
+	for _, c := range procChildren(pid) {
+		_, t, _ := procStat(c, false)
+		kids += t
+	}
+	return self, kids
+}
+
+// procMem returns VmRSS and VmHWM of a process in bytes.
+func procMem(pid int) (rss, hwm uint64) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if k == "VmRSS" {
+			rss = n << 10
+		} else {
+			hwm = n << 10
+		}
+	}
+	return rss, hwm
+}
+
+// quantile returns the nearest-rank q-quantile of ds.
+func benchQuantile(ds []time.Duration, q float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(float64(len(s))*q+0.999999) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+func benchMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// ---- campaigns ----
+
+// benchCampaign creates a campaign for sender with n recipients, imports,
+// activates and executes it through the CLI, and returns its id.
+func benchCampaign(tb testing.TB, e *Env, sender string, n int) int64 {
+	tb.Helper()
+	id := MustCreateCampaign(tb, e, "--name", "bench", "--sender", sender, "--subject", "Hello {{.Name}}",
+		"--text", "Hi {{.Name}} <{{.Email}}>,\n\nthis is {{.Campaign.Name}}. Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n")
+	ids := strconv.FormatInt(id, 10)
+	var b strings.Builder
+	b.WriteString("email,name,city\n")
+	for i := range n {
+		fmt.Fprintf(&b, "user%07d@example.net,User %d,Lyon\n", i, i)
+	}
+	f := WriteFile(tb, e.Dir, "bench.csv", b.String())
+	var imp struct {
+		Added int `json:"added"`
+	}
+	e.MustJSON(&imp, "recipients", "import", ids, f)
+	if imp.Added != n {
+		tb.Fatalf("import: added %d of %d", imp.Added, n)
+	}
+	e.MustRun("campaign", "activate", ids)
+	e.MustRun("campaign", "execute", ids)
+	return id
+}
+
+// ---- the benchmarks ----
+
+// BenchmarkIdleTick times `campaignd tick` as cron runs it (no daemon, a
+// database holding one COMPLETED campaign) as a whole process, 50 times
+// after 3 warm-up runs. Metrics: median-ms, p95-ms, cpu-ms (median).
+func BenchmarkIdleTick(b *testing.B) {
+	const runs = 50
+	e := NewEnv(b, "")
+	id := benchCampaign(b, e, "outbox", 10)
+	for i := 0; ; i++ {
+		e.MustRun("tick")
+		var c dlvCampaign
+		e.MustJSON(&c, "campaign", "show", strconv.FormatInt(id, 10))
+		if c.Status == "COMPLETED" {
+			break
+		}
+		if i == 5 {
+			b.Fatal("campaign not COMPLETED after 5 ticks")
+		}
+	}
+	for range 3 {
+		runTimed(b, e, "tick")
+	}
+	var walls, cpus []time.Duration
+	for b.Loop() {
+		walls, cpus = walls[:0], cpus[:0]
+		for range runs {
+			w, c, out := runTimed(b, e, "tick")
+			if out != "" {
+				b.Fatalf("idle tick printed %q", out)
+			}
+			walls, cpus = append(walls, w), append(cpus, c)
+		}
+	}
+	b.ReportMetric(float64(benchQuantile(walls, 0.5)), "ns/op")
+	b.ReportMetric(benchMS(benchQuantile(walls, 0.5)), "median-ms")
+	b.ReportMetric(benchMS(benchQuantile(walls, 0.95)), "p95-ms")
+	b.ReportMetric(benchMS(benchQuantile(cpus, 0.5)), "cpu-ms")
+}
+
+// BenchmarkTickSMTP runs the daemon (tick_interval 0) with a campaign of
+// 5,100 queued recipients and the smtp plugin, warms the plugin with one
+// tick, then times 100 `campaignd --json tick` processes, each of which
+// must send exactly 50 emails to the lean sink. Metrics: median-ms and
+// p95-ms per tick (wall, the CLI process included), msgs/s over the 100
+// back-to-back ticks, and CPU per 1,000 emails: cpu-ms/1k (everything),
+// split into daemon-, plugin- and cli-cpu-ms/1k (utime+stime from /proc
+// for the daemon and its plugin children, wait4's rusage for the CLIs).
+func BenchmarkTickSMTP(b *testing.B) {
+	const ticks, per = 100, core.MaxBatchSize
+	sink := newLeanSink(b)
+	e := NewEnv(b, "tick_interval = \"0s\"\n"+sink.TOML("sink"))
+	benchCampaign(b, e, "sink", (ticks+2)*per)
+	d := e.StartDaemon()
+	pid := d.Cmd.Process.Pid
+	tickSent(b, e, per) // starts the plugin
+	if len(procChildren(pid)) == 0 {
+		b.Fatal("no plugin process under the daemon after a sending tick")
+	}
+	var (
+		walls               []time.Duration
+		cli, daemon, plugin time.Duration
+		wall                time.Duration
+		sent0               int64
+	)
+	for b.Loop() {
+		walls, cli = walls[:0], 0
+		sent0 = sink.msgs.Load()
+		d0, p0 := treeCPU(pid)
+		start := time.Now()
+		for range ticks {
+			w, c := tickSent(b, e, per)
+			walls = append(walls, w)
+			cli += c
+		}
+		wall = time.Since(start)
+		d1, p1 := treeCPU(pid)
+		daemon, plugin = d1-d0, p1-p0
+	}
+	got := sink.msgs.Load() - sent0
+	if got != ticks*per {
+		b.Fatalf("sink received %d messages, want %d", got, ticks*per)
+	}
+	per1k := func(d time.Duration) float64 { return benchMS(d) * 1000 / float64(got) }
+	b.ReportMetric(float64(benchQuantile(walls, 0.5)), "ns/op")
+	b.ReportMetric(benchMS(benchQuantile(walls, 0.5)), "median-ms")
+	b.ReportMetric(benchMS(benchQuantile(walls, 0.95)), "p95-ms")
+	b.ReportMetric(float64(got)/wall.Seconds(), "msgs/s")
+	b.ReportMetric(per1k(daemon+plugin+cli), "cpu-ms/1k")
+	b.ReportMetric(per1k(daemon), "daemon-cpu-ms/1k")
+	b.ReportMetric(per1k(plugin), "plugin-cpu-ms/1k")
+	b.ReportMetric(per1k(cli), "cli-cpu-ms/1k")
+}
+
+// bigDBVersion names the layout of the cached 10M-row database: bump it
+// when buildBigDB changes.
+const bigDBVersion = 1
+
+// bigDB returns a database file with one SENDING campaign of n QUEUED
+// recipients (sender "sink"), built once with core/sqlite's insert path and
+// cached under os.TempDir keyed by n, the schema version and bigDBVersion.
+func bigDB(tb testing.TB, n int) string {
+	tb.Helper()
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("campaignd-bench-%d-schema%d-v%d.db", n, sqlite.SchemaVersion(), bigDBVersion))
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	start := time.Now()
+	tmp := path + ".building"
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(tmp + suffix)
+	}
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, tmp, sqlite.WithCacheKiB(256<<10))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := &core.Campaign{Name: "ten million", Sender: "sink", From: "news@example.org", Subject: "Hello {{.Name}}",
+		Text:        "Hi {{.Name}} <{{.Email}}>,\n\nthis is {{.Campaign.Name}}. Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n",
+		Concurrency: core.DefaultConcurrency, BatchSize: core.MaxBatchSize}
+	if err := db.CreateCampaign(ctx, c); err != nil {
+		tb.Fatal(err)
+	}
+	const chunk = 10000
+	buf := make([]core.RecipientInput, chunk)
+	t0 := time.Now()
+	for i := 0; i < n; i += chunk {
+		k := min(chunk, n-i)
+		for j := range k {
+			r := i + j
+			buf[j] = core.RecipientInput{Email: fmt.Sprintf("user%08d@example.net", r), Name: fmt.Sprintf("User %d", r),
+				Attrs: map[string]string{"city": "Lyon"}}
+		}
+		if _, err := db.InsertRecipients(ctx, c.ID, buf[:k], t0); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := db.SetCampaignStatus(ctx, c.ID, core.CampaignDraft, core.CampaignActive, t0); err != nil {
+		tb.Fatal(err)
+	}
+	if x, err := db.Execute(ctx, c.ID, "bench", t0); err != nil || x.Queued != int64(n) {
+		tb.Fatalf("execute: %v (queued %v)", err, x)
+	}
+	if err := db.Checkpoint(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("built %s (%d recipients) in %s", path, n, time.Since(start).Round(time.Second))
+	return path
+}
+
+func benchCopyFile(tb testing.TB, src, dst string) {
+	tb.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		tb.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// BenchmarkDaemonRSS10M starts the daemon on a copy of a database holding
+// a SENDING campaign of 10,000,000 QUEUED recipients and sends 3,000 emails
+// through it (60 ticks of 50 to the lean sink), sampling /proc every 10 ms.
+// Metrics: hwm-MB (the daemon's VmHWM at the end: its peak RSS over its
+// whole life), peak-rss-MB (highest VmRSS sampled while sending),
+// start-rss-MB (VmRSS before the first tick), plugin-rss-MB (highest VmRSS
+// of its plugin processes) and setup-s (the database copy and, the first
+// time, its build).
+func BenchmarkDaemonRSS10M(b *testing.B) {
+	const n, ticks, per = 10_000_000, 60, core.MaxBatchSize
+	setup := time.Now()
+	src := bigDB(b, n)
+	sink := newLeanSink(b)
+	e := NewEnv(b, "tick_interval = \"0s\"\n"+sink.TOML("sink"))
+	benchCopyFile(b, src, e.DB)
+	setupDur := time.Since(setup)
+	d := e.StartDaemon()
+	pid := d.Cmd.Process.Pid
+	startRSS, _ := procMem(pid)
+
+	var peak, pluginPeak atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if rss, _ := procMem(pid); rss > peak.Load() {
+				peak.Store(rss)
+			}
+			for _, c := range procChildren(pid) {
+				if rss, _ := procMem(c); rss > pluginPeak.Load() {
+					pluginPeak.Store(rss)
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	var walls []time.Duration
+	for b.Loop() {
+		for range ticks {
+			w, _ := tickSent(b, e, per)
+			walls = append(walls, w)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	_, hwm := procMem(pid)
+	if got := sink.msgs.Load(); got < ticks*per {
+		b.Fatalf("sink received %d messages, want at least %d", got, ticks*per)
+	}
+	mb := func(v uint64) float64 { return float64(v) / 1e6 }
+	b.ReportMetric(float64(benchQuantile(walls, 0.5)), "ns/op")
+	b.ReportMetric(mb(hwm), "hwm-MB")
+	b.ReportMetric(mb(peak.Load()), "peak-rss-MB")
+	b.ReportMetric(mb(startRSS), "start-rss-MB")
+	b.ReportMetric(mb(pluginPeak.Load()), "plugin-rss-MB")
+	b.ReportMetric(benchMS(benchQuantile(walls, 0.5)), "tick-median-ms")
+	b.ReportMetric(setupDur.Seconds(), "setup-s")
+}
