@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -535,5 +536,45 @@ func TestClaimTimeSuppression(t *testing.T) {
 	f := h.recipients(id, core.RecipientFailed)
 	if len(f) != 1 || f[0].ID != victim.ID || f[0].LastErrorClass != core.ClassSuppressed || f[0].Attempts != 0 {
 		t.Fatalf("failed %+v", f)
+	}
+}
+
+func TestVerifyFindsBrokenInvariants(t *testing.T) {
+	h := newHarness(t, nil)
+	id := h.campaign(10, nil)
+	h.tick()
+	rep, err := h.eng.Verify(ctx, 0)
+	if err != nil || !rep.OK() || rep.Recipients != 10 || rep.Campaigns != 1 {
+		t.Fatalf("clean database: %+v %v", rep, err)
+	}
+	raw, err := sql.Open("sqlite3", h.db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, q := range []string{
+		`UPDATE recipients SET provider_id = NULL WHERE id = (SELECT min(id) FROM recipients)`,
+		`UPDATE recipients SET status = 'QUEUED', next_attempt_at = NULL WHERE id = (SELECT max(id) FROM recipients)`,
+		`UPDATE recipients SET attempts = 99 WHERE id = (SELECT min(id) + 1 FROM recipients)`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err = h.eng.Verify(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string]bool{}
+	for _, v := range rep.Violations {
+		checks[v.Check] = true
+	}
+	for _, want := range []string{"sent", "queued", "counters", "completed", "attempts"} {
+		if !checks[want] {
+			t.Errorf("verify missed %q: %+v", want, rep.Violations)
+		}
+	}
+	if _, err := h.eng.Verify(ctx, 999); core.ErrorCode(err) != core.ENOTFOUND {
+		t.Fatalf("unknown campaign: %v", err)
 	}
 }

@@ -3,12 +3,15 @@ package core
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,9 +55,11 @@ type rowError struct {
 
 func (e *rowError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
 
-// importRecipients streams rows from r into the store in chunks, validating
-// each. It returns the counts so far together with any error that stopped it:
-// rows already committed stay committed.
+// importRecipients streams rows from r into the store, validating each.
+// Valid rows are collected in a bounded run (see sortRun), which is sorted
+// by address and written importChunk rows per transaction. It returns the
+// counts so far together with any error that stopped it: rows already
+// committed stay committed.
 func importRecipients(ctx context.Context, store Store, campaignID int64, format ImportFormat, r io.Reader, now func() time.Time) (*ImportResult, error) {
 	var src recipientSource
 	switch format {
@@ -70,22 +75,32 @@ func importRecipients(ctx context.Context, store Store, campaignID int64, format
 		return nil, Errorf(EINVALID, "format %q: must be csv or jsonl", format)
 	}
 	res := &ImportResult{Errors: []ImportError{}}
+	run := newRowRun()
 	batch := make([]RecipientInput, 0, importChunk)
 	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+		run.sort()
+		for start := 0; start < len(run.rows); start += importChunk {
+			batch = batch[:0]
+			for _, p := range run.rows[start:min(start+importChunk, len(run.rows))] {
+				batch = append(batch, run.row(p))
+			}
+			ir, err := store.InsertRecipients(ctx, campaignID, batch, now())
+			if err != nil {
+				return fmt.Errorf("import recipients: %w", err)
+			}
+			res.Added += ir.Added
+			res.Duplicates += ir.Duplicates
+			res.Suppressed += ir.Suppressed
 		}
-		ir, err := store.InsertRecipients(ctx, campaignID, batch, now())
-		if err != nil {
-			return fmt.Errorf("import recipients: %w", err)
-		}
-		res.Added += ir.Added
-		res.Duplicates += ir.Duplicates
-		res.Suppressed += ir.Suppressed
-		batch = batch[:0]
+		run.reset()
 		return nil
 	}
-	for {
+	for rows := 1; ; rows++ {
+		if rows%importChunk == 0 {
+			if err := ctx.Err(); err != nil {
+				return res, fmt.Errorf("import recipients: %w", err)
+			}
+		}
 		in, line, err := src.Next()
 		if err == io.EOF {
 			break
@@ -105,17 +120,112 @@ func importRecipients(ctx context.Context, store Store, campaignID int64, format
 			res.addError(line, ErrorMessage(verr))
 			continue
 		}
-		batch = append(batch, in)
-		if len(batch) == importChunk {
+		run.add(&in)
+		if run.full() {
 			if err := flush(); err != nil {
 				return res, err
-			}
-			if err := ctx.Err(); err != nil {
-				return res, fmt.Errorf("import recipients: %w", err)
 			}
 		}
 	}
 	return res, flush()
+}
+
+// sortRun and sortRunBytes bound the rows an import holds before writing
+// them: a run is sorted by address, then written importChunk rows per
+// transaction. The (campaign_id, email) unique index takes each row at a
+// random place; once a campaign's index has more leaf pages than a
+// transaction has rows, every row dirties a page of its own, which the WAL
+// writes and the checkpoint writes again: about 8 KB of I/O per row (4 GB
+// for a 1,000,000-row file). Sorted, consecutive transactions fill
+// neighbouring pages, and a 100,000-row run cuts that I/O about fivefold
+// (BenchmarkImportCSV). Memory stays flat: a run is at most sortRunBytes
+// of packed rows. Within a run, rows get their ids in address order, not
+// file order; the first of duplicate rows still wins (the sort is stable).
+const (
+	sortRun      = 100000
+	sortRunBytes = 16 << 20
+)
+
+// rowRun is a run of validated rows packed into one buffer (far smaller
+// than RecipientInput values with their maps), sortable by address.
+type rowRun struct {
+	// data holds each row as uvarint-length-prefixed fields: email, name,
+	// then the attribute count and each key and value.
+	data []byte
+	rows []packedRow
+	keys map[string]string // attribute names, shared between rows
+}
+
+// packedRow locates one row of a run and its address in data (a run is at
+// most sortRunBytes plus one row, far below 2 GiB).
+type packedRow struct{ off, email, end int32 }
+
+func newRowRun() *rowRun { return &rowRun{keys: map[string]string{}} }
+
+func (r *rowRun) add(in *RecipientInput) {
+	p := packedRow{off: int32(len(r.data))}
+	r.data = binary.AppendUvarint(r.data, uint64(len(in.Email)))
+	p.email = int32(len(r.data))
+	r.data = append(r.data, in.Email...)
+	p.end = int32(len(r.data))
+	r.data = appendField(r.data, in.Name)
+	r.data = binary.AppendUvarint(r.data, uint64(len(in.Attrs)))
+	for k, v := range in.Attrs {
+		r.data = appendField(r.data, k)
+		r.data = appendField(r.data, v)
+	}
+	r.rows = append(r.rows, p)
+}
+
+func appendField(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// field returns the field starting at data[off] and the offset after it.
+func (r *rowRun) field(off int) ([]byte, int) {
+	n, k := binary.Uvarint(r.data[off:])
+	off += k
+	return r.data[off : off+int(n)], off + int(n)
+}
+
+func (r *rowRun) full() bool { return len(r.rows) >= sortRun || len(r.data) >= sortRunBytes }
+
+func (r *rowRun) reset() { r.data, r.rows = r.data[:0], r.rows[:0] }
+
+// sort orders the run by address, keeping file order among equal ones.
+func (r *rowRun) sort() {
+	slices.SortFunc(r.rows, func(a, b packedRow) int {
+		if c := bytes.Compare(r.data[a.email:a.end], r.data[b.email:b.end]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.off, b.off)
+	})
+}
+
+// row unpacks a row.
+func (r *rowRun) row(p packedRow) RecipientInput {
+	email := r.data[p.email:p.end]
+	name, off := r.field(int(p.end))
+	n, k := binary.Uvarint(r.data[off:])
+	off += k
+	in := RecipientInput{Email: string(email), Name: string(name)}
+	if n > 0 {
+		in.Attrs = make(map[string]string, n)
+		for range n {
+			var kb, vb []byte
+			kb, off = r.field(off)
+			vb, off = r.field(off)
+			key, ok := r.keys[string(kb)]
+			if !ok {
+				key = string(kb)
+				if len(r.keys) < 1000 {
+					r.keys[key] = key
+				}
+			}
+			in.Attrs[key] = string(vb)
+		}
+	}
+	return in
 }
 
 func (r *ImportResult) addError(line int64, msg string) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	htmltemplate "html/template"
+	"mime"
 	"net/mail"
 	"strings"
 	"text/template"
@@ -113,6 +114,14 @@ func (r *Renderer) Render(rc *Recipient, now time.Time) (*sdk.Message, error) {
 		toAddr = a.Address
 	}
 	to := (&mail.Address{Name: rc.Name, Address: toAddr}).String()
+	if _, perr := mail.ParseAddress(to); perr != nil && rc.Name != "" {
+		// net/mail Q-encodes a name with a backslash into a word it cannot
+		// read back; B-encoding always reads back.
+		to = mime.BEncoding.Encode("utf-8", rc.Name) + " " + (&mail.Address{Address: toAddr}).String()
+	}
+	if _, perr := mail.ParseAddress(to); perr != nil {
+		return nil, Errorf(EINVALID, "to: %q cannot be rendered as an address: %v", rc.Email, perr)
+	}
 	headers := make([]sdk.Header, 0, len(r.c.Headers)+3)
 	headers = append(headers, r.c.Headers...)
 	headers = append(headers, sdk.Header{Name: "Precedence", Value: "bulk"})

@@ -52,6 +52,9 @@ type Service interface {
 	Ticks(ctx context.Context, limit int) ([]*TickRecord, error)
 	Queue(ctx context.Context) ([]*QueueSummary, error)
 
+	// Verify audits the database's invariants (see Engine.Verify).
+	Verify(ctx context.Context, id int64) (*VerifyReport, error)
+
 	Suppress(ctx context.Context, s Suppression) error
 	Unsuppress(ctx context.Context, email string) error
 	Suppressions(ctx context.Context, limit int) ([]*Suppression, error)

@@ -147,6 +147,11 @@ type Store interface {
 	// Events lists a recipient's recorded events, oldest first.
 	Events(ctx context.Context, recipientID int64) ([]*DeliveryEvent, error)
 
+	// Audit scans the recipients of one campaign (campaignID > 0) or all,
+	// read-only, and returns per (campaign, status) the real count and the
+	// rows breaking each rule of StatusAudit.
+	Audit(ctx context.Context, campaignID int64, now time.Time, maxAttempts int) ([]StatusAudit, error)
+
 	// Close releases the database.
 	Close() error
 }

@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // maxLineLen is the length RFC 5322 asks header lines to be folded at.
@@ -63,11 +64,16 @@ func ValidateHeader(name, value string) error {
 // Header values are checked with ValidateHeader and addresses are parsed
 // and re-rendered with net/mail, so a CR, LF or NUL anywhere in a header is
 // an error, never an injected header. Extra headers may not repeat a field
-// WriteTo renders itself (From, Content-Type, ...). The message is rendered
+// WriteTo renders itself (From, Content-Type, ...). No line exceeds 998
+// octets: a subject with a longer word is encoded so it folds, and any other
+// header with a word too long to fold is an error. The message is rendered
 // into memory first: on error nothing is written to w.
 func (m *Message) WriteTo(w io.Writer) (int64, error) {
 	var buf bytes.Buffer
 	if err := m.render(&buf); err != nil {
+		return 0, err
+	}
+	if err := checkLineLengths(buf.Bytes()); err != nil {
 		return 0, err
 	}
 	n, err := w.Write(buf.Bytes())
@@ -106,7 +112,7 @@ func (m *Message) render(b *bytes.Buffer) error {
 		}
 		parts := make([]string, len(list))
 		for i, a := range list {
-			parts[i] = a.String()
+			parts[i] = formatAddress(a)
 		}
 		writeHeader(b, "Reply-To", strings.Join(parts, ", "))
 	}
@@ -114,7 +120,7 @@ func (m *Message) render(b *bytes.Buffer) error {
 	if err := ValidateHeader("Subject", m.Subject); err != nil {
 		return fmt.Errorf("render message: %w", err)
 	}
-	writeHeader(b, "Subject", mime.QEncoding.Encode("utf-8", m.Subject))
+	writeHeader(b, "Subject", encodeSubject(m.Subject))
 
 	if m.MessageID != "" {
 		id, err := renderMessageID(m.MessageID)
@@ -145,6 +151,73 @@ func (m *Message) render(b *bytes.Buffer) error {
 	}
 }
 
+// maxLine is RFC 5322's limit on a line, CRLF excluded. A longer line is
+// refused by some servers and broken in two by others, and the second half
+// of a broken header line becomes a header of its own.
+const maxLine = 998
+
+// checkLineLengths refuses a rendered message with a header line over
+// maxLine: a value with a word too long to fold (a body line never is:
+// quoted-printable keeps them under 77).
+func checkLineLengths(msg []byte) error {
+	head, _, _ := bytes.Cut(msg, []byte("\r\n\r\n"))
+	for line := range bytes.SplitSeq(head, []byte("\r\n")) {
+		if len(line) > maxLine {
+			name, _, _ := bytes.Cut(line, []byte(":"))
+			return fmt.Errorf("render message: header %s: a line of %d octets (over %d) with a word too long to fold", name, len(line), maxLine)
+		}
+	}
+	return nil
+}
+
+// encodeSubject RFC 2047-encodes a subject that is not ASCII, and one with
+// a word too long to fold into a line, so that it folds between encoded
+// words.
+func encodeSubject(s string) string {
+	enc := mime.QEncoding.Encode("utf-8", s)
+	if enc != s {
+		return enc // already split into encoded words of at most 75 octets
+	}
+	for w := range strings.SplitSeq(s, " ") {
+		if len(w) > maxLineLen-len("Subject: ") {
+			return qEncodeAll(s)
+		}
+	}
+	return s
+}
+
+// qEncodeAll encodes s as Q encoded words of at most 75 octets each,
+// whatever s holds, never splitting a UTF-8 sequence between words.
+func qEncodeAll(s string) string {
+	const prefix, suffix = "=?utf-8?q?", "?="
+	var words []string
+	var cur strings.Builder
+	for i := 0; i < len(s); {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		var enc strings.Builder
+		for _, c := range []byte(s[i : i+size]) {
+			switch {
+			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.IndexByte("!*+-/", c) >= 0:
+				enc.WriteByte(c)
+			case c == ' ':
+				enc.WriteByte('_')
+			default:
+				fmt.Fprintf(&enc, "=%02X", c)
+			}
+		}
+		if cur.Len() > 0 && len(prefix)+cur.Len()+enc.Len()+len(suffix) > 75 {
+			words = append(words, prefix+cur.String()+suffix)
+			cur.Reset()
+		}
+		cur.WriteString(enc.String())
+		i += size
+	}
+	if cur.Len() > 0 {
+		words = append(words, prefix+cur.String()+suffix)
+	}
+	return strings.Join(words, " ")
+}
+
 // renderAddress parses one address and renders it with net/mail, which
 // quotes and RFC 2047-encodes the display name as needed.
 func renderAddress(field, value string) (string, error) {
@@ -158,7 +231,21 @@ func renderAddress(field, value string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("render message: parse %s %q: %w", field, value, err)
 	}
-	return a.String(), nil
+	return formatAddress(a), nil
+}
+
+// formatAddress is a.String(), except that a display name that String
+// would Q-encode into a word net/mail cannot read back (one with a
+// backslash, which String does not treat as special) is B-encoded instead.
+func formatAddress(a *mail.Address) string {
+	s := a.String()
+	if a.Name == "" {
+		return s
+	}
+	if _, err := mail.ParseAddress(s); err == nil {
+		return s
+	}
+	return mime.BEncoding.Encode("utf-8", a.Name) + " " + (&mail.Address{Address: a.Address}).String()
 }
 
 // renderMessageID checks a Message-ID and adds the angle brackets when the
@@ -227,7 +314,7 @@ func renderAlternative(b *bytes.Buffer, text, html string) error {
 			return fmt.Errorf("render message: create part: %w", err)
 		}
 		qw := quotedprintable.NewWriter(pw)
-		if _, err := io.WriteString(qw, p.content); err != nil {
+		if _, err := io.WriteString(qw, lfOnly(p.content)); err != nil {
 			return fmt.Errorf("render message: encode part: %w", err)
 		}
 		if err := qw.Close(); err != nil {
@@ -241,11 +328,21 @@ func renderAlternative(b *bytes.Buffer, text, html string) error {
 	return nil
 }
 
+// lfOnly turns CRLF and lone CR line breaks into LF before quoted-printable
+// encoding (which writes every LF as CRLF): mime/quotedprintable loses the
+// LF of "\r<byte it escapes>\n", so no CR may reach it.
+func lfOnly(s string) string {
+	if !strings.Contains(s, "\r") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+}
+
 // writeQP encodes body as quoted-printable; line breaks of any style become
 // CRLF.
 func writeQP(b *bytes.Buffer, body string) error {
 	qw := quotedprintable.NewWriter(b)
-	if _, err := io.WriteString(qw, body); err != nil {
+	if _, err := io.WriteString(qw, lfOnly(body)); err != nil {
 		return fmt.Errorf("render message: encode body: %w", err)
 	}
 	if err := qw.Close(); err != nil {

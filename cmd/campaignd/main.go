@@ -57,6 +57,7 @@ commands:
   ticks [--limit N]                      recent ticks
   queue                                  due, waiting and in-flight work per campaign
   suppress add EMAIL [--reason R] | remove EMAIL | list
+  verify [ID] [-v]                       audit the database's invariants; exit 1 if any is broken
   config check
   version
 `
@@ -121,6 +122,8 @@ func (a *app) main(ctx context.Context, args []string) error {
 		return a.cmdRecipients(ctx, rest)
 	case "executions":
 		return a.cmdExecutions(ctx, rest)
+	case "verify":
+		return a.cmdVerify(ctx, rest)
 	case "suppress", "suppressions":
 		return a.cmdSuppress(ctx, rest)
 	case "help":

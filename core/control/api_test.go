@@ -71,6 +71,8 @@ func methods() []method {
 			[]any{5}, []*core.TickRecord{fxTickRec}},
 		{"Queue", func(ctx context.Context, c *control.Client) (any, error) { return c.Queue(ctx) },
 			nil, []*core.QueueSummary{fxQueue}},
+		{"Verify", func(ctx context.Context, c *control.Client) (any, error) { return c.Verify(ctx, id) },
+			[]any{id}, &core.VerifyReport{Campaigns: 1, Recipients: 3, Violations: []core.Violation{{CampaignID: id, Check: "counters", Message: "m"}}, Notes: []string{}}},
 		{"Suppress", func(ctx context.Context, c *control.Client) (any, error) { return nil, c.Suppress(ctx, *fxSupp) },
 			[]any{*fxSupp}, nil},
 		{"Unsuppress", func(ctx context.Context, c *control.Client) (any, error) {

@@ -410,6 +410,20 @@ func (c *Client) Executions(ctx context.Context, id int64) ([]*core.Execution, e
 	return out, nil
 }
 
+// Verify asks the daemon to audit the database's invariants for one
+// campaign (id > 0) or all; see core.Engine.Verify.
+func (c *Client) Verify(ctx context.Context, id int64) (*core.VerifyReport, error) {
+	q := url.Values{}
+	if id != 0 {
+		q.Set("campaign", strconv.FormatInt(id, 10))
+	}
+	var out core.VerifyReport
+	if err := c.do(ctx, call{op: "verify", method: http.MethodGet, path: "/v1/verify", query: q, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Tick asks the daemon to run one tick now, recorded with trigger (empty:
 // core.TriggerSocket). Cancelling ctx stops waiting for the answer but not
 // the tick: the daemon lets it finish and record its outcomes.

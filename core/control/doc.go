@@ -26,6 +26,7 @@
 //	POST   /v1/tick                      TickRequest   -> TickResult (body optional)
 //	GET    /v1/ticks?limit=                            -> []TickRecord
 //	GET    /v1/queue                                   -> []QueueSummary
+//	GET    /v1/verify?campaign=                        -> VerifyReport
 //	GET    /v1/suppressions?limit=                     -> []Suppression
 //	POST   /v1/suppressions              Suppression   -> 204
 //	DELETE /v1/suppressions/{email}                    -> 204 (email path-escaped)

@@ -230,6 +230,13 @@ func (f *fakeService) Queue(ctx context.Context) ([]*core.QueueSummary, error) {
 	return []*core.QueueSummary{fxQueue}, nil
 }
 
+func (f *fakeService) Verify(ctx context.Context, id int64) (*core.VerifyReport, error) {
+	if err := f.record(ctx, "Verify", id); err != nil {
+		return nil, err
+	}
+	return &core.VerifyReport{Campaigns: 1, Recipients: 3, Violations: []core.Violation{{CampaignID: id, Check: "counters", Message: "m"}}, Notes: []string{}}, nil
+}
+
 func (f *fakeService) Suppress(ctx context.Context, s core.Suppression) error {
 	return f.record(ctx, "Suppress", s)
 }

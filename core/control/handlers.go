@@ -48,6 +48,7 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/tick", s.tick)
 	handle("GET /v1/ticks", s.ticks)
 	handle("GET /v1/queue", s.queue)
+	handle("GET /v1/verify", s.verify)
 	handle("GET /v1/suppressions", s.suppressions)
 	handle("POST /v1/suppressions", s.suppress)
 	handle("DELETE /v1/suppressions/{email}", s.unsuppress)
@@ -334,6 +335,22 @@ func (s *Server) executions(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, list(es))
 }
 
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "campaign")
+	if err != nil {
+		return err
+	}
+	id, err := queryInt(q, "campaign", 1, 64)
+	if err != nil {
+		return err
+	}
+	rep, err := s.svc.Verify(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rep)
+}
+
 // tickTriggers are the triggers a tick request may name.
 var tickTriggers = []core.TickTrigger{core.TriggerCLI, core.TriggerSocket, core.TriggerScheduler, core.TriggerHTTP}
 
@@ -502,6 +519,10 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, optio
 	}
 	if !utf8.Valid(data) {
 		return core.Errorf(core.EINVALID, "request body: not valid UTF-8")
+	}
+	if bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("null")) {
+		// encoding/json decodes null into a struct as nothing at all.
+		return core.Errorf(core.EINVALID, "request body: a JSON object is required, not null")
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -37,6 +37,9 @@ func TestExpVariants(t *testing.T) {
 		c := &core.Campaign{Name: "x", Sender: "s", From: "a@b.c", Subject: "s", Text: "t", Concurrency: 1, BatchSize: 1}
 		db.CreateCampaign(ctx, c)
 		var single *sql.Stmt
+		if variant == "single" {
+			single, _ = db.w.Prepare(insertSQLFor(1))
+		}
 		s, c0 := time.Now(), cpuNow()
 		for _, rows := range pre {
 			tx, err := db.w.BeginTx(ctx, nil)
@@ -61,9 +64,6 @@ func TestExpVariants(t *testing.T) {
 					}
 				}
 			case "single":
-				if single == nil {
-					single, _ = db.w.Prepare(insertSQLFor(1))
-				}
 				st := tx.Stmt(single)
 				var buf []byte
 				for _, r := range rows {
