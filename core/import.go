@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -56,10 +57,12 @@ type rowError struct {
 func (e *rowError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
 
 // importRecipients streams rows from r into the store, validating each.
-// Valid rows are collected in a bounded run (see sortRun), which is sorted
-// by address and written importChunk rows per transaction. It returns the
-// counts so far together with any error that stopped it: rows already
-// committed stay committed.
+// This goroutine parses, validates and packs valid rows into bounded runs
+// (see sortRun); a writer goroutine sorts each run by address and writes it
+// importChunk rows per transaction, so parsing overlaps SQLite's work. Two
+// runs take turns, so memory stays bounded whatever the file's size. It
+// returns the counts so far together with any error that stopped it: rows
+// already committed stay committed.
 func importRecipients(ctx context.Context, store Store, campaignID int64, format ImportFormat, r io.Reader, now func() time.Time) (*ImportResult, error) {
 	var src recipientSource
 	switch format {
@@ -75,29 +78,51 @@ func importRecipients(ctx context.Context, store Store, campaignID int64, format
 		return nil, Errorf(EINVALID, "format %q: must be csv or jsonl", format)
 	}
 	res := &ImportResult{Errors: []ImportError{}}
-	run := newRowRun()
-	batch := make([]RecipientInput, 0, importChunk)
-	flush := func() error {
-		run.sort()
-		for start := 0; start < len(run.rows); start += importChunk {
-			batch = batch[:0]
-			for _, p := range run.rows[start:min(start+importChunk, len(run.rows))] {
-				batch = append(batch, run.row(p))
+
+	// The writer owns written and werr until done is closed; it drains
+	// full to the end even after a failure, so sending never blocks for
+	// good, and hands every run back on free.
+	full := make(chan *rowRun)
+	free := make(chan *rowRun, 2)
+	free <- newRowRun()
+	free <- newRowRun()
+	done := make(chan struct{})
+	var (
+		written ImportResult
+		werr    error
+		failed  atomic.Bool
+	)
+	go func() {
+		defer close(done)
+		batch := make([]RecipientInput, 0, importChunk)
+		for run := range full {
+			if werr == nil {
+				if werr = writeRun(ctx, store, campaignID, run, batch, now, &written); werr != nil {
+					failed.Store(true)
+				}
 			}
-			ir, err := store.InsertRecipients(ctx, campaignID, batch, now())
-			if err != nil {
-				return fmt.Errorf("import recipients: %w", err)
-			}
-			res.Added += ir.Added
-			res.Duplicates += ir.Duplicates
-			res.Suppressed += ir.Suppressed
+			run.reset()
+			free <- run
 		}
-		run.reset()
-		return nil
+	}()
+	run := <-free
+	// finish hands the last run to the writer, waits for it and adds what
+	// it wrote to res.
+	finish := func() error {
+		if len(run.rows) > 0 {
+			full <- run
+		}
+		close(full)
+		<-done
+		res.Added, res.Duplicates, res.Suppressed = written.Added, written.Duplicates, written.Suppressed
+		return werr
 	}
 	for rows := 1; ; rows++ {
 		if rows%importChunk == 0 {
 			if err := ctx.Err(); err != nil {
+				if werr := finish(); werr != nil {
+					return res, werr
+				}
 				return res, fmt.Errorf("import recipients: %w", err)
 			}
 		}
@@ -111,8 +136,8 @@ func importRecipients(ctx context.Context, store Store, campaignID int64, format
 			continue
 		}
 		if err != nil {
-			if ferr := flush(); ferr != nil {
-				return res, ferr
+			if werr := finish(); werr != nil {
+				return res, werr
 			}
 			return res, Errorf(EINVALID, "import stopped at line %d after %d rows added: %v", line, res.Added, err)
 		}
@@ -122,12 +147,34 @@ func importRecipients(ctx context.Context, store Store, campaignID int64, format
 		}
 		run.add(&in)
 		if run.full() {
-			if err := flush(); err != nil {
-				return res, err
+			full <- run
+			run = <-free
+			if failed.Load() {
+				break
 			}
 		}
 	}
-	return res, flush()
+	return res, finish()
+}
+
+// writeRun sorts a run and writes it importChunk rows per transaction,
+// adding the counts to res.
+func writeRun(ctx context.Context, store Store, campaignID int64, run *rowRun, batch []RecipientInput, now func() time.Time, res *ImportResult) error {
+	run.sort()
+	for start := 0; start < len(run.rows); start += importChunk {
+		batch = batch[:0]
+		for _, p := range run.rows[start:min(start+importChunk, len(run.rows))] {
+			batch = append(batch, run.row(p))
+		}
+		ir, err := store.InsertRecipients(ctx, campaignID, batch, now())
+		if err != nil {
+			return fmt.Errorf("import recipients: %w", err)
+		}
+		res.Added += ir.Added
+		res.Duplicates += ir.Duplicates
+		res.Suppressed += ir.Suppressed
+	}
+	return nil
 }
 
 // sortRun and sortRunBytes bound the rows an import holds before writing
@@ -243,6 +290,7 @@ type csvSource struct {
 	nameCol  int
 	attrCols []int
 	header   []string
+	attrs    map[string]string // reused by Next
 }
 
 func newCSVSource(r io.Reader) (*csvSource, error) {
@@ -308,7 +356,13 @@ func (s *csvSource) Next() (RecipientInput, int64, error) {
 		in.Name = rec[s.nameCol]
 	}
 	if len(s.attrCols) > 0 {
-		in.Attrs = make(map[string]string, len(s.attrCols))
+		// One map serves every row: importRecipients packs each row
+		// before it asks for the next.
+		if s.attrs == nil {
+			s.attrs = make(map[string]string, len(s.attrCols))
+		}
+		clear(s.attrs)
+		in.Attrs = s.attrs
 		for _, i := range s.attrCols {
 			if rec[i] != "" {
 				in.Attrs[s.header[i]] = rec[i]

@@ -49,8 +49,8 @@ type Info struct {
 // Header is one extra header line. Names and values never contain CR, LF or
 // NUL: the host validates them before a Message is built.
 type Header struct {
-	Name  string
-	Value string
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // Message is one fully rendered email for one recipient.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,6 +72,9 @@ func TestExpTiming(t *testing.T) {
 			buf = pre[i/chunk]
 		} else {
 			expRows(buf, i, seq)
+		}
+		if os.Getenv("SORT") != "" {
+			slices.SortStableFunc(buf, func(a, b core.RecipientInput) int { return strings.Compare(a.Email, b.Email) })
 		}
 		s, c0 := time.Now(), cpuNow()
 		if _, err := db.InsertRecipients(ctx, c.ID, buf, t0x); err != nil {

@@ -16,7 +16,7 @@ CREATE TABLE campaigns (
     subject            TEXT    NOT NULL,
     text_body          TEXT    NOT NULL DEFAULT '',
     html_body          TEXT    NOT NULL DEFAULT '',
-    headers            TEXT,   -- JSON array of {"Name","Value"}; NULL when none
+    headers            TEXT,   -- JSON array of {"name","value"}; NULL when none
     concurrency        INTEGER NOT NULL CHECK (concurrency >= 1),
     batch_size         INTEGER NOT NULL CHECK (batch_size >= 1),
     status             TEXT    NOT NULL CHECK (status IN ('DRAFT', 'ACTIVE', 'SENDING', 'PAUSED', 'COMPLETED', 'CANCELLED')),
