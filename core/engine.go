@@ -177,7 +177,13 @@ func (e *Engine) Execute(ctx context.Context, id int64) (*ExecuteResult, error) 
 	actor := Actor(ctx)
 	fail := func(cause error) (*ExecuteResult, error) {
 		if _, rerr := e.store.RecordFailedExecution(context.WithoutCancel(ctx), id, actor, ErrorMessage(cause), e.now()); rerr != nil {
-			e.log.Error("record failed execution", "campaign", id, "error", rerr)
+			if ErrorCode(rerr) == EUNAVAILABLE && ErrorCode(cause) == EUNAVAILABLE {
+				// The database cannot be written (read-only, full): the
+				// cause already says so, in one line.
+				e.log.Debug("record failed execution", "campaign", id, "error", rerr)
+			} else {
+				e.log.Error("record failed execution", "campaign", id, "error", rerr)
+			}
 		}
 		return nil, cause
 	}

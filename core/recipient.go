@@ -79,6 +79,10 @@ type RecipientFilter struct {
 	AfterID int64           `json:"after_id,omitempty"`
 }
 
+// maxAddressLen is the longest address RFC 5321 lets through (a path is at
+// most 256 octets, angle brackets included).
+const maxAddressLen = 254
+
 // NormalizeAddress validates a bare email address (RFC 5322 addr-spec, as
 // net/mail parses it) and returns it with the domain lower-cased; the local
 // part keeps its case, since RFC 5321 lets servers treat it as significant.
@@ -111,7 +115,11 @@ func NormalizeAddress(s string) (addr, name string, err error) {
 	// back as a b@x.org, which it would then refuse); re-render it so the
 	// stored form is quoted where needed and normalising is idempotent.
 	canon := (&mail.Address{Address: a.Address[:at+1] + strings.ToLower(domain)}).String()
-	return canon[1 : len(canon)-1], a.Name, nil
+	canon = canon[1 : len(canon)-1]
+	if len(canon) > maxAddressLen {
+		return "", "", Errorf(EINVALID, "invalid email address: %d octets, longer than the %d an SMTP path allows", len(canon), maxAddressLen)
+	}
+	return canon, a.Name, nil
 }
 
 // Validate normalises the input's address and checks its header-bound name

@@ -59,6 +59,8 @@ func FuzzRender(f *testing.F) {
 		{"Ann", `"a b"@example.com`, "Oslo", "k", "v", "", "Spring"},
 		{"Ann", "ann@example.com", "Oslo", "k", "v", "", "Spr\r\ning"},
 		{" \t", "ann@example.com", "\t", "", "", "https://u.example/ spaced", "Spring"},
+		{strings.Repeat("N", 1200), "ann@example.com", "Oslo", "k", "v", "", "Spring"},
+		{"Ann", strings.Repeat("a", 1100) + "@example.com", "Oslo", "k", "v", "", "Spring"},
 	} {
 		f.Add(s.name, s.email, s.city, s.key, s.val, s.unsub, s.campaign)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -72,7 +73,9 @@ type QueueSummary struct {
 // finished campaigns and leave a tick record. A tick already running in this
 // process makes it return Skipped. A tick with nothing due only reads and
 // starts no plugin. It returns EUNAVAILABLE while draining, and an error
-// only when the tick itself could not run; send failures are outcomes.
+// when the tick itself could not run or the database failed under it
+// (claims, outcomes or its record could not be written); send failures are
+// outcomes.
 func (e *Engine) Tick(ctx context.Context, trigger TickTrigger) (*TickResult, error) {
 	if !e.tickMu.TryLock() {
 		return &TickResult{Skipped: true}, nil
@@ -102,11 +105,13 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger) (*TickResult, er
 	if len(due) > 0 {
 		if err := t.run(ctx, due); err != nil {
 			t.errs = append(t.errs, err.Error())
+			t.storeFailed(err)
 		}
 	}
 	done, err := e.store.CompleteCampaigns(context.WithoutCancel(ctx), e.now())
 	if err != nil {
 		t.errs = append(t.errs, err.Error())
+		t.storeFailed(fmt.Errorf("complete campaigns: %w", err))
 	}
 	t.res.Completed = len(done)
 	for _, id := range done {
@@ -120,8 +125,18 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger) (*TickResult, er
 			Error: strings.Join(t.errs, "; "),
 		}
 		if err := e.store.InsertTick(context.WithoutCancel(ctx), r); err != nil {
-			e.log.Error("record tick", "error", err)
+			if t.storeErr != nil {
+				e.log.Debug("record tick", "error", err) // the tick's error already says why
+			}
+			t.storeFailed(fmt.Errorf("record tick: %w", err))
 		}
+	}
+	if t.storeErr != nil {
+		// The database failed under the tick (read-only, full, busy):
+		// what it did is only partly recorded, and cron must hear of it.
+		// Outcomes not recorded stay SENDING under their lease and are
+		// recovered by the in_doubt policy.
+		return nil, fmt.Errorf("tick: %w", t.storeErr)
 	}
 	return t.res, nil
 }
@@ -136,7 +151,18 @@ type tickRun struct {
 	res      *TickResult
 	released int
 	errs     []string
+	storeErr error                   // the first failure to read or write the database mid-tick
 	senders  map[string]*senderState // by sender name
+}
+
+// storeFailed remembers the first database failure of the tick; the tick
+// then returns it as its error.
+func (t *tickRun) storeFailed(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.storeErr == nil {
+		t.storeErr = err
+	}
 }
 
 // senderState is what one tick learned about a sender: once throttled or
@@ -192,7 +218,7 @@ func (t *tickRun) run(ctx context.Context, due []*Campaign) error {
 			rs, err := t.e.store.Claim(ctx, due[i].ID, n, token, leaseUntil, t.e.now())
 			if err != nil {
 				t.sendAll(ctx, due, claimed)
-				return fmt.Errorf("claim batch: %w", err)
+				return fmt.Errorf("campaign %d: %w", due[i].ID, err)
 			}
 			claimed[i] = append(claimed[i], rs...)
 			budget -= len(rs)
@@ -339,6 +365,13 @@ func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sender sdk.Sender, r
 		return
 	}
 	se := sdk.AsError(err)
+	if ctx.Err() != nil && se.Class == sdk.ClassTransient && errors.Is(err, sdk.ErrNotAttempted) {
+		// The deadline came before the message reached a plugin (say, a
+		// crashed one was still restarting): nothing was sent, so it is
+		// not in doubt. Hand it back like the sends never started.
+		t.release(ctx, c, r, o.At, "", "")
+		return
+	}
 	o.ErrorClass, o.Error, o.EnhancedCode = string(se.Class), se.Message, se.EnhancedCode
 	o.ErrorCode = se.SMTPCode
 	if o.ErrorCode == 0 {
@@ -397,6 +430,9 @@ func (t *tickRun) record(ctx context.Context, o Outcome, r *Recipient) {
 		} else {
 			t.e.log.Error("record outcome", "recipient", r.ID, "status", o.Status, "error", err)
 			t.errs = append(t.errs, fmt.Sprintf("record outcome of recipient %d: %v", r.ID, err))
+			if t.storeErr == nil {
+				t.storeErr = fmt.Errorf("record outcome of recipient %d: %w", r.ID, err)
+			}
 		}
 		return
 	}

@@ -108,7 +108,8 @@ func (c PluginConfig) Path() (string, error) {
 // Every method returns classified errors (*Error): the plugin's own
 // classified failure arrives intact; a transport failure (the process
 // crashed or its connection broke) is ClassTransient "plugin NAME crashed:
-// ..."; an expired context is ClassTransient; a message larger than
+// ..."; an expired context is ClassTransient (with ErrNotAttempted in the
+// chain when it had expired before the call); a message larger than
 // MaxMessageBytes is ClassPermanent. A Plugin whose process crashed stays
 // unusable: Close it and Launch a new one (Pool does this for you).
 type Plugin struct {
@@ -128,12 +129,13 @@ type Plugin struct {
 
 // Launch starts the plugin described by cfg and configures it with
 // cfg.Options. It resolves the executable (Path), verifies cfg.SHA256 when
-// set (ErrChecksum; nothing is started), starts the process with AutoMTLS
-// over gRPC only, waits for its handshake (ErrHandshake, with the stray
-// stdout line or the last stderr output when the plugin misbehaved), and
-// calls Configure; a rejected configuration is returned wrapping the
-// plugin's *Error (ClassConfig unless the plugin chose another class).
-// Every error names the plugin. On any error no process is left running.
+// set (ErrChecksum, classified ClassConfig; nothing is started), starts
+// the process with AutoMTLS over gRPC only, waits for its handshake
+// (ErrHandshake, with the stray stdout line or the last stderr output when
+// the plugin misbehaved), and calls Configure; a rejected configuration is
+// returned wrapping the plugin's *Error (ClassConfig unless the plugin
+// chose another class). Every error names the plugin. On any error no
+// process is left running.
 //
 // ctx bounds the whole start: its deadline (or DefaultStartTimeout) limits
 // the handshake, and Configure runs under ctx. The caller must Close the
@@ -145,7 +147,14 @@ func Launch(ctx context.Context, cfg PluginConfig) (*Plugin, error) {
 		return nil, fmt.Errorf("launch plugin %s: %w", name, err)
 	}
 	if err := checkExecutable(path, cfg.SHA256); err != nil {
-		return nil, fmt.Errorf("launch plugin %s: %w", name, err)
+		err = fmt.Errorf("launch plugin %s: %w", name, err)
+		if errors.Is(err, ErrChecksum) {
+			// Not transient: the file is not the one configured (replaced,
+			// tampered with, or the configuration is stale). ClassConfig
+			// makes the host pause the campaign instead of retrying forever.
+			return nil, configFailure{err}
+		}
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("launch plugin %s: %w", name, err)
@@ -241,6 +250,15 @@ func checkExecutable(path, want string) error {
 		return fmt.Errorf("%w: %s has sha256 %s, expected %s", ErrChecksum, path, got, want)
 	}
 	return nil
+}
+
+// configFailure classifies err as ClassConfig for AsError (with err's
+// text) while keeping err's chain for errors.Is.
+type configFailure struct{ err error }
+
+func (c configFailure) Error() string { return c.err.Error() }
+func (c configFailure) Unwrap() []error {
+	return []error{c.err, &Error{Class: ClassConfig, Message: c.err.Error()}}
 }
 
 // handshakeError turns go-plugin's start error into one that says what the
@@ -366,7 +384,7 @@ func (p *Plugin) send(ctx context.Context, msg *Message) (r *Receipt, hung bool,
 		return nil, false, Permanent("plugin %s: send: nil message", p.name)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, false, Transient("plugin %s: send not attempted: %v", p.name, err)
+		return nil, false, notAttempted(Transient("plugin %s: send not attempted: %v", p.name, err))
 	}
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)

@@ -161,9 +161,12 @@ const maxLine = 998
 // quoted-printable keeps them under 77).
 func checkLineLengths(msg []byte) error {
 	head, _, _ := bytes.Cut(msg, []byte("\r\n\r\n"))
+	var name []byte
 	for line := range bytes.SplitSeq(head, []byte("\r\n")) {
+		if len(line) > 0 && line[0] != ' ' && line[0] != '\t' {
+			name, _, _ = bytes.Cut(line, []byte(":")) // not a continuation line
+		}
 		if len(line) > maxLine {
-			name, _, _ := bytes.Cut(line, []byte(":"))
 			return fmt.Errorf("render message: header %s: a line of %d octets (over %d) with a word too long to fold", name, len(line), maxLine)
 		}
 	}
@@ -178,10 +181,8 @@ func encodeSubject(s string) string {
 	if enc != s {
 		return enc // already split into encoded words of at most 75 octets
 	}
-	for w := range strings.SplitSeq(s, " ") {
-		if len(w) > maxLineLen-len("Subject: ") {
-			return qEncodeAll(s)
-		}
+	if hasLongWord(s) {
+		return qEncodeAll(s)
 	}
 	return s
 }
@@ -234,18 +235,31 @@ func renderAddress(field, value string) (string, error) {
 	return formatAddress(a), nil
 }
 
-// formatAddress is a.String(), except that a display name that String
-// would Q-encode into a word net/mail cannot read back (one with a
-// backslash, which String does not treat as special) is B-encoded instead.
+// formatAddress is a.String(), except that a display name String would
+// render as something net/mail cannot read back (a Q-encoded word with a
+// backslash, which String does not treat as special) or as a word too long
+// to fold is encoded as short Q encoded words instead.
 func formatAddress(a *mail.Address) string {
 	s := a.String()
 	if a.Name == "" {
 		return s
 	}
-	if _, err := mail.ParseAddress(s); err == nil {
+	addr := (&mail.Address{Address: a.Address}).String()
+	if _, err := mail.ParseAddress(s); err == nil && !hasLongWord(strings.TrimSuffix(s, addr)) {
 		return s
 	}
-	return mime.BEncoding.Encode("utf-8", a.Name) + " " + (&mail.Address{Address: a.Address}).String()
+	return qEncodeAll(a.Name) + " " + addr
+}
+
+// hasLongWord reports whether s has a space-separated word too long for
+// writeHeader to keep a header line within maxLine octets.
+func hasLongWord(s string) bool {
+	for w := range strings.SplitSeq(s, " ") {
+		if len(w) > maxLine-len("Reply-To: ") {
+			return true
+		}
+	}
+	return false
 }
 
 // renderMessageID checks a Message-ID and adds the angle brackets when the

@@ -102,7 +102,9 @@ func sameConfig(a, b PluginConfig) bool {
 // killed as hung; after a crash or kill the next call starts a fresh
 // process; a failure to (re)start is ClassConfig (the sender is broken
 // until the operator fixes it), or the plugin's own class when its
-// Configure rejected the options with another.
+// Configure rejected the options with another. A send that never reached a
+// plugin (ctx already done, or no plugin started in time) has
+// ErrNotAttempted in its chain.
 func (pl *Pool) Sender(ctx context.Context, name string) (Sender, error) {
 	if _, err := pl.instance(ctx, name); err != nil {
 		return nil, err
@@ -279,11 +281,11 @@ func (ps *pooledSender) Info(ctx context.Context) (Info, error) {
 
 func (ps *pooledSender) Send(ctx context.Context, msg *Message) (*Receipt, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, Transient("sender %s: send not attempted: %v", ps.name, err)
+		return nil, notAttempted(Transient("sender %s: send not attempted: %v", ps.name, err))
 	}
 	p, err := ps.pool.instance(ctx, ps.name)
 	if err != nil {
-		return nil, ps.startFailed(ctx, err)
+		return nil, notAttempted(ps.startFailed(ctx, err))
 	}
 	r, hung, err := p.send(ctx, msg)
 	if hung {

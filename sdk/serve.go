@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -53,13 +56,18 @@ const exitHostGone = 3
 // Started without a host (by hand), Serve prints a notice and exits 1. The
 // process exits by itself, within about a second, when its host dies, even
 // if the host was killed with SIGKILL and never said goodbye: the plugin
-// watches its parent process id. Logs go through Logger.
+// watches its parent process id. While the host lives, SIGTERM does not
+// stop the plugin (a service manager signalling the host's whole process
+// group must not cut its in-flight sends short); the host stops it. Logs
+// go through Logger.
 func Serve(s Sender) {
 	if s == nil {
 		panic("sdk.Serve: nil Sender")
 	}
 	logger := Logger()
-	exitWithParent()
+	if exitWithParent() {
+		outliveSIGTERM(logger)
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{
@@ -79,14 +87,15 @@ func Serve(s Sender) {
 // host's connection drops, and stdin is the host's own stdin, not a pipe
 // that closes. When the parent dies the kernel re-parents the plugin (to
 // init or a subreaper), so a change of the parent pid means the host is
-// gone. Nothing is logged: the log pipe died with the host.
-func exitWithParent() {
+// gone. Nothing is logged: the log pipe died with the host. It reports
+// whether it watches a host.
+func exitWithParent() bool {
 	if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
-		return // not started by a host; go-plugin exits on its own
+		return false // not started by a host; go-plugin exits on its own
 	}
 	ppid := os.Getppid()
 	if ppid <= 1 {
-		return // already orphaned or started by init: nothing to watch
+		return false // already orphaned or started by init: nothing to watch
 	}
 	go func() {
 		for {
@@ -94,6 +103,26 @@ func exitWithParent() {
 			if os.Getppid() != ppid {
 				os.Exit(exitHostGone)
 			}
+		}
+	}()
+	return true
+}
+
+// outliveSIGTERM keeps a plugin running through SIGTERM while its host
+// lives. A service manager that stops the host's whole process group or
+// cgroup (systemd's default KillMode=control-group) signals the plugin at
+// the same moment as the host, and the host, draining, still needs the
+// plugin to finish the sends in flight: killed then, they would be lost
+// mid-flight and sent again. The host stops the plugin once it is done
+// with it, and exitWithParent ends it if the host dies; go-plugin already
+// ignores SIGINT (a terminal's ^C) for the same reason. SIGKILL still
+// works.
+func outliveSIGTERM(logger hclog.Logger) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM)
+	go func() {
+		for range ch {
+			logger.Debug("SIGTERM ignored: the host stops this plugin when it is done with it")
 		}
 	}()
 }

@@ -173,13 +173,14 @@ type local struct {
 }
 
 // openLocal opens the database and builds the engine; the caller holds the
-// database lock when it will write.
-func (a *app) openLocal(ctx context.Context, cfg *Config) (*local, error) {
+// database lock when it will write. dbOpts tune the store (the daemon's
+// page caches).
+func (a *app) openLocal(ctx context.Context, cfg *Config, dbOpts ...sqlite.Option) (*local, error) {
 	opts, err := cfg.engineOptions()
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlite.Open(ctx, cfg.Database)
+	db, err := sqlite.Open(ctx, cfg.Database, dbOpts...)
 	if err != nil {
 		return nil, err
 	}

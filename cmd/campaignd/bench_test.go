@@ -14,6 +14,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -330,17 +332,28 @@ func BenchmarkTickSMTP(b *testing.B) {
 }
 
 // bigDBVersion names the layout of the cached 10M-row database: bump it
-// when buildBigDB changes.
+// when bigDB changes what it builds.
 const bigDBVersion = 1
 
-// bigDB returns a database file with one SENDING campaign of n QUEUED
-// recipients (sender "sink"), built once with core/sqlite's insert path and
-// cached under os.TempDir keyed by n, the schema version and bigDBVersion.
-func bigDB(tb testing.TB, n int) string {
+// bigDB returns a database file with one campaign of n recipients (sender
+// "sink"): SENDING with every recipient QUEUED, or, when execute is false,
+// ACTIVE with every recipient PENDING. It is built once with core/sqlite's
+// insert path and cached under os.TempDir, keyed by n, the state, the
+// schema version and bigDBVersion.
+func bigDB(tb testing.TB, n int, execute bool) string {
 	tb.Helper()
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("campaignd-bench-%d-schema%d-v%d.db", n, sqlite.SchemaVersion(), bigDBVersion))
+	state := "queued"
+	if !execute {
+		state = "pending"
+	}
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("campaignd-bench-%d-%s-schema%d-%s-v%d.db", n, state, sqlite.SchemaVersion(), schemaHash(), bigDBVersion))
 	if _, err := os.Stat(path); err == nil {
 		return path
+	}
+	// Caches of older schemas or layouts are of no more use: 2 GB each.
+	stale, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("campaignd-bench-%d-%s-schema*.db", n, state)))
+	for _, p := range stale {
+		os.Remove(p)
 	}
 	start := time.Now()
 	tmp := path + ".building"
@@ -375,8 +388,10 @@ func bigDB(tb testing.TB, n int) string {
 	if err := db.SetCampaignStatus(ctx, c.ID, core.CampaignDraft, core.CampaignActive, t0); err != nil {
 		tb.Fatal(err)
 	}
-	if x, err := db.Execute(ctx, c.ID, "bench", t0); err != nil || x.Queued != int64(n) {
-		tb.Fatalf("execute: %v (queued %v)", err, x)
+	if execute {
+		if x, err := db.Execute(ctx, c.ID, "bench", t0); err != nil || x.Queued != int64(n) {
+			tb.Fatalf("execute: %v (queued %v)", err, x)
+		}
 	}
 	if err := db.Checkpoint(ctx); err != nil {
 		tb.Fatal(err)
@@ -421,7 +436,7 @@ func benchCopyFile(tb testing.TB, src, dst string) {
 func BenchmarkDaemonRSS10M(b *testing.B) {
 	const n, ticks, per = 10_000_000, 60, core.MaxBatchSize
 	setup := time.Now()
-	src := bigDB(b, n)
+	src := bigDB(b, n, true)
 	sink := newLeanSink(b)
 	e := NewEnv(b, "tick_interval = \"0s\"\n"+sink.TOML("sink"))
 	benchCopyFile(b, src, e.DB)
@@ -475,4 +490,118 @@ func BenchmarkDaemonRSS10M(b *testing.B) {
 	b.ReportMetric(mb(pluginPeak.Load()), "plugin-rss-MB")
 	b.ReportMetric(benchMS(benchQuantile(walls, 0.5)), "tick-median-ms")
 	b.ReportMetric(setupDur.Seconds(), "setup-s")
+}
+
+// schemaHash fingerprints the migration files, so that an edited
+// migration (same schema version, different tables or indexes) does not
+// reuse a cached database built with the old one.
+func schemaHash() string {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "core", "sqlite", "migrations", "*.sql"))
+	if len(files) == 0 {
+		return "unknown"
+	}
+	h := sha256.New()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "unknown"
+		}
+		fmt.Fprintf(h, "%s %d\n", filepath.Base(f), len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// openCopy copies a cached database into a temporary directory, opens it
+// and returns it with the id of its one campaign.
+func openCopy(tb testing.TB, src string) (*sqlite.DB, int64) {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "campaignd.db")
+	benchCopyFile(tb, src, path)
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	cs, err := db.Campaigns(context.Background())
+	if err != nil || len(cs) != 1 {
+		tb.Fatalf("campaigns: %v, %d", err, len(cs))
+	}
+	return db, cs[0].ID
+}
+
+// BenchmarkStore10M measures, on a copy of the 10,000,000-recipient
+// database BenchmarkDaemonRSS10M sends from, the two store operations
+// whose cost must not grow with the queue: claim50 (one tick's claim of 50
+// QUEUED rows, a write transaction with its fsync) and stats (reading a
+// campaign with its counters, as campaign stats does). scripts/bench.sh
+// uses these when core/sqlite has no BenchmarkClaim50From10M or
+// BenchmarkStats10M.
+func BenchmarkStore10M(b *testing.B) {
+	const n = 10_000_000
+	ctx := context.Background()
+	db, id := openCopy(b, bigDB(b, n, true))
+	b.Run("claim50", func(b *testing.B) {
+		now := time.Now()
+		i := 0
+		cpu0 := selfCPU()
+		defer func() { b.ReportMetric(float64((selfCPU()-cpu0).Microseconds())/float64(i), "cpu-us/op") }()
+		for b.Loop() {
+			i++
+			rs, err := db.Claim(ctx, id, core.MaxBatchSize, fmt.Sprintf("bench%d", i), now.Add(time.Minute), now)
+			if err != nil || len(rs) != core.MaxBatchSize {
+				b.Fatalf("claim: %v (%d rows)", err, len(rs))
+			}
+		}
+	})
+	b.Run("stats", func(b *testing.B) {
+		for b.Loop() {
+			c, err := db.Campaign(ctx, id)
+			if err != nil || c.Stats.Total != n {
+				b.Fatalf("campaign: %v", err)
+			}
+		}
+	})
+}
+
+// BenchmarkStoreExecute1M times execute (PENDING -> QUEUED in one
+// statement, with the campaign's move to SENDING and the execution
+// record, one transaction) of a 1,000,000-recipient ACTIVE campaign, on a
+// fresh copy of a cached database per iteration. scripts/bench.sh uses it
+// when core/sqlite has no BenchmarkExecute1M.
+func BenchmarkStoreExecute1M(b *testing.B) {
+	const n = 1_000_000
+	ctx := context.Background()
+	src := bigDB(b, n, false)
+	var cpu time.Duration
+	iters := 0
+	for b.Loop() {
+		b.StopTimer()
+		db, id := openCopy(b, src)
+		b.StartTimer()
+		cpu0 := selfCPU()
+		x, err := db.Execute(ctx, id, "bench", time.Now())
+		cpu += selfCPU() - cpu0
+		iters++
+		b.StopTimer()
+		if err != nil || x.Queued != n {
+			b.Fatalf("execute: %v (%v)", err, x)
+		}
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(cpu.Seconds()/float64(iters), "cpu-s/op")
+}
+
+// selfCPU is this process's user+system CPU time so far: beside wall time,
+// it shows how much of an operation was waiting (for the disk, or for a
+// busy machine).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

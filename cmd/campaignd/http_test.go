@@ -70,7 +70,7 @@ func (p *publicClient) wantStatus(what string, r httpResp, code int) {
 	}
 }
 
-// jsonKeys decodes a JSON object answer into v and returns its sorted keys.
+// decode decodes a JSON object answer into v and returns its sorted keys.
 func (p *publicClient) decode(what string, r httpResp, v any) []string {
 	p.t.Helper()
 	var m map[string]json.RawMessage

@@ -17,7 +17,7 @@ func TestCreateAndReadCampaign(t *testing.T) {
 	in := &core.Campaign{Name: "Spring", Sender: "smtp", From: "News <news@example.org>", ReplyTo: "help@example.org",
 		Subject: "Hi {{.Name}}", Text: "text", HTML: "<p>html</p>", Concurrency: 7, BatchSize: 20,
 		Headers: []sdk.Header{{Name: "X-Campaign", Value: "spring"}, {Name: "Precedence", Value: "bulk"}},
-		Status: core.CampaignSending, Stats: core.Stats{Total: 99}}
+		Status:  core.CampaignSending, Stats: core.Stats{Total: 99}}
 	before := time.Now().Add(-time.Second)
 	if err := db.CreateCampaign(ctx, in); err != nil {
 		t.Fatal(err)

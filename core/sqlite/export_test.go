@@ -1,6 +1,11 @@
 package sqlite
 
-import "github.com/campaignd/campaignd/core"
+import (
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/campaignd/campaignd/core"
+)
 
 // Statement texts, exported to the tests that check their query plans.
 var (
@@ -12,3 +17,14 @@ var (
 
 // ListSQL exposes listSQL to the plan tests.
 func ListSQL(st core.RecipientStatus) string { return listSQL(st) }
+
+// SchemaKey identifies the schema a database file was built with: the
+// migrations' text and the page size, for caching benchmark databases.
+func SchemaKey() string {
+	h := sha256.New()
+	for _, m := range migrations {
+		fmt.Fprintf(h, "%d %s\n", m.version, m.sql)
+	}
+	fmt.Fprintf(h, "page %d", pageSize)
+	return fmt.Sprintf("v%d-%x", len(migrations), h.Sum(nil)[:6])
+}

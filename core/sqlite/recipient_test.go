@@ -5,8 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"reflect"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/core/sqlite"

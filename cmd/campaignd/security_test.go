@@ -1,0 +1,726 @@
+package main_test
+
+// Security end-to-end tests: the real binaries as separate processes, on a
+// real SQLite file, a real control socket, a real SMTP sink and the real
+// outbox plugin. What they pin down:
+//
+//   - files campaignd creates are private whatever the umask: database (and
+//     its -wal/-shm), lock file and control socket 0600, the outbox
+//     directory and its .eml files without any permission for others;
+//   - secrets (password/api_key/secret options, CRON_SECRET, EMAIL_PASS, the
+//     unsubscribe secret) appear neither in `config check` (text or JSON)
+//     nor anywhere in a trace-level daemon log of a whole send;
+//   - a plugin whose sha256 does not match the configuration never runs;
+//   - no CLI field can inject a header: CR/LF is refused at the door, and
+//     an attribute that would carry one into the subject fails that
+//     recipient with class template and writes no message;
+//   - HTML bodies escape recipient data;
+//   - the control socket refuses a uid it was not told to allow, even when
+//     its mode lets everyone connect.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net"
+	"net/http"
+	"net/mail"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ---- helpers (prefixed sec to stay out of other files' way) ----
+
+// secRunUmask0 runs campaignd --config e.Config args... under umask 000, so
+// every mode it leaves on disk is one it chose, not one the umask gave.
+func secRunUmask0(t *testing.T, e *Env, args ...string) Result {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", append([]string{"-c", `umask 000 && exec "$0" "$@"`, Bin(), "--config", e.Config}, args...)...)
+	cmd.Dir = e.Dir
+	cmd.Env = append(os.Environ(), e.ExtraEnv...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(runTimeout):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("campaignd %s: timed out", strings.Join(args, " "))
+	}
+	r := Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.Code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("campaignd %s: %v", strings.Join(args, " "), err)
+	}
+	return r
+}
+
+// secMode fails the test unless path exists with permission bits that
+// share nothing with forbidden; it returns the mode.
+func secMode(t *testing.T, path string, forbidden os.FileMode) os.FileMode {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Errorf("%s: %v", path, err)
+		return 0
+	}
+	if p := fi.Mode().Perm(); p&forbidden != 0 {
+		t.Errorf("%s has mode %04o: the bits %04o must be clear", path, p, forbidden)
+	}
+	return fi.Mode()
+}
+
+// secID extracts the "id" a --json create printed.
+func secID(t *testing.T, out string) string {
+	t.Helper()
+	var v struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.ID <= 0 {
+		t.Fatalf("no id in %q (%v)", out, err)
+	}
+	return strconv.FormatInt(v.ID, 10)
+}
+
+type secRecipient struct {
+	ID             int64  `json:"id"`
+	Email          string `json:"email"`
+	Status         string `json:"status"`
+	Attempts       int    `json:"attempts"`
+	LastErrorClass string `json:"last_error_class"`
+	LastError      string `json:"last_error"`
+}
+
+func secRecipients(t *testing.T, e *Env, id string) map[string]secRecipient {
+	t.Helper()
+	var rs []secRecipient
+	e.MustJSON(&rs, "recipients", "list", id)
+	m := map[string]secRecipient{}
+	for _, r := range rs {
+		m[r.Email] = r
+	}
+	return m
+}
+
+// secCampaign creates a campaign with args, adds the recipients (each a
+// list of `recipients add` arguments after the id), activates and executes
+// it, and returns its id.
+func secCampaign(t *testing.T, e *Env, create []string, recipients ...[]string) string {
+	t.Helper()
+	id := secID(t, e.MustRun(append([]string{"--json", "campaign", "create"}, create...)...))
+	for _, r := range recipients {
+		e.MustRun(append([]string{"recipients", "add", id}, r...)...)
+	}
+	e.MustRun("campaign", "activate", id)
+	e.MustRun("campaign", "execute", id)
+	return id
+}
+
+// secTick runs `campaignd --json tick` and decodes its answer.
+func secTick(t *testing.T, e *Env) (res struct{ Processed, Sent, Failed int }, r Result) {
+	t.Helper()
+	r = e.Run("--json", "tick")
+	if r.Code != 0 {
+		t.Fatalf("tick: %s", r)
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil {
+		t.Fatalf("tick answer %q: %v", r.Stdout, err)
+	}
+	return res, r
+}
+
+// secParseEML parses an outbox file and returns the message and its
+// decoded text and HTML parts.
+func secParseEML(t *testing.T, path string) (msg *mail.Message, text, html string) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err = mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", path, err, raw)
+	}
+	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatalf("%s: Content-Type: %v", path, err)
+	}
+	decode := func(r io.Reader) string {
+		b, err := io.ReadAll(quotedprintable.NewReader(r))
+		if err != nil {
+			t.Fatalf("%s: quoted-printable: %v", path, err)
+		}
+		return string(b)
+	}
+	if !strings.HasPrefix(mt, "multipart/") {
+		body := decode(msg.Body)
+		if mt == "text/html" {
+			return msg, "", body
+		}
+		return msg, body, ""
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: multipart: %v", path, err)
+		}
+		switch ct := p.Header.Get("Content-Type"); {
+		case strings.HasPrefix(ct, "text/plain"):
+			text = decode(p)
+		case strings.HasPrefix(ct, "text/html"):
+			html = decode(p)
+		}
+	}
+	return msg, text, html
+}
+
+// ---- file modes ----
+
+// TestSecurityFileModes: under umask 000, everything campaignd creates is
+// still private.
+func TestSecurityFileModes(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, "")
+	run := func(args ...string) string {
+		t.Helper()
+		r := secRunUmask0(t, e, args...)
+		if r.Code != 0 {
+			t.Fatalf("campaignd %s: %s", strings.Join(args, " "), r)
+		}
+		return r.Stdout
+	}
+	id := secID(t, run("--json", "campaign", "create", "--name", "modes", "--from", "news@example.com",
+		"--subject", "Hi {{.Name}}", "--text", "Hello {{.Name}}"))
+	run("recipients", "add", id, "ann@example.com", "--name", "Ann")
+	run("recipients", "add", id, "bob@example.com", "--name", "Bob")
+	run("campaign", "activate", id)
+	run("campaign", "execute", id)
+	run("tick")
+
+	secMode(t, e.DB, 0o177) // exactly rw for the owner
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(e.DB + suffix); err == nil {
+			secMode(t, e.DB+suffix, 0o177)
+		}
+	}
+	secMode(t, e.DB+".lock", 0o177)
+	if m := secMode(t, e.Outbox, 0o007); !m.IsDir() {
+		t.Errorf("outbox %s is not a directory", e.Outbox)
+	}
+	emls, _ := filepath.Glob(filepath.Join(e.Outbox, "*"))
+	if len(emls) != 2 {
+		t.Errorf("outbox holds %v, want two .eml files", emls)
+	}
+	for _, f := range emls {
+		secMode(t, f, 0o077)
+	}
+
+	// The daemon's socket, also under umask 000.
+	cmd := exec.Command("/bin/sh", "-c", `umask 000 && exec "$0" "$@"`, Bin(), "--config", e.Config, "serve")
+	cmd.Dir = e.Dir
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("daemon: %v\n%s", err, stderr.String())
+			}
+		case <-time.After(daemonStopTimeout):
+			_ = cmd.Process.Kill()
+			t.Errorf("daemon did not stop on SIGTERM")
+		}
+	}()
+	deadline := time.Now().Add(daemonStartTimeout)
+	for !e.statusOK() {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("daemon exited: %v\n%s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon socket did not answer\n%s", stderr.String())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if m := secMode(t, e.Socket, 0o177); m.Type() != os.ModeSocket {
+		t.Errorf("%s is %v, not a socket", e.Socket, m)
+	}
+	secMode(t, e.DB, 0o177)
+	secMode(t, e.DB+".lock", 0o177)
+}
+
+// ---- secrets ----
+
+// TestSecuritySecretsNeverPrinted: secrets from the file and from the
+// environment never show in config check, nor in a trace-level daemon log
+// of a whole send (plugin start and configure, SMTP, the HTTP cron
+// endpoint with its bearer token, unsubscribe URLs).
+func TestSecuritySecretsNeverPrinted(t *testing.T) {
+	t.Parallel()
+	const (
+		smtpPass   = "sEcReT-smtp-password-4242"
+		emailPass  = "sEcReT-EMAIL_PASS-1717"
+		cronSecret = "sEcReT-CRON_SECRET-0123456789"
+		apiKey     = "sEcReT-literal-api-key-9898"
+		secretOpt  = "sEcReT-option-secret-5656"
+		unsubSec   = "sEcReT-unsubscribe-0123456789"
+	)
+	secrets := []string{smtpPass, emailPass, cronSecret, apiKey, secretOpt, unsubSec}
+	sink := NewSink(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := ln.Addr().String()
+	ln.Close()
+	e := NewEnv(t, `log_level = "trace"
+
+[http]
+listen = "`+httpAddr+`"
+public_url = "http://`+httpAddr+`"
+cron_secret = "${CRON_SECRET}"
+unsubscribe_secret = "${CD_SEC_UNSUB}"
+`+sink.SenderTOML("mail", `auth = "none"`, `password = "${CD_SEC_SMTP_PASS}"`)+`
+[senders.sg]
+plugin = "sendgrid"
+
+[senders.sg.options]
+api_key = "`+apiKey+`"
+secret = "`+secretOpt+`"
+`)
+	e.ExtraEnv = []string{"CD_SEC_SMTP_PASS=" + smtpPass, "EMAIL_PASS=" + emailPass,
+		"CRON_SECRET=" + cronSecret, "CD_SEC_UNSUB=" + unsubSec}
+	var outputs []string
+	noLeak := func(what, s string) {
+		t.Helper()
+		for _, sec := range secrets {
+			if strings.Contains(s, sec) {
+				t.Errorf("%s shows the secret %q:\n%s", what, sec, s)
+			}
+		}
+	}
+
+	human := e.MustRun("config", "check")
+	asJSON := e.MustRun("--json", "config", "check")
+	noLeak("config check", human)
+	noLeak("config check --json", asJSON)
+	var cc struct {
+		Senders map[string]struct {
+			Options map[string]string `json:"options"`
+		} `json:"senders"`
+	}
+	if err := json.Unmarshal([]byte(asJSON), &cc); err != nil {
+		t.Fatalf("config check --json: %v\n%s", err, asJSON)
+	}
+	for _, o := range []struct{ sender, key string }{{"mail", "password"}, {"sg", "api_key"}, {"sg", "secret"}} {
+		if v := cc.Senders[o.sender].Options[o.key]; v == "" {
+			t.Errorf("config check does not list senders.%s.options.%s at all (want it shown as set, redacted): %v", o.sender, o.key, cc.Senders)
+		}
+	}
+
+	d := e.StartDaemon()
+	id := secCampaign(t, e, []string{"--name", "secrets", "--sender", "mail", "--from", "news@example.com",
+		"--subject", "Hi {{.Name}}", "--text", "Hello {{.Name}} {{.UnsubscribeURL}}"},
+		[]string{"ann@example.com", "--name", "Ann"}, []string{"bob@example.com", "--name", "Bob"})
+	r := e.Run("-v", "tick")
+	outputs = append(outputs, r.Stdout, r.Stderr)
+	if r.Code != 0 {
+		t.Fatalf("tick: %s", r)
+	}
+	if got := len(sink.Messages()); got != 2 {
+		t.Fatalf("the sink received %d messages, want 2\n%s", got, d.Stderr())
+	}
+	// The cron endpoint, with a wrong and with the right bearer token.
+	for _, tok := range []string{"wrong-token", cronSecret} {
+		req, _ := http.NewRequest("POST", "http://"+httpAddr+"/api/cron/process-email-queue", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("cron endpoint: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		outputs = append(outputs, string(body))
+		if want := map[bool]int{false: 401, true: 200}[tok == cronSecret]; resp.StatusCode != want {
+			t.Errorf("cron endpoint with token %q: %d %s, want %d", tok, resp.StatusCode, body, want)
+		}
+	}
+	outputs = append(outputs, e.MustRun("--json", "recipients", "list", id), e.MustRun("--json", "ticks"))
+	if err := d.Stop(); err != nil {
+		t.Errorf("daemon stop: %v", err)
+	}
+	log := d.Stderr()
+	if !strings.Contains(log, "[TRACE]") && !strings.Contains(log, "[DEBUG]") {
+		t.Fatalf("the daemon did not log at trace level; nothing was checked:\n%s", log)
+	}
+	noLeak("the daemon's trace log", log)
+	for _, o := range outputs {
+		noLeak("CLI/HTTP output", o)
+	}
+	for _, m := range sink.Messages() {
+		noLeak("a sent message", string(m.Raw))
+	}
+}
+
+// ---- plugin checksum ----
+
+// TestSecurityPluginChecksumMismatch: a plugin whose SHA-256 differs from
+// the configured one is never executed, standalone or in the daemon; the
+// tick survives it, no recipient fails, the campaign pauses, and the error
+// says why. The same script with the right checksum does run (the marker
+// works).
+func TestSecurityPluginChecksumMismatch(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"standalone", "daemon"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			marker := filepath.Join(dir, "started")
+			script := filepath.Join(dir, "campaignd-sender-tampered")
+			content := "#!/bin/sh\necho started >> '" + marker + "'\nexit 1\n"
+			if err := os.WriteFile(script, []byte(content), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256([]byte(content))
+			good := hex.EncodeToString(sum[:])
+			wrong := strings.Repeat("0", 64)
+			e := NewEnv(t, fmt.Sprintf("\n[senders.tampered]\nplugin = %q\nsha256 = %q\n\n[senders.control]\nplugin = %q\nsha256 = %q\n",
+				script, wrong, script, strings.ToUpper(good)))
+			if mode == "daemon" {
+				e.StartDaemon()
+			}
+			id := secCampaign(t, e, []string{"--name", "tampered", "--sender", "tampered", "--from", "news@example.com",
+				"--subject", "Hi", "--text", "Hello"}, []string{"ann@example.com"}, []string{"bob@example.com"})
+			res, r := secTick(t, e)
+			if res.Sent != 0 || res.Failed != 0 {
+				t.Errorf("tick: %+v, want nothing sent or failed", res)
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Fatalf("the plugin with the wrong checksum was executed")
+			}
+			var c struct {
+				Status string `json:"status"`
+				Stats  struct {
+					Queued, Failed, Bounced, Sent int64
+				} `json:"stats"`
+			}
+			e.MustJSON(&c, "campaign", "show", id)
+			if c.Stats.Queued != 2 || c.Stats.Failed+c.Stats.Bounced+c.Stats.Sent != 0 {
+				t.Errorf("campaign stats %+v: the recipients must stay queued", c.Stats)
+			}
+			if c.Status != "PAUSED" {
+				t.Errorf("campaign is %s, want PAUSED (a sender that cannot be trusted is a configuration error)", c.Status)
+			}
+			said := r.Stderr
+			for _, rc := range secRecipients(t, e, id) {
+				if rc.Status != "QUEUED" || rc.Attempts != 0 {
+					t.Errorf("%s: %s after %d attempts, want QUEUED with none", rc.Email, rc.Status, rc.Attempts)
+				}
+				said += rc.LastError
+			}
+			var ticks []struct {
+				Error string `json:"error"`
+			}
+			e.MustJSON(&ticks, "ticks")
+			for _, tk := range ticks {
+				said += tk.Error
+			}
+			if !strings.Contains(said, "checksum") || !strings.Contains(said, wrong) {
+				t.Errorf("nothing names the checksum mismatch; tick stderr, recipients' errors and tick records say:\n%s", said)
+			}
+
+			// The control: the right checksum lets the same script run
+			// (it then fails its handshake, which is not this test's
+			// business).
+			secCampaign(t, e, []string{"--name", "control", "--sender", "control", "--from", "news@example.com",
+				"--subject", "Hi", "--text", "Hello"}, []string{"cy@example.com"})
+			secTick(t, e)
+			if _, err := os.Stat(marker); err != nil {
+				t.Errorf("the plugin with the right checksum did not run either: the marker proves nothing (%v)", err)
+			}
+		})
+	}
+}
+
+// ---- header injection and escaping ----
+
+// TestSecurityCRLFRejectedAtTheDoor: every header-bound CLI field refuses
+// CR and LF (and headers campaignd sets itself), in both modes, and
+// nothing is created.
+func TestSecurityCRLFRejectedAtTheDoor(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"standalone", "daemon"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			e := NewEnv(t, "")
+			if mode == "daemon" {
+				e.StartDaemon()
+			}
+			base := map[string]string{"--name": "spring", "--from": "news@example.com", "--subject": "Hi {{.Name}}",
+				"--text": "Hello", "--reply-to": "help@example.com"}
+			evil := "\r\nBcc: victim@example.net"
+			cases := []struct {
+				flag, value string
+			}{
+				{"--name", "spring" + evil},
+				{"--name", "spring\nBcc: victim@example.net"},
+				{"--subject", "Hi" + evil},
+				{"--subject", "Hi\rBcc: victim@example.net"},
+				{"--subject", "Hi {{.Name}}\n\n<html>body</html>"},
+				{"--from", "news@example.com" + evil},
+				{"--from", "\"News" + evil + "\" <news@example.com>"},
+				{"--reply-to", "help@example.com" + evil},
+				{"--reply-to", "help@example.com\nBcc: victim@example.net"},
+				{"--header", "X-Tag: a" + evil},
+				{"--header", "X-Tag: a\nBcc: victim@example.net"},
+				{"--header", "X-Tag" + evil + ": a"},
+				{"--header", "Bcc: victim@example.net"},
+				{"--header", "cc: victim@example.net"},
+				{"--header", "To: victim@example.net"},
+				{"--header", "Content-Type: text/html"},
+			}
+			for _, c := range cases {
+				args := []string{"campaign", "create"}
+				for k, v := range base {
+					if k != c.flag {
+						args = append(args, k, v)
+					}
+				}
+				args = append(args, c.flag, c.value)
+				if r := e.Run(args...); r.Code == 0 {
+					t.Errorf("campaign create %s %q was accepted:\n%s", c.flag, c.value, r)
+				}
+			}
+			var cs []json.RawMessage
+			e.MustJSON(&cs, "campaign", "list")
+			if len(cs) != 0 {
+				t.Fatalf("%d campaigns were created from rejected input", len(cs))
+			}
+
+			id := secID(t, e.MustRun("--json", "campaign", "create", "--name", "ok", "--from", "news@example.com",
+				"--subject", "Hi {{.Name}}", "--text", "Hello"))
+			for _, args := range [][]string{
+				{"victim@example.com" + evil},
+				{"victim@example.com\nBcc: x@example.net"},
+				{"\"Ann" + evil + "\" <ann@example.com>"},
+				{"ann@example.com", "--name", "Ann" + evil},
+				{"ann@example.com", "--name", "Ann\nBcc: victim@example.net"},
+				{"ann@example.com", "--name", "Ann\rBcc: victim@example.net"},
+			} {
+				if r := e.Run(append([]string{"recipients", "add", id}, args...)...); r.Code == 0 {
+					t.Errorf("recipients add %q was accepted:\n%s", args, r)
+				}
+			}
+			if rs := secRecipients(t, e, id); len(rs) != 0 {
+				t.Fatalf("rejected recipients were stored: %v", rs)
+			}
+		})
+	}
+}
+
+// TestSecurityTemplateInjection: attributes may hold line breaks (bodies
+// use them), but one that would carry a line break into the subject fails
+// that recipient with class template and no message is written; recipient
+// data is escaped in HTML bodies; a sent message has exactly one To and no
+// Bcc.
+func TestSecurityTemplateInjection(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, "")
+	htmlFile := WriteFile(t, e.Dir, "body.html", "<html><body><p>Dear {{.Name}},</p><p>{{.Attr.note}}</p>"+
+		"<a href=\"https://example.com/?c={{.Attr.city}}\">more</a></body></html>\n")
+	const scriptName = "<script>alert(1)</script>"
+	id := secCampaign(t, e, []string{"--name", "inject", "--from", "News <news@example.com>",
+		"--subject", "Hello {{.Name}} from {{.Attr.city}}", "--text", "Dear {{.Name}}, {{.Attr.note}}", "--html-file", htmlFile},
+		[]string{"ok@example.com", "--name", scriptName, "--attr", "city=Oslo\"><script>x()</script>",
+			"--attr", "note=<img src=x onerror=alert(2)> & </p><script>alert(3)</script>"},
+		[]string{"crlf@example.com", "--name", "Victim", "--attr", "city=Oslo\r\nBcc: evil@example.net", "--attr", "note=n"},
+		[]string{"lf@example.com", "--name", "Victim", "--attr", "city=Oslo\nBcc: evil@example.net", "--attr", "note=n"},
+		[]string{"cr@example.com", "--name", "Victim", "--attr", "city=Oslo\rBcc: evil@example.net", "--attr", "note=n"},
+	)
+	// One more through a CSV import: a quoted field may span lines.
+	csv := WriteFile(t, e.Dir, "more.csv", "email,name,city,note\nimported@example.com,Imp,\"Oslo\r\nBcc: evil@example.net\",n\n")
+	e.MustRun("recipients", "import", id, csv)
+
+	res, _ := secTick(t, e)
+	if res.Processed != 5 || res.Sent != 1 || res.Failed != 4 {
+		t.Errorf("tick %+v, want 5 processed, 1 sent, 4 failed", res)
+	}
+	rs := secRecipients(t, e, id)
+	for _, addr := range []string{"crlf@example.com", "lf@example.com", "cr@example.com", "imported@example.com"} {
+		rc := rs[addr]
+		if rc.Status != "FAILED" || rc.LastErrorClass != "template" {
+			t.Errorf("%s: %s class %q (%s), want FAILED class template", addr, rc.Status, rc.LastErrorClass, rc.LastError)
+		}
+		if _, err := os.Stat(filepath.Join(e.Outbox, fmt.Sprintf("%s-%d.eml", id, rc.ID))); err == nil {
+			t.Errorf("%s: a message was written although the recipient failed", addr)
+		}
+	}
+	ok := rs["ok@example.com"]
+	if ok.Status != "SENT" {
+		t.Fatalf("ok@example.com: %+v", ok)
+	}
+	files, _ := filepath.Glob(filepath.Join(e.Outbox, "*.eml"))
+	if want := filepath.Join(e.Outbox, fmt.Sprintf("%s-%d.eml", id, ok.ID)); len(files) != 1 || files[0] != want {
+		t.Fatalf("outbox holds %v, want only %s", files, want)
+	}
+	msg, text, html := secParseEML(t, files[0])
+	if n := len(msg.Header["To"]); n != 1 {
+		t.Errorf("%d To fields", n)
+	}
+	for _, k := range []string{"Bcc", "Cc"} {
+		if v, ok := msg.Header[k]; ok {
+			t.Errorf("the message has a %s field: %q", k, v)
+		}
+	}
+	if to, err := mail.ParseAddress(msg.Header.Get("To")); err != nil || to.Address != "ok@example.com" || to.Name != scriptName {
+		t.Errorf("To %q reads as %+v (%v)", msg.Header.Get("To"), to, err)
+	}
+	if subj, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); err != nil ||
+		subj != "Hello "+scriptName+" from Oslo\"><script>x()</script>" {
+		t.Errorf("Subject reads as %q (%v)", subj, err)
+	}
+	if !strings.Contains(text, scriptName) {
+		t.Errorf("the text body is plain text and keeps the name as is; got %q", text)
+	}
+	if html == "" {
+		t.Fatalf("no HTML part")
+	}
+	if c := strings.Count(strings.ToLower(html), "<script"); c != 0 {
+		t.Errorf("the HTML body has %d unescaped <script from recipient data:\n%s", c, html)
+	}
+	for _, want := range []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;img src=x onerror=alert(2)&gt; &amp; &lt;/p&gt;"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the HTML body does not contain %q:\n%s", want, html)
+		}
+	}
+	if strings.Contains(html, `"><`) || strings.Contains(html, "<img") {
+		t.Errorf("recipient data broke out of its HTML context:\n%s", html)
+	}
+}
+
+// ---- socket peer credentials ----
+
+// TestSecuritySocketPeerUID: with socket_mode 0666 anyone can connect, but
+// the daemon checks the caller's uid (SO_PEERCRED): the real campaignd run
+// as uid 65534 is refused, and allowed once allow_uids names it. Needs
+// root (to run the child as another uid).
+func TestSecuritySocketPeerUID(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a client as uid 65534")
+	}
+	t.Parallel()
+	world, err := os.MkdirTemp("", "cdw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(world) })
+	if err := os.Chmod(world, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for d := filepath.Dir(world); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			t.Skipf("%s is not searchable by other users; set TMPDIR to a directory that is", d)
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	bin := filepath.Join(world, "campaignd")
+	data, err := os.ReadFile(Bin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(world, "c.sock")
+	e := NewEnv(t, fmt.Sprintf("socket = %q\nsocket_mode = \"0666\"\n", sock))
+	e.Socket = sock
+	id := secID(t, e.MustRun("--json", "campaign", "create", "--name", "peer", "--from", "news@example.com",
+		"--subject", "Hi", "--text", "Hello"))
+
+	asNobody := func() Result {
+		t.Helper()
+		cmd := exec.Command(bin, "--socket", sock, "--db", filepath.Join(world, "nobody.db"), "--json", "campaign", "list")
+		cmd.Dir = world
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + world}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true}}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		r := Result{Stdout: stdout.String(), Stderr: stderr.String()}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.Code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("run as uid 65534: %v", err)
+		}
+		return r
+	}
+
+	d := e.StartDaemon()
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o666 {
+		t.Fatalf("socket %s: %v %v, want mode 0666 for this test", sock, fi.Mode(), err)
+	}
+	r := asNobody()
+	if r.Code != 1 || !strings.Contains(r.Stderr, "uid 65534") || !strings.Contains(r.Stderr, "not allowed") || r.Stdout != "" {
+		t.Errorf("uid 65534 on a 0666 socket: want exit 1 saying uid 65534 is not allowed; got %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(world, "nobody.db")); err == nil {
+		t.Errorf("the refused client went on to open a database of its own")
+	}
+	if err := d.Stop(); err != nil {
+		t.Fatalf("daemon: %v", err)
+	}
+
+	f, err := os.OpenFile(e.Config, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("allow_uids = [65534]\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	e.StartDaemon()
+	r = asNobody()
+	if r.Code != 0 {
+		t.Fatalf("uid 65534 with allow_uids = [65534]: %s", r)
+	}
+	var cs []struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &cs); err != nil || len(cs) != 1 || strconv.FormatInt(cs[0].ID, 10) != id {
+		t.Errorf("uid 65534 listed %q (%v), want campaign %s from the daemon", r.Stdout, err, id)
+	}
+}

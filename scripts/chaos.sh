@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Runs the long chaos suite (TestChaos in cmd/campaignd with
+# CAMPAIGND_CHAOS=long: 20,000 recipients, 10 minutes of kill -9s of ticks,
+# daemon and plugin, SIGTERMs and overlapping ticks against a real SMTP
+# sink) and writes its figures as the "## Chaos suite" section of a
+# Markdown file (default BENCHMARKS.md), replacing that section and keeping
+# the rest of the file as it is.
+#
+#   CAMPAIGND_BIN_DIR=bin ./scripts/chaos.sh [OUT.md]        (make chaos)
+#
+# Overrides: GO, CAMPAIGND_CHAOS_DURATION (default 10m), CAMPAIGND_CHAOS_SEED,
+# CHAOS_TIMEOUT (go test -timeout, default 60m).
+set -uo pipefail
+
+out=${1:-BENCHMARKS.md}
+GO=${GO:-go}
+cd "$(dirname "$0")/.."
+root=$PWD
+case $out in /*) ;; *) out=$root/$out ;; esac
+
+if [ -z "${CAMPAIGND_BIN_DIR:-}" ] || [ ! -x "$CAMPAIGND_BIN_DIR/campaignd" ]; then
+	echo "chaos.sh: set CAMPAIGND_BIN_DIR to a directory with the built campaignd and plugins (make chaos does)" >&2
+	exit 2
+fi
+CAMPAIGND_BIN_DIR=$(cd "$CAMPAIGND_BIN_DIR" && pwd)
+export CAMPAIGND_BIN_DIR
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+report=$work/chaos.json
+started=$(date +%s)
+
+echo "==> CAMPAIGND_CHAOS=long go test -run '^TestChaos\$' -timeout ${CHAOS_TIMEOUT:-60m} ./cmd/campaignd/" >&2
+CAMPAIGND_CHAOS=long CAMPAIGND_CHAOS_REPORT=$report \
+	"$GO" test -count=1 -run '^TestChaos$' -timeout "${CHAOS_TIMEOUT:-60m}" -v ./cmd/campaignd/ 2>&1 | tee "$work/log" >&2
+status=${PIPESTATUS[0]}
+elapsed=$(($(date +%s) - started))
+
+if [ ! -s "$report" ]; then
+	echo "chaos.sh: the test wrote no report (exit $status); $out left as it was" >&2
+	exit 1
+fi
+
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then commit="$commit (with uncommitted changes)"; fi
+
+# Render the section with a throwaway Go program (Go is the one tool a
+# campaignd machine is sure to have).
+mkdir -p "$work/render"
+cat >"$work/render/main.go" <<'EOF'
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+)
+
+type report struct {
+	Mode            string         `json:"mode"`
+	Seed            uint64         `json:"seed"`
+	Recipients      int            `json:"recipients"`
+	Campaigns       int            `json:"campaigns"`
+	InFlightBound   int            `json:"in_flight_bound"`
+	SinkDelay       string         `json:"sink_delay"`
+	ChaosSeconds    float64        `json:"chaos_seconds"`
+	DrainSeconds    float64        `json:"drain_seconds"`
+	WallSeconds     float64        `json:"wall_seconds"`
+	Kills           map[string]int `json:"kills"`
+	DaemonStarts    int            `json:"daemon_starts"`
+	DaemonRefused   int            `json:"daemon_starts_refused"`
+	DaemonTerms     int            `json:"daemon_sigterms"`
+	TicksStarted    int            `json:"ticks_started"`
+	TicksOK         int            `json:"ticks_ok"`
+	TicksSkipped    int            `json:"ticks_skipped"`
+	TicksFailed     int            `json:"ticks_failed"`
+	TicksKilled     int            `json:"ticks_killed"`
+	TickRecords     int            `json:"tick_records"`
+	TickTimeouts    int            `json:"tick_timeouts"`
+	DrainTicks      int            `json:"drain_ticks"`
+	Recovered       int            `json:"leases_recovered"`
+	SinkMessages    int            `json:"sink_messages"`
+	Sent            int            `json:"sent"`
+	Duplicates      int            `json:"duplicates"`
+	DuplicateBound  int            `json:"duplicate_bound"`
+	MaxDupsPerEvent int            `json:"max_duplicates_per_event"`
+	Unexplained     int            `json:"unexplained_duplicates"`
+	DupsByKind      map[string]int `json:"duplicates_by_kind"`
+	Losses          int            `json:"losses"`
+	VerifyOK        bool           `json:"verify_ok"`
+	Failures        []string       `json:"failures"`
+	Passed          bool           `json:"passed"`
+}
+
+func kinds(m map[string]int) string {
+	names := map[string]string{"tick_kill": "tick kill -9", "daemon_kill": "daemon kill -9", "plugin_kill": "plugin kill -9",
+		"tick_timeout": "tick timeout", "daemon_sigterm": "daemon SIGTERM"}
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	var parts []string
+	for _, k := range ks {
+		n := names[k]
+		if n == "" {
+			n = k
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", n, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func main() {
+	b, err := os.ReadFile(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	var r report
+	if err := json.Unmarshal(b, &r); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	date, commit, gover, elapsed := os.Args[2], os.Args[3], os.Args[4], os.Args[5]
+	result := "**PASS**"
+	if !r.Passed {
+		result = "**FAIL**"
+	}
+	verify := "clean (exit 0, no violations)"
+	if !r.VerifyOK {
+		verify = "**violations** (see the test log)"
+	}
+	fmt.Printf("## Chaos suite\n\n")
+	fmt.Printf("Generated by `make chaos` (scripts/chaos.sh) on %s; the run took %ss. Commit %s, %s. Mode %s, seed %d (replay: `CAMPAIGND_CHAOS=%s CAMPAIGND_CHAOS_SEED=%d`). Result: %s.\n\n",
+		date, elapsed, commit, gover, r.Mode, r.Seed, r.Mode, r.Seed, result)
+	fmt.Printf("| figure | value |\n| --- | --- |\n")
+	fmt.Printf("| recipients | %d in %d campaigns, concurrency 5 each: at most %d sends in flight in one process |\n", r.Recipients, r.Campaigns, r.InFlightBound)
+	fmt.Printf("| chaos | %.0f s of chaos, then %.1f s of clean ticks (%d) until every recipient was final; %.0f s wall |\n", r.ChaosSeconds, r.DrainSeconds, r.DrainTicks, r.WallSeconds)
+	fmt.Printf("| crashes | %s |\n", kinds(r.Kills))
+	fmt.Printf("| daemon | %d starts (%d refused while a standalone tick held the lock), %d SIGTERMs (each drained and exited 0) |\n", r.DaemonStarts, r.DaemonRefused, r.DaemonTerms)
+	fmt.Printf("| standalone/socket ticks | %d started: %d sent, %d skipped (lock busy), %d failed with a reason (their daemon went away), %d killed |\n", r.TicksStarted, r.TicksOK, r.TicksSkipped, r.TicksFailed, r.TicksKilled)
+	fmt.Printf("| tick records | %d (none above 50), %d leases recovered after crashes |\n", r.TickRecords, r.Recovered)
+	fmt.Printf("| deliveries | %d messages at the sink for %d recipients, %d of them SENT |\n", r.SinkMessages, r.Recipients, r.Sent)
+	fmt.Printf("| duplicates | %d, every one with the Message-ID of its first copy; sum of the crashes' in-flight bounds %d; most from one crash %d; by cause: %s; unexplained %d |\n",
+		r.Duplicates, r.DuplicateBound, r.MaxDupsPerEvent, kinds(r.DupsByKind), r.Unexplained)
+	fmt.Printf("| losses | %d |\n", r.Losses)
+	fmt.Printf("| `campaignd verify` | %s |\n", verify)
+	if len(r.Failures) > 0 {
+		fmt.Printf("\nFailures:\n\n")
+		for _, f := range r.Failures {
+			fmt.Printf("- %s\n", strings.ReplaceAll(f, "\n", " "))
+		}
+	}
+	fmt.Printf("\nMethod: TestChaos (cmd/campaignd/chaos_test.go) runs the built binaries against an in-process SMTP sink that records each message at the final dot and then holds its reply back %s (delivered whether or not the client hears back: the worst case for duplicates). A seeded driver starts 1-3 overlapping `campaignd tick` processes and kill -9s half of them once their plugin runs; starts the daemon (tick_interval 200ms) and kill -9s or SIGTERMs it; kill -9s the smtp plugin under the daemon or a tick; and executes the campaigns one by one meanwhile. Config: tick_timeout 3s, lease_margin 0s, in_doubt resend, retry_base 50ms. Each duplicate is traced to the plugin process that delivered the copy before it (from /proc) and must be explained by a crash of that process or its host (or a tick timeout), within that crash's in-flight bound; a SIGTERM may explain none.\n", r.SinkDelay)
+}
+EOF
+(cd "$work/render" && "$GO" mod init render >/dev/null 2>&1 && "$GO" run . "$report" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$commit" \
+	"$("$GO" env GOVERSION), $(nproc) cores" "$elapsed") >"$work/section.md" || {
+	echo "chaos.sh: could not render the report" >&2
+	exit 1
+}
+
+# replace_section FILE: put $work/section.md in place of FILE's section of
+# the same title (from its "## " line to the next "## " line), or append it;
+# everything else in FILE stays as it is.
+replace_section() {
+	local file=$1 title
+	title=$(head -n 1 "$work/section.md")
+	if [ ! -f "$file" ]; then
+		printf '# Benchmarks\n\n' >"$file"
+	fi
+	awk -v title="$title" -v new="$work/section.md" '
+		BEGIN { while ((getline l < new) > 0) body = body l "\n" }
+		$0 == title { skip = 1; if (!done) printf "%s\n", body; done = 1; next }
+		skip && /^## / { skip = 0 }
+		!skip { print }
+		END { if (!done) printf "\n%s", body }
+	' "$file" >"$file.tmp" && mv "$file.tmp" "$file"
+}
+replace_section "$out"
+echo "chaos.sh: wrote the Chaos suite section of $out (test exit $status, ${elapsed}s)" >&2
+exit "$status"
