@@ -18,7 +18,7 @@ PLUGINS := smtp outbox sendgrid
 
 export CGO_ENABLED := 1
 
-.PHONY: all build tools test test-short lint bench demo proto clean chaos
+.PHONY: all build tools test lint bench demo proto clean chaos load fuzz
 
 all: build
 
@@ -37,9 +37,25 @@ $(TOOLS)/staticcheck:
 tools: $(TOOLS)/mailpit
 
 # The whole suite: unit, integration and end-to-end tests (the built binaries
-# against mailpit and in-process SMTP servers), plus short fuzz runs.
+# against mailpit and in-process SMTP and SendGrid servers, the fault, security
+# and short chaos suites), then a short run of every fuzz target.
 test: build tools
-	CAMPAIGND_BIN_DIR=$(BIN) MAILPIT=$(TOOLS)/mailpit $(GO) test -count=1 -timeout 20m ./...
+	CAMPAIGND_BIN_DIR=$(BIN) MAILPIT=$(TOOLS)/mailpit $(GO) test -count=1 -timeout 30m ./...
+	CAMPAIGND_BIN_DIR=$(BIN) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+FUZZTIME ?= 3s
+
+# Longer fuzzing: make fuzz FUZZTIME=5m
+fuzz: build
+	CAMPAIGND_BIN_DIR=$(BIN) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+# Opt-in long suites; each writes its section of BENCHMARKS.md.
+# chaos: kill -9 of ticks, daemon and plugin at random for CAMPAIGND_CHAOS_DURATION (default 10m).
+chaos: build
+	CAMPAIGND_BIN_DIR=$(BIN) ./scripts/chaos.sh
+# load: a 1,000,000-recipient campaign through the daemon to completion.
+load: build
+	CAMPAIGND_BIN_DIR=$(BIN) ./scripts/load.sh
 
 lint: $(TOOLS)/staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
