@@ -43,6 +43,7 @@ func FuzzWriteTo(f *testing.F) {
 		{"Jürgen \\ Größe <j@example.com>", "=?utf-8?q?Bcc:_x=40y?= <alice@example.org>", "", strings.Repeat("word ", 60), "x@y", "List-Unsubscribe", "<https://u.example/" + strings.Repeat("a", 100) + ">", "", ""},
 		{"ops@example.com", "alice@example.org", "", strings.Repeat("x", 1200), "", "X-A", "y", "x", ""},
 		{"ops@example.com", "alice@example.org", "", "Hi", "", "X-A", strings.Repeat("y", 1200), "x", ""},
+		{`"` + strings.Repeat("N", 1200) + `" <ops@example.com>`, "Zoë" + strings.Repeat("é", 600) + " <alice@example.org>", strings.Repeat("R", 1000) + " <r@example.com>", "Hi", "", "X-A", "v", "x", ""},
 		{"ops@example.com", `"a b"@example.org`, "", "", "", "X-A", "", strings.Repeat("line\n", 10) + "\r\n.\r\n", "--boundary\r\n"},
 	} {
 		f.Add(s.from, s.to, s.replyTo, s.subject, s.msgID, s.hName, s.hValue, s.text, s.html)

@@ -73,11 +73,12 @@ type chaosSink struct {
 
 	minDelay, maxDelay time.Duration
 
-	mu    sync.Mutex
-	rng   *rand.Rand
-	msgs  []chaosMsg
-	open  int // connections open now
-	conns int // connections ever
+	mu       sync.Mutex
+	slowTill time.Time // until then every reply is held back 1-4 s
+	rng      *rand.Rand
+	msgs     []chaosMsg
+	open     int // connections open now
+	conns    int // connections ever
 }
 
 type chaosMsg struct {
@@ -87,26 +88,28 @@ type chaosMsg struct {
 	conn      *chaosConn
 }
 
-// chaosConn is one client connection and the plugin process that opened
-// it, found from /proc right after the connection is accepted.
+// chaosConn is one client connection, the plugin process that opened it
+// and that plugin's host (a tick or the daemon), found from /proc right
+// after the connection is accepted.
 type chaosConn struct {
-	mu  sync.Mutex
-	pid int // 0 until resolved (or if it could not be)
+	mu   sync.Mutex
+	pid  int // 0 until resolved (or if it could not be)
+	host int
 }
 
-func (c *chaosConn) Pid() int {
+func (c *chaosConn) Pids() (plugin, host int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.pid
+	return c.pid, c.host
 }
 
-// Plugin returns the pid of the plugin process that delivered m, 0 if
+// Pids returns the plugin process that delivered m and its host, 0 if
 // unknown.
-func (m chaosMsg) Plugin() int {
+func (m chaosMsg) Pids() (plugin, host int) {
 	if m.conn == nil {
-		return 0
+		return 0, 0
 	}
-	return m.conn.Pid()
+	return m.conn.Pids()
 }
 
 func newChaosSink(t *testing.T, seed uint64, minDelay, maxDelay time.Duration) *chaosSink {
@@ -128,6 +131,9 @@ func newChaosSink(t *testing.T, seed uint64, minDelay, maxDelay time.Duration) *
 			go func() {
 				defer cc.mu.Unlock()
 				cc.pid = socketOwner(ra.Port, s.Port, "campaignd-sender-smtp")
+				if cc.pid != 0 {
+					cc.host, _, _ = procStat(cc.pid, false)
+				}
 			}()
 		}
 		return &chaosSession{s: s, conn: cc}, nil
@@ -141,9 +147,26 @@ func newChaosSink(t *testing.T, seed uint64, minDelay, maxDelay time.Duration) *
 	return s
 }
 
+// slowSinkMin and slowSinkMax bound the reply delay in a slow spell,
+// around chaosTickTimeout: ticks run out of time mid-send.
+const (
+	slowSinkMin = time.Second
+	slowSinkMax = 4 * time.Second
+)
+
+// SlowFor makes the sink hold every reply back 1-4 s for d.
+func (s *chaosSink) SlowFor(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.slowTill = time.Now().Add(d)
+}
+
 func (s *chaosSink) delay() time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if time.Now().Before(s.slowTill) {
+		return slowSinkMin + time.Duration(s.rng.Int64N(int64(slowSinkMax-slowSinkMin)))
+	}
 	if s.maxDelay <= s.minDelay {
 		return s.minDelay
 	}
@@ -251,9 +274,13 @@ type chaosEvent struct {
 	At    time.Time `json:"at"`
 	Bound int       `json:"bound"`
 	Dups  int       `json:"duplicates"`
-	// Plugins are the sender plugin processes the crash cut off; nil for
-	// a tick timeout (matched by time alone).
+	// Plugins are the sender plugin processes a crash cut off; Hosts the
+	// processes (ticks, daemons) that could have run a timed-out tick.
 	Plugins []int `json:"plugins,omitempty"`
+	Hosts   []int `json:"hosts,omitempty"`
+	// From and To bound when the copy it cut off reached the sink, for a
+	// duplicate whose plugin or host is unknown.
+	From, To time.Time `json:"-"`
 }
 
 type chaosReport struct {
@@ -278,6 +305,7 @@ type chaosReport struct {
 	TickRecords     int            `json:"tick_records"`
 	TickTimeouts    int            `json:"tick_timeouts"`
 	DrainTicks      int            `json:"drain_ticks"`
+	SlowSpells      int            `json:"slow_spells"`
 	Executes        int            `json:"executes"`
 	Recovered       int            `json:"leases_recovered"`
 	SinkMessages    int            `json:"sink_messages"`
@@ -465,11 +493,11 @@ max_attempts = 20
 		}
 		return childProcs(t, pr.pid(), "campaignd-sender-smtp")
 	}
-	// kill9 kills pr; its event's bound is what it could have had in
-	// flight: the in-flight bound if it ran a plugin, else nothing.
 	// inFlight is what one process can have in flight now: concurrency
 	// times the campaigns executed so far.
 	inFlight := func() int { return min(p.concurrent*executed, bound) }
+	// kill9 kills pr; its event's bound is what it could have had in
+	// flight: inFlight if it ran a plugin, else nothing.
 	kill9 := func(pr *chaosProc, kind string) {
 		n := 0
 		pl := plugins(pr)
@@ -661,6 +689,11 @@ max_attempts = 20
 						rep.Kills["plugin_kill"]++
 					}
 				}
+			case x < 84: // the sink slows down: ticks run into tick_timeout
+				d := time.Duration(1000+rng.IntN(2000)) * time.Millisecond
+				sink.SlowFor(d)
+				rep.SlowSpells++
+				t.Logf("the sink is slow for %s from %s", d, time.Now().Format("15:04:05.000"))
 			default: // a quiet moment
 			}
 			nextAction = time.Now().Add(time.Duration(100+rng.IntN(500)) * time.Millisecond)
@@ -740,8 +773,22 @@ max_attempts = 20
 		// requeued, possibly delivered twice.
 		if tr.Duration >= chaosTickTimeout-50*time.Millisecond {
 			rep.TickTimeouts++
-			events = append(events, &chaosEvent{Kind: "tick_timeout", At: tr.Started.Add(tr.Duration), Bound: bound})
-			t.Logf("tick %d (%s) ran into tick_timeout: %+v", tr.ID, tr.Trigger, tr)
+			from, to := tr.Started, tr.Started.Add(tr.Duration)
+			ev := &chaosEvent{Kind: "tick_timeout", At: tr.Started.Add(chaosTickTimeout), Bound: bound,
+				Hosts: []int{}, From: from.Add(-time.Second), To: to.Add(2 * time.Second)}
+			// The process that ran it: a standalone tick or a daemon
+			// alive all along (their clocks are this machine's).
+			kind := "daemon"
+			if tr.Trigger == "cli" {
+				kind = "tick"
+			}
+			for _, pr := range procs {
+				if pr.kind == kind && !pr.started.After(from.Add(time.Second)) && (!pr.exited() || !pr.ended.Before(to.Add(-time.Second))) {
+					ev.Hosts = append(ev.Hosts, pr.pid())
+				}
+			}
+			events = append(events, ev)
+			t.Logf("tick %d (%s) ran into tick_timeout: %+v; run by one of %v", tr.ID, tr.Trigger, tr, ev.Hosts)
 		}
 	}
 	rep.Kills["tick_timeout"] = rep.TickTimeouts
@@ -775,6 +822,7 @@ max_attempts = 20
 		at      []time.Time
 		ids     []string
 		plugins []int
+		hosts   []int
 		n       int
 	}
 	got := map[string]*arrival{}
@@ -786,8 +834,10 @@ max_attempts = 20
 		}
 		a.n++
 		a.at = append(a.at, m.At)
-		a.plugins = append(a.plugins, m.Plugin())
-		if m.Plugin() == 0 {
+		pl, host := m.Pids()
+		a.plugins = append(a.plugins, pl)
+		a.hosts = append(a.hosts, host)
+		if pl == 0 {
 			rep.UnknownPlugin++
 		}
 		a.ids = append(a.ids, m.MessageID)
@@ -798,9 +848,23 @@ max_attempts = 20
 		addr   string
 		prev   time.Time // the copy whose outcome was lost
 		plugin int       // the plugin process that delivered it (0: unknown)
+		host   int       // that plugin's host (0: unknown)
 		index  int       // 2 for the second copy, ...
 	}
 	var dups []dup
+	// A host that is none of the driver's processes (the plugin was an
+	// orphan already when its connection was traced) is unknown.
+	ours := map[int]bool{}
+	for _, pr := range procs {
+		ours[pr.pid()] = true
+	}
+	for _, a := range got {
+		for i, h := range a.hosts {
+			if !ours[h] {
+				a.hosts[i] = 0
+			}
+		}
+	}
 	for addr, a := range got {
 		w, ok := recips[addr]
 		if !ok {
@@ -819,7 +883,7 @@ max_attempts = 20
 			fail("%s arrived %d times but was attempted %d times", addr, a.n, w.attempts)
 		}
 		for i := 1; i < a.n; i++ {
-			dups = append(dups, dup{addr: addr, prev: a.at[i-1], plugin: a.plugins[i-1], index: i + 1})
+			dups = append(dups, dup{addr: addr, prev: a.at[i-1], plugin: a.plugins[i-1], host: a.hosts[i-1], index: i + 1})
 			rep.Duplicates++
 		}
 	}
@@ -837,16 +901,24 @@ max_attempts = 20
 	// crashed process had it in flight (up to the sink's reply delay plus
 	// the recording before the crash, or an orphaned plugin finishing it
 	// up to a second or so after).
-	before, after := p.maxDelay+2*time.Second, 2*time.Second
+	before, after := max(p.maxDelay, slowSinkMax)+2*time.Second, 2*time.Second
+	for _, ev := range events {
+		if ev.From.IsZero() {
+			ev.From, ev.To = ev.At.Add(-before), ev.At.Add(after)
+		}
+	}
 	explains := func(ev *chaosEvent, d dup) bool {
 		if ev.Dups >= ev.Bound {
 			return false
 		}
-		if d.plugin != 0 && ev.Plugins != nil {
+		switch {
+		case d.plugin != 0 && ev.Plugins != nil:
 			// One process: only pid reuse could confuse it, hence a window.
 			return slices.Contains(ev.Plugins, d.plugin) && !d.prev.Before(ev.At.Add(-time.Minute)) && !d.prev.After(ev.At.Add(5*time.Second))
+		case d.host != 0 && ev.Hosts != nil:
+			return slices.Contains(ev.Hosts, d.host) && !d.prev.Before(ev.From) && !d.prev.After(ev.To)
 		}
-		return !d.prev.Before(ev.At.Add(-before)) && !d.prev.After(ev.At.Add(after))
+		return !d.prev.Before(ev.From) && !d.prev.After(ev.To)
 	}
 	sort.Slice(dups, func(i, j int) bool { return dups[i].prev.Before(dups[j].prev) })
 	for _, ev := range events {
@@ -867,11 +939,11 @@ max_attempts = 20
 			var near []string
 			for _, ev := range events {
 				if absDur(d.prev.Sub(ev.At)) < 5*time.Second || slices.Contains(ev.Plugins, d.plugin) {
-					near = append(near, fmt.Sprintf("%s at %s (plugins %v, bound %d, %d taken)", ev.Kind, ev.At.Format("15:04:05.000"), ev.Plugins, ev.Bound, ev.Dups))
+					near = append(near, fmt.Sprintf("%s at %s (plugins %v, hosts %v, bound %d, %d taken)", ev.Kind, ev.At.Format("15:04:05.000"), ev.Plugins, ev.Hosts, ev.Bound, ev.Dups))
 				}
 			}
-			fail("%s: copy %d is a duplicate (copy %d at %s by plugin %d) that no crash explains; events near it or on that plugin: %v",
-				d.addr, d.index, d.index-1, d.prev.Format("15:04:05.000"), d.plugin, near)
+			fail("%s: copy %d is a duplicate (copy %d at %s by plugin %d of host %d) that no crash explains; events near it or on that plugin: %v",
+				d.addr, d.index, d.index-1, d.prev.Format("15:04:05.000"), d.plugin, d.host, near)
 			continue
 		}
 		best.Dups++
@@ -880,7 +952,7 @@ max_attempts = 20
 	for _, ev := range events {
 		rep.MaxDupsPerEvent = max(rep.MaxDupsPerEvent, ev.Dups)
 		rep.DupsByKind[ev.Kind] += ev.Dups
-		t.Logf("event %s at %s: plugins %v, bound %d, duplicates %d", ev.Kind, ev.At.Format("15:04:05.000"), ev.Plugins, ev.Bound, ev.Dups)
+		t.Logf("event %s at %s: plugins %v, hosts %v, bound %d, duplicates %d", ev.Kind, ev.At.Format("15:04:05.000"), ev.Plugins, ev.Hosts, ev.Bound, ev.Dups)
 	}
 
 	if rep.Duplicates > rep.DuplicateBound {

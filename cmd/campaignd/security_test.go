@@ -629,6 +629,48 @@ func TestSecurityTemplateInjection(t *testing.T) {
 	}
 }
 
+// TestSecuritySMTPEnvelope: an address whose quoted local part holds '>'
+// or spaces ("root>"@example.com is a valid RFC 5322 address) must reach
+// the SMTP server as that one mailbox. Sent unquoted it would end the path
+// early, RCPT TO:<root>@example.com>, and the server would deliver to its
+// local "root" or read the rest as ESMTP parameters.
+func TestSecuritySMTPEnvelope(t *testing.T) {
+	t.Parallel()
+	sink := NewSink(t)
+	e := NewEnv(t, sink.SenderTOML("mail"))
+	evil := []string{`"root>"@example.com`, `"x> NOTIFY=SUCCESS ORCPT=rfc822;spy@example.net"@example.com`, `"a b"@example.com`}
+	var adds [][]string
+	for _, a := range evil {
+		adds = append(adds, []string{a})
+	}
+	adds = append(adds, []string{"plain@example.com"})
+	id := secCampaign(t, e, []string{"--name", "envelope", "--sender", "mail", "--from", "news@example.com",
+		"--subject", "Hi", "--text", "Hello"}, adds...)
+	secTick(t, e)
+	want := map[string]bool{"plain@example.com": true}
+	for _, a := range evil {
+		addr, err := mail.ParseAddress(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[strings.ToLower(addr.Address)] = true // the server hands out the mailbox unquoted
+	}
+	for _, m := range sink.Messages() {
+		if !want[strings.ToLower(m.To)] {
+			t.Errorf("the SMTP server got RCPT TO for %q, which is no recipient's address", m.To)
+		}
+	}
+	// Quoted properly, each is one valid path the server accepts.
+	for _, rc := range secRecipients(t, e, id) {
+		if rc.Status != "SENT" {
+			t.Errorf("%s: %s (%s), want SENT: its path must reach the server intact", rc.Email, rc.Status, rc.LastError)
+		}
+	}
+	if got := len(sink.Messages()); got != len(want) {
+		t.Errorf("the server accepted %d messages, want %d", got, len(want))
+	}
+}
+
 // ---- socket peer credentials ----
 
 // TestSecuritySocketPeerUID: with socket_mode 0666 anyone can connect, but

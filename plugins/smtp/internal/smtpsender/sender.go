@@ -133,7 +133,7 @@ func (s *Sender) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, erro
 	if _, err := msg.WriteTo(&data); err != nil {
 		return nil, sdk.Permanent("send: %v", err)
 	}
-	env := envelope{from: from.Address, to: to.Address, data: data.Bytes(), messageID: msg.MessageID}
+	env := envelope{from: smtpPath(from.Address), to: smtpPath(to.Address), data: data.Bytes(), messageID: msg.MessageID}
 
 	if err := p.acquire(ctx); err != nil {
 		return nil, err
@@ -355,6 +355,16 @@ func (p *pool) deliver(ctx context.Context, c *conn, env envelope) (*sdk.Receipt
 		p.put(c)
 	}
 	return receipt, f
+}
+
+// smtpPath is addr as it goes between the angle brackets of MAIL FROM and
+// RCPT TO: net/mail hands out local parts unquoted, and "a>b"@x.org or
+// "a b"@x.org unquoted would end the path early (a different mailbox, or
+// text taken as ESMTP parameters), so a local part that needs quoting is
+// quoted again.
+func smtpPath(addr string) string {
+	s := (&mail.Address{Address: addr}).String()
+	return s[1 : len(s)-1]
 }
 
 // transact sends MAIL, RCPT and DATA. open reports whether a transaction
