@@ -1401,3 +1401,47 @@ func TestControlAPI(t *testing.T) {
 		t.Errorf("campaigns: %d, want 1", n)
 	}
 }
+
+func TestSuppressImport(t *testing.T) {
+	e := NewEnv(t, "")
+	csvFile := WriteFile(t, e.Dir, "sup.csv", "email,reason\nA@Example.COM,complaint\nnot-an-address,x\nb@example.org,\n")
+	var res struct {
+		Added   int64 `json:"added"`
+		Invalid int64 `json:"invalid"`
+		Errors  []struct {
+			Line int64 `json:"line"`
+		} `json:"errors"`
+	}
+	e.MustJSON(&res, "suppress", "import", csvFile)
+	if res.Added != 2 || res.Invalid != 1 || len(res.Errors) != 1 || res.Errors[0].Line != 3 {
+		t.Fatalf("csv import: %+v", res)
+	}
+	txt := WriteFile(t, e.Dir, "sup.txt", "# bounced last year\nc@example.net\n\nd@example.net\n")
+	e.MustJSON(&res, "suppress", "import", txt, "--reason", "legacy list")
+	if res.Added != 2 || res.Invalid != 0 {
+		t.Fatalf("text import: %+v", res)
+	}
+	var list []struct {
+		Email, Reason, Source string
+	}
+	e.MustJSON(&list, "suppress", "list")
+	if len(list) != 4 {
+		t.Fatalf("list %+v", list)
+	}
+	for _, s := range list {
+		if s.Email == "A@example.com" && (s.Reason != "complaint" || s.Source != "import") {
+			t.Fatalf("entry %+v", s)
+		}
+		if s.Email == "c@example.net" && s.Reason != "legacy list" {
+			t.Fatalf("entry %+v", s)
+		}
+	}
+	id := MustCreateCampaign(t, e)
+	var imp struct {
+		Added, Suppressed int64
+	}
+	e.MustJSON(&imp, "recipients", "import", fmt.Sprint(id), WriteFile(t, e.Dir, "r.csv", "email\na@example.com\nd@example.net\ne@example.net\n"))
+	if imp.Added != 1 || imp.Suppressed != 2 {
+		t.Fatalf("import after suppress import: %+v", imp)
+	}
+}

@@ -56,7 +56,7 @@ commands:
   executions [ID]                        execution history
   ticks [--limit N]                      recent ticks
   queue                                  due, waiting and in-flight work per campaign
-  suppress add EMAIL [--reason R] | remove EMAIL | list
+  suppress add EMAIL [--reason R] | remove EMAIL | list | import FILE|-
   verify [ID] [-v]                       audit the database's invariants; exit 1 if any is broken
   config check
   version
