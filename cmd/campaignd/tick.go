@@ -55,35 +55,6 @@ func (a *app) tick(ctx context.Context) (*core.TickResult, error) {
 	return s.Tick(context.WithoutCancel(actorContext(ctx)), core.TriggerCLI)
 }
 
-func (a *app) cmdTicks(ctx context.Context, args []string) error {
-	fs := a.flags("ticks")
-	limit := fs.Int("limit", 20, "most records")
-	if _, err := a.parse(fs, args, 0, 0, "ticks [--limit N]"); err != nil {
-		return err
-	}
-	s, err := a.open(ctx, readAccess, "")
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	ts, err := s.Ticks(ctx, *limit)
-	if err != nil {
-		return err
-	}
-	if ts == nil {
-		ts = []*core.TickRecord{}
-	}
-	return a.print(ts, func(w io.Writer) {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tSTARTED\tTRIGGER\tDURATION\tPROCESSED\tSENT\tFAILED\tRETRIED\tTHROTTLED\tRECOVERED\tERROR")
-		for _, t := range ts {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", t.ID, t.Started.Local().Format(time.DateTime), t.Trigger,
-				t.Duration.Round(time.Millisecond), t.Processed, t.Sent, t.Failed, t.Retried, t.Throttled, t.Recovered, t.Error)
-		}
-		tw.Flush()
-	})
-}
-
 func (a *app) cmdQueue(ctx context.Context, args []string) error {
 	if _, err := a.parse(a.flags("queue"), args, 0, 0, "queue"); err != nil {
 		return err
@@ -109,39 +80,6 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 				next = q.NextAttempt.Local().Format(time.DateTime)
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\n", q.CampaignID, q.CampaignName, q.Status, q.DueNow, q.Waiting, q.InFlight, next)
-		}
-		tw.Flush()
-	})
-}
-
-func (a *app) cmdExecutions(ctx context.Context, args []string) error {
-	pos, err := a.parse(a.flags("executions"), args, 0, 1, "executions [ID]")
-	if err != nil {
-		return err
-	}
-	var id int64
-	if len(pos) == 1 {
-		if id, err = parseID(pos[0]); err != nil {
-			return err
-		}
-	}
-	s, err := a.open(ctx, readAccess, "")
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	xs, err := s.Executions(ctx, id)
-	if err != nil {
-		return err
-	}
-	if xs == nil {
-		xs = []*core.Execution{}
-	}
-	return a.print(xs, func(w io.Writer) {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tCAMPAIGN\tAT\tSTATUS\tQUEUED\tBY\tERROR")
-		for _, x := range xs {
-			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%s\t%s\n", x.ID, x.CampaignID, x.At.Local().Format(time.DateTime), x.Status, x.Queued, x.By, x.Error)
 		}
 		tw.Flush()
 	})

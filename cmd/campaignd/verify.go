@@ -12,15 +12,9 @@ import (
 // prints nothing when all is well (-v for a summary), and prints each
 // violation and exits 1 when anything is wrong.
 func (a *app) cmdVerify(ctx context.Context, args []string) error {
-	pos, err := a.parse(a.flags("verify"), args, 0, 1, "verify [ID] [-v]")
+	id, err := a.optionalID(a.flags("verify"), args, "verify [ID] [-v]")
 	if err != nil {
 		return err
-	}
-	var id int64
-	if len(pos) == 1 {
-		if id, err = parseID(pos[0]); err != nil {
-			return err
-		}
 	}
 	s, err := a.open(ctx, readAccess, "")
 	if err != nil {
