@@ -80,6 +80,7 @@ type report struct {
 	TickRecords     int            `json:"tick_records"`
 	TickTimeouts    int            `json:"tick_timeouts"`
 	DrainTicks      int            `json:"drain_ticks"`
+	SlowSpells      int            `json:"slow_spells"`
 	Recovered       int            `json:"leases_recovered"`
 	SinkMessages    int            `json:"sink_messages"`
 	Sent            int            `json:"sent"`
@@ -139,7 +140,7 @@ func main() {
 	fmt.Printf("| figure | value |\n| --- | --- |\n")
 	fmt.Printf("| recipients | %d in %d campaigns, concurrency 5 each: at most %d sends in flight in one process |\n", r.Recipients, r.Campaigns, r.InFlightBound)
 	fmt.Printf("| chaos | %.0f s of chaos, then %.1f s of clean ticks (%d) until every recipient was final; %.0f s wall |\n", r.ChaosSeconds, r.DrainSeconds, r.DrainTicks, r.WallSeconds)
-	fmt.Printf("| crashes | %s |\n", kinds(r.Kills))
+	fmt.Printf("| crashes | %s; %d slow spells of the sink |\n", kinds(r.Kills), r.SlowSpells)
 	fmt.Printf("| daemon | %d starts (%d refused while a standalone tick held the lock), %d SIGTERMs (each drained and exited 0) |\n", r.DaemonStarts, r.DaemonRefused, r.DaemonTerms)
 	fmt.Printf("| standalone/socket ticks | %d started: %d sent, %d skipped (lock busy), %d failed with a reason (their daemon went away), %d killed |\n", r.TicksStarted, r.TicksOK, r.TicksSkipped, r.TicksFailed, r.TicksKilled)
 	fmt.Printf("| tick records | %d (none above 50), %d leases recovered after crashes |\n", r.TickRecords, r.Recovered)
@@ -154,7 +155,7 @@ func main() {
 			fmt.Printf("- %s\n", strings.ReplaceAll(f, "\n", " "))
 		}
 	}
-	fmt.Printf("\nMethod: TestChaos (cmd/campaignd/chaos_test.go) runs the built binaries against an in-process SMTP sink that records each message at the final dot and then holds its reply back %s (delivered whether or not the client hears back: the worst case for duplicates). A seeded driver starts 1-3 overlapping `campaignd tick` processes and kill -9s half of them once their plugin runs; starts the daemon (tick_interval 200ms) and kill -9s or SIGTERMs it; kill -9s the smtp plugin under the daemon or a tick; and executes the campaigns one by one meanwhile. Config: tick_timeout 3s, lease_margin 0s, in_doubt resend, retry_base 50ms. Each duplicate is traced to the plugin process that delivered the copy before it (from /proc) and must be explained by a crash of that process or its host (or a tick timeout), within that crash's in-flight bound; a SIGTERM may explain none.\n", r.SinkDelay)
+	fmt.Printf("\nMethod: TestChaos (cmd/campaignd/chaos_test.go) runs the built binaries against an in-process SMTP sink that records each message at the final dot and then holds its reply back %s (delivered whether or not the client hears back: the worst case for duplicates). A seeded driver starts 1-3 overlapping `campaignd tick` processes and kill -9s half of them once their plugin runs; starts the daemon (tick_interval 200ms) and kill -9s or SIGTERMs it; kill -9s the smtp plugin under the daemon or a tick; slows the sink to 1-4 s a reply for a few seconds so ticks run into tick_timeout mid-send; and executes the campaigns one by one meanwhile. Config: tick_timeout 3s, lease_margin 0s, in_doubt resend, retry_base 50ms. Each duplicate is traced to the plugin process that delivered the copy before it (from /proc) and must be explained by a crash of that process or its host (or a tick timeout), within that crash's in-flight bound; a SIGTERM may explain none.\n", r.SinkDelay)
 }
 EOF
 (cd "$work/render" && "$GO" mod init render >/dev/null 2>&1 && "$GO" run . "$report" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$commit" \

@@ -12,6 +12,8 @@ package main_test
 //   - starts the daemon (tick_interval 200ms) and later kill -9s it or
 //     SIGTERMs it (which must drain and exit 0);
 //   - kill -9s the sender plugin under the daemon or under a standalone tick;
+//   - slows the sink down to 1-4 s a reply for a few seconds, so ticks run
+//     into tick_timeout (3s) mid-send;
 //   - executes the next campaign (ticks overlapping a writer).
 //
 // While the daemon runs, the standalone ticks go through its socket. Then
@@ -19,12 +21,13 @@ package main_test
 // test asserts: every recipient SENT (the sink accepts everything) and at
 // the sink at least once, with its own Message-ID; an address that arrived
 // more than once did so only with the Message-ID of its first copy and
-// never more often than it was attempted; every duplicate is explained by a
-// crash (or a tick timeout) close to its first copy, and no crash explains
-// more duplicates than could be in flight (concurrency 5 x campaigns); the
-// total is at most the sum of those bounds; nothing is lost; `campaignd
-// verify` is clean; no process panicked, a SIGTERMed daemon exited 0, and a
-// tick that failed said why.
+// never more often than it was attempted; every duplicate is explained by
+// the crash of the plugin process that delivered the copy before it (traced
+// from /proc), of that plugin's host, or by a tick timeout in that host, and
+// no crash explains more duplicates than could be in flight (concurrency 5 x
+// campaigns executed), a SIGTERM none; the total is at most the sum of those
+// bounds; nothing is lost; `campaignd verify` is clean; no process
+// panicked, a SIGTERMed daemon exited 0, and a tick that failed said why.
 //
 // Modes:
 //

@@ -18,66 +18,157 @@ package main_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 )
 
 // loadReport is what TestLoad measured; scripts/load.sh renders it.
 type loadReport struct {
-	Recipients     int       `json:"recipients"`
-	TickInterval   string    `json:"tick_interval"`
-	TickTimeout    string    `json:"tick_timeout"`
-	ImportSeconds  float64   `json:"import_seconds"`
-	ImportPerSec   float64   `json:"import_per_second"`
-	ImportVia      string    `json:"import_via"`
-	ImportRSSMaxMB float64   `json:"import_rss_max_mb,omitempty"` // the daemon's VmHWM after an import through it
-	ExecuteSeconds float64   `json:"execute_seconds"`
-	SendSeconds    float64   `json:"send_seconds"`
-	EmailsPerSec   float64   `json:"emails_per_second"`
-	SinkMessages   int64     `json:"sink_messages"`
-	Sent           int64     `json:"sent"`
-	Failed         int64     `json:"failed"`
-	Ticks          int       `json:"ticks"`
-	MaxProcessed   int       `json:"max_processed_per_tick"`
-	TicksOver50    int       `json:"ticks_over_50"`
-	TickErrors     int       `json:"tick_errors"`
-	TickP50MS      float64   `json:"tick_p50_ms"`
-	TickP95MS      float64   `json:"tick_p95_ms"`
-	TickP99MS      float64   `json:"tick_p99_ms"`
-	TickMaxMS      float64   `json:"tick_max_ms"`
-	RSSMinMB       float64   `json:"rss_min_mb"`
-	RSSMaxMB       float64   `json:"rss_max_mb"`
-	RSSLastMB      float64   `json:"rss_last_mb"`
-	RSSDecile2MB   float64   `json:"rss_decile2_mb"`
-	RSSDecile10MB  float64   `json:"rss_decile10_mb"`
-	RSSDecilesMB   []float64 `json:"rss_deciles_mb"`
-	MaxRSSMB       float64   `json:"max_rss_mb"`
-	HWMMB          float64   `json:"daemon_hwm_mb"`
-	PluginRSSMaxMB float64   `json:"plugin_rss_max_mb"`
-	RSSSamples     int       `json:"rss_samples"`
-	VerifyOK       bool      `json:"verify_ok"`
-	VerifySeconds  float64   `json:"verify_seconds"`
-	WallSeconds    float64   `json:"wall_seconds"`
-	Failures       []string  `json:"failures,omitempty"`
-	Passed         bool      `json:"passed"`
+	Recipients     int        `json:"recipients"`
+	TickInterval   string     `json:"tick_interval"`
+	TickTimeout    string     `json:"tick_timeout"`
+	ImportSeconds  float64    `json:"import_seconds"`
+	ImportPerSec   float64    `json:"import_per_second"`
+	ImportVia      string     `json:"import_via"`
+	ImportRSSMaxMB float64    `json:"import_rss_max_mb,omitempty"` // the daemon's VmHWM after an import through it
+	ExecuteSeconds float64    `json:"execute_seconds"`
+	SendSeconds    float64    `json:"send_seconds"`
+	EmailsPerSec   float64    `json:"emails_per_second"`
+	SinkMessages   int64      `json:"sink_messages"`
+	Duplicates     int64      `json:"duplicates"`
+	SlowTicks      []loadTick `json:"slow_ticks,omitempty"` // over half of tick_timeout
+	TimedOut       int        `json:"ticks_timed_out"`
+	Sent           int64      `json:"sent"`
+	Failed         int64      `json:"failed"`
+	Ticks          int        `json:"ticks"`
+	MaxProcessed   int        `json:"max_processed_per_tick"`
+	TicksOver50    int        `json:"ticks_over_50"`
+	TickErrors     int        `json:"tick_errors"`
+	TickP50MS      float64    `json:"tick_p50_ms"`
+	TickP95MS      float64    `json:"tick_p95_ms"`
+	TickP99MS      float64    `json:"tick_p99_ms"`
+	TickMaxMS      float64    `json:"tick_max_ms"`
+	RSSMinMB       float64    `json:"rss_min_mb"`
+	RSSMaxMB       float64    `json:"rss_max_mb"`
+	RSSLastMB      float64    `json:"rss_last_mb"`
+	RSSDecile2MB   float64    `json:"rss_decile2_mb"`
+	RSSDecile10MB  float64    `json:"rss_decile10_mb"`
+	RSSDecilesMB   []float64  `json:"rss_deciles_mb"`
+	MaxRSSMB       float64    `json:"max_rss_mb"`
+	HWMMB          float64    `json:"daemon_hwm_mb"`
+	PluginRSSMaxMB float64    `json:"plugin_rss_max_mb"`
+	RSSSamples     int        `json:"rss_samples"`
+	VerifyOK       bool       `json:"verify_ok"`
+	VerifySeconds  float64    `json:"verify_seconds"`
+	WallSeconds    float64    `json:"wall_seconds"`
+	Failures       []string   `json:"failures,omitempty"`
+	Passed         bool       `json:"passed"`
 }
 
 // loadTick is a tick record as `campaignd --json ticks` prints it.
 type loadTick struct {
 	ID        int64         `json:"id"`
 	Trigger   string        `json:"trigger"`
+	Started   time.Time     `json:"started"`
 	Duration  time.Duration `json:"duration_ns"`
 	Processed int           `json:"processed"`
 	Sent      int           `json:"sent"`
 	Failed    int           `json:"failed"`
-	Error     string        `json:"error"`
+	Retried   int           `json:"retried"`
+	Recovered int           `json:"recovered"`
+	Error     string        `json:"error,omitempty"`
+}
+
+// loadSink is an SMTP server that accepts everything and counts each
+// message by its Message-ID (a 64-bit hash of it), so duplicates are
+// counted without keeping a million addresses.
+type loadSink struct {
+	Host string
+	Port int
+	srv  *smtp.Server
+
+	mu   sync.Mutex
+	msgs int64
+	noID int64
+	dups int64
+	byID map[uint64]uint8
+}
+
+func newLoadSink(t *testing.T, n int) *loadSink {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("load sink: %v", err)
+	}
+	s := &loadSink{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, byID: make(map[uint64]uint8, n)}
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return loadSession{s}, nil }))
+	s.srv.Domain = "sink.load"
+	s.srv.ErrorLog = silentLog{}
+	s.srv.ReadTimeout = 10 * time.Minute
+	s.srv.WriteTimeout = time.Minute
+	go func() { _ = s.srv.Serve(ln) }()
+	t.Cleanup(func() { _ = s.srv.Close() })
+	return s
+}
+
+// counts returns the messages received, the duplicates among them (copies
+// after the first of a Message-ID) and those without a Message-ID.
+func (s *loadSink) counts() (msgs, dups, noID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.msgs, s.dups, s.noID
+}
+
+type loadSession struct{ s *loadSink }
+
+func (loadSession) Reset()                               {}
+func (loadSession) Logout() error                        { return nil }
+func (loadSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (loadSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (ls loadSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	id := ""
+	if hdr, _, ok := bytes.Cut(b, []byte("\r\n\r\n")); ok {
+		for _, l := range bytes.Split(hdr, []byte("\r\n")) {
+			if k, v, ok := bytes.Cut(l, []byte(":")); ok && strings.EqualFold(string(k), "Message-Id") {
+				id = strings.TrimSpace(string(v))
+				break
+			}
+		}
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	s := ls.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.msgs++
+	if id == "" {
+		s.noID++
+		return nil
+	}
+	k := h.Sum64()
+	if s.byID[k] > 0 {
+		s.dups++
+	}
+	s.byID[k] = min(s.byID[k], 254) + 1
+	return nil
 }
 
 func envInt(t *testing.T, name string, def int) int {
@@ -155,7 +246,7 @@ func TestLoad(t *testing.T) {
 		}
 	}()
 
-	sink := newLeanSink(t)
+	sink := newLoadSink(t, n)
 	e := NewEnv(t, fmt.Sprintf("tick_interval = %q\n[queue]\ntick_timeout = %q\nretry_base = \"1s\"\nretry_max = \"10s\"\n",
 		interval.String(), tickTimeout.String())+
 		smtpSenderTOML("sink", sink.Host, sink.Port, "max_connections = 5"))
@@ -310,7 +401,8 @@ func TestLoad(t *testing.T) {
 	rep.SendSeconds = sendDur.Seconds()
 	rep.Sent, rep.Failed = c.Stats.Sent, c.Stats.Failed+c.Stats.Bounced
 	rep.EmailsPerSec = float64(c.Stats.Sent) / sendDur.Seconds()
-	rep.SinkMessages = sink.msgs.Load()
+	var noID int64
+	rep.SinkMessages, rep.Duplicates, noID = sink.counts()
 	rep.HWMMB = float64(hwm) / 1e6
 	rep.PluginRSSMaxMB = float64(pluginMax) / 1e6
 
@@ -328,6 +420,12 @@ func TestLoad(t *testing.T) {
 		sentByTicks += tr.Sent
 		if tr.Processed > 0 {
 			durs = append(durs, tr.Duration)
+		}
+		if tr.Duration > tickTimeout/2 {
+			rep.SlowTicks = append(rep.SlowTicks, tr)
+		}
+		if tr.Duration >= tickTimeout {
+			rep.TimedOut++
 		}
 	}
 	rep.Ticks = len(ticks)
@@ -372,8 +470,20 @@ func TestLoad(t *testing.T) {
 	if c.Stats.Sent != int64(n) || c.Stats.Total != int64(n) {
 		fail("campaign: %+v, want all %d SENT", c.Stats, n)
 	}
-	if rep.SinkMessages != int64(n) {
-		fail("sink received %d messages, want %d", rep.SinkMessages, n)
+	// Every message once. A tick that ran out of time cut its sends off in
+	// doubt and they were sent again with the same Message-ID: at most its
+	// concurrency (5) each; without a timeout there must be none.
+	if noID > 0 {
+		fail("%d messages without a Message-ID", noID)
+	}
+	if rep.SinkMessages-rep.Duplicates != int64(n) {
+		fail("sink received %d distinct messages (%d in all, %d duplicates), want %d", rep.SinkMessages-rep.Duplicates, rep.SinkMessages, rep.Duplicates, n)
+	}
+	if rep.Duplicates > int64(5*rep.TimedOut) {
+		fail("%d duplicates, but %d ticks ran into tick_timeout (at most 5 in flight each); slow ticks: %+v", rep.Duplicates, rep.TimedOut, rep.SlowTicks)
+	}
+	if len(rep.SlowTicks) > 0 {
+		t.Logf("ticks over half of tick_timeout: %+v", rep.SlowTicks)
 	}
 	if sentByTicks != n {
 		fail("tick records account for %d sent, want %d", sentByTicks, n)
@@ -405,5 +515,9 @@ func TestLoad(t *testing.T) {
 	}
 	if err := d.Stop(); err != nil {
 		fail("daemon stop: %v\n%s", err, d.Stderr())
+	}
+	if log := strings.TrimSpace(d.Stderr()); log != "" {
+		lines := strings.Split(log, "\n")
+		t.Logf("the daemon logged %d lines (warn and above), the last ones:\n%s", len(lines), strings.Join(lines[max(0, len(lines)-40):], "\n"))
 	}
 }
