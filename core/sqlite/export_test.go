@@ -28,3 +28,9 @@ func SchemaKey() string {
 	fmt.Fprintf(h, "page %d", pageSize)
 	return fmt.Sprintf("v%d-%x", len(migrations), h.Sum(nil)[:6])
 }
+
+// Attrs column codec, exported to its fuzz test.
+var (
+	AppendAttrs = appendAttrs
+	DecodeAttrs = decodeAttrs
+)

@@ -35,7 +35,7 @@ func scanRecipient(s scanner) (*core.Recipient, error) {
 		return nil, err
 	}
 	if attrs.Valid && attrs.String != "" {
-		if err := json.Unmarshal([]byte(attrs.String), &r.Attrs); err != nil {
+		if r.Attrs, err = decodeAttrs(attrs.String); err != nil {
 			return nil, fmt.Errorf("recipient %d: decode attrs: %w", r.ID, err)
 		}
 	}
@@ -264,6 +264,76 @@ func appendAttrs(b []byte, m map[string]string) []byte {
 		b = appendJSONString(b, m[k])
 	}
 	return append(b, '}')
+}
+
+// decodeAttrs decodes an attrs column. Every claim decodes 50 of them, and
+// encoding/json was the largest Go cost of a claim, so the object
+// appendAttrs writes (no whitespace, no escapes in the common case) is
+// read by hand, as substrings of s; anything else (an escape, a byte the
+// fast path does not expect) goes to encoding/json, so the result is always
+// what json.Unmarshal would give.
+func decodeAttrs(s string) (map[string]string, error) {
+	if m, ok := decodeFlatAttrs(s); ok {
+		return m, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// decodeFlatAttrs is decodeAttrs' fast path: ok is false when s is not a
+// plain {"k":"v",...} object of escape-free, valid UTF-8 strings with
+// distinct keys.
+func decodeFlatAttrs(s string) (m map[string]string, ok bool) {
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return nil, false
+	}
+	// plainString reads the string that starts at s[i] == '"' and returns
+	// it and the index after its closing quote.
+	plainString := func(i int) (string, int, bool) {
+		if i >= len(s) || s[i] != '"' {
+			return "", 0, false
+		}
+		for j := i + 1; j < len(s); j++ {
+			switch c := s[j]; {
+			case c == '"':
+				v := s[i+1 : j]
+				return v, j + 1, utf8.ValidString(v)
+			case c == '\\' || c < 0x20:
+				return "", 0, false
+			}
+		}
+		return "", 0, false
+	}
+	m = map[string]string{}
+	i := 1
+	if s == "{}" {
+		return m, true
+	}
+	for {
+		k, next, ok := plainString(i)
+		if !ok || next >= len(s) || s[next] != ':' {
+			return nil, false
+		}
+		v, next, ok := plainString(next + 1)
+		if !ok {
+			return nil, false
+		}
+		if _, dup := m[k]; dup {
+			return nil, false
+		}
+		m[k] = v
+		switch {
+		case next == len(s)-1:
+			return m, true
+		case s[next] == ',':
+			i = next + 1
+		default:
+			return nil, false
+		}
+	}
 }
 
 // appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
