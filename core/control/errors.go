@@ -2,7 +2,6 @@ package control
 
 import (
 	"errors"
-	"net/http"
 
 	"github.com/campaignd/campaignd/core"
 )
@@ -14,27 +13,6 @@ import (
 // ErrNoDaemon: a daemon is there, and the error is core.EFORBIDDEN.
 var ErrNoDaemon = errors.New("no campaignd daemon is listening")
 
-// httpStatus is the one place a core error code becomes an HTTP status.
-// Unknown codes are internal errors.
-func httpStatus(code string) int {
-	switch code {
-	case core.EINVALID:
-		return http.StatusBadRequest
-	case core.ENOTFOUND:
-		return http.StatusNotFound
-	case core.ECONFLICT:
-		return http.StatusConflict
-	case core.EFORBIDDEN:
-		return http.StatusForbidden
-	case core.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case core.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
-}
-
 // knownCodes are the codes a daemon may send, in the order codeForStatus
 // tries them.
 var knownCodes = []string{
@@ -44,10 +22,10 @@ var knownCodes = []string{
 
 // codeForStatus recovers a code from a bare HTTP status, for an error answer
 // without a readable error body (a proxy, a crashed handler). It inverts
-// httpStatus rather than keeping a second table.
+// core.HTTPStatus rather than keeping a second table.
 func codeForStatus(status int) string {
 	for _, c := range knownCodes {
-		if httpStatus(c) == status {
+		if core.HTTPStatus(c) == status {
 			return c
 		}
 	}

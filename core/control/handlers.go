@@ -695,7 +695,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return nil
 }
 
-// writeError answers with err's code, mapped to a status by httpStatus, and
+// writeError answers with err's code, mapped to a status by core.HTTPStatus, and
 // its operator-facing message. Internal errors are logged with everything
 // known about them; the rest at debug level.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -708,7 +708,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Debug("control request refused", "method", r.Method, "path", r.URL.Path,
 			"code", code, "error", msg)
 	}
-	writeErrorBody(w, httpStatus(code), code, msg)
+	writeErrorBody(w, core.HTTPStatus(code), code, msg)
 }
 
 // errorDetail is err's text plus the causes a *core.Error keeps out of its

@@ -19,29 +19,15 @@ const (
 	codeMethodNotAllowed = "method_not_allowed" // the route exists, the method does not
 )
 
-// httpStatus is the one place an error code becomes an HTTP status.
-// Unknown codes are internal errors.
+// httpStatus adds this transport's own codes to core.HTTPStatus.
 func httpStatus(code string) int {
 	switch code {
-	case core.EINVALID:
-		return http.StatusBadRequest
 	case codeUnauthorized:
 		return http.StatusUnauthorized
-	case core.EFORBIDDEN:
-		return http.StatusForbidden
-	case core.ENOTFOUND:
-		return http.StatusNotFound
 	case codeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case core.ECONFLICT:
-		return http.StatusConflict
-	case core.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case core.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
 	}
+	return core.HTTPStatus(code)
 }
 
 // ErrorBody is the inner object of an error answer.
