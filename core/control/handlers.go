@@ -379,15 +379,11 @@ func (s *Server) tick(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) ticks(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, "limit")
+	limit, err := queryLimit(r)
 	if err != nil {
 		return err
 	}
-	limit, err := queryInt(q, "limit", 0, strconv.IntSize)
-	if err != nil {
-		return err
-	}
-	ts, err := s.svc.Ticks(r.Context(), int(limit))
+	ts, err := s.svc.Ticks(r.Context(), limit)
 	if err != nil {
 		return err
 	}
@@ -406,15 +402,11 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) suppressions(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, "limit")
+	limit, err := queryLimit(r)
 	if err != nil {
 		return err
 	}
-	limit, err := queryInt(q, "limit", 0, strconv.IntSize)
-	if err != nil {
-		return err
-	}
-	ss, err := s.svc.Suppressions(r.Context(), int(limit))
+	ss, err := s.svc.Suppressions(r.Context(), limit)
 	if err != nil {
 		return err
 	}
@@ -480,6 +472,17 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 		}
 	}
 	return q, nil
+}
+
+// queryLimit reads the query string of a listing that takes only an
+// optional limit (absent = the service's default).
+func queryLimit(r *http.Request) (int, error) {
+	q, err := query(r, "limit")
+	if err != nil {
+		return 0, err
+	}
+	limit, err := queryInt(q, "limit", 0, strconv.IntSize)
+	return int(limit), err
 }
 
 // queryInt parses an optional integer query parameter that must be at least
