@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks behind DESIGN.md's numbers and writes them, target
-# against measurement, to a Markdown file (default BENCHMARKS.md).
+# against measurement, to a Markdown file (default BENCHMARKS.md), keeping
+# the sections other scripts write there (Chaos suite, Load).
 #
 #   CAMPAIGND_BIN_DIR=bin ./scripts/bench.sh [OUT.md]     (make bench)
 #
@@ -15,21 +16,9 @@
 # Overrides: GO, BENCH_SQLITE_TIME (default 1s), BENCH_TIMEOUT (30m).
 set -uo pipefail
 
-out=${1:-BENCHMARKS.md}
-GO=${GO:-go}
-cd "$(dirname "$0")/.."
-root=$PWD
-case $out in /*) ;; *) out=$root/$out ;; esac
-
-if [ -z "${CAMPAIGND_BIN_DIR:-}" ] || [ ! -x "$CAMPAIGND_BIN_DIR/campaignd" ]; then
-	echo "bench.sh: set CAMPAIGND_BIN_DIR to a directory with the built campaignd (make bench does)" >&2
-	exit 2
-fi
-CAMPAIGND_BIN_DIR=$(cd "$CAMPAIGND_BIN_DIR" && pwd)
-export CAMPAIGND_BIN_DIR
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+report_init bench.sh bench "${1:-}"
 raw=$work/raw.txt
 : >"$raw"
 failures=()
@@ -141,8 +130,7 @@ cores=$(nproc)
 mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 kernel=$(uname -sr)
 gover=$("$GO" version | sed 's/^go version //')
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then commit="$commit (with uncommitted changes)"; fi
+commit=$(commit_label)
 fs=$(df -PT "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $2 }')
 
 {
@@ -200,7 +188,9 @@ fs=$(df -PT "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $2 }')
 	echo '```'
 	grep -E '^(Benchmark|ok|FAIL|---|panic|pkg:)' "$raw" | grep -v '^--- BENCH' || true
 	echo '```'
-} >"$out"
+} >"$work/bench.md"
+# The Chaos suite and Load sections (make chaos, make load) stay as they are.
+merge_report "$work/bench.md" "$out" "## Runs that failed" || exit 1
 
 echo "bench.sh: wrote $out in ${elapsed}s" >&2
 [ ${#failures[@]} -eq 0 ]

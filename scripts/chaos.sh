@@ -12,21 +12,9 @@
 # CHAOS_TIMEOUT (go test -timeout, default 60m).
 set -uo pipefail
 
-out=${1:-BENCHMARKS.md}
-GO=${GO:-go}
-cd "$(dirname "$0")/.."
-root=$PWD
-case $out in /*) ;; *) out=$root/$out ;; esac
-
-if [ -z "${CAMPAIGND_BIN_DIR:-}" ] || [ ! -x "$CAMPAIGND_BIN_DIR/campaignd" ]; then
-	echo "chaos.sh: set CAMPAIGND_BIN_DIR to a directory with the built campaignd and plugins (make chaos does)" >&2
-	exit 2
-fi
-CAMPAIGND_BIN_DIR=$(cd "$CAMPAIGND_BIN_DIR" && pwd)
-export CAMPAIGND_BIN_DIR
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+report_init chaos.sh chaos "${1:-}"
 report=$work/chaos.json
 started=$(date +%s)
 
@@ -41,8 +29,7 @@ if [ ! -s "$report" ]; then
 	exit 1
 fi
 
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then commit="$commit (with uncommitted changes)"; fi
+commit=$(commit_label)
 
 # Render the section with a throwaway Go program (Go is the one tool a
 # campaignd machine is sure to have).
@@ -164,23 +151,6 @@ EOF
 	exit 1
 }
 
-# replace_section FILE: put $work/section.md in place of FILE's section of
-# the same title (from its "## " line to the next "## " line), or append it;
-# everything else in FILE stays as it is.
-replace_section() {
-	local file=$1 title
-	title=$(head -n 1 "$work/section.md")
-	if [ ! -f "$file" ]; then
-		printf '# Benchmarks\n\n' >"$file"
-	fi
-	awk -v title="$title" -v new="$work/section.md" '
-		BEGIN { while ((getline l < new) > 0) body = body l "\n" }
-		$0 == title { skip = 1; if (!done) printf "%s\n", body; done = 1; next }
-		skip && /^## / { skip = 0 }
-		!skip { print }
-		END { if (!done) printf "\n%s", body }
-	' "$file" >"$file.tmp" && mv "$file.tmp" "$file"
-}
-replace_section "$out"
+merge_report "$work/section.md" "$out" "## Chaos suite" || exit 1
 echo "chaos.sh: wrote the Chaos suite section of $out (test exit $status, ${elapsed}s)" >&2
 exit "$status"
