@@ -14,80 +14,33 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
+	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/campaignd/campaignd/core"
-	"github.com/campaignd/campaignd/core/sqlite"
 	"github.com/campaignd/campaignd/core/web"
-	"github.com/campaignd/campaignd/sdk"
 )
 
 var ctx = context.Background()
-
-// *core.Engine is what the daemon hands web.New.
-var _ web.Backend = (*core.Engine)(nil)
-
-// fakeSender accepts every message and keeps it.
-type fakeSender struct {
-	mu   sync.Mutex
-	sent []*sdk.Message
-}
-
-func (f *fakeSender) Configure(context.Context, map[string]string) error { return nil }
-func (f *fakeSender) Info(context.Context) (sdk.Info, error)             { return sdk.Info{Name: "fake"}, nil }
-func (f *fakeSender) Send(_ context.Context, m *sdk.Message) (*sdk.Receipt, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sent = append(f.sent, m)
-	return &sdk.Receipt{ProviderID: "p-" + m.MessageID}, nil
-}
-
-func (f *fakeSender) count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.sent)
-}
-
-// message returns the message sent to a recipient.
-func (f *fakeSender) message(rid int64) *sdk.Message {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, m := range f.sent {
-		if m.RecipientID == rid {
-			return m
-		}
-	}
-	return nil
-}
-
-type fakeProvider struct{ senders map[string]sdk.Sender }
-
-func (p *fakeProvider) Sender(_ context.Context, name string) (sdk.Sender, error) {
-	return p.senders[name], nil
-}
-func (p *fakeProvider) Has(name string) bool { _, ok := p.senders[name]; return ok }
 
 const (
 	unsubSecret = "unsubscribe-secret-0123456789"
 	cronSecret  = "cron-secret-0123456789abcdef"
 )
 
-// env is a real engine on a real SQLite file behind a real web.Server on
-// 127.0.0.1:0.
+// env is a fake backend behind a real web.Server on 127.0.0.1:0, spoken
+// to by a real HTTP client.
 type env struct {
-	t      *testing.T
-	eng    *core.Engine
-	sender *fakeSender
-	unsub  *core.Unsubscriber
-	key    *ecdsa.PrivateKey // the "SendGrid" signing key
-	srv    *web.Server
-	base   string // http://127.0.0.1:port
+	t     *testing.T
+	fake  *fakeBackend
+	unsub *core.Unsubscriber
+	key   *ecdsa.PrivateKey // the "SendGrid" signing key
+	srv   *web.Server
+	base  string // http://127.0.0.1:port
 }
 
 // options for newEnv.
@@ -100,25 +53,9 @@ type options struct {
 
 func newEnv(t *testing.T, o options) *env {
 	t.Helper()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "c.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	e := &env{t: t, sender: &fakeSender{}}
+	e := &env{t: t, fake: &fakeBackend{}}
+	var err error
 	if e.unsub, err = core.NewUnsubscriber(unsubSecret, "http://placeholder"); err != nil {
-		t.Fatal(err)
-	}
-	lim := core.DefaultLimits()
-	lim.RetryBase, lim.RetryMax = 0, 0
-	lim.TickTimeout = 10 * time.Second
-	prov := &fakeProvider{senders: map[string]sdk.Sender{"fake": e.sender}}
-	// The URL is only known once the server listens.
-	e.eng, err = core.NewEngine(db, prov, lim, hclog.NewNullLogger(), core.WithUnsubscribeURL(
-		func(c *core.Campaign, r *core.Recipient) string {
-			return e.base + "/unsubscribe/" + e.unsub.Token(c.ID, r.ID)
-		}))
-	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := web.Config{Listen: "127.0.0.1:0", MaxBodyBytes: o.maxBody, Logger: hclog.NewNullLogger()}
@@ -138,7 +75,7 @@ func newEnv(t *testing.T, o options) *env {
 		}
 		cfg.SendGridPublicKey = base64.StdEncoding.EncodeToString(der)
 	}
-	if e.srv, err = web.New(e.eng, cfg); err != nil {
+	if e.srv, err = web.New(e.fake, cfg); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.srv.Listen(); err != nil {
@@ -160,90 +97,18 @@ func newEnv(t *testing.T, o options) *env {
 	return e
 }
 
-// campaign creates a campaign with n recipients, activates it and, when
-// execute is set, executes it.
-func (e *env) campaign(n int, execute bool) int64 {
+// recipients returns n recipients of campaign 7 (ids 11, 12, ...), known
+// to the fake's Unsubscribe.
+func (e *env) recipients(n int) []*core.Recipient {
 	e.t.Helper()
-	c, err := e.eng.CreateCampaign(ctx, core.CampaignSpec{Name: "c", Sender: "fake", From: "news@example.org", Subject: "Hi", Text: "Hello {{.Email}}"})
-	if err != nil {
-		e.t.Fatal(err)
+	rs := make([]*core.Recipient, n)
+	known := map[int64]*core.Recipient{}
+	for i := range rs {
+		rs[i] = &core.Recipient{ID: int64(11 + i), CampaignID: 7, Email: fmt.Sprintf("u%d@c7.example.org", i), Status: core.RecipientSent}
+		known[rs[i].ID] = rs[i]
 	}
-	var b strings.Builder
-	b.WriteString("email,name\n")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&b, "u%d@c%d.example.org,User %d\n", i, c.ID, i)
-	}
-	if _, err := e.eng.ImportRecipients(ctx, c.ID, core.FormatCSV, strings.NewReader(b.String())); err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.eng.ChangeCampaign(ctx, c.ID, core.ActionActivate); err != nil {
-		e.t.Fatal(err)
-	}
-	if execute {
-		if res, err := e.eng.Execute(ctx, c.ID); err != nil || res.Queued != int64(n) {
-			e.t.Fatalf("execute: %+v %v", res, err)
-		}
-	}
-	return c.ID
-}
-
-// sentCampaign is a campaign whose n recipients are all SENT.
-func (e *env) sentCampaign(n int) (int64, []*core.Recipient) {
-	e.t.Helper()
-	id := e.campaign(n, true)
-	if res, err := e.eng.Tick(ctx, core.TriggerCLI); err != nil || res.Sent != n {
-		e.t.Fatalf("tick: %+v %v", res, err)
-	}
-	rs := e.recipients(id, core.RecipientSent)
-	if len(rs) != n {
-		e.t.Fatalf("%d sent recipients, want %d", len(rs), n)
-	}
-	return id, rs
-}
-
-func (e *env) recipients(id int64, st core.RecipientStatus) []*core.Recipient {
-	e.t.Helper()
-	rs, err := e.eng.Recipients(ctx, id, core.RecipientFilter{Status: st, Limit: 10000})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	e.fake.set(func(f *fakeBackend) { f.recipients = known })
 	return rs
-}
-
-func (e *env) stats(id int64) core.Stats {
-	e.t.Helper()
-	st, err := e.eng.Stats(ctx, id)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return *st
-}
-
-func (e *env) suppressions() []*core.Suppression {
-	e.t.Helper()
-	s, err := e.eng.Suppressions(ctx, 1000)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return s
-}
-
-// snapshot is the state a refused request must leave alone.
-type snapshot struct {
-	stats core.Stats
-	supp  int
-	sent  int
-}
-
-func (e *env) snap(id int64) snapshot {
-	return snapshot{stats: e.stats(id), supp: len(e.suppressions()), sent: e.sender.count()}
-}
-
-func (e *env) unchanged(id int64, before snapshot) {
-	e.t.Helper()
-	if now := e.snap(id); now != before {
-		e.t.Fatalf("state changed: before %+v, after %+v", before, now)
-	}
 }
 
 // response is a finished HTTP exchange.
@@ -260,30 +125,81 @@ func (r response) json(t *testing.T, v any) {
 	}
 }
 
-// errorCode returns the code of a JSON error answer.
+// keys returns the sorted top-level keys of a JSON object answer.
+func (r response) keys(t *testing.T) string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	r.json(t, &m)
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ",")
+}
+
+// errorCode returns the code of a JSON error answer, checking its shape.
 func (r response) errorCode(t *testing.T) string {
 	t.Helper()
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("error answer of type %q: %s", ct, r.body)
+	}
 	var er web.ErrorResponse
-	r.json(t, &er)
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&er); err != nil {
+		t.Fatalf("decode error answer %q: %v", r.body, err)
+	}
 	if er.Error.Code == "" || er.Error.Message == "" {
 		t.Fatalf("not an error answer: %s", r.body)
 	}
 	return er.Error.Code
 }
 
+// errorMessage returns the message of a JSON error answer.
+func (r response) errorMessage(t *testing.T) string {
+	t.Helper()
+	var er web.ErrorResponse
+	r.json(t, &er)
+	return er.Error.Message
+}
+
 // do sends a request; url may be a path under the server.
 func (e *env) do(method, url string, header http.Header, body []byte) response {
 	e.t.Helper()
-	if strings.HasPrefix(url, "/") {
-		url = e.base + url
-	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
+	return e.doReader(method, url, header, rd, int64(len(body)))
+}
+
+// doChunked sends body without a Content-Length (chunked encoding).
+func (e *env) doChunked(method, url string, header http.Header, body []byte) response {
+	e.t.Helper()
+	// Hiding the *bytes.Reader keeps net/http from learning the length.
+	return e.doReader(method, url, header, struct{ io.Reader }{bytes.NewReader(body)}, -1)
+}
+
+// both sends the request twice, with and without a Content-Length, and
+// calls check with each answer right after it arrives.
+func (e *env) both(method, url string, header http.Header, body []byte, check func(what string, res response)) {
+	e.t.Helper()
+	check("sized", e.do(method, url, header, body))
+	check("chunked", e.doChunked(method, url, header, body))
+}
+
+func (e *env) doReader(method, url string, header http.Header, rd io.Reader, length int64) response {
+	e.t.Helper()
+	if strings.HasPrefix(url, "/") {
+		url = e.base + url
+	}
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if rd != nil {
+		req.ContentLength = length
 	}
 	for k, vs := range header {
 		req.Header[k] = vs
@@ -317,10 +233,17 @@ func signedHeader(t *testing.T, key *ecdsa.PrivateKey, at time.Time, body []byte
 	}
 }
 
-// sgEvent is one SendGrid event as the webhook posts it.
+// sgTime is the timestamp sgEvent puts on events, and sgAt the time the
+// webhook must hand on for it.
+const sgTime = 1700000000
+
+var sgAt = time.Unix(sgTime, 0).UTC()
+
+// sgEvent is one SendGrid event about r as the webhook posts it; extra
+// adds fields, or removes them when nil.
 func sgEvent(event, id string, r *core.Recipient, extra map[string]any) map[string]any {
 	ev := map[string]any{
-		"event": event, "sg_event_id": id, "email": r.Email, "timestamp": time.Now().Unix(),
+		"event": event, "sg_event_id": id, "email": r.Email, "timestamp": sgTime,
 		"sg_message_id": "m." + id, "campaign_id": fmt.Sprint(r.CampaignID), "recipient_id": fmt.Sprint(r.ID),
 		"message_id": fmt.Sprintf("<c%d.r%d@example.org>", r.CampaignID, r.ID),
 	}
@@ -332,6 +255,13 @@ func sgEvent(event, id string, r *core.Recipient, extra map[string]any) map[stri
 		}
 	}
 	return ev
+}
+
+// wantEvent is the core event the webhook must hand on for an sgEvent
+// about r.
+func wantEvent(typ core.EventType, id string, r *core.Recipient, reason string) core.DeliveryEvent {
+	return core.DeliveryEvent{Provider: web.ProviderSendGrid, EventID: id, Type: typ, CampaignID: r.CampaignID,
+		RecipientID: r.ID, Email: r.Email, Reason: reason, At: sgAt}
 }
 
 func mustJSON(t *testing.T, v any) []byte {

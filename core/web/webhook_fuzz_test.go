@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,7 +13,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -30,47 +28,17 @@ import (
 //   - a body over the limit is 413, a forged or stale signature 403, a
 //     body that is not one JSON array 400, each with a JSON error body,
 //     and in every one of those cases nothing is applied;
+//   - the backend is only ever asked to ApplyEvents (the fake answers
+//     that every event it is handed was applied);
 //   - a 200 accounts for every element of the array exactly once:
 //     applied + duplicates + unknown + ignored + skipped = elements, with
-//     exactly applied events handed to ApplyEvents in one call;
+//     exactly applied events handed to ApplyEvents in one call, and no
+//     call at all when there is nothing to hand on;
 //   - every event handed on is a sendgrid event with a known type, a
 //     trimmed non-empty event id, non-negative ids, a trimmed email and a
 //     reason of at most 500 bytes of valid UTF-8.
 
 const fuzzWebhookMax = 8 << 10
-
-// recordingBackend accepts every event batch and remembers it.
-type recordingBackend struct {
-	mu      sync.Mutex
-	batches [][]core.DeliveryEvent
-}
-
-func (b *recordingBackend) Tick(context.Context, core.TickTrigger) (*core.TickResult, error) {
-	panic("webhook fuzz: Tick called")
-}
-
-func (b *recordingBackend) Execute(context.Context, int64) (*core.ExecuteResult, error) {
-	panic("webhook fuzz: Execute called")
-}
-
-func (b *recordingBackend) Unsubscribe(context.Context, *core.Unsubscriber, string) (*core.Recipient, error) {
-	panic("webhook fuzz: Unsubscribe called")
-}
-
-func (b *recordingBackend) ApplyEvents(_ context.Context, evs []core.DeliveryEvent) (*core.EventsResult, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.batches = append(b.batches, append([]core.DeliveryEvent(nil), evs...))
-	return &core.EventsResult{Applied: len(evs)}, nil
-}
-
-func (b *recordingBackend) take() [][]core.DeliveryEvent {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := b.batches
-	b.batches = nil
-	return out
-}
 
 // Signing modes.
 const (
@@ -117,7 +85,7 @@ func FuzzSendGridWebhook(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	unsignedB, signedB := &recordingBackend{}, &recordingBackend{}
+	unsignedB, signedB := &fakeBackend{}, &fakeBackend{}
 	unsigned, err := web.New(unsignedB, web.Config{Listen: "127.0.0.1:0", MaxBodyBytes: fuzzWebhookMax})
 	if err != nil {
 		f.Fatal(err)
@@ -157,7 +125,14 @@ func FuzzSendGridWebhook(f *testing.F) {
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		batches := b.take()
+		var batches [][]core.DeliveryEvent
+		for _, c := range b.take() {
+			evs, ok := c.Args[0].([]core.DeliveryEvent)
+			if c.Method != "ApplyEvents" || !ok {
+				t.Fatalf("the webhook called the backend's %s", describeCalls([]backendCall{c}))
+			}
+			batches = append(batches, evs)
+		}
 		st := rec.Code
 		if st >= 500 {
 			t.Fatalf("%d for %q: %s", st, body, rec.Body.String())
@@ -205,6 +180,9 @@ func FuzzSendGridWebhook(f *testing.F) {
 		case 0:
 		case 1:
 			handed = batches[0]
+			if len(handed) == 0 {
+				t.Fatal("ApplyEvents called with no events")
+			}
 		default:
 			t.Fatalf("%d ApplyEvents calls for one post", len(batches))
 		}
