@@ -496,6 +496,56 @@ func TestExecuteFailureLeavesRecord(t *testing.T) {
 	}
 }
 
+// TestExecuteAndTickLeaveHistory checks the records an execute and a tick
+// leave: the execution names its caller, a second execute is a conflict
+// (recorded too), and a tick record carries its trigger and counts.
+func TestExecuteAndTickLeaveHistory(t *testing.T) {
+	h := newHarness(t, nil)
+	c, err := h.eng.CreateCampaign(ctx, core.CampaignSpec{Name: "h", Sender: "fake", From: "a@example.org", Subject: "s", Text: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.ImportRecipients(ctx, c.ID, core.FormatCSV, strings.NewReader("email\na@example.org\nb@example.org\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.ChangeCampaign(ctx, c.ID, core.ActionActivate); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.eng.Execute(core.WithActor(ctx, "cron job"), c.ID)
+	if err != nil || res.Queued != 2 || res.Message == "" {
+		t.Fatalf("execute: %+v %v", res, err)
+	}
+	if _, err := h.eng.Execute(ctx, c.ID); core.ErrorCode(err) != core.ECONFLICT {
+		t.Fatalf("second execute: %v, want conflict", err)
+	}
+	if _, err := h.eng.Execute(ctx, c.ID+100); core.ErrorCode(err) != core.ENOTFOUND {
+		t.Fatalf("execute of an unknown campaign: %v, want not found", err)
+	}
+	xs, err := h.eng.Executions(ctx, c.ID)
+	if err != nil || len(xs) != 2 {
+		t.Fatalf("executions %+v %v", xs, err)
+	}
+	// Newest first: the refused second execute, then the first.
+	if xs[1].Status != core.ExecutionCompleted || xs[1].Queued != 2 || xs[1].By != "cron job" ||
+		xs[0].Status != core.ExecutionFailed || !strings.Contains(xs[0].Error, "SENDING") {
+		t.Fatalf("executions %+v %+v", *xs[0], *xs[1])
+	}
+
+	if r, err := h.eng.Tick(ctx, core.TriggerHTTP); err != nil || r.Sent != 2 {
+		t.Fatalf("tick: %+v %v", r, err)
+	}
+	if r := h.tick(); r.Processed != 0 {
+		t.Fatalf("idle tick: %+v", r)
+	}
+	ts, err := h.eng.Ticks(ctx, 10)
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("tick records %+v %v (an idle tick writes none)", ts, err)
+	}
+	if tr := ts[0]; tr.Trigger != core.TriggerHTTP || tr.Processed != 2 || tr.Sent != 2 || tr.Failed != 0 || tr.Duration <= 0 {
+		t.Fatalf("tick record %+v", *tr)
+	}
+}
+
 func TestOverlappingTicksInOneProcessSkip(t *testing.T) {
 	h := newHarness(t, nil)
 	h.sender.delay = 50 * time.Millisecond
