@@ -1049,6 +1049,84 @@ api_key = "literal-key-VALUE"
 	}
 }
 
+// TestConfigCheckThirdPartyOptions: a third-party plugin's options are
+// printed, except what looks secret: keys naming a secret, and the
+// password of a URL. ${VAR} works in every string key, plugin included.
+func TestConfigCheckThirdPartyOptions(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, `log_level = "${CD_TEST_LOG:-warn}"
+socket_mode = "${CD_TEST_MODE:-0600}"
+
+[senders.custom]
+plugin = "${CD_TEST_PLUGIN:-smtp}"
+
+[senders.custom.options]
+dsn = "${CD_TEST_DSN}"
+bearer = "b-SECRET-bearer"
+auth_header = "Basic SECRET-basic"
+endpoint = "https://api-user:SECRET-url-pw@api.example.com/v1"
+region = "eu-west"
+`)
+	e.ExtraEnv = []string{"CD_TEST_DSN=smtps://user:SECRET-dsn-pw@mail.example.com"}
+	var cc struct {
+		Senders map[string]struct {
+			Plugin  string            `json:"plugin"`
+			Options map[string]string `json:"options"`
+		} `json:"senders"`
+	}
+	out := e.MustRun("--json", "config", "check")
+	human := e.MustRun("config", "check")
+	for _, o := range []string{out, human} {
+		if strings.Contains(o, "SECRET") {
+			t.Errorf("config check printed a secret:\n%s", o)
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &cc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	c := cc.Senders["custom"]
+	if c.Plugin != "smtp" {
+		t.Errorf("plugin = %q, want ${CD_TEST_PLUGIN:-smtp} expanded", c.Plugin)
+	}
+	if c.Options["region"] != "eu-west" {
+		t.Errorf("region = %q, want it shown", c.Options["region"])
+	}
+	if got := c.Options["endpoint"]; got != "https://api-user:xxxxx@api.example.com/v1" {
+		t.Errorf("endpoint = %q, want the URL with its password hidden", got)
+	}
+	for _, k := range []string{"dsn", "bearer", "auth_header"} {
+		if c.Options[k] == "" {
+			t.Errorf("option %s missing (want it shown as set, redacted): %v", k, c.Options)
+		}
+	}
+}
+
+// TestConfigCheckRefusesWhatServeWould: config check fails on the [http]
+// settings the daemon's listener would refuse, naming them, and serve
+// refuses them the same way before it opens anything.
+func TestConfigCheckRefusesWhatServeWould(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ name, toml, want string }{
+		{"short cron secret", "listen = \"127.0.0.1:0\"\ncron_secret = \"short\"", "config: [http]: cron secret: must be at least 16 characters"},
+		{"bad webhook key", "listen = \"127.0.0.1:0\"\nsendgrid_public_key = \"not-a-key\"", "config: [http]: sendgrid public key"},
+		{"listen without a port", "listen = \"bogus\"", "config: [http]: listen: \"bogus\" is not a host:port address"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := NewEnv(t, "[http]\n"+c.toml+"\n")
+			for _, args := range [][]string{{"config", "check"}, {"serve"}} {
+				r := e.Run(args...)
+				if r.Code != 1 || !strings.Contains(r.Stderr, c.want) {
+					t.Errorf("%s: want exit 1 saying %q, got %s", args[0], c.want, r)
+				}
+			}
+			if _, err := os.Stat(e.DB); err == nil {
+				t.Errorf("a refused config still created the database")
+			}
+		})
+	}
+}
+
 // With no config file at all, campaignd works from defaults in the
 // working directory.
 func TestNoConfigFile(t *testing.T) {

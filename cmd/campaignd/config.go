@@ -16,6 +16,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/web"
 )
 
 // Config is campaignd.toml. Every key has a default, so a missing file
@@ -231,7 +232,9 @@ func (c *Config) finish() (*Config, error) {
 	for _, f := range []struct {
 		key string
 		p   *string
-	}{{"database", &c.Database}, {"socket", &c.Socket}, {"plugin_dir", &c.PluginDir}, {"default_from", &c.DefaultFrom}, {"queue.message_id_domain", &c.Queue.MessageIDDomain},
+	}{{"database", &c.Database}, {"socket", &c.Socket}, {"socket_mode", &c.SocketMode}, {"socket_group", &c.SocketGroup},
+		{"plugin_dir", &c.PluginDir}, {"log_level", &c.LogLevel}, {"default_from", &c.DefaultFrom},
+		{"queue.in_doubt", &c.Queue.InDoubt}, {"queue.message_id_domain", &c.Queue.MessageIDDomain},
 		{"http.listen", &c.HTTP.Listen}, {"http.public_url", &c.HTTP.PublicURL}, {"http.unsubscribe_secret", &c.HTTP.UnsubscribeSecret},
 		{"http.cron_secret", &c.HTTP.CronSecret}, {"http.sendgrid_public_key", &c.HTTP.SendGridPublicKey}} {
 		if *f.p, err = expandEnv(f.key, *f.p); err != nil {
@@ -269,6 +272,12 @@ func (c *Config) finish() (*Config, error) {
 			return nil, core.Errorf(core.EINVALID, "config: http.unsubscribe_secret: must be set (at least 16 characters) when http.public_url is")
 		}
 	}
+	if c.HTTP.Listen != "" {
+		// What serve's listener would refuse, refused now (and by config check).
+		if err := c.webConfig().Validate(); err != nil {
+			return nil, core.Errorf(core.EINVALID, "config: [http]: %s", core.ErrorMessage(err))
+		}
+	}
 	if _, ok := c.Senders["outbox"]; !ok {
 		// The embedded default: a first run needs no mail server.
 		c.Senders["outbox"] = SenderConfig{Plugin: "outbox"}
@@ -276,6 +285,14 @@ func (c *Config) finish() (*Config, error) {
 	for name, s := range c.Senders {
 		if !validSenderName(name) {
 			return nil, core.Errorf(core.EINVALID, "config: senders.%s: a sender name may use only letters, digits, - and _", name)
+		}
+		for _, f := range []struct {
+			key string
+			p   *string
+		}{{"plugin", &s.Plugin}, {"sha256", &s.SHA256}} {
+			if *f.p, err = expandEnv("senders."+name+"."+f.key, *f.p); err != nil {
+				return nil, err
+			}
 		}
 		if s.Plugin == "" {
 			return nil, core.Errorf(core.EINVALID, "config: senders.%s.plugin: required (e.g. \"smtp\")", name)
@@ -357,6 +374,12 @@ func (c *Config) unsubscriber() (*core.Unsubscriber, error) {
 	return core.NewUnsubscriber(c.HTTP.UnsubscribeSecret, c.HTTP.PublicURL)
 }
 
+// webConfig is the public listener's configuration as [http] gives it;
+// serve adds the unsubscriber and the logger.
+func (c *Config) webConfig() web.Config {
+	return web.Config{Listen: c.HTTP.Listen, CronSecret: c.HTTP.CronSecret, SendGridPublicKey: c.HTTP.SendGridPublicKey}
+}
+
 // engineOptions are the engine options every process builds the same way.
 func (c *Config) engineOptions() ([]core.EngineOption, error) {
 	u, err := c.unsubscriber()
@@ -378,17 +401,27 @@ func (c *Config) limits() core.Limits {
 }
 
 // secretWords mark option keys whose values config check never prints.
-var secretWords = []string{"pass", "secret", "key", "token", "credential"}
+var secretWords = []string{"pass", "secret", "key", "token", "credential", "auth", "bearer", "dsn", "cookie", "private", "signature", "session"}
 
-// redacted returns the sender options safe to print.
+// redacted returns the sender options safe to print. A plugin's options
+// are its own, so which hold secrets is guessed on the safe side: a value
+// is hidden when its key names a secret (secretWords), and a URL's
+// password wherever it appears.
 func redacted(opts map[string]string) map[string]string {
 	out := make(map[string]string, len(opts))
 	for k, v := range opts {
 		out[k] = v
+		if v == "" {
+			continue
+		}
+		secret := false
 		for _, w := range secretWords {
-			if strings.Contains(strings.ToLower(k), w) && v != "" {
-				out[k] = "(set, redacted)"
-			}
+			secret = secret || strings.Contains(strings.ToLower(k), w)
+		}
+		if secret {
+			out[k] = "(set, redacted)"
+		} else if u, err := url.Parse(v); err == nil && u.User != nil {
+			out[k] = u.Redacted()
 		}
 	}
 	return out

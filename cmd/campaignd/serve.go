@@ -126,10 +126,9 @@ func (a *app) startWeb(cfg *Config, eng *core.Engine) (*web.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	pub, err := web.New(eng, web.Config{
-		Listen: cfg.HTTP.Listen, CronSecret: cfg.HTTP.CronSecret, SendGridPublicKey: cfg.HTTP.SendGridPublicKey,
-		Unsubscriber: u, Logger: a.log.Named("http"),
-	})
+	wc := cfg.webConfig()
+	wc.Unsubscriber, wc.Logger = u, a.log.Named("http")
+	pub, err := web.New(eng, wc)
 	if err != nil {
 		return nil, fmt.Errorf("http listener: %w", err)
 	}

@@ -102,19 +102,37 @@ type Server struct {
 	served bool
 }
 
+// Validate checks what New would refuse, so a configuration can be
+// checked without starting a server. It returns an EINVALID error when
+// Listen is not a host:port address, the CronSecret is set but too short,
+// or SendGridPublicKey is set but not a base64 (or PEM) ECDSA P-256 public
+// key.
+func (cfg Config) Validate() error {
+	if strings.TrimSpace(cfg.Listen) == "" {
+		return core.Errorf(core.EINVALID, "listen: an address (host:port) is required")
+	}
+	if _, port, err := net.SplitHostPort(cfg.Listen); err != nil || port == "" {
+		return core.Errorf(core.EINVALID, "listen: %q is not a host:port address (e.g. \"127.0.0.1:8080\")", cfg.Listen)
+	}
+	if cfg.CronSecret != "" && len(cfg.CronSecret) < MinCronSecretLen {
+		return core.Errorf(core.EINVALID, "cron secret: must be at least %d characters", MinCronSecretLen)
+	}
+	if strings.TrimSpace(cfg.SendGridPublicKey) != "" {
+		if _, err := ParseSendGridPublicKey(cfg.SendGridPublicKey); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // New returns a Server answering with b. It does not listen yet. It
-// returns an EINVALID error when Listen is empty, the CronSecret is set
-// but too short, or SendGridPublicKey is not a base64 (or PEM) ECDSA P-256
-// public key.
+// returns an EINVALID error when b is nil or cfg.Validate fails.
 func New(b Backend, cfg Config) (*Server, error) {
 	if b == nil {
 		return nil, core.Errorf(core.EINVALID, "web: new server: a backend is required")
 	}
-	if strings.TrimSpace(cfg.Listen) == "" {
-		return nil, core.Errorf(core.EINVALID, "web: new server: a listen address is required")
-	}
-	if cfg.CronSecret != "" && len(cfg.CronSecret) < MinCronSecretLen {
-		return nil, core.Errorf(core.EINVALID, "web: new server: cron secret: must be at least %d characters", MinCronSecretLen)
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("web: new server: %w", err)
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
