@@ -295,7 +295,11 @@ type csvSource struct {
 }
 
 func newCSVSource(r io.Reader) (*csvSource, error) {
-	cr := csv.NewReader(bufio.NewReaderSize(r, 256<<10))
+	br := bufio.NewReaderSize(r, 256<<10)
+	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
+		_, _ = br.Discard(3) // spreadsheet exports start with one, before any quote
+	}
+	cr := csv.NewReader(br)
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if err == io.EOF {
@@ -307,9 +311,6 @@ func newCSVSource(r io.Reader) (*csvSource, error) {
 	s := &csvSource{r: cr, emailCol: -1, nameCol: -1}
 	seen := map[string]bool{}
 	for i, h := range header {
-		if i == 0 {
-			h = strings.TrimPrefix(h, "\ufeff")
-		}
 		h = strings.ToLower(strings.TrimSpace(h))
 		if !utf8.ValidString(h) {
 			return nil, Errorf(EINVALID, "line 1: header column %d is not valid UTF-8", i+1)

@@ -51,6 +51,17 @@ func newImportEngine(t *testing.T) (*core.Engine, *memStore) {
 	return e, st
 }
 
+// A byte order mark before a quoted header (what spreadsheets export) is
+// not part of the first column's name.
+func TestImportCSVBOMBeforeQuotedHeader(t *testing.T) {
+	e, st := newImportEngine(t)
+	res, err := e.ImportRecipients(context.Background(), 1, core.FormatCSV,
+		strings.NewReader("\ufeff\"Email\",\"Name\"\r\n\"ann@example.com\",\"Ann\"\r\n"))
+	if err != nil || res.Added != 1 || res.Invalid != 0 || !st.emails["ann@example.com"] {
+		t.Fatalf("import: %+v, %v", res, err)
+	}
+}
+
 func TestImportCSV(t *testing.T) {
 	e, st := newImportEngine(t)
 	csv := "\ufeffEmail,Name,City\n" +

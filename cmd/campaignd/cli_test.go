@@ -1514,6 +1514,20 @@ func TestSuppressImport(t *testing.T) {
 			t.Fatalf("entry %+v", s)
 		}
 	}
+	// A one-column CSV file is a CSV file: its header is not an address.
+	e.MustJSON(&res, "suppress", "import", WriteFile(t, e.Dir, "one.csv", "\ufeff\"Email\"\r\nf@example.net\r\n"))
+	if res.Added != 1 || res.Invalid != 0 {
+		t.Fatalf("one-column csv import: %+v", res)
+	}
+	// A CSV file without an email column is refused whole, naming its columns.
+	r := e.Run("suppress", "import", WriteFile(t, e.Dir, "noemail.csv", "name,reason\nAnn,x\n"))
+	if r.Code != 1 || !strings.Contains(r.Stderr, "line 1: a CSV file needs a header row with an email column (columns: name, reason)") {
+		t.Fatalf("csv without an email column: %s", r)
+	}
+	e.MustJSON(&list, "suppress", "list")
+	if len(list) != 5 {
+		t.Fatalf("list after the one-column and refused files: %+v", list)
+	}
 	id := MustCreateCampaign(t, e)
 	var imp struct {
 		Added, Suppressed int64

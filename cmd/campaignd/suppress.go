@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -98,10 +99,22 @@ func (a *app) suppressImport(ctx context.Context, args []string) error {
 		in = f
 	}
 	br := bufio.NewReader(in)
-	first, _ := br.Peek(512)
-	header := strings.ToLower(strings.SplitN(string(first), "\n", 2)[0])
+	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
+		_, _ = br.Discard(3) // spreadsheet exports start with one
+	}
+	first, _ := br.Peek(4096)
+	// A first line that names an "email" column makes the file a CSV file
+	// (one column is enough); a first line with commas but no such column
+	// is a CSV file without the header it needs; anything else is a list.
+	var columns []string
+	for _, h := range strings.Split(strings.TrimRight(strings.SplitN(string(first), "\n", 2)[0], "\r"), ",") {
+		columns = append(columns, strings.ToLower(strings.Trim(strings.TrimSpace(h), `"`)))
+	}
 	var next func() (email, why string, line int64, err error)
-	if strings.Contains(header, "email") && strings.Contains(header, ",") {
+	if !slices.Contains(columns, "email") && len(columns) > 1 {
+		return core.Errorf(core.EINVALID, "suppress import: line 1: a CSV file needs a header row with an email column (columns: %s)", strings.Join(columns, ", "))
+	}
+	if slices.Contains(columns, "email") {
 		r := csv.NewReader(br)
 		r.FieldsPerRecord = -1
 		head, err := r.Read()
@@ -110,7 +123,7 @@ func (a *app) suppressImport(ctx context.Context, args []string) error {
 		}
 		emailCol, reasonCol := -1, -1
 		for i, h := range head {
-			switch strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))) {
+			switch strings.ToLower(strings.TrimSpace(h)) {
 			case "email":
 				emailCol = i
 			case "reason":
