@@ -395,7 +395,9 @@ func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sender sdk.Sender, r
 		}
 		o.Status, o.NextAttemptAt, o.RefundAttempt = RecipientQueued, o.At.Add(wait), true
 		t.hold(c.Sender, o.NextAttemptAt)
-		log.Warn("sender throttled; no more work for it this tick", "retry_after", wait, "error", se.Message)
+		// Info, not Warn: a provider asking to slow down is routine, the
+		// tick record counts it, and a cron tick must stay quiet.
+		log.Info("sender throttled; no more work for it this tick", "retry_after", wait, "error", se.Message)
 	case se.Class == sdk.ClassConfig:
 		o.Status, o.NextAttemptAt, o.RefundAttempt = RecipientQueued, o.At.Add(t.lim.RetryBase), true
 		t.hold(c.Sender, o.NextAttemptAt)
