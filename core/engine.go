@@ -229,17 +229,12 @@ func (e *Engine) Retry(ctx context.Context, id int64, errorClass string) (*Retry
 	if err != nil {
 		return nil, err
 	}
+	// The transition's error names the states for the operator; the store
+	// checks the status again, and reopens a COMPLETED campaign, in the
+	// transaction that requeues.
 	if c.Status != CampaignPaused {
-		to, err := Transition(c.Status, c.PausedFrom, ActionRetry)
-		if err != nil {
+		if _, err := Transition(c.Status, c.PausedFrom, ActionRetry); err != nil {
 			return nil, err
-		}
-		// Reopen before requeueing, so a crash between the two never leaves
-		// QUEUED rows under a COMPLETED campaign.
-		if to != c.Status {
-			if err := e.store.SetCampaignStatus(ctx, id, c.Status, to, e.now()); err != nil {
-				return nil, fmt.Errorf("retry campaign %d: %w", id, err)
-			}
 		}
 	}
 	n, err := e.store.Retry(ctx, id, errorClass, e.now())

@@ -546,6 +546,143 @@ func TestExecuteAndTickLeaveHistory(t *testing.T) {
 	}
 }
 
+// hangSender never answers: each Send blocks until the tick's deadline,
+// like a tarpitting SMTP server.
+type hangSender struct{ fakeSender }
+
+func (h *hangSender) Send(ctx context.Context, m *sdk.Message) (*sdk.Receipt, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A send cut off by tick_timeout is in doubt, with the policy of an expired
+// lease: resent with backoff, and failed in_doubt once max_attempts is
+// reached, so a server that never answers cannot hold a campaign open.
+func TestTickTimeoutHonoursMaxAttempts(t *testing.T) {
+	h := newHarness(t, func(l *core.Limits) {
+		l.MaxAttempts = 2
+		l.TickTimeout = 100 * time.Millisecond
+	})
+	h.prov.senders["fake"] = &hangSender{}
+	id := h.campaign(1, nil)
+	for i := 0; i < 5; i++ {
+		if _, err := h.eng.Tick(ctx, core.TriggerCLI); err != nil {
+			t.Fatalf("tick %d: %v", i, err)
+		}
+	}
+	r := h.recipients(id, "")[0]
+	if r.Status != core.RecipientFailed || r.LastErrorClass != core.ClassInDoubt || r.Attempts != 2 {
+		t.Errorf("after 5 timed-out ticks with max_attempts 2: %s class %s after %d attempts; want FAILED in_doubt after 2",
+			r.Status, r.LastErrorClass, r.Attempts)
+	}
+	if c, _ := h.eng.Campaign(ctx, id); c.Status != core.CampaignCompleted {
+		t.Errorf("campaign %s, want COMPLETED", c.Status)
+	}
+	rep, err := h.eng.Verify(ctx, id)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
+
+// failSuppressedAmong is a store whose suppression check fails.
+type failSuppressedAmong struct{ core.Store }
+
+func (failSuppressedAmong) SuppressedAmong(context.Context, []string) (map[string]bool, error) {
+	return nil, core.Errorf(core.EUNAVAILABLE, "check suppressions: database is busy")
+}
+
+// When the claim-time suppression check fails, nothing is sent (an address
+// suppressed after import is exactly what it exists for): the batch goes
+// back to the queue with no attempt counted, and the tick says why.
+func TestClaimTimeSuppressionFailsClosed(t *testing.T) {
+	h := newHarness(t, nil)
+	id := h.campaign(3, nil)
+	r := h.recipients(id, core.RecipientQueued)[0]
+	if err := h.eng.Suppress(ctx, core.Suppression{Email: r.Email, Reason: "complaint"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.engineOver(failSuppressedAmong{h.db}).Tick(ctx, core.TriggerCLI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := h.sender.sentCount(); n != 0 || res.Sent != 0 {
+		t.Fatalf("sent %d (%+v) although the suppression check failed", n, res)
+	}
+	for _, q := range h.recipients(id, core.RecipientQueued) {
+		if q.Attempts != 0 {
+			t.Errorf("recipient %d: %d attempts counted for a batch never sent", q.ID, q.Attempts)
+		}
+	}
+	if st := h.stats(id); st.Queued != 3 {
+		t.Fatalf("stats %+v, want all 3 back in the queue", st)
+	}
+	ts, _ := h.eng.Ticks(ctx, 1)
+	if len(ts) != 1 || !strings.Contains(ts[0].Error, "suppression check") {
+		t.Fatalf("tick records %+v, want one naming the failed check", ts)
+	}
+	// With the check working again, the suppressed address fails as such
+	// and the others are sent.
+	if res := h.tick(); res.Sent != 2 || res.Failed != 1 {
+		t.Fatalf("next tick: %+v", res)
+	}
+}
+
+// Cancelling a campaign ends every recipient not yet sent: FAILED with
+// class cancelled, counters moved, nothing left waiting. A send in flight
+// at the cancel that comes back for a retry ends the same way at the next
+// tick.
+func TestCancelFailsUnsentRecipients(t *testing.T) {
+	h := newHarness(t, nil)
+	id := h.campaign(60, nil)
+	h.tick() // 50 SENT, 10 QUEUED
+	inflight, err := h.db.Claim(ctx, id, 2, "in-flight", time.Now().Add(time.Minute), time.Now())
+	if err != nil || len(inflight) != 2 {
+		t.Fatalf("claim: %v %v", inflight, err)
+	}
+	if _, err := h.eng.ChangeCampaign(ctx, id, core.ActionCancel); err != nil {
+		t.Fatal(err)
+	}
+	if want := (core.Stats{Total: 60, Sending: 2, Sent: 50, Failed: 8}); h.stats(id) != want {
+		t.Fatalf("after cancel: %+v, want %+v", h.stats(id), want)
+	}
+	for _, r := range h.recipients(id, core.RecipientFailed) {
+		if r.LastErrorClass != core.ClassCancelled || !strings.Contains(r.LastError, "cancelled") {
+			t.Errorf("recipient %d: class %q error %q", r.ID, r.LastErrorClass, r.LastError)
+		}
+	}
+	// The in-flight sends finish: one sent, one transient (back to QUEUED).
+	outcomes := []core.Outcome{
+		{RecipientID: inflight[0].ID, CampaignID: id, ClaimToken: "in-flight", Status: core.RecipientSent, ProviderID: "p", At: time.Now()},
+		{RecipientID: inflight[1].ID, CampaignID: id, ClaimToken: "in-flight", Status: core.RecipientQueued, ErrorClass: "transient", Error: "451", At: time.Now()},
+	}
+	for _, o := range outcomes {
+		if err := h.db.RecordOutcome(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep, _ := h.eng.Verify(ctx, id); !rep.OK() || len(rep.Notes) != 1 {
+		t.Fatalf("verify with a requeued row under the cancel: %+v (want one note, no violation)", rep)
+	}
+	h.tick()
+	if want := (core.Stats{Total: 60, Sent: 51, Failed: 9}); h.stats(id) != want {
+		t.Fatalf("after the next tick: %+v, want %+v", h.stats(id), want)
+	}
+	if rep, err := h.eng.Verify(ctx, id); err != nil || !rep.OK() || len(rep.Notes) != 0 {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	// A DRAFT campaign's PENDING recipients end too.
+	c, _ := h.eng.CreateCampaign(ctx, core.CampaignSpec{Name: "d", Sender: "fake", From: "a@example.org", Subject: "s", Text: "t"})
+	if _, err := h.eng.ImportRecipients(ctx, c.ID, core.FormatCSV, strings.NewReader("email\na@example.org\nb@example.org\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.ChangeCampaign(ctx, c.ID, core.ActionCancel); err != nil {
+		t.Fatal(err)
+	}
+	if want := (core.Stats{Total: 2, Failed: 2}); h.stats(c.ID) != want {
+		t.Fatalf("cancelled draft: %+v, want %+v", h.stats(c.ID), want)
+	}
+}
+
 func TestOverlappingTicksInOneProcessSkip(t *testing.T) {
 	h := newHarness(t, nil)
 	h.sender.delay = 50 * time.Millisecond

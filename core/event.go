@@ -129,8 +129,18 @@ func (e *Engine) Unsubscribe(ctx context.Context, u *Unsubscriber, token string)
 		Provider: "campaignd", EventID: fmt.Sprintf("unsubscribe:%d:%d", cid, rid), Type: EventUnsubscribe,
 		CampaignID: cid, RecipientID: rid, Email: r.Email, Reason: "one-click unsubscribe", At: e.now(),
 	}
-	if _, err := e.store.ApplyEvent(ctx, ev, ev.Type.Effect()); err != nil {
+	out, err := e.store.ApplyEvent(ctx, ev, ev.Type.Effect())
+	if err != nil {
 		return nil, fmt.Errorf("unsubscribe: %w", err)
+	}
+	// The event id is one per recipient, so a second click is a duplicate
+	// event; but the address may have been unsuppressed since, and the
+	// click must still take effect.
+	if out == EventDuplicate {
+		if err := e.store.Suppress(ctx, Suppression{Email: r.Email, Reason: string(ev.Type) + ": " + ev.Reason,
+			Source: ev.Type.SuppressionSource(), CreatedAt: ev.At}); err != nil {
+			return nil, fmt.Errorf("unsubscribe: %w", err)
+		}
 	}
 	return r, nil
 }

@@ -392,3 +392,31 @@ func TestUnsubscribe(t *testing.T) {
 		h.unchanged(id, before)
 	}
 }
+
+// A one-click unsubscribe clicked again after the address was taken off
+// the suppression list suppresses it again: the same event id must not
+// make the second click a no-op.
+func TestUnsubscribeAgainAfterUnsuppress(t *testing.T) {
+	h := newHarness(t, nil)
+	u, err := core.NewUnsubscriber("unsubscribe-secret-0123456789", "https://mail.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := h.campaign(1, nil)
+	h.tick()
+	r := h.recipients(id, core.RecipientSent)[0]
+	token := u.Token(id, r.ID)
+	if _, err := h.eng.Unsubscribe(ctx, u, token); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.eng.Unsuppress(ctx, r.Email); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.Unsubscribe(ctx, u, token); err != nil {
+		t.Fatal(err)
+	}
+	s := h.suppressions()[r.Email]
+	if s == nil || s.Source != "unsubscribe" || s.Reason != "unsubscribe: one-click unsubscribe" {
+		t.Fatalf("after the second click: %+v, want an unsubscribe suppression", s)
+	}
+}

@@ -292,6 +292,7 @@ type csvSource struct {
 	attrCols []int
 	header   []string
 	attrs    map[string]string // reused by Next
+	line     int64             // where the last record read ended
 }
 
 func newCSVSource(r io.Reader) (*csvSource, error) {
@@ -348,11 +349,14 @@ func (s *csvSource) Next() (RecipientInput, int64, error) {
 	if err != nil {
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
+			s.line = int64(pe.Line)
 			return RecipientInput{}, int64(pe.StartLine), &rowError{line: int64(pe.StartLine), msg: csvErrText(err)}
 		}
-		return RecipientInput{}, 0, err
+		// The stream broke (not the CSV): name the line it broke on.
+		return RecipientInput{}, s.line + 1, err
 	}
 	line, _ := s.r.FieldPos(0)
+	s.line = int64(line)
 	in := RecipientInput{Email: rec[s.emailCol]}
 	if s.nameCol >= 0 {
 		in.Name = rec[s.nameCol]

@@ -187,3 +187,17 @@ func TestImportRefusedForClosedCampaign(t *testing.T) {
 		t.Fatalf("unknown campaign: got %v", err)
 	}
 }
+
+// A stream that breaks mid-file (not a CSV syntax error) stops the import
+// with an error naming the line it broke on.
+func TestImportCSVStreamErrorNamesItsLine(t *testing.T) {
+	e, _ := newImportEngine(t)
+	data := "email\na@example.org\nb@example.org\nc@exa"
+	res, err := e.ImportRecipients(context.Background(), 1, core.FormatCSV, &failingReader{r: strings.NewReader(data), n: len(data)})
+	if core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "line 4") {
+		t.Fatalf("import: %+v, %v; want EINVALID naming line 4", res, err)
+	}
+	if res.Added != 2 {
+		t.Fatalf("added %d, want the 2 rows before the break", res.Added)
+	}
+}

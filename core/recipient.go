@@ -38,6 +38,7 @@ const (
 	ClassInDoubt    = "in_doubt"   // lease expired mid-send: outcome unknown
 	ClassTemplate   = "template"   // the recipient's data broke a template
 	ClassSuppressed = "suppressed" // the address is on the suppression list
+	ClassCancelled  = "cancelled"  // never sent: its campaign was cancelled
 )
 
 // Recipient is one addressee of one campaign: exactly one row per

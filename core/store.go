@@ -114,9 +114,16 @@ type Store interface {
 	// CompleteCampaigns marks COMPLETED every SENDING campaign with no
 	// PENDING, QUEUED or SENDING recipient left, and returns their ids.
 	CompleteCampaigns(ctx context.Context, now time.Time) ([]int64, error)
+	// FailCancelled moves every PENDING or QUEUED recipient of a CANCELLED
+	// campaign to FAILED with class ClassCancelled (a send in flight when
+	// the campaign was cancelled can come back QUEUED), and returns how
+	// many moved. When there are none it only reads.
+	FailCancelled(ctx context.Context, now time.Time) (int64, error)
 	// Retry moves a campaign's FAILED recipients (only those of errorClass
 	// when it is not empty) back to QUEUED due now with attempts reset, and
-	// returns how many moved.
+	// returns how many moved. In the same transaction a COMPLETED campaign
+	// that got rows back reopens to SENDING; a SENDING or PAUSED one keeps
+	// its status; any other status is ECONFLICT.
 	Retry(ctx context.Context, campaignID int64, errorClass string, now time.Time) (int64, error)
 	// InsertTick writes a tick record and sets its ID.
 	InsertTick(ctx context.Context, t *TickRecord) error
@@ -147,10 +154,12 @@ type Store interface {
 	// Events lists a recipient's recorded events, oldest first.
 	Events(ctx context.Context, recipientID int64) ([]*DeliveryEvent, error)
 
-	// Audit scans the recipients of one campaign (campaignID > 0) or all,
-	// read-only, and returns per (campaign, status) the real count and the
-	// rows breaking each rule of StatusAudit.
-	Audit(ctx context.Context, campaignID int64, now time.Time, maxAttempts int) ([]StatusAudit, error)
+	// Audit reads one campaign (campaignID > 0) or all, with their
+	// counters, and scans their recipients for per (campaign, status) real
+	// counts and the rows breaking each rule of StatusAudit, all in one
+	// read transaction: the counters and the counts are of one moment,
+	// whatever commits meanwhile. ENOTFOUND for an unknown campaign.
+	Audit(ctx context.Context, campaignID int64, now time.Time, maxAttempts int) (*AuditSnapshot, error)
 
 	// Close releases the database.
 	Close() error

@@ -117,6 +117,14 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger) (*TickResult, er
 	for _, id := range done {
 		e.log.Info("campaign completed", "campaign", id)
 	}
+	// A send in flight when its campaign was cancelled may have come back
+	// QUEUED (a retry, or lease recovery): it ends here.
+	if n, err := e.store.FailCancelled(context.WithoutCancel(ctx), e.now()); err != nil {
+		t.errs = append(t.errs, err.Error())
+		t.storeFailed(fmt.Errorf("fail cancelled: %w", err))
+	} else if n > 0 {
+		e.log.Info("recipients of cancelled campaigns failed", "count", n)
+	}
 	if t.res.Processed > 0 || t.res.Recovered > 0 || t.res.Completed > 0 || len(t.errs) > 0 {
 		r := &TickRecord{
 			Trigger: trigger, Started: start, Duration: e.now().Sub(start),
@@ -314,7 +322,9 @@ func (t *tickRun) sendCampaign(ctx context.Context, c *Campaign, rs []*Recipient
 // dropSuppressed re-checks the claimed addresses against the suppression
 // list (an address may have bounced or unsubscribed since it was imported):
 // those fail with class suppressed and are not sent. If the check itself
-// fails, nothing is dropped: the import-time check still stands.
+// fails, nothing is sent: the whole batch goes back to the queue unsent
+// (no attempt counted), since mailing someone who opted out is worse than
+// mailing late.
 func (t *tickRun) dropSuppressed(ctx context.Context, c *Campaign, rs []*Recipient) []*Recipient {
 	emails := make([]string, len(rs))
 	for i, r := range rs {
@@ -322,8 +332,12 @@ func (t *tickRun) dropSuppressed(ctx context.Context, c *Campaign, rs []*Recipie
 	}
 	listed, err := t.e.store.SuppressedAmong(ctx, emails)
 	if err != nil {
-		t.e.log.Error("claim-time suppression check", "campaign", c.ID, "error", err)
-		return rs
+		t.e.log.Error("claim-time suppression check failed; batch handed back unsent", "campaign", c.ID, "error", err)
+		t.addErr(fmt.Sprintf("campaign %d: suppression check: %v", c.ID, err))
+		for _, r := range rs {
+			t.release(ctx, c, r, t.e.now(), "", "")
+		}
+		return nil
 	}
 	if len(listed) == 0 {
 		return rs
@@ -381,12 +395,15 @@ func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sender sdk.Sender, r
 	case ctx.Err() != nil && se.Class == sdk.ClassTransient:
 		// The tick ran out of time mid-send: the provider may or may not
 		// have taken the message. Same policy as an expired lease.
+		// Like lease recovery, resend gives up after max_attempts; and the
+		// resend backs off, so a server that never answers is not retried
+		// first thing every tick.
 		o.ErrorClass = ClassInDoubt
 		o.Error = "tick timed out mid-send, outcome unknown: " + se.Message
-		if t.lim.InDoubt == InDoubtHold {
+		if t.lim.InDoubt == InDoubtHold || r.Attempts >= t.lim.MaxAttempts {
 			o.Status = RecipientFailed
 		} else {
-			o.Status, o.NextAttemptAt = RecipientQueued, o.At
+			o.Status, o.NextAttemptAt = RecipientQueued, o.At.Add(backoff(r.Attempts, t.lim.RetryBase, t.lim.RetryMax))
 		}
 	case se.Class == sdk.ClassThrottled:
 		wait := se.RetryAfter

@@ -20,6 +20,14 @@ type StatusAudit struct {
 	FailedWithoutReason int64 // FAILED or BOUNCED with no error class
 }
 
+// AuditSnapshot is what Store.Audit read in one transaction: the
+// campaigns with their counters, and what the scan of their recipients
+// found.
+type AuditSnapshot struct {
+	Campaigns []*Campaign
+	Statuses  []StatusAudit
+}
+
 // Violation is one broken invariant.
 type Violation struct {
 	CampaignID int64  `json:"campaign_id"`
@@ -47,29 +55,17 @@ func (r *VerifyReport) OK() bool { return len(r.Violations) == 0 }
 // them); no SENT row without provider id or sent time; attempts within
 // 0..max_attempts; no QUEUED row that can never be claimed; no FAILED row
 // without its reason; no COMPLETED campaign with anything left to send. It
-// reads only: one scan of the recipients (of the campaign), so it costs
+// reads only, in one read transaction (so it may run beside a daemon that
+// is sending): one scan of the recipients (of the campaign), so it costs
 // about as much as a COUNT(*). ENOTFOUND for an unknown campaign.
 func (e *Engine) Verify(ctx context.Context, id int64) (*VerifyReport, error) {
 	start := e.now()
-	var campaigns []*Campaign
-	if id > 0 {
-		c, err := e.store.Campaign(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		campaigns = []*Campaign{c}
-	} else {
-		cs, err := e.store.Campaigns(ctx)
-		if err != nil {
-			return nil, err
-		}
-		campaigns = cs
-	}
 	lim := e.Limits()
-	audits, err := e.store.Audit(ctx, id, start, lim.MaxAttempts)
+	snap, err := e.store.Audit(ctx, id, start, lim.MaxAttempts)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
+	campaigns, audits := snap.Campaigns, snap.Statuses
 	rep := &VerifyReport{Campaigns: len(campaigns), Violations: []Violation{}, Notes: []string{}}
 	real := map[int64]*Stats{}
 	byID := map[int64]*Campaign{}
@@ -130,6 +126,10 @@ func (e *Engine) Verify(ctx context.Context, id int64) (*VerifyReport, error) {
 		}
 		if c.Status == CampaignCompleted && got.Unfinished() > 0 {
 			add(c.ID, "completed", "campaign is COMPLETED but %d recipients are still pending, queued or sending", got.Unfinished())
+		}
+		if c.Status == CampaignCancelled && got.Pending+got.Queued > 0 {
+			// A send in flight at the cancel that came back for a retry.
+			rep.Notes = append(rep.Notes, fmt.Sprintf("campaign %d: CANCELLED with %d recipients still pending or queued; the next tick fails them (class cancelled)", c.ID, got.Pending+got.Queued))
 		}
 	}
 	rep.Duration = e.now().Sub(start)

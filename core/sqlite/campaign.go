@@ -90,7 +90,14 @@ func (db *DB) Campaigns(ctx context.Context) ([]*core.Campaign, error) {
 }
 
 func (db *DB) queryCampaigns(ctx context.Context, op, query string, args ...any) ([]*core.Campaign, error) {
-	rows, err := db.r.QueryContext(ctx, query, args...)
+	return queryCampaigns(ctx, db.r, op, query, args...)
+}
+
+// queryCampaigns runs a campaigns query on q: the read pool, or a read
+// transaction that must see the campaigns at the same moment as something
+// else (Audit).
+func queryCampaigns(ctx context.Context, q querier, op, query string, args ...any) ([]*core.Campaign, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, internal(op, err)
 	}
@@ -112,7 +119,8 @@ func (db *DB) queryCampaigns(ctx context.Context, op, query string, args ...any)
 // SetCampaignStatus moves campaign id from `from` to `to` only if it is
 // still in `from`; it does not judge whether the move is legal (see
 // core.Transition). Moving to PAUSED records `from` as PausedFrom; any
-// other move clears it. ENOTFOUND for an unknown campaign, ECONFLICT naming
+// other move clears it. Moving to CANCELLED fails the campaign's PENDING
+// and QUEUED recipients in the same transaction (see FailCancelled). ENOTFOUND for an unknown campaign, ECONFLICT naming
 // the actual status when it is not `from`, EINVALID for an unknown status.
 func (db *DB) SetCampaignStatus(ctx context.Context, id int64, from, to core.CampaignStatus, now time.Time) error {
 	if !validCampaignStatus(from) || !validCampaignStatus(to) {
@@ -129,6 +137,11 @@ func (db *DB) SetCampaignStatus(ctx context.Context, id int64, from, to core.Cam
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			if err == nil && to == core.CampaignCancelled {
+				// Cancelling ends every recipient not yet sent, in the
+				// same transaction: nothing is left waiting forever.
+				_, err = failUnsent(ctx, tx, id, orNow(now))
+			}
 			return err
 		}
 		st, err := campaignStatus(ctx, tx, id)

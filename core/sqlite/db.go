@@ -419,3 +419,8 @@ func nullString(s string) any {
 type scanner interface {
 	Scan(dest ...any) error
 }
+
+// querier is what *sql.DB and *sql.Tx share for reading.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}

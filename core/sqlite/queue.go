@@ -142,13 +142,15 @@ const claimSQL = `UPDATE recipients
 		ORDER BY next_attempt_at, id LIMIT ?6)
 	RETURNING ` + recipientCols
 
-// Claim moves at most n due QUEUED recipients of a campaign (oldest due
-// first: next_attempt_at, then id) to SENDING with leaseUntil and token,
-// attempts+1, in one UPDATE ... RETURNING plus the counter update, in one
-// immediate transaction, and returns them in that order. Two claimers, in
-// one process or several, never get the same row. It does not look at the
-// campaign's status. EINVALID for n < 1, an empty token or a lease that
-// does not end after now.
+// Claim moves at most n due QUEUED recipients of a SENDING campaign
+// (oldest due first: next_attempt_at, then id) to SENDING with leaseUntil
+// and token, attempts+1, in one UPDATE ... RETURNING plus the counter
+// update, in one immediate transaction, and returns them in that order.
+// Two claimers, in one process or several, never get the same row. The
+// campaign's status is read in the same transaction, so a pause or cancel
+// committed before the claim is never overtaken by it: a campaign that is
+// not SENDING yields nothing. EINVALID for n < 1, an empty token or a lease
+// that does not end after now; ENOTFOUND for an unknown campaign.
 func (db *DB) Claim(ctx context.Context, campaignID int64, n int, token string, leaseUntil, now time.Time) ([]*core.Recipient, error) {
 	now = orNow(now)
 	switch {
@@ -161,6 +163,9 @@ func (db *DB) Claim(ctx context.Context, campaignID int64, n int, token string, 
 	}
 	var rs []*core.Recipient
 	err := db.writeTx(ctx, "claim batch", func(tx *sql.Tx) error {
+		if st, err := campaignStatus(ctx, tx, campaignID); err != nil || st != core.CampaignSending {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, claimSQL, ms(leaseUntil), token, ms(now), campaignID, ms(now), n)
 		if err != nil {
 			return err
@@ -415,6 +420,90 @@ func (db *DB) CompleteCampaigns(ctx context.Context, now time.Time) ([]int64, er
 	return ids, nil
 }
 
+// FailCancelled fails the PENDING and QUEUED recipients of every CANCELLED
+// campaign that still has some (by its counters: when none has, it only
+// reads), with class cancelled; see core.Store.FailCancelled.
+func (db *DB) FailCancelled(ctx context.Context, now time.Time) (int64, error) {
+	const left = `status = 'CANCELLED' AND (pending > 0 OR queued > 0)`
+	var found bool
+	if err := db.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM campaigns WHERE `+left+`)`).Scan(&found); err != nil {
+		return 0, internal("fail cancelled", err)
+	}
+	if !found {
+		return 0, nil
+	}
+	var n int64
+	err := db.writeTx(ctx, "fail cancelled", func(tx *sql.Tx) error {
+		n = 0
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM campaigns WHERE `+left)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			k, err := failUnsent(ctx, tx, id, orNow(now))
+			if err != nil {
+				return err
+			}
+			n += k
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// failUnsentSQL fails one status of a cancelled campaign's rows, walking
+// its id range as execute does.
+const failUnsentSQL = `UPDATE recipients SET status = 'FAILED', updated_at = ?1, next_attempt_at = NULL,
+		last_error_class = 'cancelled', last_error = 'not sent: the campaign was cancelled',
+		last_error_code = NULL, last_enhanced_code = NULL
+	WHERE id BETWEEN ?2 AND ?3 AND +campaign_id = ?4 AND status = ?5`
+
+// failUnsent fails campaign id's PENDING and QUEUED recipients inside tx,
+// moving the counters with them, and returns how many it failed.
+func failUnsent(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (int64, error) {
+	var first, last sql.NullInt64
+	var pending, queued int64
+	if err := tx.QueryRowContext(ctx, `SELECT first_recipient_id, last_recipient_id, pending, queued FROM campaigns WHERE id = ?`,
+		id).Scan(&first, &last, &pending, &queued); err != nil {
+		return 0, fmt.Errorf("fail unsent recipients: %w", err)
+	}
+	if !first.Valid || pending+queued == 0 {
+		return 0, nil
+	}
+	moved := map[core.RecipientStatus]int64{}
+	for _, st := range []core.RecipientStatus{core.RecipientPending, core.RecipientQueued} {
+		res, err := tx.ExecContext(ctx, failUnsentSQL, ms(now), first.Int64, last.Int64, id, string(st))
+		if err != nil {
+			return 0, fmt.Errorf("fail unsent recipients: %w", err)
+		}
+		if moved[st], err = res.RowsAffected(); err != nil {
+			return 0, err
+		}
+	}
+	p, q := moved[core.RecipientPending], moved[core.RecipientQueued]
+	if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET pending = pending - ?1, queued = queued - ?2, failed = failed + ?1 + ?2
+		WHERE id = ?3`, p, q, id); err != nil {
+		return 0, fmt.Errorf("fail unsent recipients: %w", err)
+	}
+	return p + q, nil
+}
+
 // retrySQL requeues FAILED rows through the partial index of FAILED rows.
 const retrySQL = `UPDATE recipients INDEXED BY recipients_failed SET
 		status = 'QUEUED', attempts = 0, queued_at = ?1, next_attempt_at = ?1, updated_at = ?1,
@@ -425,14 +514,23 @@ const retrySQL = `UPDATE recipients INDEXED BY recipients_failed SET
 // class is errorClass, when it is not empty) back to QUEUED due now with
 // attempts reset to 0, keeping their last error for the record, and
 // returns how many moved. It walks the partial index of FAILED rows, not
-// the campaign. BOUNCED recipients stay bounced. ENOTFOUND for an unknown
-// campaign.
+// the campaign. BOUNCED recipients stay bounced. A COMPLETED campaign that
+// gets rows back reopens to SENDING in the same transaction. ECONFLICT
+// unless the campaign is SENDING, PAUSED or COMPLETED; ENOTFOUND for an
+// unknown campaign.
 func (db *DB) Retry(ctx context.Context, campaignID int64, errorClass string, now time.Time) (int64, error) {
 	at := ms(orNow(now))
 	var n int64
 	err := db.writeTx(ctx, "retry", func(tx *sql.Tx) error {
-		if _, err := campaignStatus(ctx, tx, campaignID); err != nil {
+		st, err := campaignStatus(ctx, tx, campaignID)
+		if err != nil {
 			return err
+		}
+		// Read and reopened in this transaction: a tick completing the
+		// campaign, or a cancel, since the caller looked can never leave
+		// requeued rows under a COMPLETED or CANCELLED campaign.
+		if st != core.CampaignSending && st != core.CampaignPaused && st != core.CampaignCompleted {
+			return core.Errorf(core.ECONFLICT, "campaign %d is %s: only a SENDING, PAUSED or COMPLETED campaign's recipients can be requeued", campaignID, st)
 		}
 		res, err := tx.ExecContext(ctx, retrySQL, at, campaignID, errorClass)
 		if err != nil {
@@ -441,7 +539,12 @@ func (db *DB) Retry(ctx context.Context, campaignID int64, errorClass string, no
 		if n, err = res.RowsAffected(); err != nil || n == 0 {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET failed = failed - ?1, queued = queued + ?1 WHERE id = ?2`, n, campaignID)
+		if st == core.CampaignCompleted {
+			_, err = tx.ExecContext(ctx, `UPDATE campaigns SET failed = failed - ?1, queued = queued + ?1,
+				status = 'SENDING', updated_at = ?2 WHERE id = ?3`, n, at, campaignID)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE campaigns SET failed = failed - ?1, queued = queued + ?1 WHERE id = ?2`, n, campaignID)
+		}
 		return err
 	})
 	if err != nil {

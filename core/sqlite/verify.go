@@ -2,22 +2,40 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/campaignd/campaignd/core"
 )
 
-// Audit scans the recipients of one campaign (campaignID > 0) or all, in one
-// read-only query, and returns per (campaign, status) the real count and
-// the rows breaking each rule; see core.StatusAudit. It costs one pass over
-// the rows: about a second per few million on this class of machine.
-func (db *DB) Audit(ctx context.Context, campaignID int64, now time.Time, maxAttempts int) ([]core.StatusAudit, error) {
+// Audit reads the campaigns (one, or all) with their counters and scans
+// their recipients in one read-only transaction, so that the counters and
+// the real counts are of the same moment even while a tick commits: see
+// core.Store.Audit and core.StatusAudit. The scan is one pass over the
+// rows: about a second per few million on this class of machine.
+// ENOTFOUND for an unknown campaign.
+func (db *DB) Audit(ctx context.Context, campaignID int64, now time.Time, maxAttempts int) (*core.AuditSnapshot, error) {
+	const op = "audit"
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	defer tx.Rollback() // read-only: nothing to undo
+	snap := &core.AuditSnapshot{}
+	query, cargs := `SELECT `+campaignCols+` FROM campaigns ORDER BY id DESC`, []any{}
 	where, args := "", []any{ms(orNow(now)), maxAttempts}
 	if campaignID > 0 {
+		query, cargs = `SELECT `+campaignCols+` FROM campaigns WHERE id = ?`, []any{campaignID}
 		where = "WHERE campaign_id = ?"
 		args = append(args, campaignID)
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT campaign_id, status, count(*),
+	if snap.Campaigns, err = queryCampaigns(ctx, tx, op, query, cargs...); err != nil {
+		return nil, err
+	}
+	if campaignID > 0 && len(snap.Campaigns) == 0 {
+		return nil, errNoCampaign(campaignID)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT campaign_id, status, count(*),
 			total(status = 'SENDING' AND (lease_until IS NULL OR claim_token IS NULL)),
 			total(status = 'SENDING' AND lease_until < ?1),
 			total(status = 'SENT' AND (provider_id IS NULL OR provider_id = '' OR sent_at IS NULL)),
@@ -26,24 +44,23 @@ func (db *DB) Audit(ctx context.Context, campaignID int64, now time.Time, maxAtt
 			total(status IN ('FAILED', 'BOUNCED') AND (last_error_class IS NULL OR last_error_class = ''))
 		FROM recipients `+where+` GROUP BY campaign_id, status`, args...)
 	if err != nil {
-		return nil, internal("audit", err)
+		return nil, internal(op, err)
 	}
 	defer rows.Close()
-	var out []core.StatusAudit
 	for rows.Next() {
 		var a core.StatusAudit
 		var status string
 		var noLease, expired, noProof, attempts, noDue, noReason float64
 		if err := rows.Scan(&a.CampaignID, &status, &a.Count, &noLease, &expired, &noProof, &attempts, &noDue, &noReason); err != nil {
-			return nil, internal("audit", err)
+			return nil, internal(op, err)
 		}
 		a.Status = core.RecipientStatus(status)
 		a.SendingWithoutLease, a.ExpiredLeases, a.SentWithoutProof = int64(noLease), int64(expired), int64(noProof)
 		a.AttemptsOutOfRange, a.QueuedWithoutDue, a.FailedWithoutReason = int64(attempts), int64(noDue), int64(noReason)
-		out = append(out, a)
+		snap.Statuses = append(snap.Statuses, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, internal("audit", err)
+		return nil, internal(op, err)
 	}
-	return out, nil
+	return snap, nil
 }
