@@ -62,7 +62,7 @@ lint: $(TOOLS)/staticcheck
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
 
-# Benchmarks of DESIGN.md's numbers; writes BENCHMARKS.md.
+# Benchmarks of the design's target numbers; writes BENCHMARKS.md.
 bench: build
 	CAMPAIGND_BIN_DIR=$(BIN) ./scripts/bench.sh BENCHMARKS.md
 

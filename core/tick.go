@@ -67,7 +67,7 @@ type QueueSummary struct {
 	NextAttempt  *time.Time     `json:"next_attempt,omitempty"`
 }
 
-// Tick runs one tick (DESIGN.md, "The tick"): recover expired leases, share
+// Tick runs one tick (the design's "tick"): recover expired leases, share
 // the batch budget across due campaigns, claim, render, send with each
 // campaign's concurrency, record every outcome as it arrives, complete
 // finished campaigns and leave a tick record. A tick already running in this

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the benchmarks behind DESIGN.md's numbers and writes them, target
+# Runs the benchmarks behind the design's target numbers and writes them, target
 # against measurement, to a Markdown file (default BENCHMARKS.md), keeping
 # the sections other scripts write there (Chaos suite, Load).
 #
@@ -167,7 +167,7 @@ fs=$(df -PT "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $2 }')
 	echo "| load average (1/5/15 min) | $load_start at start, $load_end at end |"
 	echo "| CPU time stolen by the hypervisor during the run | $steal% |"
 	echo
-	echo "## DESIGN.md's numbers"
+	echo "## Target numbers"
 	echo
 	echo "| what | target | measured | result |"
 	echo "| --- | --- | --- | --- |"

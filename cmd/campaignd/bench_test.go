@@ -1,6 +1,6 @@
 package main_test
 
-// Process-level benchmarks of DESIGN.md's numbers, on the built binaries
+// Process-level benchmarks of the design's target numbers, on the built binaries
 // (harness_test.go) as separate processes, sending to a lean in-process
 // go-smtp server that only counts what it receives. scripts/bench.sh runs
 // them once each and writes BENCHMARKS.md:

@@ -1051,7 +1051,7 @@ func absDur(d time.Duration) time.Duration {
 // TestDaemonSIGTERMDrainsScheduledTick is the deterministic form of a
 // duplicate TestChaos found: SIGTERM while a tick of the daemon's own
 // scheduler has sends in flight must let them finish and record them SENT
-// (DESIGN.md: "SIGTERM: stop claiming, let in-flight sends finish"), hand
+// (the design: "SIGTERM: stop claiming, let in-flight sends finish"), hand
 // back what was claimed but not started, and exit 0: no send cut off into
 // in-doubt, so nobody is mailed twice.
 func TestDaemonSIGTERMDrainsScheduledTick(t *testing.T) {

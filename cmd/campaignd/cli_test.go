@@ -380,7 +380,7 @@ func TestLifecycle(t *testing.T) {
 		wantFail(t, e.Run("campaign", "retry", fmt.Sprint(id), "--class", "cosmic-rays"), 1, "cosmic-rays")
 		wantStats(t, e, id, statsJSON{Total: 3, Queued: 3})
 
-		// pause -> resume -> cancel, counters untouched.
+		// pause -> resume leave the counters alone; cancel ends the unsent.
 		e.MustRun("campaign", "pause", fmt.Sprint(id))
 		wantStatus(t, e, id, "PAUSED")
 		wantFail(t, e.Run("campaign", "pause", fmt.Sprint(id)), 1, "PAUSED")
@@ -394,14 +394,21 @@ func TestLifecycle(t *testing.T) {
 		wantFail(t, e.Run("campaign", "activate", fmt.Sprint(id)), 1, "CANCELLED", "ACTIVE")
 		wantFail(t, e.Run("recipients", "add", fmt.Sprint(id), "dan@example.com"), 1, "CANCELLED")
 		wantFail(t, e.Run("campaign", "retry", fmt.Sprint(id)), 1, "CANCELLED")
-		wantStats(t, e, id, statsJSON{Total: 3, Queued: 3})
+		wantStats(t, e, id, statsJSON{Total: 3, Failed: 3})
+		var ended []struct {
+			LastErrorClass string `json:"last_error_class"`
+		}
+		e.MustJSON(&ended, "recipients", "list", fmt.Sprint(id), "--status", "FAILED")
+		if len(ended) != 3 || ended[0].LastErrorClass != "cancelled" {
+			t.Errorf("recipients of the cancelled campaign: %+v, want 3 FAILED with class cancelled", ended)
+		}
 
 		// stats: exactly the documented keys.
 		out = e.MustRun("--json", "campaign", "stats", fmt.Sprint(id))
 		if got, want := jsonKeys(t, out), []string{"bounced", "failed", "pending", "queued", "sending", "sent", "total"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("stats keys = %v, want %v", got, want)
 		}
-		if human := e.MustRun("campaign", "stats", fmt.Sprint(id)); !strings.Contains(human, "total 3") || !strings.Contains(human, "queued 3") {
+		if human := e.MustRun("campaign", "stats", fmt.Sprint(id)); !strings.Contains(human, "total 3") || !strings.Contains(human, "failed 3") {
 			t.Errorf("human stats:\n%s", human)
 		}
 

@@ -88,7 +88,7 @@ type dlvSuppression struct {
 
 // ---- helpers ----
 
-// maxPerTick is DESIGN.md's hard ceiling of emails per tick.
+// maxPerTick is the design's hard ceiling of emails per tick.
 const maxPerTick = 50
 
 // mailRow is one generated recipient.

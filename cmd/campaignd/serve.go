@@ -110,7 +110,7 @@ loop:
 // page it touched until its cache is full, and a daemon sending a big
 // campaign touches the whole queue, so its RSS climbs to the caches' sum:
 // with the defaults (32 MiB writer + 4 x 4 MiB readers) about 68 MB at 1M
-// recipients, against DESIGN.md's 40 MB. A tick's working set is a few
+// recipients, against the design's 40 MB. A tick's working set is a few
 // pages of the claim index and the rows it claims, so 8 MiB + 4 x 1 MiB
 // costs the ticks nothing; imports through the daemon into very large
 // campaigns are somewhat slower than standalone ones (32 MiB).

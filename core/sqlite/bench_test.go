@@ -16,7 +16,7 @@ import (
 	"github.com/campaignd/campaignd/core/sqlite"
 )
 
-// Benchmarks for the numbers in DESIGN.md. The 1M and 10M databases are
+// Benchmarks for the design's target numbers. The 1M and 10M databases are
 // built once through InsertRecipients (the import path) and cached in
 // os.TempDir(), keyed by the schema, so re-runs start at once. Delete
 // $TMPDIR/campaignd-sqlite-bench-* to rebuild them.
