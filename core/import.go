@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -455,7 +456,10 @@ func decodeJSONRecipient(raw []byte) (RecipientInput, string) {
 		return RecipientInput{}, "malformed JSON: " + err.Error()
 	}
 	var in RecipientInput
-	for k, v := range obj {
+	// In key order, so that of several bad fields the same one is named
+	// every time.
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		v := obj[k]
 		switch k {
 		case "email", "name":
 			var s string
@@ -472,8 +476,8 @@ func decodeJSONRecipient(raw []byte) (RecipientInput, string) {
 			if err := json.Unmarshal(v, &m); err != nil {
 				return in, `field "attrs": must be an object`
 			}
-			for ak, av := range m {
-				if msg := setAttr(&in, ak, av); msg != "" {
+			for _, ak := range slices.Sorted(maps.Keys(m)) {
+				if msg := setAttr(&in, ak, m[ak]); msg != "" {
 					return in, msg
 				}
 			}
@@ -506,6 +510,9 @@ func setAttr(in *RecipientInput, k string, v json.RawMessage) string {
 	}
 	if in.Attrs == nil {
 		in.Attrs = map[string]string{}
+	}
+	if _, dup := in.Attrs[k]; dup {
+		return fmt.Sprintf(`attribute %q: given both as a key and inside "attrs"`, k)
 	}
 	in.Attrs[k] = s
 	return ""

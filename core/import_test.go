@@ -135,19 +135,24 @@ func TestImportJSONL(t *testing.T) {
 {not json
 {"email":"c@example.com","nested":{"x":1}}
 {"name":"no email"}
-{"email":"d@example.com"}`
+{"email":"d@example.com"}
+{"email":"e@example.com","city":"Oslo","attrs":{"city":"Lyon"}}`
 	res, err := e.ImportRecipients(context.Background(), 1, core.FormatJSONL, strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Added != 3 || res.Invalid != 4 {
+	if res.Added != 3 || res.Invalid != 5 {
 		t.Fatalf("got %+v", res)
 	}
-	want := []int64{4, 5, 6, 7}
+	want := []int64{4, 5, 6, 7, 9}
 	for i, er := range res.Errors {
 		if er.Line != want[i] {
 			t.Errorf("error %d line %d want %d: %s", i, er.Line, want[i], er.Message)
 		}
+	}
+	// An attribute given twice is refused, not settled by chance.
+	if msg := res.Errors[4].Message; !strings.Contains(msg, `attribute "city": given both as a key and inside "attrs"`) {
+		t.Errorf("line 9: %s", msg)
 	}
 	if len(st.emails) != 3 {
 		t.Fatalf("stored %v", st.emails)
