@@ -29,8 +29,10 @@ const MaxImportErrors = 1000
 // lock for long and a tick can interleave.
 const importChunk = 10000
 
-// maxJSONLLine bounds one JSON-lines record.
-const maxJSONLLine = 1 << 20
+// maxRecordBytes bounds one record, a JSON line or a CSV record (which
+// may span lines inside quotes), so that memory stays flat whatever the
+// file holds.
+const maxRecordBytes = 1 << 20
 
 // ParseImportFormat returns the format named by s; "" means CSV.
 func ParseImportFormat(s string) (ImportFormat, error) {
@@ -288,6 +290,7 @@ func (r *ImportResult) addError(line int64, msg string) {
 // "name" optional, every other column an attribute.
 type csvSource struct {
 	r        *csv.Reader
+	limit    *recordLimit
 	emailCol int
 	nameCol  int
 	attrCols []int
@@ -301,7 +304,8 @@ func newCSVSource(r io.Reader) (*csvSource, error) {
 	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
 		_, _ = br.Discard(3) // spreadsheet exports start with one, before any quote
 	}
-	cr := csv.NewReader(br)
+	limit := &recordLimit{r: br}
+	cr := csv.NewReader(limit)
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if err == io.EOF {
@@ -310,7 +314,7 @@ func newCSVSource(r io.Reader) (*csvSource, error) {
 	if err != nil {
 		return nil, Errorf(EINVALID, "line 1: header: %v", csvErrText(err))
 	}
-	s := &csvSource{r: cr, emailCol: -1, nameCol: -1}
+	s := &csvSource{r: cr, limit: limit, emailCol: -1, nameCol: -1}
 	seen := map[string]bool{}
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(h))
@@ -346,6 +350,7 @@ func newCSVSource(r io.Reader) (*csvSource, error) {
 }
 
 func (s *csvSource) Next() (RecipientInput, int64, error) {
+	s.limit.n = 0
 	rec, err := s.r.Read()
 	if err != nil {
 		var pe *csv.ParseError
@@ -377,6 +382,28 @@ func (s *csvSource) Next() (RecipientInput, int64, error) {
 		}
 	}
 	return in, int64(line), nil
+}
+
+// recordLimit fails a read once more than maxRecordBytes (plus the CSV
+// reader's small read-ahead) have been read since n was last reset, before
+// each record: one endless record (an unclosed quote in a huge file) stops
+// the import with an error instead of filling memory.
+type recordLimit struct {
+	r io.Reader
+	n int
+}
+
+var errRecordTooLong = fmt.Errorf("a record is longer than %d bytes (an unclosed quote?)", maxRecordBytes)
+
+func (l *recordLimit) Read(p []byte) (int, error) {
+	const readAhead = 64 << 10
+	if l.n >= maxRecordBytes+readAhead {
+		return 0, errRecordTooLong
+	}
+	p = p[:min(len(p), maxRecordBytes+readAhead-l.n)]
+	n, err := l.r.Read(p)
+	l.n += n
+	return n, err
 }
 
 func csvErrText(err error) string {
@@ -425,7 +452,7 @@ func (s *jsonlSource) readLine() ([]byte, error) {
 	for {
 		chunk, err := s.r.ReadSlice('\n')
 		if !tooLong {
-			if len(buf)+len(chunk) > maxJSONLLine {
+			if len(buf)+len(chunk) > maxRecordBytes {
 				tooLong, buf = true, nil
 			} else {
 				buf = append(buf, chunk...)
@@ -438,7 +465,7 @@ func (s *jsonlSource) readLine() ([]byte, error) {
 			if err != nil && err != io.EOF {
 				return nil, err
 			}
-			return nil, &rowError{line: s.line, msg: fmt.Sprintf("line longer than %d bytes", maxJSONLLine)}
+			return nil, &rowError{line: s.line, msg: fmt.Sprintf("line longer than %d bytes", maxRecordBytes)}
 		}
 		if err == io.EOF && len(buf) > 0 {
 			return buf, nil

@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -205,4 +206,31 @@ func TestImportCSVStreamErrorNamesItsLine(t *testing.T) {
 	if res.Added != 2 {
 		t.Fatalf("added %d, want the 2 rows before the break", res.Added)
 	}
+}
+
+// A CSV record that never ends (an unclosed quote in a large file) stops
+// the import with an error naming its line, after the rows before it, with
+// memory bounded by the record limit rather than the file.
+func TestImportCSVRecordTooLong(t *testing.T) {
+	e, st := newImportEngine(t)
+	huge := io.MultiReader(strings.NewReader("email,name\na@example.org,A\nb@example.org,\"B"),
+		io.LimitReader(infiniteX{}, 64<<20))
+	res, err := e.ImportRecipients(context.Background(), 1, core.FormatCSV, huge)
+	if core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "line 3") ||
+		!strings.Contains(err.Error(), "longer than") {
+		t.Fatalf("import: %+v, %v; want EINVALID naming line 3 and the limit", res, err)
+	}
+	if res.Added != 1 || !st.emails["a@example.org"] {
+		t.Fatalf("added %d (%v), want the row before the endless one", res.Added, st.emails)
+	}
+}
+
+// infiniteX reads as an endless run of 'x'.
+type infiniteX struct{}
+
+func (infiniteX) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
 }
