@@ -113,6 +113,16 @@ func newHarness(t *testing.T, mut func(*core.Limits)) *harness {
 
 var ctx = context.Background()
 
+// engineOver is an engine like h's over store.
+func (h *harness) engineOver(store core.Store) *core.Engine {
+	h.t.Helper()
+	eng, err := core.NewEngine(store, h.prov, h.eng.Limits(), nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return eng
+}
+
 // campaign creates, fills with n recipients, activates and executes a campaign.
 func (h *harness) campaign(n int, mut func(*core.CampaignSpec)) int64 {
 	h.t.Helper()

@@ -44,16 +44,6 @@ func (s *interleave) Audit(ctx context.Context, id int64, now time.Time, maxAtte
 	return s.Store.Audit(ctx, id, now, maxAttempts)
 }
 
-// engineOver is an engine like h's over store.
-func (h *harness) engineOver(store core.Store) *core.Engine {
-	h.t.Helper()
-	eng, err := core.NewEngine(store, h.prov, h.eng.Limits(), nil)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return eng
-}
-
 // A tick completing the campaign between retry's read and its requeue must
 // not leave QUEUED recipients under a COMPLETED campaign: the campaign
 // reopens with them.
