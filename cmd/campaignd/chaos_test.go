@@ -38,7 +38,8 @@ package main_test
 // CAMPAIGND_CHAOS_SEED replays a seed (the seed is always printed; the
 // process timing is not replayable, the driver's choices are);
 // CAMPAIGND_CHAOS_DURATION sets the chaos phase; CAMPAIGND_CHAOS_REPORT
-// writes the figures as JSON to that path (scripts/chaos.sh).
+// writes the figures as a BENCHMARKS.md section to that path
+// (scripts/chaos.sh).
 
 import (
 	"bytes"
@@ -387,12 +388,7 @@ func TestChaos(t *testing.T) {
 		if t.Failed() {
 			t.Logf("FAILED with seed %d: replay with CAMPAIGND_CHAOS_SEED=%d", seed, seed)
 		}
-		if path := os.Getenv("CAMPAIGND_CHAOS_REPORT"); path != "" {
-			b, _ := json.MarshalIndent(rep, "", "  ")
-			if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-				t.Errorf("write report: %v", err)
-			}
-		}
+		writeReport(t, "CAMPAIGND_CHAOS_REPORT", rep.markdown)
 	}()
 	fail := func(format string, args ...any) {
 		t.Helper()

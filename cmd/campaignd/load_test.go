@@ -14,7 +14,7 @@ package main_test
 //	CAMPAIGND_LOAD_TIMEOUT     bound on the sending phase (default 80m)
 //	CAMPAIGND_LOAD_MAX_RSS_MB  the daemon's RSS ceiling (default 60)
 //	CAMPAIGND_LOAD_IMPORT      "daemon": import through the running daemon (default: standalone, before it starts)
-//	CAMPAIGND_LOAD_REPORT      write the figures as JSON to this path
+//	CAMPAIGND_LOAD_REPORT      write the figures as a BENCHMARKS.md section to this path
 
 import (
 	"bufio"
@@ -238,12 +238,7 @@ func TestLoad(t *testing.T) {
 		rep.WallSeconds = time.Since(wallStart).Seconds()
 		rep.Passed = !t.Failed()
 		t.Logf("load report: %+v", *rep)
-		if p := os.Getenv("CAMPAIGND_LOAD_REPORT"); p != "" {
-			b, _ := json.MarshalIndent(rep, "", "  ")
-			if err := os.WriteFile(p, append(b, '\n'), 0o644); err != nil {
-				t.Errorf("write report: %v", err)
-			}
-		}
+		writeReport(t, "CAMPAIGND_LOAD_REPORT", rep.markdown)
 	}()
 
 	sink := newLoadSink(t, n)
