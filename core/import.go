@@ -346,6 +346,7 @@ func newCSVSource(r io.Reader) (*csvSource, error) {
 		return nil, Errorf(EINVALID, "line 1: header has no email column (columns: %s)", strings.Join(cols, ", "))
 	}
 	cr.FieldsPerRecord = len(header)
+	s.line = recordEndLine(cr, header)
 	return s, nil
 }
 
@@ -362,7 +363,7 @@ func (s *csvSource) Next() (RecipientInput, int64, error) {
 		return RecipientInput{}, s.line + 1, err
 	}
 	line, _ := s.r.FieldPos(0)
-	s.line = int64(line)
+	s.line = recordEndLine(s.r, rec)
 	in := RecipientInput{Email: rec[s.emailCol]}
 	if s.nameCol >= 0 {
 		in.Name = rec[s.nameCol]
@@ -382,6 +383,13 @@ func (s *csvSource) Next() (RecipientInput, int64, error) {
 		}
 	}
 	return in, int64(line), nil
+}
+
+// recordEndLine is the line the record just read ends on (a quoted field
+// may span lines).
+func recordEndLine(r *csv.Reader, rec []string) int64 {
+	l, _ := r.FieldPos(len(rec) - 1)
+	return int64(l) + int64(strings.Count(rec[len(rec)-1], "\n"))
 }
 
 // recordLimit fails a read once more than maxRecordBytes (plus the CSV

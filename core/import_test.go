@@ -234,3 +234,21 @@ func (infiniteX) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// The line an import stops at is where the stream broke: after a record
+// that spans lines (a quoted line break), and right after the header.
+func TestImportCSVStopLineAfterMultilineRecord(t *testing.T) {
+	for _, c := range []struct {
+		data string
+		line string
+	}{
+		{"email,name\n\"a@example.org", "line 2"},
+		{"email,name\na@example.org,\"A\nB\nC\"\nb@example.org,\"B", "line 5"},
+	} {
+		e, _ := newImportEngine(t)
+		huge := io.MultiReader(strings.NewReader(c.data), io.LimitReader(infiniteX{}, 8<<20))
+		if _, err := e.ImportRecipients(context.Background(), 1, core.FormatCSV, huge); err == nil || !strings.Contains(err.Error(), c.line) {
+			t.Errorf("import of %q...: %v; want it to name %s", c.data, err, c.line)
+		}
+	}
+}

@@ -333,6 +333,8 @@ func (t *tickRun) dropSuppressed(ctx context.Context, c *Campaign, rs []*Recipie
 	listed, err := t.e.store.SuppressedAmong(ctx, emails)
 	if err != nil {
 		t.e.log.Error("claim-time suppression check failed; batch handed back unsent", "campaign", c.ID, "error", err)
+		// A database that cannot answer is a failed tick: cron must hear.
+		t.storeFailed(fmt.Errorf("campaign %d: suppression check: %w", c.ID, err))
 		t.addErr(fmt.Sprintf("campaign %d: suppression check: %v", c.ID, err))
 		for _, r := range rs {
 			t.release(ctx, c, r, t.e.now(), "", "")

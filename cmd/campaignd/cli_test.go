@@ -1072,6 +1072,8 @@ dsn = "${CD_TEST_DSN}"
 bearer = "b-SECRET-bearer"
 auth_header = "Basic SECRET-basic"
 endpoint = "https://api-user:SECRET-url-pw@api.example.com/v1"
+relay = "relay-user:SECRET-relay-pw@mail.example.com:587"
+spaced = " smtp://u:SECRET-spaced-pw@mail.example.com"
 region = "eu-west"
 `)
 	e.ExtraEnv = []string{"CD_TEST_DSN=smtps://user:SECRET-dsn-pw@mail.example.com"}
@@ -1501,7 +1503,7 @@ func TestSuppressImport(t *testing.T) {
 	if res.Added != 2 || res.Invalid != 1 || len(res.Errors) != 1 || res.Errors[0].Line != 3 {
 		t.Fatalf("csv import: %+v", res)
 	}
-	txt := WriteFile(t, e.Dir, "sup.txt", "# bounced last year\nc@example.net\n\nd@example.net\n")
+	txt := WriteFile(t, e.Dir, "sup.txt", "# bounced last year, from the old provider\nc@example.net\n\nd@example.net\n")
 	e.MustJSON(&res, "suppress", "import", txt, "--reason", "legacy list")
 	if res.Added != 2 || res.Invalid != 0 {
 		t.Fatalf("text import: %+v", res)

@@ -405,8 +405,9 @@ var secretWords = []string{"pass", "secret", "key", "token", "credential", "auth
 
 // redacted returns the sender options safe to print. A plugin's options
 // are its own, so which hold secrets is guessed on the safe side: a value
-// is hidden when its key names a secret (secretWords), and a URL's
-// password wherever it appears.
+// is hidden when its key names a secret (secretWords); a URL's password
+// is hidden, and a value that looks like user:password@host without
+// parsing as such a URL is hidden whole.
 func redacted(opts map[string]string) map[string]string {
 	out := make(map[string]string, len(opts))
 	for k, v := range opts {
@@ -418,10 +419,15 @@ func redacted(opts map[string]string) map[string]string {
 		for _, w := range secretWords {
 			secret = secret || strings.Contains(strings.ToLower(k), w)
 		}
-		if secret {
+		switch u, err := url.Parse(strings.TrimSpace(v)); {
+		case secret:
 			out[k] = "(set, redacted)"
-		} else if u, err := url.Parse(v); err == nil && u.User != nil {
+		case err == nil && u.User != nil:
 			out[k] = u.Redacted()
+		case strings.Contains(v[:max(strings.LastIndexByte(v, '@'), 0)], ":"):
+			// user:password@host without a scheme, or a URL that does
+			// not parse: hide it all rather than guess.
+			out[k] = "(set, redacted)"
 		}
 	}
 	return out

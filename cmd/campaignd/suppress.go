@@ -105,10 +105,13 @@ func (a *app) suppressImport(ctx context.Context, args []string) error {
 	first, _ := br.Peek(4096)
 	// A first line that names an "email" column makes the file a CSV file
 	// (one column is enough); a first line with commas but no such column
-	// is a CSV file without the header it needs; anything else is a list.
+	// is a CSV file without the header it needs; anything else, a comment
+	// line included, is a list.
 	var columns []string
-	for _, h := range strings.Split(strings.TrimRight(strings.SplitN(string(first), "\n", 2)[0], "\r"), ",") {
-		columns = append(columns, strings.ToLower(strings.Trim(strings.TrimSpace(h), `"`)))
+	if line0 := strings.TrimRight(strings.SplitN(string(first), "\n", 2)[0], "\r"); !strings.HasPrefix(strings.TrimSpace(line0), "#") {
+		for _, h := range strings.Split(line0, ",") {
+			columns = append(columns, strings.ToLower(strings.TrimSpace(strings.Trim(strings.TrimSpace(h), `"`))))
+		}
 	}
 	var next func() (email, why string, line int64, err error)
 	if !slices.Contains(columns, "email") && len(columns) > 1 {

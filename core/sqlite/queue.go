@@ -467,12 +467,12 @@ func (db *DB) FailCancelled(ctx context.Context, now time.Time) (int64, error) {
 	return n, nil
 }
 
-// failUnsentSQL fails one status of a cancelled campaign's rows, walking
-// its id range as execute does.
+// failUnsentSQL fails a cancelled campaign's PENDING and QUEUED rows in
+// one walk of its id range, as execute walks it.
 const failUnsentSQL = `UPDATE recipients SET status = 'FAILED', updated_at = ?1, next_attempt_at = NULL,
 		last_error_class = 'cancelled', last_error = 'not sent: the campaign was cancelled',
 		last_error_code = NULL, last_enhanced_code = NULL
-	WHERE id BETWEEN ?2 AND ?3 AND +campaign_id = ?4 AND status = ?5`
+	WHERE id BETWEEN ?2 AND ?3 AND +campaign_id = ?4 AND (status = 'PENDING' OR status = 'QUEUED')`
 
 // failUnsent fails campaign id's PENDING and QUEUED recipients inside tx,
 // moving the counters with them, and returns how many it failed.
@@ -486,22 +486,21 @@ func failUnsent(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (int64
 	if !first.Valid || pending+queued == 0 {
 		return 0, nil
 	}
-	moved := map[core.RecipientStatus]int64{}
-	for _, st := range []core.RecipientStatus{core.RecipientPending, core.RecipientQueued} {
-		res, err := tx.ExecContext(ctx, failUnsentSQL, ms(now), first.Int64, last.Int64, id, string(st))
-		if err != nil {
-			return 0, fmt.Errorf("fail unsent recipients: %w", err)
-		}
-		if moved[st], err = res.RowsAffected(); err != nil {
-			return 0, err
-		}
-	}
-	p, q := moved[core.RecipientPending], moved[core.RecipientQueued]
-	if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET pending = pending - ?1, queued = queued - ?2, failed = failed + ?1 + ?2
-		WHERE id = ?3`, p, q, id); err != nil {
+	res, err := tx.ExecContext(ctx, failUnsentSQL, ms(now), first.Int64, last.Int64, id)
+	if err != nil {
 		return 0, fmt.Errorf("fail unsent recipients: %w", err)
 	}
-	return p + q, nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	// The counters say how many were PENDING and how many QUEUED (they
+	// move with every status change); n is what actually moved.
+	if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET pending = 0, queued = 0, failed = failed + ?1 WHERE id = ?2`,
+		n, id); err != nil {
+		return 0, fmt.Errorf("fail unsent recipients: %w", err)
+	}
+	return n, nil
 }
 
 // retrySQL requeues FAILED rows through the partial index of FAILED rows.
