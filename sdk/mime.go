@@ -138,7 +138,9 @@ func (m *Message) render(b *bytes.Buffer) error {
 		if reservedHeaders[textproto.CanonicalMIMEHeaderKey(h.Name)] {
 			return fmt.Errorf("render message: header %q is rendered from the message fields and cannot be set as an extra header", h.Name)
 		}
-		writeHeader(b, h.Name, h.Value)
+		// RFC 2047 for a non-ASCII value (the server may not offer
+		// SMTPUTF8); an ASCII value is written as it is.
+		writeHeader(b, h.Name, mime.QEncoding.Encode("utf-8", h.Value))
 	}
 
 	switch {
@@ -173,15 +175,16 @@ func checkLineLengths(msg []byte) error {
 	return nil
 }
 
-// encodeSubject RFC 2047-encodes a subject that is not ASCII, and one with
-// a word too long to fold into a line, so that it folds between encoded
-// words.
+// encodeSubject RFC 2047-encodes a subject that is not ASCII, one with a
+// word too long to fold into a line (so that it folds between encoded
+// words), and one with "=?" in it, which a reader would otherwise decode as
+// an encoded word of its own.
 func encodeSubject(s string) string {
 	enc := mime.QEncoding.Encode("utf-8", s)
 	if enc != s {
 		return enc // already split into encoded words of at most 75 octets
 	}
-	if hasLongWord(s) {
+	if hasLongWord(s) || strings.Contains(s, "=?") {
 		return qEncodeAll(s)
 	}
 	return s

@@ -124,14 +124,12 @@ func FuzzWriteTo(f *testing.F) {
 				}
 			}
 		}
-		if !strings.Contains(subject, "=?") {
-			dec, err := new(mime.WordDecoder).DecodeHeader(pm.Header.Get("Subject"))
-			if err != nil {
-				t.Fatalf("Subject %q does not decode: %v", pm.Header.Get("Subject"), err)
-			}
-			if !slices.Equal(strings.Fields(dec), strings.Fields(subject)) {
-				t.Fatalf("Subject reads back as %q, want %q", dec, subject)
-			}
+		dec, err := new(mime.WordDecoder).DecodeHeader(pm.Header.Get("Subject"))
+		if err != nil {
+			t.Fatalf("Subject %q does not decode: %v", pm.Header.Get("Subject"), err)
+		}
+		if !slices.Equal(strings.Fields(dec), strings.Fields(subject)) {
+			t.Fatalf("Subject reads back as %q, want %q", dec, subject)
 		}
 		if msgID != "" {
 			if id := pm.Header.Get("Message-Id"); strings.Trim(id, "<>") != strings.Trim(msgID, "<>") {
@@ -139,7 +137,15 @@ func FuzzWriteTo(f *testing.F) {
 			}
 		}
 		if len(m.Headers) == 1 {
-			if v := pm.Header.Get(hName); !slices.Equal(strings.Fields(v), strings.Fields(hValue)) {
+			// A non-ASCII value is encoded; an ASCII one is written as it
+			// is, so one that looks like an encoded word stays undecoded.
+			v := pm.Header.Get(hName)
+			if !strings.Contains(hValue, "=?") || !isASCII(hValue) {
+				if v, err = new(mime.WordDecoder).DecodeHeader(v); err != nil {
+					t.Fatalf("header %s %q does not decode: %v", hName, pm.Header.Get(hName), err)
+				}
+			}
+			if !slices.Equal(strings.Fields(v), strings.Fields(hValue)) {
 				t.Fatalf("header %s reads back as %q, want %q", hName, v, hValue)
 			}
 		}
@@ -211,4 +217,13 @@ func sameAddress(t *testing.T, field, rendered, given string) {
 // into CRLF.
 func lf(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -236,6 +236,40 @@ func TestWriteToNonASCIISubjectAndNames(t *testing.T) {
 	}
 }
 
+// An ASCII subject with "=?" in it reads back as written: left bare, a
+// reader would decode it as an encoded word.
+func TestWriteToSubjectWithEncodedWordSyntax(t *testing.T) {
+	m := baseMessage()
+	m.Subject = "Your code =?utf-8?q?SAVE20?= expires today"
+	msg := parse(t, render(t, m))
+	got, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil || got != m.Subject {
+		t.Errorf("a reader shows Subject %q (%v), want %q", got, err, m.Subject)
+	}
+}
+
+// A non-ASCII value of an extra header is RFC 2047-encoded (the server may
+// not offer SMTPUTF8) and reads back as written; ASCII values stay as
+// they are.
+func TestWriteToEncodesNonASCIIExtraHeaders(t *testing.T) {
+	m := baseMessage()
+	m.Headers = []sdk.Header{{Name: "X-Campaign", Value: "Été 2024"}, {Name: "X-Plain", Value: "spring-2024"}}
+	raw := render(t, m)
+	head, _, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+	for i, c := range head {
+		if c >= 0x80 {
+			t.Fatalf("8-bit octet 0x%02x in the header section at %d:\n%s", c, i, head)
+		}
+	}
+	msg := parse(t, raw)
+	if got, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("X-Campaign")); err != nil || got != "Été 2024" {
+		t.Errorf("X-Campaign reads %q (%v)", got, err)
+	}
+	if got := msg.Header.Get("X-Plain"); got != "spring-2024" {
+		t.Errorf("X-Plain = %q", got)
+	}
+}
+
 func TestWriteToFoldsLongHeaders(t *testing.T) {
 	m := baseMessage()
 	m.Subject = strings.Repeat("word ", 60) + "end"

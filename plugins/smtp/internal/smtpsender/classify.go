@@ -82,8 +82,9 @@ type Reply struct {
 // ClassifyReply maps an SMTP reply at a stage to an *sdk.Error. The table,
 // first match wins:
 //
-//	421 (any stage), 454, 4.4.5/5.4.5 (congestion, daily limit), or a 4xx/5xx
-//	with rate wording ("rate", "too many", "throttl", "sending limit")   throttled
+//	421 (any stage), 454, 4.4.5/5.4.5 (congestion, daily limit), or a 4xx
+//	(not x.2.x) or session-stage 5xx with rate wording ("rate", "too
+//	many", "throttl", "sending limit")                                    throttled
 //	4xx at any stage                                                        transient
 //	5xx at greeting/EHLO/STARTTLS/AUTH (blocked, bad credentials, no TLS)   config
 //	530, 535, 534, 538, x.7.8, relay denied, sender rejected, 5.1.7/5.1.8   config
@@ -112,7 +113,14 @@ func ClassifyReply(stage Stage, r Reply) *sdk.Error {
 	genericEnhanced := r.Enhanced == "" || strings.HasSuffix(r.Enhanced, ".0.0")
 
 	if class == 4 || class == 5 {
-		rate := rateRe.MatchString(text) && !notRateRe.MatchString(text)
+		// Rate wording throttles the sender only where it is about the
+		// sender: a 4xx, or a refusal of the session. A 5xx at RCPT or
+		// after DATA that mentions a rate is a block ("an unusual rate of
+		// unsolicited mail ... has been blocked"), and an x.2.x reply is
+		// about one mailbox ("receiving mail at a rate..."), so neither
+		// may hold back the whole sender forever.
+		rate := rateRe.MatchString(text) && !notRateRe.MatchString(text) &&
+			(class == 4 || connStage(stage)) && subject != "2"
 		if r.Code == 421 || r.Code == 454 || rate || strings.HasSuffix(r.Enhanced, ".4.5") {
 			t := e(sdk.ClassThrottled)
 			t.RetryAfter = parseRetryAfter(text)

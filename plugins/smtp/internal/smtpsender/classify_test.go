@@ -35,6 +35,12 @@ func TestClassifyReplyTable(t *testing.T) {
 		{smtpsender.StageGreeting, smtpsender.Reply{Code: 554, Text: "No SMTP service here"}, sdk.ClassConfig, 0},
 		{smtpsender.StageGreeting, smtpsender.Reply{Code: 554, Text: "Too many connections"}, sdk.ClassThrottled, 0},
 		{smtpsender.StageData, smtpsender.Reply{Code: 250, Text: "unexpected"}, sdk.ClassTransient, 0},
+		// Rate wording about one mailbox (x.2.x) is that recipient's
+		// transient failure, not a reason to hold back the sender.
+		{smtpsender.StageRcpt, smtpsender.Reply{Code: 450, Enhanced: "4.2.1", Text: "The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered."}, sdk.ClassTransient, 0},
+		// A 5xx block that mentions a rate is a refusal: throttled, it
+		// would be retried forever without counting.
+		{smtpsender.StageRcpt, smtpsender.Reply{Code: 550, Enhanced: "5.7.1", Text: "Our system has detected an unusual rate of unsolicited mail originating from your IP address. Mail sent from your IP address has been blocked."}, sdk.ClassPermanent, 0},
 	} {
 		e := smtpsender.ClassifyReply(tc.stage, tc.r)
 		if e.Class != tc.class || e.RetryAfter != tc.retry {
