@@ -594,6 +594,31 @@ func TestTickTimeoutHonoursMaxAttempts(t *testing.T) {
 	}
 }
 
+// earlySender gives up a moment before the tick's deadline, as a plugin
+// does: the deadline reaches it with the call, a little ahead of the
+// tick's own.
+type earlySender struct{ fakeSender }
+
+func (s *earlySender) Send(ctx context.Context, m *sdk.Message) (*sdk.Receipt, error) {
+	dl, _ := ctx.Deadline()
+	time.Sleep(time.Until(dl) - 50*time.Millisecond)
+	return nil, sdk.Transient("end of DATA: timed out waiting for the reply")
+}
+
+// A send that failed because the deadline was about to cut it off is in
+// doubt (the server may have the message), not an ordinary transient
+// failure, even when its answer beats the tick's own context.
+func TestSendCutOffJustBeforeTheDeadlineIsInDoubt(t *testing.T) {
+	h := newHarness(t, func(l *core.Limits) { l.TickTimeout = 400 * time.Millisecond })
+	h.prov.senders["fake"] = &earlySender{}
+	id := h.campaign(1, nil)
+	h.tick()
+	r := h.recipients(id, "")[0]
+	if r.Status != core.RecipientQueued || r.LastErrorClass != core.ClassInDoubt || !strings.Contains(r.LastError, "timed out mid-send") {
+		t.Fatalf("%s class %q %q, want QUEUED in_doubt (resend policy)", r.Status, r.LastErrorClass, r.LastError)
+	}
+}
+
 // failSuppressedAmong is a store whose suppression check fails.
 type failSuppressedAmong struct{ core.Store }
 

@@ -381,7 +381,7 @@ func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sender sdk.Sender, r
 		return
 	}
 	se := sdk.AsError(err)
-	if ctx.Err() != nil && se.Class == sdk.ClassTransient && errors.Is(err, sdk.ErrNotAttempted) {
+	if cutOff(ctx) && se.Class == sdk.ClassTransient && errors.Is(err, sdk.ErrNotAttempted) {
 		// The deadline came before the message reached a plugin (say, a
 		// crashed one was still restarting): nothing was sent, so it is
 		// not in doubt. Hand it back like the sends never started.
@@ -394,7 +394,7 @@ func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sender sdk.Sender, r
 		o.ErrorCode = se.HTTPStatus
 	}
 	switch {
-	case ctx.Err() != nil && se.Class == sdk.ClassTransient:
+	case cutOff(ctx) && se.Class == sdk.ClassTransient:
 		// The tick ran out of time mid-send: the provider may or may not
 		// have taken the message. Same policy as an expired lease.
 		// Like lease recovery, resend gives up after max_attempts; and the
@@ -469,6 +469,24 @@ func (t *tickRun) record(ctx context.Context, o Outcome, r *Recipient) {
 	default:
 		t.res.Retried++
 	}
+}
+
+// deadlineSlack is how close to the tick's deadline a failed send counts
+// as cut off by it. The deadline travels to the plugin with the call, and
+// the plugin gives up at it, so its answer can arrive a moment before the
+// tick's own context expires: without the slack, a send cut off after the
+// server took the message would look like an ordinary transient failure
+// rather than one in doubt (found by the chaos suite).
+const deadlineSlack = 250 * time.Millisecond
+
+// cutOff reports whether the tick's deadline has come, or is within
+// deadlineSlack.
+func cutOff(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) < deadlineSlack
 }
 
 // release hands a claimed recipient back unsent, its attempt refunded.
