@@ -31,10 +31,6 @@ var pastTime = time.Unix(1, 0)
 // quitTimeout bounds the polite QUIT when a session is closed.
 const quitTimeout = 2 * time.Second
 
-// submissionTimeout is the longest wait for the reply after the message:
-// RFC 5321's 10 minutes for the final dot.
-const submissionTimeout = 10 * time.Minute
-
 // guardedConn is the net.Conn go-smtp's client talks through. go-smtp sets a
 // fresh deadline before every command (and clears it after); guardedConn
 // turns "no deadline" into now+timeout, caps every deadline at the deadline
@@ -255,11 +251,7 @@ func dial(ctx context.Context, cfg *Config) (c *conn, f *failure) {
 	guard := newGuardedConn(base, syntheticGreeting, cfg.Timeout)
 	client := smtp.NewClient(guard)
 	client.CommandTimeout = cfg.Timeout
-	// The reply after the message: RFC 5321 (4.5.3.2.6) lets a server take
-	// 10 minutes over it (content scanning), and giving up early would
-	// resend a message it accepted. The send's own deadline still bounds
-	// the wait (guard.bind), and a send cut off there is in doubt.
-	client.SubmissionTimeout = max(cfg.Timeout, submissionTimeout)
+	client.SubmissionTimeout = cfg.Timeout
 	// go-smtp sets its own per-command deadlines; cap them by ctx as well
 	// while the session is being set up.
 	release := guard.bind(ctx)
