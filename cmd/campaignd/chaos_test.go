@@ -274,56 +274,58 @@ func (p *chaosProc) exitCode() int { return p.cmd.ProcessState.ExitCode() }
 // chaosEvent is one crash (or tick timeout) and how many duplicates it
 // could cause: what the killed process could have had in flight.
 type chaosEvent struct {
-	Kind  string    `json:"kind"` // tick_kill, daemon_kill, plugin_kill, tick_timeout, daemon_sigterm (bound 0)
-	At    time.Time `json:"at"`
-	Bound int       `json:"bound"`
-	Dups  int       `json:"duplicates"`
+	Kind  string // tick_kill, daemon_kill, plugin_kill, tick_timeout, daemon_sigterm (bound 0)
+	At    time.Time
+	Bound int
+	Dups  int
 	// Plugins are the sender plugin processes a crash cut off; Hosts the
 	// processes (ticks, daemons) that could have run a timed-out tick.
-	Plugins []int `json:"plugins,omitempty"`
-	Hosts   []int `json:"hosts,omitempty"`
+	Plugins []int
+	Hosts   []int
 	// From and To bound when the copy it cut off reached the sink, for a
 	// duplicate whose plugin or host is unknown.
-	From, To time.Time `json:"-"`
+	From, To time.Time
 }
 
+// chaosReport is what TestChaos measured; it renders its own
+// BENCHMARKS.md section (report_test.go).
 type chaosReport struct {
-	Mode            string         `json:"mode"`
-	Seed            uint64         `json:"seed"`
-	Recipients      int            `json:"recipients"`
-	Campaigns       int            `json:"campaigns"`
-	InFlightBound   int            `json:"in_flight_bound"`
-	SinkDelay       string         `json:"sink_delay"`
-	ChaosSeconds    float64        `json:"chaos_seconds"`
-	DrainSeconds    float64        `json:"drain_seconds"`
-	WallSeconds     float64        `json:"wall_seconds"`
-	Kills           map[string]int `json:"kills"`
-	DaemonStarts    int            `json:"daemon_starts"`
-	DaemonRefused   int            `json:"daemon_starts_refused"`
-	DaemonTerms     int            `json:"daemon_sigterms"`
-	TicksStarted    int            `json:"ticks_started"`
-	TicksOK         int            `json:"ticks_ok"`
-	TicksSkipped    int            `json:"ticks_skipped"`
-	TicksFailed     int            `json:"ticks_failed"`
-	TicksKilled     int            `json:"ticks_killed"`
-	TickRecords     int            `json:"tick_records"`
-	TickTimeouts    int            `json:"tick_timeouts"`
-	DrainTicks      int            `json:"drain_ticks"`
-	SlowSpells      int            `json:"slow_spells"`
-	Executes        int            `json:"executes"`
-	Recovered       int            `json:"leases_recovered"`
-	SinkMessages    int            `json:"sink_messages"`
-	Sent            int            `json:"sent"`
-	Duplicates      int            `json:"duplicates"`
-	DuplicateBound  int            `json:"duplicate_bound"`
-	MaxDupsPerEvent int            `json:"max_duplicates_per_event"`
-	Unexplained     int            `json:"unexplained_duplicates"`
-	DupsByKind      map[string]int `json:"duplicates_by_kind"`
-	UnknownPlugin   int            `json:"deliveries_with_unknown_plugin"`
-	Losses          int            `json:"losses"`
-	VerifyOK        bool           `json:"verify_ok"`
-	Failures        []string       `json:"failures,omitempty"`
-	Passed          bool           `json:"passed"`
+	Mode            string
+	Seed            uint64
+	Recipients      int
+	Campaigns       int
+	InFlightBound   int
+	SinkDelay       string
+	ChaosSeconds    float64
+	DrainSeconds    float64
+	WallSeconds     float64
+	Kills           map[string]int
+	DaemonStarts    int
+	DaemonRefused   int
+	DaemonTerms     int
+	TicksStarted    int
+	TicksOK         int
+	TicksSkipped    int
+	TicksFailed     int
+	TicksKilled     int
+	TickRecords     int
+	TickTimeouts    int
+	DrainTicks      int
+	SlowSpells      int
+	Executes        int
+	Recovered       int
+	SinkMessages    int
+	Sent            int
+	Duplicates      int
+	DuplicateBound  int
+	MaxDupsPerEvent int
+	Unexplained     int
+	DupsByKind      map[string]int
+	UnknownPlugin   int
+	Losses          int
+	VerifyOK        bool
+	Failures        []string
+	Passed          bool
 }
 
 // ---- the test ----
@@ -971,13 +973,6 @@ max_attempts = 20
 	}
 }
 
-// dlvTickRecordFull is a tick record with its timing.
-type dlvTickRecordFull struct {
-	dlvTickRecord
-	Started  time.Time     `json:"started"`
-	Duration time.Duration `json:"duration_ns"`
-}
-
 // daemonEventDuring reports whether a daemon was going away (from the
 // driver's SIGKILL or SIGTERM until it had exited) or starting at some
 // time between from and to, give or take a little: what can make a tick
@@ -1064,25 +1059,7 @@ func TestDaemonSIGTERMDrainsScheduledTick(t *testing.T) {
 	if err := d.Stop(); err != nil {
 		t.Fatalf("daemon after SIGTERM mid-send: %v\n%s", err, d.Stderr())
 	}
-	inFlight := map[string]bool{}
-	for _, m := range sink.Messages() {
-		inFlight[m.To] = true
-	}
-	if len(inFlight) != conc {
-		t.Fatalf("%d messages in flight at the SIGTERM, want %d", len(inFlight), conc)
-	}
-	rs := dlvRecipients(t, e, id)
-	for _, row := range rows {
-		rc := rs[row.Email]
-		switch {
-		case inFlight[row.Email]:
-			if rc.Status != "SENT" || rc.Attempts != 1 {
-				t.Errorf("%s, in flight at the SIGTERM: %+v, want SENT after 1 attempt (the drain lets it finish)", row.Email, rc)
-			}
-		case rc.Status != "QUEUED" || rc.Attempts != 0:
-			t.Errorf("%s, not started at the SIGTERM: %+v, want QUEUED with no attempt counted", row.Email, rc)
-		}
-	}
+	wantDrained(t, e, sink, id, rows, conc)
 	tickUntilCompleted(t, e, id, 10, 50*time.Millisecond)
 	checkCompleted(t, e, id, n, n, 0, 0)
 	checkDuplicates(t, sink, rows, nil, 0)

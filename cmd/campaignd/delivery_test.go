@@ -80,6 +80,13 @@ type dlvTickRecord struct {
 	Error     string `json:"error"`
 }
 
+// dlvTickRecordFull is a tick record with its timing.
+type dlvTickRecordFull struct {
+	dlvTickRecord
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
 type dlvSuppression struct {
 	Email  string `json:"email"`
 	Reason string `json:"reason"`
@@ -202,6 +209,33 @@ func runTick(t *testing.T, e *Env) dlvTickResult {
 		t.Errorf("tick processed %d, sent %d: more than %d", r.Processed, r.Sent, maxPerTick)
 	}
 	return r
+}
+
+// wantDrained checks what a SIGTERM in the middle of sending leaves: the
+// conc messages that reached the server are SENT after one attempt (the
+// drain let them finish), every other recipient is QUEUED with no attempt
+// counted and no error (handed back unsent).
+func wantDrained(t *testing.T, e *Env, sink *Sink, id int64, rows []mailRow, conc int) {
+	t.Helper()
+	inFlight := map[string]bool{}
+	for _, m := range sink.Messages() {
+		inFlight[m.To] = true
+	}
+	if len(inFlight) != conc {
+		t.Errorf("%d messages reached the server before the SIGTERM, want %d", len(inFlight), conc)
+	}
+	rs := dlvRecipients(t, e, id)
+	for _, row := range rows {
+		rc := rs[row.Email]
+		switch {
+		case inFlight[row.Email]:
+			if rc.Status != "SENT" || rc.Attempts != 1 {
+				t.Errorf("%s, in flight at the SIGTERM: %+v, want SENT after 1 attempt (the drain lets it finish)", row.Email, rc)
+			}
+		case rc.Status != "QUEUED" || rc.Attempts != 0 || rc.LastErrorClass != "":
+			t.Errorf("%s, not started at the SIGTERM: %+v, want QUEUED with no attempt counted", row.Email, rc)
+		}
+	}
 }
 
 // tickUntilCompleted ticks (pausing between ticks) until the campaign is

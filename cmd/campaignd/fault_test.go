@@ -923,25 +923,7 @@ func TestSIGTERMMidTick(t *testing.T) {
 			if want := (dlvTickResult{Processed: n, Sent: conc}); r != want {
 				t.Errorf("the tick cut short by SIGTERM: %+v, want %+v", r, want)
 			}
-			inFlight := map[string]bool{}
-			for _, m := range sink.Messages() {
-				inFlight[m.To] = true
-			}
-			if len(inFlight) != conc {
-				t.Errorf("%d messages reached the server before the shutdown, want %d", len(inFlight), conc)
-			}
-			rs := dlvRecipients(t, e, id)
-			for _, row := range rows {
-				rc := rs[row.Email]
-				switch {
-				case inFlight[row.Email]:
-					if rc.Status != "SENT" || rc.Attempts != 1 {
-						t.Errorf("%s, in flight at SIGTERM: %+v, want SENT after 1 attempt", row.Email, rc)
-					}
-				case rc.Status != "QUEUED" || rc.Attempts != 0 || rc.LastErrorClass != "":
-					t.Errorf("%s, not started at SIGTERM: %+v, want QUEUED with no attempt counted", row.Email, rc)
-				}
-			}
+			wantDrained(t, e, sink, id, rows, conc)
 			if ts := dlvTicks(t, e); len(ts) != 1 || ts[0].Sent != conc || ts[0].Skipped != n-conc {
 				t.Errorf("tick records %+v, want one with %d sent and %d handed back", ts, conc, n-conc)
 			}

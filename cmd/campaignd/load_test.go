@@ -36,61 +36,48 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// loadReport is what TestLoad measured; scripts/load.sh renders it.
+// loadReport is what TestLoad measured; it renders its own BENCHMARKS.md
+// section (report_test.go).
 type loadReport struct {
-	Recipients     int        `json:"recipients"`
-	TickInterval   string     `json:"tick_interval"`
-	TickTimeout    string     `json:"tick_timeout"`
-	ImportSeconds  float64    `json:"import_seconds"`
-	ImportPerSec   float64    `json:"import_per_second"`
-	ImportVia      string     `json:"import_via"`
-	ImportRSSMaxMB float64    `json:"import_rss_max_mb,omitempty"` // the daemon's VmHWM after an import through it
-	ExecuteSeconds float64    `json:"execute_seconds"`
-	SendSeconds    float64    `json:"send_seconds"`
-	EmailsPerSec   float64    `json:"emails_per_second"`
-	SinkMessages   int64      `json:"sink_messages"`
-	Duplicates     int64      `json:"duplicates"`
-	SlowTicks      []loadTick `json:"slow_ticks,omitempty"` // over half of tick_timeout
-	TimedOut       int        `json:"ticks_timed_out"`
-	Sent           int64      `json:"sent"`
-	Failed         int64      `json:"failed"`
-	Ticks          int        `json:"ticks"`
-	MaxProcessed   int        `json:"max_processed_per_tick"`
-	TicksOver50    int        `json:"ticks_over_50"`
-	TickErrors     int        `json:"tick_errors"`
-	TickP50MS      float64    `json:"tick_p50_ms"`
-	TickP95MS      float64    `json:"tick_p95_ms"`
-	TickP99MS      float64    `json:"tick_p99_ms"`
-	TickMaxMS      float64    `json:"tick_max_ms"`
-	RSSMinMB       float64    `json:"rss_min_mb"`
-	RSSMaxMB       float64    `json:"rss_max_mb"`
-	RSSLastMB      float64    `json:"rss_last_mb"`
-	RSSDecile2MB   float64    `json:"rss_decile2_mb"`
-	RSSDecile10MB  float64    `json:"rss_decile10_mb"`
-	RSSDecilesMB   []float64  `json:"rss_deciles_mb"`
-	MaxRSSMB       float64    `json:"max_rss_mb"`
-	HWMMB          float64    `json:"daemon_hwm_mb"`
-	PluginRSSMaxMB float64    `json:"plugin_rss_max_mb"`
-	RSSSamples     int        `json:"rss_samples"`
-	VerifyOK       bool       `json:"verify_ok"`
-	VerifySeconds  float64    `json:"verify_seconds"`
-	WallSeconds    float64    `json:"wall_seconds"`
-	Failures       []string   `json:"failures,omitempty"`
-	Passed         bool       `json:"passed"`
-}
-
-// loadTick is a tick record as `campaignd --json ticks` prints it.
-type loadTick struct {
-	ID        int64         `json:"id"`
-	Trigger   string        `json:"trigger"`
-	Started   time.Time     `json:"started"`
-	Duration  time.Duration `json:"duration_ns"`
-	Processed int           `json:"processed"`
-	Sent      int           `json:"sent"`
-	Failed    int           `json:"failed"`
-	Retried   int           `json:"retried"`
-	Recovered int           `json:"recovered"`
-	Error     string        `json:"error,omitempty"`
+	Recipients     int
+	TickInterval   string
+	TickTimeout    string
+	ImportSeconds  float64
+	ImportPerSec   float64
+	ImportVia      string
+	ImportRSSMaxMB float64 // the daemon's VmHWM after an import through it
+	ExecuteSeconds float64
+	SendSeconds    float64
+	EmailsPerSec   float64
+	SinkMessages   int64
+	Duplicates     int64
+	SlowTicks      []dlvTickRecordFull // over half of tick_timeout
+	TimedOut       int
+	Sent           int64
+	Failed         int64
+	Ticks          int
+	MaxProcessed   int
+	TicksOver50    int
+	TickErrors     int
+	TickP50MS      float64
+	TickP95MS      float64
+	TickP99MS      float64
+	TickMaxMS      float64
+	RSSMinMB       float64
+	RSSMaxMB       float64
+	RSSLastMB      float64
+	RSSDecile2MB   float64
+	RSSDecile10MB  float64
+	RSSDecilesMB   []float64
+	MaxRSSMB       float64
+	HWMMB          float64
+	PluginRSSMaxMB float64
+	RSSSamples     int
+	VerifyOK       bool
+	VerifySeconds  float64
+	WallSeconds    float64
+	Failures       []string
+	Passed         bool
 }
 
 // loadSink is an SMTP server that accepts everything and counts each
@@ -339,12 +326,12 @@ func TestLoad(t *testing.T) {
 		startDaemon()
 	}
 
-	ticks := map[int64]loadTick{}
+	ticks := map[int64]dlvTickRecordFull{}
 	// Polled every 30 s: at most ~700 ticks a minute happen, so the last
 	// 2,000 records overlap the previous poll (a bigger answer would
 	// itself show in the daemon's RSS).
 	fetchTicks := func() {
-		var ts []loadTick
+		var ts []dlvTickRecordFull
 		e.MustJSON(&ts, "ticks", "--limit", "2000")
 		for _, tr := range ts {
 			ticks[tr.ID] = tr
