@@ -5,46 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/campaignd/campaignd/core"
 )
-
-// SuppressedAmong returns which of emails are on the suppression list
-// (compared without regard to ASCII case), in one query.
-func (db *DB) SuppressedAmong(ctx context.Context, emails []string) (map[string]bool, error) {
-	out := map[string]bool{}
-	if len(emails) == 0 {
-		return out, nil
-	}
-	args := make([]any, len(emails))
-	for i, e := range emails {
-		args[i] = e
-	}
-	rows, err := db.r.QueryContext(ctx, `SELECT email FROM suppressions WHERE email IN (?`+
-		strings.Repeat(",?", len(emails)-1)+`)`, args...)
-	if err != nil {
-		return nil, internal("check suppressions", err)
-	}
-	defer rows.Close()
-	listed := map[string]bool{}
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			return nil, internal("check suppressions", err)
-		}
-		listed[strings.ToLower(e)] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal("check suppressions", err)
-	}
-	for _, e := range emails {
-		if listed[strings.ToLower(e)] {
-			out[e] = true
-		}
-	}
-	return out, nil
-}
 
 // ApplyEvent records a provider event in one transaction; see core.Store.
 func (db *DB) ApplyEvent(ctx context.Context, ev core.DeliveryEvent, effect core.EventEffect) (core.EventOutcome, error) {

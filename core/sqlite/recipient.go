@@ -206,45 +206,6 @@ func (db *DB) InsertRecipients(ctx context.Context, campaignID int64, rs []core.
 	return res, nil
 }
 
-// suppressedIn returns the addresses of rs on the suppression list, with
-// one query (none when the list is empty).
-func suppressedIn(ctx context.Context, tx *sql.Tx, rs []core.RecipientInput) (map[string]bool, error) {
-	var listed bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM suppressions)`).Scan(&listed); err != nil {
-		return nil, fmt.Errorf("check suppressions: %w", err)
-	}
-	if !listed {
-		return nil, nil
-	}
-	buf := make([]byte, 0, len(rs)*32)
-	buf = append(buf, '[')
-	for i, r := range rs {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = appendJSONString(buf, r.Email)
-	}
-	buf = append(buf, ']')
-	rows, err := tx.QueryContext(ctx, `SELECT j.value FROM json_each(?) AS j
-		WHERE EXISTS (SELECT 1 FROM suppressions AS s WHERE s.email = j.value)`, string(buf))
-	if err != nil {
-		return nil, fmt.Errorf("check suppressions: %w", err)
-	}
-	defer rows.Close()
-	set := make(map[string]bool)
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			return nil, fmt.Errorf("check suppressions: %w", err)
-		}
-		set[e] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("check suppressions: %w", err)
-	}
-	return set, nil
-}
-
 // appendAttrs appends m as a JSON object with sorted keys (deterministic,
 // and much cheaper than encoding/json for a map of strings).
 func appendAttrs(b []byte, m map[string]string) []byte {

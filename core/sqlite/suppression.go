@@ -3,56 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/campaignd/campaignd/core"
 )
-
-// InsertTick writes a tick record and sets its ID. EINVALID for a nil record.
-func (db *DB) InsertTick(ctx context.Context, t *core.TickRecord) error {
-	if t == nil {
-		return core.Errorf(core.EINVALID, "tick record: required")
-	}
-	started := orNow(t.Started)
-	return db.writeTx(ctx, "record tick", func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO ticks
-			(triggered_by, started, duration_ns, processed, sent, failed, retried, throttled, recovered, skipped, error)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			string(t.Trigger), ms(started), int64(t.Duration), t.Processed, t.Sent, t.Failed,
-			t.Retried, t.Throttled, t.Recovered, t.Skipped, t.Error).Scan(&t.ID)
-	})
-}
-
-// Ticks returns the most recent tick records, newest first, at most limit
-// of them (limit <= 0 means 100).
-func (db *DB) Ticks(ctx context.Context, limit int) ([]*core.TickRecord, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	const op = "list ticks"
-	rows, err := db.r.QueryContext(ctx, `SELECT id, triggered_by, started, duration_ns, processed, sent, failed,
-		retried, throttled, recovered, skipped, error FROM ticks ORDER BY id DESC LIMIT ?`, limit)
-	if err != nil {
-		return nil, internal(op, err)
-	}
-	defer rows.Close()
-	var out []*core.TickRecord
-	for rows.Next() {
-		var t core.TickRecord
-		var started, dur int64
-		if err := rows.Scan(&t.ID, &t.Trigger, &started, &dur, &t.Processed, &t.Sent, &t.Failed,
-			&t.Retried, &t.Throttled, &t.Recovered, &t.Skipped, &t.Error); err != nil {
-			return nil, internal(op, err)
-		}
-		t.Started, t.Duration = fromMS(started), time.Duration(dur)
-		out = append(out, &t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal(op, err)
-	}
-	return out, nil
-}
 
 // Suppress adds an address to the suppression list, or updates the reason
 // and source of one already listed (keeping when it was first listed). The
@@ -126,4 +82,79 @@ func (db *DB) Suppressions(ctx context.Context, limit int) ([]*core.Suppression,
 		return nil, internal(op, err)
 	}
 	return out, nil
+}
+
+// SuppressedAmong returns which of emails are on the suppression list
+// (compared without regard to ASCII case), in one query.
+func (db *DB) SuppressedAmong(ctx context.Context, emails []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(emails) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(emails))
+	for i, e := range emails {
+		args[i] = e
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT email FROM suppressions WHERE email IN (?`+
+		strings.Repeat(",?", len(emails)-1)+`)`, args...)
+	if err != nil {
+		return nil, internal("check suppressions", err)
+	}
+	defer rows.Close()
+	listed := map[string]bool{}
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			return nil, internal("check suppressions", err)
+		}
+		listed[strings.ToLower(e)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, internal("check suppressions", err)
+	}
+	for _, e := range emails {
+		if listed[strings.ToLower(e)] {
+			out[e] = true
+		}
+	}
+	return out, nil
+}
+
+// suppressedIn returns the addresses of rs on the suppression list, with
+// one query (none when the list is empty).
+func suppressedIn(ctx context.Context, tx *sql.Tx, rs []core.RecipientInput) (map[string]bool, error) {
+	var listed bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM suppressions)`).Scan(&listed); err != nil {
+		return nil, fmt.Errorf("check suppressions: %w", err)
+	}
+	if !listed {
+		return nil, nil
+	}
+	buf := make([]byte, 0, len(rs)*32)
+	buf = append(buf, '[')
+	for i, r := range rs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendJSONString(buf, r.Email)
+	}
+	buf = append(buf, ']')
+	rows, err := tx.QueryContext(ctx, `SELECT j.value FROM json_each(?) AS j
+		WHERE EXISTS (SELECT 1 FROM suppressions AS s WHERE s.email = j.value)`, string(buf))
+	if err != nil {
+		return nil, fmt.Errorf("check suppressions: %w", err)
+	}
+	defer rows.Close()
+	set := make(map[string]bool)
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			return nil, fmt.Errorf("check suppressions: %w", err)
+		}
+		set[e] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("check suppressions: %w", err)
+	}
+	return set, nil
 }

@@ -1,0 +1,45 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"sort"
+	"time"
+)
+
+// CompleteCampaigns marks COMPLETED every SENDING campaign whose counters
+// show no PENDING, QUEUED or SENDING recipient, and returns their ids. When
+// there is none it only reads.
+func (db *DB) CompleteCampaigns(ctx context.Context, now time.Time) ([]int64, error) {
+	const done = `status = 'SENDING' AND pending = 0 AND queued = 0 AND sending = 0`
+	var finished bool
+	if err := db.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM campaigns WHERE `+done+`)`).Scan(&finished); err != nil {
+		return nil, internal("complete campaigns", err)
+	}
+	if !finished {
+		return nil, nil
+	}
+	var ids []int64
+	err := db.writeTx(ctx, "complete campaigns", func(tx *sql.Tx) error {
+		ids = nil
+		rows, err := tx.QueryContext(ctx, `UPDATE campaigns SET status = 'COMPLETED', paused_from = NULL, updated_at = ?
+			WHERE `+done+` RETURNING id`, ms(orNow(now)))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids, nil
+}

@@ -1,0 +1,58 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/campaignd/campaignd/core"
+)
+
+// retrySQL requeues FAILED rows through the partial index of FAILED rows.
+const retrySQL = `UPDATE recipients INDEXED BY recipients_failed SET
+		status = 'QUEUED', attempts = 0, queued_at = ?1, next_attempt_at = ?1, updated_at = ?1,
+		lease_until = NULL, claim_token = NULL
+	WHERE campaign_id = ?2 AND status = 'FAILED' AND (?3 = '' OR last_error_class = ?3)`
+
+// Retry moves a campaign's FAILED recipients (only those whose last error
+// class is errorClass, when it is not empty) back to QUEUED due now with
+// attempts reset to 0, keeping their last error for the record, and
+// returns how many moved. It walks the partial index of FAILED rows, not
+// the campaign. BOUNCED recipients stay bounced. A COMPLETED campaign that
+// gets rows back reopens to SENDING in the same transaction. ECONFLICT
+// unless the campaign is SENDING, PAUSED or COMPLETED; ENOTFOUND for an
+// unknown campaign.
+func (db *DB) Retry(ctx context.Context, campaignID int64, errorClass string, now time.Time) (int64, error) {
+	at := ms(orNow(now))
+	var n int64
+	err := db.writeTx(ctx, "retry", func(tx *sql.Tx) error {
+		st, err := campaignStatus(ctx, tx, campaignID)
+		if err != nil {
+			return err
+		}
+		// Read and reopened in this transaction: a tick completing the
+		// campaign, or a cancel, since the caller looked can never leave
+		// requeued rows under a COMPLETED or CANCELLED campaign.
+		if st != core.CampaignSending && st != core.CampaignPaused && st != core.CampaignCompleted {
+			return core.Errorf(core.ECONFLICT, "campaign %d is %s: only a SENDING, PAUSED or COMPLETED campaign's recipients can be requeued", campaignID, st)
+		}
+		res, err := tx.ExecContext(ctx, retrySQL, at, campaignID, errorClass)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		if st == core.CampaignCompleted {
+			_, err = tx.ExecContext(ctx, `UPDATE campaigns SET failed = failed - ?1, queued = queued + ?1,
+				status = 'SENDING', updated_at = ?2 WHERE id = ?3`, n, at, campaignID)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE campaigns SET failed = failed - ?1, queued = queued + ?1 WHERE id = ?2`, n, campaignID)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}

@@ -1,0 +1,51 @@
+package sqlite_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/campaignd/campaignd/core"
+)
+
+func TestRetry(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	c := MustSending(t, db, 5)
+	rs, _ := db.Claim(ctx, c.ID, 5, "tok", t0.Add(time.Minute), t0)
+	classes := []string{"permanent", "transient", "permanent"}
+	for i, cl := range classes {
+		if err := db.RecordOutcome(ctx, core.Outcome{RecipientID: rs[i].ID, ClaimToken: "tok", Status: core.RecipientFailed, ErrorClass: cl, Error: "x", At: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.RecordOutcome(ctx, core.Outcome{RecipientID: rs[3].ID, ClaimToken: "tok", Status: core.RecipientBounced, ErrorClass: "bounced", At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	failed, _ := db.Recipients(ctx, c.ID, core.RecipientFilter{Status: core.RecipientFailed})
+	if len(failed) != 3 {
+		t.Fatalf("FAILED listing: %d rows", len(failed))
+	}
+	later := t0.Add(time.Hour)
+	if n, err := db.Retry(ctx, c.ID, "permanent", later); err != nil || n != 2 {
+		t.Fatalf("retry permanent: %d, %v", n, err)
+	}
+	r, _ := db.Recipient(ctx, rs[0].ID)
+	if r.Status != core.RecipientQueued || r.Attempts != 0 || !r.NextAttemptAt.Equal(later) || r.LastErrorClass != "permanent" {
+		t.Fatalf("retried row %+v", r)
+	}
+	if n, err := db.Retry(ctx, c.ID, "", later); err != nil || n != 1 {
+		t.Fatalf("retry all: %d, %v", n, err)
+	}
+	if n, err := db.Retry(ctx, c.ID, "", later); err != nil || n != 0 {
+		t.Fatalf("retry again: %d, %v", n, err)
+	}
+	if _, err := db.Retry(ctx, 999, "", later); Code(err) != core.ENOTFOUND {
+		t.Fatalf("retry unknown campaign: %v", err)
+	}
+	st, _ := db.Campaign(ctx, c.ID)
+	if want := (core.Stats{Total: 5, Queued: 3, Sending: 1, Bounced: 1}); st.Stats != want {
+		t.Fatalf("stats %+v, want %+v", st.Stats, want)
+	}
+	CheckCounters(t, db)
+}
