@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 	"github.com/campaignd/campaignd/sdk/sdktest"
 )
 
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, sdk.PluginPrefix+"outbox")
+	binary = filepath.Join(dir, plugin.PluginPrefix+"outbox")
 	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build outbox: %v\n%s", err, out)
 		os.Exit(1)
@@ -81,7 +82,7 @@ func TestConformance(t *testing.T) {
 
 func TestResendOverwrites(t *testing.T) {
 	dir := t.TempDir()
-	p, err := sdk.Launch(t.Context(), sdk.PluginConfig{Name: "outbox", Plugin: binary, Options: map[string]string{"dir": dir}, Logger: hclog.NewNullLogger()})
+	p, err := plugin.Launch(t.Context(), plugin.PluginConfig{Name: "outbox", Plugin: binary, Options: map[string]string{"dir": dir}, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/campaignd/campaignd/plugins/sendgrid/sgfake"
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 	"github.com/campaignd/campaignd/sdk/sdktest"
 )
 
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	pluginPath = filepath.Join(dir, sdk.PluginPrefix+"sendgrid")
+	pluginPath = filepath.Join(dir, plugin.PluginPrefix+"sendgrid")
 	if out, err := exec.Command("go", "build", "-o", pluginPath, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build sendgrid plugin: %v\n%s", err, out)
 		_ = os.RemoveAll(dir)
@@ -199,11 +200,11 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func launch(t *testing.T, logs *lockedBuffer, opts map[string]string, env ...string) (*sdk.Plugin, error) {
+func launch(t *testing.T, logs *lockedBuffer, opts map[string]string, env ...string) (*plugin.Plugin, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	p, err := sdk.Launch(ctx, sdk.PluginConfig{
+	p, err := plugin.Launch(ctx, plugin.PluginConfig{
 		Name:    "sendgrid",
 		Plugin:  pluginPath,
 		Options: opts,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/campaignd/campaignd/plugins/smtp/internal/fakesmtp"
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 )
 
 // pluginPath is the plugin binary built once by TestMain.
@@ -27,7 +28,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	pluginPath = filepath.Join(dir, sdk.PluginPrefix+"smtp")
+	pluginPath = filepath.Join(dir, plugin.PluginPrefix+"smtp")
 	build := exec.Command("go", "build", "-o", pluginPath, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -50,11 +51,11 @@ func startServer(t *testing.T, opts fakesmtp.Options) *fakesmtp.Server {
 	return srv
 }
 
-func launch(t *testing.T, opts map[string]string, env ...string) (*sdk.Plugin, error) {
+func launch(t *testing.T, opts map[string]string, env ...string) (*plugin.Plugin, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	p, err := sdk.Launch(ctx, sdk.PluginConfig{
+	p, err := plugin.Launch(ctx, plugin.PluginConfig{
 		Name:    "mail",
 		Plugin:  pluginPath,
 		Options: opts,
@@ -80,7 +81,7 @@ func message(n int) *sdk.Message {
 	}
 }
 
-// TestPluginEndToEnd runs the built binary through sdk.Launch: delivery,
+// TestPluginEndToEnd runs the built binary through plugin.Launch: delivery,
 // connection reuse inside the plugin process, and classified failures
 // arriving intact on the host side.
 func TestPluginEndToEnd(t *testing.T) {

@@ -1,6 +1,6 @@
 // Package sdktest is a conformance kit for campaignd sender plugins. It
 // drives a built plugin binary through the real go-plugin protocol, exactly
-// as campaignd does (sdk.Launch), and checks what the host relies on:
+// as campaignd does (plugin.Launch), and checks what the host relies on:
 //
 //   - Info answers with a name;
 //   - a send succeeds with a Receipt;
@@ -45,6 +45,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 )
 
 // Config describes the plugin under test and how to make its backend
@@ -55,7 +56,7 @@ type Config struct {
 	// Options configure the plugin so that it accepts messages; every
 	// check runs with them unless a scenario adds its own.
 	Options map[string]string
-	// Env is added to the plugin's environment (see sdk.PluginConfig.Env).
+	// Env is added to the plugin's environment (see plugin.PluginConfig.Env).
 	Env []string
 	// Edit, when set, adjusts every message the kit sends, before a
 	// scenario's own Edit (e.g. to use a From domain the backend accepts).
@@ -178,7 +179,7 @@ func Run(t *testing.T, cfg Config) {
 	if len(cfg.BadOptions) > 0 {
 		t.Run("BadOptions", func(t *testing.T) {
 			for _, bad := range cfg.BadOptions {
-				q, err := sdk.Launch(t.Context(), k.pluginConfig(t, bad))
+				q, err := plugin.Launch(t.Context(), k.pluginConfig(t, bad))
 				if err == nil {
 					q.Close()
 					t.Errorf("options %v were accepted, want a ClassConfig error", bad)
@@ -214,13 +215,13 @@ func (k *kit) message(i int, edit func(*sdk.Message)) *sdk.Message {
 	return m
 }
 
-func (k *kit) pluginConfig(t *testing.T, extra map[string]string) sdk.PluginConfig {
+func (k *kit) pluginConfig(t *testing.T, extra map[string]string) plugin.PluginConfig {
 	opts := maps.Clone(k.cfg.Options)
 	if opts == nil {
 		opts = map[string]string{}
 	}
 	maps.Copy(opts, extra)
-	return sdk.PluginConfig{
+	return plugin.PluginConfig{
 		Name:    "sdktest",
 		Plugin:  k.cfg.PluginPath,
 		Options: opts,
@@ -231,9 +232,9 @@ func (k *kit) pluginConfig(t *testing.T, extra map[string]string) sdk.PluginConf
 
 // launch starts the plugin with Options merged with extra and closes it
 // when t ends.
-func (k *kit) launch(t *testing.T, extra map[string]string) *sdk.Plugin {
+func (k *kit) launch(t *testing.T, extra map[string]string) *plugin.Plugin {
 	t.Helper()
-	p, err := sdk.Launch(t.Context(), k.pluginConfig(t, extra))
+	p, err := plugin.Launch(t.Context(), k.pluginConfig(t, extra))
 	if err != nil {
 		t.Fatalf("sdktest: launch %s: %v", k.cfg.PluginPath, err)
 	}
@@ -242,7 +243,7 @@ func (k *kit) launch(t *testing.T, extra map[string]string) *sdk.Plugin {
 }
 
 // sendOK sends msg and requires success. Safe to call from goroutines.
-func (k *kit) sendOK(t *testing.T, p *sdk.Plugin, msg *sdk.Message) {
+func (k *kit) sendOK(t *testing.T, p *plugin.Plugin, msg *sdk.Message) {
 	ctx, cancel := context.WithTimeout(t.Context(), k.cfg.SendTimeout)
 	defer cancel()
 	r, err := p.Send(ctx, msg)
@@ -259,7 +260,7 @@ func (k *kit) sendOK(t *testing.T, p *sdk.Plugin, msg *sdk.Message) {
 	}
 }
 
-func (k *kit) scenario(t *testing.T, p *sdk.Plugin, sc Scenario) {
+func (k *kit) scenario(t *testing.T, p *plugin.Plugin, sc Scenario) {
 	if sc.Options != nil {
 		p = k.launch(t, sc.Options)
 	}
@@ -284,7 +285,7 @@ func (k *kit) scenario(t *testing.T, p *sdk.Plugin, sc Scenario) {
 }
 
 // cancelled checks that dead contexts fail promptly and harmlessly.
-func (k *kit) cancelled(t *testing.T, p *sdk.Plugin) {
+func (k *kit) cancelled(t *testing.T, p *plugin.Plugin) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	start := time.Now()
@@ -308,7 +309,7 @@ func (k *kit) cancelled(t *testing.T, p *sdk.Plugin) {
 }
 
 // stall checks that a backend that never answers costs one deadline.
-func (k *kit) stall(t *testing.T, p *sdk.Plugin) {
+func (k *kit) stall(t *testing.T, p *plugin.Plugin) {
 	sp := p
 	if k.cfg.Stall.Options != nil {
 		sp = k.launch(t, k.cfg.Stall.Options)

@@ -1,4 +1,4 @@
-package sdk_test
+package plugin_test
 
 import (
 	"bufio"
@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 )
 
 // pluginDir holds the test plugin built by TestMain, as
@@ -25,7 +26,7 @@ import (
 var pluginDir string
 
 // pluginPath is the test plugin's full path.
-func pluginPath() string { return filepath.Join(pluginDir, sdk.PluginPrefix+"test") }
+func pluginPath() string { return filepath.Join(pluginDir, plugin.PluginPrefix+"test") }
 
 // hostHelperEnv makes the test binary act as a plugin host that launches
 // the plugin at the given path, prints its pid and waits to be killed.
@@ -53,7 +54,7 @@ func TestMain(m *testing.M) {
 }
 
 func hostHelper(path string) {
-	p, err := sdk.Launch(context.Background(), sdk.PluginConfig{Name: "helper", Plugin: path, Logger: hclog.NewNullLogger()})
+	p, err := plugin.Launch(context.Background(), plugin.PluginConfig{Name: "helper", Plugin: path, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
@@ -65,9 +66,9 @@ func hostHelper(path string) {
 
 // launch starts the test plugin with options and env and closes it when
 // the test ends.
-func launch(t *testing.T, options map[string]string, env ...string) *sdk.Plugin {
+func launch(t *testing.T, options map[string]string, env ...string) *plugin.Plugin {
 	t.Helper()
-	p, err := sdk.Launch(t.Context(), sdk.PluginConfig{
+	p, err := plugin.Launch(t.Context(), plugin.PluginConfig{
 		Name: "t", Plugin: pluginPath(), Options: options, Env: env, Logger: testLogger(t, hclog.Warn),
 	})
 	if err != nil {
