@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,23 +19,19 @@ import (
 	"github.com/campaignd/campaignd/sdk/sdktest"
 )
 
-// pluginPath is the plugin binary built once by TestMain.
+// pluginPath is the plugin binary, built once by TestMain (or prebuilt in
+// $CAMPAIGND_BIN_DIR).
 var pluginPath string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "campaignd-sendgrid-plugin-")
+	path, err := sdktest.BuildPlugin(".")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	pluginPath = filepath.Join(dir, plugin.PluginPrefix+"sendgrid")
-	if out, err := exec.Command("go", "build", "-o", pluginPath, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build sendgrid plugin: %v\n%s", err, out)
-		_ = os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	pluginPath = path
 	code := m.Run()
-	_ = os.RemoveAll(dir)
+	sdktest.RemoveBuilt()
 	os.Exit(code)
 }
 

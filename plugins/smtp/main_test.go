@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,27 +15,22 @@ import (
 	"github.com/campaignd/campaignd/plugins/smtp/internal/fakesmtp"
 	"github.com/campaignd/campaignd/sdk"
 	"github.com/campaignd/campaignd/sdk/plugin"
+	"github.com/campaignd/campaignd/sdk/sdktest"
 )
 
-// pluginPath is the plugin binary built once by TestMain.
+// pluginPath is the plugin binary, built once by TestMain (or prebuilt in
+// $CAMPAIGND_BIN_DIR).
 var pluginPath string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "campaignd-smtp-plugin-")
+	path, err := sdktest.BuildPlugin(".")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	pluginPath = filepath.Join(dir, plugin.PluginPrefix+"smtp")
-	build := exec.Command("go", "build", "-o", pluginPath, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build plugin:", err)
-		_ = os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	pluginPath = path
 	code := m.Run()
-	_ = os.RemoveAll(dir)
+	sdktest.RemoveBuilt()
 	os.Exit(code)
 }
 

@@ -148,14 +148,14 @@ func TestLargeMessages(t *testing.T) {
 
 func TestLaunchChecksum(t *testing.T) {
 	mark := filepath.Join(t.TempDir(), "mark")
-	bin, err := os.ReadFile(pluginPath())
+	bin, err := os.ReadFile(pluginPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	actual := shaHex(string(bin))
 	wrong := strings.Repeat("ab", 32)
 	_, err = plugin.Launch(t.Context(), plugin.PluginConfig{
-		Name: "mailer", Plugin: pluginPath(), SHA256: wrong, Env: []string{"TESTPLUGIN_MARK=" + mark},
+		Name: "mailer", Plugin: pluginPath, SHA256: wrong, Env: []string{"TESTPLUGIN_MARK=" + mark},
 	})
 	if !errors.Is(err, plugin.ErrChecksum) {
 		t.Fatalf("err = %v, want ErrChecksum", err)
@@ -169,7 +169,7 @@ func TestLaunchChecksum(t *testing.T) {
 		t.Errorf("plugin was started despite the checksum mismatch: pids %v", pids)
 	}
 
-	p, err := plugin.Launch(t.Context(), plugin.PluginConfig{Plugin: pluginPath(), SHA256: strings.ToUpper(actual), Logger: hclog.NewNullLogger()})
+	p, err := plugin.Launch(t.Context(), plugin.PluginConfig{Plugin: pluginPath, SHA256: strings.ToUpper(actual), Logger: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatalf("matching checksum: %v", err)
 	}
@@ -177,7 +177,7 @@ func TestLaunchChecksum(t *testing.T) {
 }
 
 func TestLaunchShortNameAndMissing(t *testing.T) {
-	p, err := plugin.Launch(t.Context(), plugin.PluginConfig{Name: "n", Plugin: "test", Dir: pluginDir, Logger: hclog.NewNullLogger()})
+	p, err := plugin.Launch(t.Context(), plugin.PluginConfig{Name: "n", Plugin: "testplugin", Dir: pluginDir, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestLaunchBadStartups(t *testing.T) {
 		mark := filepath.Join(t.TempDir(), "mark")
 		start := time.Now()
 		_, err := plugin.Launch(t.Context(), plugin.PluginConfig{
-			Name: "mailer", Plugin: pluginPath(), Env: []string{tc.env, "TESTPLUGIN_MARK=" + mark}, Logger: hclog.NewNullLogger(),
+			Name: "mailer", Plugin: pluginPath, Env: []string{tc.env, "TESTPLUGIN_MARK=" + mark}, Logger: hclog.NewNullLogger(),
 		})
 		if !errors.Is(err, plugin.ErrHandshake) || !strings.Contains(err.Error(), "mailer") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want ErrHandshake naming mailer and containing %q", tc.env, err, tc.want)
@@ -217,7 +217,7 @@ func TestLaunchBadStartups(t *testing.T) {
 func TestLaunchConfigureRejected(t *testing.T) {
 	mark := filepath.Join(t.TempDir(), "mark")
 	_, err := plugin.Launch(t.Context(), plugin.PluginConfig{
-		Name: "mailer", Plugin: pluginPath(), Options: map[string]string{"reject": "yes"},
+		Name: "mailer", Plugin: pluginPath, Options: map[string]string{"reject": "yes"},
 		Env: []string{"TESTPLUGIN_MARK=" + mark}, Logger: hclog.NewNullLogger(),
 	})
 	var e *sdk.Error
@@ -234,7 +234,7 @@ func TestLaunchConfigureRejected(t *testing.T) {
 	waitGone(t, pids[0], 2*time.Second)
 
 	_, err = plugin.Launch(t.Context(), plugin.PluginConfig{
-		Plugin: pluginPath(), Options: map[string]string{"reject_transient": "1"}, Logger: hclog.NewNullLogger(),
+		Plugin: pluginPath, Options: map[string]string{"reject_transient": "1"}, Logger: hclog.NewNullLogger(),
 	})
 	if !errors.As(err, &e) || e.Class != sdk.ClassTransient || e.SMTPCode != 421 {
 		t.Errorf("err = %v, want the plugin's own transient class", err)
@@ -284,7 +284,7 @@ func TestPluginLogsReachHost(t *testing.T) {
 	for _, level := range []hclog.Level{hclog.Info, hclog.Debug} {
 		var buf syncBuffer
 		logger := hclog.New(&hclog.LoggerOptions{Level: level, Output: &buf, JSONFormat: true})
-		p, err := plugin.Launch(t.Context(), plugin.PluginConfig{Name: "logname", Plugin: pluginPath(), Logger: logger})
+		p, err := plugin.Launch(t.Context(), plugin.PluginConfig{Name: "logname", Plugin: pluginPath, Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -334,7 +334,7 @@ func TestPluginExitsWhenHostDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	host := exec.Command(exe, "-test.run=^$")
-	host.Env = append(os.Environ(), hostHelperEnv+"="+pluginPath())
+	host.Env = append(os.Environ(), hostHelperEnv+"="+pluginPath)
 	out, err := host.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -362,7 +362,7 @@ func TestPluginExitsWhenHostDies(t *testing.T) {
 }
 
 func TestPluginStartedByHandExits(t *testing.T) {
-	cmd := exec.Command(pluginPath())
+	cmd := exec.Command(pluginPath)
 	cmd.Env = []string{}
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError

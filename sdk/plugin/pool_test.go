@@ -30,7 +30,7 @@ func testPool(t *testing.T, names ...string) (*plugin.Pool, string) {
 func poolConfigs(mark string, options map[string]string, names ...string) map[string]plugin.PluginConfig {
 	cfgs := map[string]plugin.PluginConfig{}
 	for _, n := range names {
-		cfgs[n] = plugin.PluginConfig{Plugin: pluginPath(), Options: options, Env: []string{"TESTPLUGIN_MARK=" + mark}}
+		cfgs[n] = plugin.PluginConfig{Plugin: pluginPath, Options: options, Env: []string{"TESTPLUGIN_MARK=" + mark}}
 	}
 	return cfgs
 }
@@ -142,7 +142,7 @@ func TestPoolReconfigure(t *testing.T) {
 	a, b := sendPid(t, pl, "a"), sendPid(t, pl, "b")
 
 	cfgs := poolConfigs(mark, nil, "a", "b", "c")
-	cfgs["a"] = plugin.PluginConfig{Plugin: pluginPath(), Options: map[string]string{"v": "2"}, Env: []string{"TESTPLUGIN_MARK=" + mark}}
+	cfgs["a"] = plugin.PluginConfig{Plugin: pluginPath, Options: map[string]string{"v": "2"}, Env: []string{"TESTPLUGIN_MARK=" + mark}}
 	pl.Reconfigure(cfgs)
 	waitGone(t, a, 2*time.Second)
 	s, _ := pl.Sender(t.Context(), "a")

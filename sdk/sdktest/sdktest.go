@@ -28,6 +28,10 @@
 //			BadOptions: []map[string]string{{}},
 //		})
 //	}
+//
+// Build compiles the plugin for one test. To build it once for all the
+// tests of a package, call BuildPlugin from TestMain and RemoveBuilt after
+// the tests have run.
 package sdktest
 
 import (
@@ -35,8 +39,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -120,18 +122,6 @@ func NewMessage(i int) *sdk.Message {
 		Date:        time.Now().Truncate(time.Second),
 		Headers:     []sdk.Header{{Name: "List-Unsubscribe", Value: "<https://example.com/u/1>"}},
 	}
-}
-
-// Build compiles the plugin's main package pkg (as `go build` takes it,
-// e.g. "." or "./cmd/myplugin") into a temporary directory and returns the
-// executable's path. It fails the test when the build fails.
-func Build(tb testing.TB, pkg string) string {
-	tb.Helper()
-	out := filepath.Join(tb.TempDir(), "campaignd-sender-under-test")
-	if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-		tb.Fatalf("sdktest: build %s: %v\n%s", pkg, err, b)
-	}
-	return out
 }
 
 // Run runs the conformance checks as subtests of t. It fails t when the
