@@ -75,7 +75,7 @@ proto:
 	GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO)
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC)
-	cd sdk/internal/pb && $(TOOLS)/buf lint && $(TOOLS)/buf generate
+	cd sdk/plugin/internal/pb && $(TOOLS)/buf lint && $(TOOLS)/buf generate
 
 clean:
 	rm -rf $(BIN)

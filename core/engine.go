@@ -15,7 +15,7 @@ import (
 )
 
 // SenderProvider hands the engine a ready sender by its configured name.
-// sdk.Pool, behind a small adapter in cmd, is the production one.
+// plugin.Pool (sdk/plugin), behind a small adapter in cmd, is the production one.
 type SenderProvider interface {
 	// Sender returns the named sender, starting its plugin if needed. An
 	// *sdk.Error of ClassConfig means the sender cannot work until the

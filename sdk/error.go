@@ -95,20 +95,12 @@ func (e *Error) WithHTTP(status int) *Error {
 	return e
 }
 
-// ErrNotAttempted is in the chain of an error from a host-side Send
-// (Plugin or Pool) whose message never reached a plugin: the context had
-// ended before the call, or no plugin process could be started and
-// configured in time. Unlike a send cut off mid-flight, such a send
+// ErrNotAttempted is in the chain of an error from a host-side Send (the
+// Plugin or Pool of sdk/plugin) whose message never reached a plugin: the
+// context had ended before the call, or no plugin process could be started
+// and configured in time. Unlike a send cut off mid-flight, such a send
 // certainly delivered nothing. The error is still an *Error for AsError.
 var ErrNotAttempted = errors.New("send not attempted")
-
-// notAttempted marks err (an *Error) with ErrNotAttempted, keeping its text.
-func notAttempted(err error) error { return notAttemptedError{err} }
-
-type notAttemptedError struct{ err error }
-
-func (e notAttemptedError) Error() string   { return e.err.Error() }
-func (e notAttemptedError) Unwrap() []error { return []error{e.err, ErrNotAttempted} }
 
 // AsError classifies any error returned by Send. A nil err returns nil; an
 // *Error (possibly wrapped) is returned as is; a context deadline or any

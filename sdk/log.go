@@ -9,7 +9,8 @@ import (
 
 // LogLevelEnv is the environment variable through which the host tells a
 // plugin its log level ("trace", "debug", "info", "warn", "error" or "off").
-// Launch sets it from PluginConfig.Logger's level; Logger reads it.
+// sdk/plugin's Launch sets it from PluginConfig.Logger's level; Logger
+// reads it.
 const LogLevelEnv = "CAMPAIGND_PLUGIN_LOG_LEVEL"
 
 var (
@@ -28,7 +29,8 @@ var (
 // they appear in campaignd's log. The level is the host's (LogLevelEnv),
 // info when unset or unknown, so debug lines cost nothing unless the host
 // logs at debug. It always returns the same logger, is safe for concurrent
-// use, and may be called before Serve (e.g. from main or Configure).
+// use, and may be called before plugin.Serve (e.g. from main or
+// Configure).
 func Logger() hclog.Logger {
 	loggerOnce.Do(func() {
 		level := hclog.LevelFromString(os.Getenv(LogLevelEnv))
@@ -42,14 +44,4 @@ func Logger() hclog.Logger {
 		})
 	})
 	return pluginLogger
-}
-
-// hostLogLevel is the value of LogLevelEnv for a plugin logging through l.
-func hostLogLevel(l hclog.Logger) string {
-	switch lv := l.GetLevel(); lv {
-	case hclog.Trace, hclog.Debug, hclog.Info, hclog.Warn, hclog.Error, hclog.Off:
-		return lv.String()
-	default:
-		return hclog.Info.String()
-	}
 }

@@ -1,23 +1,24 @@
-// Package sdk is everything a campaignd sender plugin imports: the Sender
-// interface, the Message it delivers, the Receipt and classified Error it
-// answers with, Serve for the plugin side and Launch/Pool for the host side.
+// Package sdk holds the plain types a campaignd sender plugin and the
+// campaignd core share: the Sender interface, the Message it delivers, the
+// Receipt and classified Error it answers with, the plugin-side Logger and
+// the MIME rendering of a Message (WriteTo, ValidateHeader). It has no
+// transport: it imports neither gRPC nor go-plugin, so the core can use
+// these types without linking them.
 //
-// A plugin's main is three lines:
+// The transport is in package sdk/plugin: plugin.Serve runs a Sender as a
+// plugin process, and plugin.Launch and plugin.Pool start and talk to one
+// from the host. A plugin's main is one line:
 //
-//	func main() { sdk.Serve(&mySender{}) }
+//	func main() { plugin.Serve(&mySender{}) }
 //
-// The package imports nothing from campaignd itself, so a third party needs
-// nothing else.
+// Neither package imports anything else from campaignd, so a third party
+// needs nothing else.
 package sdk
 
 import (
 	"context"
 	"time"
 )
-
-// ProtocolVersion is the plugin protocol version negotiated by go-plugin.
-// It changes only when the wire contract (sdk/internal/pb) breaks.
-const ProtocolVersion = 1
 
 // Sender delivers messages for one configured sender. Implementations must be
 // safe for concurrent use: the host calls Send from up to a campaign's

@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/campaignd/campaignd/sdk/sdktest"
 )
 
 // binDir holds campaignd and the campaignd-sender-* plugin binaries:
@@ -41,6 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	defer sdktest.RemoveBuilt()
 	if d := os.Getenv("CAMPAIGND_BIN_DIR"); d != "" {
 		abs, err := filepath.Abs(d)
 		if err != nil {
@@ -54,13 +57,8 @@ func testMain(m *testing.M) int {
 		}
 		return m.Run()
 	}
-	dir, err := os.MkdirTemp("", "cdbin")
+	dir, err := buildBinaries()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if err := buildBinaries(dir); err != nil {
 		fmt.Fprintf(os.Stderr, "build: %v\n", err)
 		return 1
 	}
@@ -68,36 +66,36 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// buildBinaries builds campaignd (this directory) and every plugin under
-// ../../plugins into dir, in one go build; plugin "x" becomes
-// campaignd-sender-x. Any package that does not build fails the run.
-func buildBinaries(dir string) error {
-	pkgs := []string{"."}
-	var plugins []string
+// buildBinaries builds every plugin under ../../plugins with
+// sdktest.BuildPlugin (plugin "x" becomes campaignd-sender-x, all in one
+// directory) and campaignd beside them, and returns that directory, which
+// sdktest.RemoveBuilt deletes. Any package that does not build fails the
+// run.
+func buildBinaries() (string, error) {
 	entries, err := os.ReadDir(filepath.Join("..", "..", "plugins"))
 	if err != nil {
-		return err
+		return "", err
 	}
+	var dir string
 	for _, e := range entries {
 		if e.IsDir() {
-			plugins = append(plugins, e.Name())
-			pkgs = append(pkgs, "../../plugins/"+e.Name())
+			path, err := sdktest.BuildPlugin("../../plugins/" + e.Name())
+			if err != nil {
+				return "", err
+			}
+			dir = filepath.Dir(path)
 		}
 	}
-	args := append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)
-	cmd := exec.Command("go", args...)
+	if dir == "" {
+		return "", errors.New("no plugin under ../../plugins")
+	}
 	var buf bytes.Buffer
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "campaignd"), ".")
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, buf.String())
+		return "", fmt.Errorf("go build campaignd: %v\n%s", err, buf.String())
 	}
-	// go build -o DIR/ names each binary after its package directory.
-	for _, p := range plugins {
-		if err := os.Rename(filepath.Join(dir, p), filepath.Join(dir, "campaignd-sender-"+p)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return dir, nil
 }
 
 // Env is one test's campaignd installation: a short temporary directory

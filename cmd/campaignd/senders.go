@@ -7,6 +7,7 @@ import (
 
 	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -24,9 +25,9 @@ var fallbackEnv = map[string][]string{
 // (an idle tick, a create) starts no plugin.
 type senderSet struct {
 	mu      sync.Mutex
-	configs map[string]sdk.PluginConfig
+	configs map[string]plugin.PluginConfig
 	log     hclog.Logger
-	pool    *sdk.Pool
+	pool    *plugin.Pool
 }
 
 var _ core.SenderProvider = (*senderSet)(nil)
@@ -36,8 +37,8 @@ func newSenderSet(cfg *Config, log hclog.Logger) *senderSet {
 }
 
 // pluginConfigs turns [senders.NAME] tables into plugin launch configs.
-func pluginConfigs(cfg *Config, log hclog.Logger) map[string]sdk.PluginConfig {
-	out := make(map[string]sdk.PluginConfig, len(cfg.Senders))
+func pluginConfigs(cfg *Config, log hclog.Logger) map[string]plugin.PluginConfig {
+	out := make(map[string]plugin.PluginConfig, len(cfg.Senders))
 	for name, s := range cfg.Senders {
 		opts := make(map[string]string, len(s.options)+1)
 		for k, v := range s.options {
@@ -52,7 +53,7 @@ func pluginConfigs(cfg *Config, log hclog.Logger) map[string]sdk.PluginConfig {
 				env = append(env, k+"="+v)
 			}
 		}
-		out[name] = sdk.PluginConfig{
+		out[name] = plugin.PluginConfig{
 			Name: name, Plugin: s.Plugin, Dir: cfg.PluginDir, SHA256: s.SHA256,
 			Options: opts, Logger: log.Named(name), Env: env,
 		}
@@ -64,7 +65,7 @@ func pluginConfigs(cfg *Config, log hclog.Logger) map[string]sdk.PluginConfig {
 func (s *senderSet) Sender(ctx context.Context, name string) (sdk.Sender, error) {
 	s.mu.Lock()
 	if s.pool == nil {
-		s.pool = sdk.NewPool(s.log, s.configs)
+		s.pool = plugin.NewPool(s.log, s.configs)
 	}
 	pool := s.pool
 	s.mu.Unlock()

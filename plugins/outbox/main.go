@@ -24,6 +24,7 @@ import (
 	"sync"
 
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 )
 
 // version is the plugin's version, reported by Info.
@@ -119,4 +120,4 @@ func writeAtomic(dir, name string, data []byte) error {
 	return nil
 }
 
-func main() { sdk.Serve(&outbox{}) }
+func main() { plugin.Serve(&outbox{}) }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/mail"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,25 +12,23 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 	"github.com/campaignd/campaignd/sdk/sdktest"
 )
 
-// binary is the outbox plugin built by TestMain.
+// binary is the outbox plugin, built once by TestMain (or prebuilt in
+// $CAMPAIGND_BIN_DIR).
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "outbox-test-")
+	path, err := sdktest.BuildPlugin(".")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, sdk.PluginPrefix+"outbox")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build outbox: %v\n%s", err, out)
-		os.Exit(1)
-	}
+	binary = path
 	code := m.Run()
-	os.RemoveAll(dir)
+	sdktest.RemoveBuilt()
 	os.Exit(code)
 }
 
@@ -81,7 +78,7 @@ func TestConformance(t *testing.T) {
 
 func TestResendOverwrites(t *testing.T) {
 	dir := t.TempDir()
-	p, err := sdk.Launch(t.Context(), sdk.PluginConfig{Name: "outbox", Plugin: binary, Options: map[string]string{"dir": dir}, Logger: hclog.NewNullLogger()})
+	p, err := plugin.Launch(t.Context(), plugin.PluginConfig{Name: "outbox", Plugin: binary, Options: map[string]string{"dir": dir}, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,7 @@ package main
 import (
 	"github.com/campaignd/campaignd/plugins/sendgrid/internal/sgsender"
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 )
 
-func main() { sdk.Serve(sgsender.New(sdk.Logger().Named("sendgrid"))) }
+func main() { plugin.Serve(sgsender.New(sdk.Logger().Named("sendgrid"))) }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,26 +15,23 @@ import (
 
 	"github.com/campaignd/campaignd/plugins/sendgrid/sgfake"
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 	"github.com/campaignd/campaignd/sdk/sdktest"
 )
 
-// pluginPath is the plugin binary built once by TestMain.
+// pluginPath is the plugin binary, built once by TestMain (or prebuilt in
+// $CAMPAIGND_BIN_DIR).
 var pluginPath string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "campaignd-sendgrid-plugin-")
+	path, err := sdktest.BuildPlugin(".")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	pluginPath = filepath.Join(dir, sdk.PluginPrefix+"sendgrid")
-	if out, err := exec.Command("go", "build", "-o", pluginPath, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build sendgrid plugin: %v\n%s", err, out)
-		_ = os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	pluginPath = path
 	code := m.Run()
-	_ = os.RemoveAll(dir)
+	sdktest.RemoveBuilt()
 	os.Exit(code)
 }
 
@@ -199,11 +194,11 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func launch(t *testing.T, logs *lockedBuffer, opts map[string]string, env ...string) (*sdk.Plugin, error) {
+func launch(t *testing.T, logs *lockedBuffer, opts map[string]string, env ...string) (*plugin.Plugin, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	p, err := sdk.Launch(ctx, sdk.PluginConfig{
+	p, err := plugin.Launch(ctx, plugin.PluginConfig{
 		Name:    "sendgrid",
 		Plugin:  pluginPath,
 		Options: opts,

@@ -40,10 +40,11 @@ package main
 import (
 	"github.com/campaignd/campaignd/plugins/smtp/internal/smtpsender"
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 )
 
 func newSender() *smtpsender.Sender {
 	return smtpsender.New(sdk.Logger().Named("smtp"))
 }
 
-func main() { sdk.Serve(newSender()) }
+func main() { plugin.Serve(newSender()) }

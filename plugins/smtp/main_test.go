@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,27 +14,23 @@ import (
 
 	"github.com/campaignd/campaignd/plugins/smtp/internal/fakesmtp"
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
+	"github.com/campaignd/campaignd/sdk/sdktest"
 )
 
-// pluginPath is the plugin binary built once by TestMain.
+// pluginPath is the plugin binary, built once by TestMain (or prebuilt in
+// $CAMPAIGND_BIN_DIR).
 var pluginPath string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "campaignd-smtp-plugin-")
+	path, err := sdktest.BuildPlugin(".")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	pluginPath = filepath.Join(dir, sdk.PluginPrefix+"smtp")
-	build := exec.Command("go", "build", "-o", pluginPath, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build plugin:", err)
-		_ = os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	pluginPath = path
 	code := m.Run()
-	_ = os.RemoveAll(dir)
+	sdktest.RemoveBuilt()
 	os.Exit(code)
 }
 
@@ -50,11 +44,11 @@ func startServer(t *testing.T, opts fakesmtp.Options) *fakesmtp.Server {
 	return srv
 }
 
-func launch(t *testing.T, opts map[string]string, env ...string) (*sdk.Plugin, error) {
+func launch(t *testing.T, opts map[string]string, env ...string) (*plugin.Plugin, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	p, err := sdk.Launch(ctx, sdk.PluginConfig{
+	p, err := plugin.Launch(ctx, plugin.PluginConfig{
 		Name:    "mail",
 		Plugin:  pluginPath,
 		Options: opts,
@@ -80,7 +74,7 @@ func message(n int) *sdk.Message {
 	}
 }
 
-// TestPluginEndToEnd runs the built binary through sdk.Launch: delivery,
+// TestPluginEndToEnd runs the built binary through plugin.Launch: delivery,
 // connection reuse inside the plugin process, and classified failures
 // arriving intact on the host side.
 func TestPluginEndToEnd(t *testing.T) {

@@ -1,6 +1,5 @@
-// Command campaignd-sender-log is an example third-party sender plugin: it
-// logs each message and accepts it, except addresses at example.invalid,
-// which it bounces. It imports nothing from campaignd but the sdk.
+// Command campaignd-sender-log is an example third-party sender plugin: it logs
+// and accepts each message but bounces example.invalid. It imports only sdk/...
 package main
 
 import (
@@ -8,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 )
 
 type sender struct{}
@@ -26,4 +26,4 @@ func (sender) Send(_ context.Context, m *sdk.Message) (*sdk.Receipt, error) {
 	return &sdk.Receipt{ProviderID: m.MessageID}, nil
 }
 
-func main() { sdk.Serve(&sender{}) }
+func main() { plugin.Serve(&sender{}) }

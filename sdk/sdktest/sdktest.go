@@ -1,6 +1,6 @@
 // Package sdktest is a conformance kit for campaignd sender plugins. It
 // drives a built plugin binary through the real go-plugin protocol, exactly
-// as campaignd does (sdk.Launch), and checks what the host relies on:
+// as campaignd does (plugin.Launch), and checks what the host relies on:
 //
 //   - Info answers with a name;
 //   - a send succeeds with a Receipt;
@@ -28,6 +28,10 @@
 //			BadOptions: []map[string]string{{}},
 //		})
 //	}
+//
+// Build compiles the plugin for one test. To build it once for all the
+// tests of a package, call BuildPlugin from TestMain and RemoveBuilt after
+// the tests have run.
 package sdktest
 
 import (
@@ -35,8 +39,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -45,6 +47,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 )
 
 // Config describes the plugin under test and how to make its backend
@@ -55,7 +58,7 @@ type Config struct {
 	// Options configure the plugin so that it accepts messages; every
 	// check runs with them unless a scenario adds its own.
 	Options map[string]string
-	// Env is added to the plugin's environment (see sdk.PluginConfig.Env).
+	// Env is added to the plugin's environment (see plugin.PluginConfig.Env).
 	Env []string
 	// Edit, when set, adjusts every message the kit sends, before a
 	// scenario's own Edit (e.g. to use a From domain the backend accepts).
@@ -121,18 +124,6 @@ func NewMessage(i int) *sdk.Message {
 	}
 }
 
-// Build compiles the plugin's main package pkg (as `go build` takes it,
-// e.g. "." or "./cmd/myplugin") into a temporary directory and returns the
-// executable's path. It fails the test when the build fails.
-func Build(tb testing.TB, pkg string) string {
-	tb.Helper()
-	out := filepath.Join(tb.TempDir(), "campaignd-sender-under-test")
-	if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-		tb.Fatalf("sdktest: build %s: %v\n%s", pkg, err, b)
-	}
-	return out
-}
-
 // Run runs the conformance checks as subtests of t. It fails t when the
 // plugin cannot be launched with cfg.Options or violates a check.
 func Run(t *testing.T, cfg Config) {
@@ -178,7 +169,7 @@ func Run(t *testing.T, cfg Config) {
 	if len(cfg.BadOptions) > 0 {
 		t.Run("BadOptions", func(t *testing.T) {
 			for _, bad := range cfg.BadOptions {
-				q, err := sdk.Launch(t.Context(), k.pluginConfig(t, bad))
+				q, err := plugin.Launch(t.Context(), k.pluginConfig(t, bad))
 				if err == nil {
 					q.Close()
 					t.Errorf("options %v were accepted, want a ClassConfig error", bad)
@@ -214,13 +205,13 @@ func (k *kit) message(i int, edit func(*sdk.Message)) *sdk.Message {
 	return m
 }
 
-func (k *kit) pluginConfig(t *testing.T, extra map[string]string) sdk.PluginConfig {
+func (k *kit) pluginConfig(t *testing.T, extra map[string]string) plugin.PluginConfig {
 	opts := maps.Clone(k.cfg.Options)
 	if opts == nil {
 		opts = map[string]string{}
 	}
 	maps.Copy(opts, extra)
-	return sdk.PluginConfig{
+	return plugin.PluginConfig{
 		Name:    "sdktest",
 		Plugin:  k.cfg.PluginPath,
 		Options: opts,
@@ -231,9 +222,9 @@ func (k *kit) pluginConfig(t *testing.T, extra map[string]string) sdk.PluginConf
 
 // launch starts the plugin with Options merged with extra and closes it
 // when t ends.
-func (k *kit) launch(t *testing.T, extra map[string]string) *sdk.Plugin {
+func (k *kit) launch(t *testing.T, extra map[string]string) *plugin.Plugin {
 	t.Helper()
-	p, err := sdk.Launch(t.Context(), k.pluginConfig(t, extra))
+	p, err := plugin.Launch(t.Context(), k.pluginConfig(t, extra))
 	if err != nil {
 		t.Fatalf("sdktest: launch %s: %v", k.cfg.PluginPath, err)
 	}
@@ -242,7 +233,7 @@ func (k *kit) launch(t *testing.T, extra map[string]string) *sdk.Plugin {
 }
 
 // sendOK sends msg and requires success. Safe to call from goroutines.
-func (k *kit) sendOK(t *testing.T, p *sdk.Plugin, msg *sdk.Message) {
+func (k *kit) sendOK(t *testing.T, p *plugin.Plugin, msg *sdk.Message) {
 	ctx, cancel := context.WithTimeout(t.Context(), k.cfg.SendTimeout)
 	defer cancel()
 	r, err := p.Send(ctx, msg)
@@ -259,7 +250,7 @@ func (k *kit) sendOK(t *testing.T, p *sdk.Plugin, msg *sdk.Message) {
 	}
 }
 
-func (k *kit) scenario(t *testing.T, p *sdk.Plugin, sc Scenario) {
+func (k *kit) scenario(t *testing.T, p *plugin.Plugin, sc Scenario) {
 	if sc.Options != nil {
 		p = k.launch(t, sc.Options)
 	}
@@ -284,7 +275,7 @@ func (k *kit) scenario(t *testing.T, p *sdk.Plugin, sc Scenario) {
 }
 
 // cancelled checks that dead contexts fail promptly and harmlessly.
-func (k *kit) cancelled(t *testing.T, p *sdk.Plugin) {
+func (k *kit) cancelled(t *testing.T, p *plugin.Plugin) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	start := time.Now()
@@ -308,7 +299,7 @@ func (k *kit) cancelled(t *testing.T, p *sdk.Plugin) {
 }
 
 // stall checks that a backend that never answers costs one deadline.
-func (k *kit) stall(t *testing.T, p *sdk.Plugin) {
+func (k *kit) stall(t *testing.T, p *plugin.Plugin) {
 	sp := p
 	if k.cfg.Stall.Options != nil {
 		sp = k.launch(t, k.cfg.Stall.Options)

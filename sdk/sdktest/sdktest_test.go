@@ -19,7 +19,7 @@ func TestKitOnTestPlugin(t *testing.T) {
 	subject := func(s string) func(*sdk.Message) { return func(m *sdk.Message) { m.Subject = s } }
 	var verified atomic.Int64 // Verify runs concurrently
 	sdktest.Run(t, sdktest.Config{
-		PluginPath: sdktest.Build(t, "../testdata/testplugin"),
+		PluginPath: sdktest.Build(t, "../plugin/testdata/testplugin"),
 		Options:    map[string]string{"greeting": "hi"},
 		Scenarios: []sdktest.Scenario{
 			{Name: "ok with other options", Options: map[string]string{"extra": "1"}},

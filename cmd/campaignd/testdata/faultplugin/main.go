@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 )
 
 type sender struct {
@@ -216,4 +217,4 @@ func appendLine(path, line string) error {
 	return errors.Join(werr, f.Close())
 }
 
-func main() { sdk.Serve(&sender{}) }
+func main() { plugin.Serve(&sender{}) }

@@ -1,4 +1,4 @@
-package sdk_test
+package plugin_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 )
 
 // echo mirrors the test plugin's Echo.
@@ -135,7 +136,7 @@ func TestLargeMessages(t *testing.T) {
 		t.Error("large bodies arrived altered")
 	}
 
-	msg.HTML = strings.Repeat("z", sdk.MaxMessageBytes)
+	msg.HTML = strings.Repeat("z", plugin.MaxMessageBytes)
 	_, err = p.Send(t.Context(), msg)
 	if e := sdk.AsError(err); e == nil || e.Class != sdk.ClassPermanent {
 		t.Fatalf("oversized message: %v, want permanent", err)
@@ -147,16 +148,16 @@ func TestLargeMessages(t *testing.T) {
 
 func TestLaunchChecksum(t *testing.T) {
 	mark := filepath.Join(t.TempDir(), "mark")
-	bin, err := os.ReadFile(pluginPath())
+	bin, err := os.ReadFile(pluginPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	actual := shaHex(string(bin))
 	wrong := strings.Repeat("ab", 32)
-	_, err = sdk.Launch(t.Context(), sdk.PluginConfig{
-		Name: "mailer", Plugin: pluginPath(), SHA256: wrong, Env: []string{"TESTPLUGIN_MARK=" + mark},
+	_, err = plugin.Launch(t.Context(), plugin.PluginConfig{
+		Name: "mailer", Plugin: pluginPath, SHA256: wrong, Env: []string{"TESTPLUGIN_MARK=" + mark},
 	})
-	if !errors.Is(err, sdk.ErrChecksum) {
+	if !errors.Is(err, plugin.ErrChecksum) {
 		t.Fatalf("err = %v, want ErrChecksum", err)
 	}
 	for _, s := range []string{"mailer", wrong, actual} {
@@ -168,7 +169,7 @@ func TestLaunchChecksum(t *testing.T) {
 		t.Errorf("plugin was started despite the checksum mismatch: pids %v", pids)
 	}
 
-	p, err := sdk.Launch(t.Context(), sdk.PluginConfig{Plugin: pluginPath(), SHA256: strings.ToUpper(actual), Logger: hclog.NewNullLogger()})
+	p, err := plugin.Launch(t.Context(), plugin.PluginConfig{Plugin: pluginPath, SHA256: strings.ToUpper(actual), Logger: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatalf("matching checksum: %v", err)
 	}
@@ -176,13 +177,13 @@ func TestLaunchChecksum(t *testing.T) {
 }
 
 func TestLaunchShortNameAndMissing(t *testing.T) {
-	p, err := sdk.Launch(t.Context(), sdk.PluginConfig{Name: "n", Plugin: "test", Dir: pluginDir, Logger: hclog.NewNullLogger()})
+	p, err := plugin.Launch(t.Context(), plugin.PluginConfig{Name: "n", Plugin: "testplugin", Dir: pluginDir, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Close()
 
-	_, err = sdk.Launch(t.Context(), sdk.PluginConfig{Name: "mailer", Plugin: "nosuch", Dir: pluginDir})
+	_, err = plugin.Launch(t.Context(), plugin.PluginConfig{Name: "mailer", Plugin: "nosuch", Dir: pluginDir})
 	if err == nil || !strings.Contains(err.Error(), "mailer") || !strings.Contains(err.Error(), "campaignd-sender-nosuch") {
 		t.Errorf("missing plugin: err = %v, want one naming the sender and the file", err)
 	}
@@ -198,10 +199,10 @@ func TestLaunchBadStartups(t *testing.T) {
 	} {
 		mark := filepath.Join(t.TempDir(), "mark")
 		start := time.Now()
-		_, err := sdk.Launch(t.Context(), sdk.PluginConfig{
-			Name: "mailer", Plugin: pluginPath(), Env: []string{tc.env, "TESTPLUGIN_MARK=" + mark}, Logger: hclog.NewNullLogger(),
+		_, err := plugin.Launch(t.Context(), plugin.PluginConfig{
+			Name: "mailer", Plugin: pluginPath, Env: []string{tc.env, "TESTPLUGIN_MARK=" + mark}, Logger: hclog.NewNullLogger(),
 		})
-		if !errors.Is(err, sdk.ErrHandshake) || !strings.Contains(err.Error(), "mailer") || !strings.Contains(err.Error(), tc.want) {
+		if !errors.Is(err, plugin.ErrHandshake) || !strings.Contains(err.Error(), "mailer") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want ErrHandshake naming mailer and containing %q", tc.env, err, tc.want)
 		}
 		if d := time.Since(start); d > 5*time.Second {
@@ -215,8 +216,8 @@ func TestLaunchBadStartups(t *testing.T) {
 
 func TestLaunchConfigureRejected(t *testing.T) {
 	mark := filepath.Join(t.TempDir(), "mark")
-	_, err := sdk.Launch(t.Context(), sdk.PluginConfig{
-		Name: "mailer", Plugin: pluginPath(), Options: map[string]string{"reject": "yes"},
+	_, err := plugin.Launch(t.Context(), plugin.PluginConfig{
+		Name: "mailer", Plugin: pluginPath, Options: map[string]string{"reject": "yes"},
 		Env: []string{"TESTPLUGIN_MARK=" + mark}, Logger: hclog.NewNullLogger(),
 	})
 	var e *sdk.Error
@@ -232,8 +233,8 @@ func TestLaunchConfigureRejected(t *testing.T) {
 	}
 	waitGone(t, pids[0], 2*time.Second)
 
-	_, err = sdk.Launch(t.Context(), sdk.PluginConfig{
-		Plugin: pluginPath(), Options: map[string]string{"reject_transient": "1"}, Logger: hclog.NewNullLogger(),
+	_, err = plugin.Launch(t.Context(), plugin.PluginConfig{
+		Plugin: pluginPath, Options: map[string]string{"reject_transient": "1"}, Logger: hclog.NewNullLogger(),
 	})
 	if !errors.As(err, &e) || e.Class != sdk.ClassTransient || e.SMTPCode != 421 {
 		t.Errorf("err = %v, want the plugin's own transient class", err)
@@ -283,7 +284,7 @@ func TestPluginLogsReachHost(t *testing.T) {
 	for _, level := range []hclog.Level{hclog.Info, hclog.Debug} {
 		var buf syncBuffer
 		logger := hclog.New(&hclog.LoggerOptions{Level: level, Output: &buf, JSONFormat: true})
-		p, err := sdk.Launch(t.Context(), sdk.PluginConfig{Name: "logname", Plugin: pluginPath(), Logger: logger})
+		p, err := plugin.Launch(t.Context(), plugin.PluginConfig{Name: "logname", Plugin: pluginPath, Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -333,7 +334,7 @@ func TestPluginExitsWhenHostDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	host := exec.Command(exe, "-test.run=^$")
-	host.Env = append(os.Environ(), hostHelperEnv+"="+pluginPath())
+	host.Env = append(os.Environ(), hostHelperEnv+"="+pluginPath)
 	out, err := host.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +362,7 @@ func TestPluginExitsWhenHostDies(t *testing.T) {
 }
 
 func TestPluginStartedByHandExits(t *testing.T) {
-	cmd := exec.Command(pluginPath())
+	cmd := exec.Command(pluginPath)
 	cmd.Env = []string{}
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError

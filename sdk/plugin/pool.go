@@ -1,4 +1,4 @@
-package sdk
+package plugin
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/campaignd/campaignd/sdk"
 )
 
 var (
@@ -105,7 +107,7 @@ func sameConfig(a, b PluginConfig) bool {
 // Configure rejected the options with another. A send that never reached a
 // plugin (ctx already done, or no plugin started in time) has
 // ErrNotAttempted in its chain.
-func (pl *Pool) Sender(ctx context.Context, name string) (Sender, error) {
+func (pl *Pool) Sender(ctx context.Context, name string) (sdk.Sender, error) {
 	if _, err := pl.instance(ctx, name); err != nil {
 		return nil, err
 	}
@@ -251,16 +253,16 @@ type pooledSender struct {
 
 // startFailed classifies a failure to get a running plugin.
 func (ps *pooledSender) startFailed(ctx context.Context, err error) error {
-	var e *Error
+	var e *sdk.Error
 	switch {
 	case errors.As(err, &e):
 		return fmt.Errorf("sender %s: %w", ps.name, err)
 	case ctx.Err() != nil:
-		return Transient("sender %s: no plugin before the deadline: %v", ps.name, err)
+		return sdk.Transient("sender %s: no plugin before the deadline: %v", ps.name, err)
 	case errors.Is(err, ErrPoolClosed):
-		return Transient("sender %s: %v", ps.name, err)
+		return sdk.Transient("sender %s: %v", ps.name, err)
 	}
-	return ConfigError("%v", err)
+	return sdk.ConfigError("%v", err)
 }
 
 func (ps *pooledSender) Configure(ctx context.Context, options map[string]string) error {
@@ -271,17 +273,17 @@ func (ps *pooledSender) Configure(ctx context.Context, options map[string]string
 	return p.Configure(ctx, options)
 }
 
-func (ps *pooledSender) Info(ctx context.Context) (Info, error) {
+func (ps *pooledSender) Info(ctx context.Context) (sdk.Info, error) {
 	p, err := ps.pool.instance(ctx, ps.name)
 	if err != nil {
-		return Info{}, ps.startFailed(ctx, err)
+		return sdk.Info{}, ps.startFailed(ctx, err)
 	}
 	return p.Info(ctx)
 }
 
-func (ps *pooledSender) Send(ctx context.Context, msg *Message) (*Receipt, error) {
+func (ps *pooledSender) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, notAttempted(Transient("sender %s: send not attempted: %v", ps.name, err))
+		return nil, notAttempted(sdk.Transient("sender %s: send not attempted: %v", ps.name, err))
 	}
 	p, err := ps.pool.instance(ctx, ps.name)
 	if err != nil {

@@ -1,4 +1,4 @@
-package sdk
+package plugin
 
 import (
 	"context"
@@ -9,19 +9,24 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
+	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/campaignd/campaignd/sdk/internal/pb"
+	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin/internal/pb"
 )
+
+// ProtocolVersion is the plugin protocol version negotiated by go-plugin.
+// It changes only when the wire contract (internal/pb/sender.proto) breaks.
+const ProtocolVersion = 1
 
 // Handshake is the go-plugin handshake that host and plugin must agree on.
 // The magic cookie is not a security measure: it only makes a plugin binary
 // started by hand print a notice and exit 1 instead of waiting for a host.
 // Hosts other than Launch (for example a plugin test harness written by
 // hand) must use exactly this value.
-var Handshake = plugin.HandshakeConfig{
+var Handshake = goplugin.HandshakeConfig{
 	ProtocolVersion:  ProtocolVersion,
 	MagicCookieKey:   "CAMPAIGND_SENDER_PLUGIN",
 	MagicCookieValue: "7c0e2f4a9b1d4e8f-campaignd-sender-v1",
@@ -44,7 +49,7 @@ const exitHostGone = 3
 // Serve runs s as a campaignd sender plugin and returns only after the
 // host has shut the plugin down; call it last in main:
 //
-//	func main() { sdk.Serve(&sender{}) }
+//	func main() { plugin.Serve(&sender{}) }
 //
 // It speaks go-plugin's gRPC protocol (version ProtocolVersion, AutoMTLS
 // when the host asks for it, messages up to MaxMessageBytes) and answers
@@ -59,18 +64,18 @@ const exitHostGone = 3
 // watches its parent process id. While the host lives, SIGTERM does not
 // stop the plugin (a service manager signalling the host's whole process
 // group must not cut its in-flight sends short); the host stops it. Logs
-// go through Logger.
-func Serve(s Sender) {
+// go through sdk.Logger.
+func Serve(s sdk.Sender) {
 	if s == nil {
-		panic("sdk.Serve: nil Sender")
+		panic("plugin.Serve: nil Sender")
 	}
-	logger := Logger()
+	logger := sdk.Logger()
 	if exitWithParent() {
 		outliveSIGTERM(logger)
 	}
-	plugin.Serve(&plugin.ServeConfig{
+	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{
+		VersionedPlugins: map[int]goplugin.PluginSet{
 			ProtocolVersion: {pluginKey: &grpcPlugin{impl: s}},
 		},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
@@ -130,16 +135,16 @@ func outliveSIGTERM(logger hclog.Logger) {
 // grpcPlugin binds the Sender to go-plugin on both sides: impl is set in
 // the plugin process and nil in the host.
 type grpcPlugin struct {
-	plugin.NetRPCUnsupportedPlugin
-	impl Sender
+	goplugin.NetRPCUnsupportedPlugin
+	impl sdk.Sender
 }
 
-func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+func (p *grpcPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
 	pb.RegisterSenderServer(s, &server{impl: p.impl})
 	return nil
 }
 
-func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+func (p *grpcPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
 	return pb.NewSenderClient(c), nil
 }
 
@@ -147,7 +152,7 @@ func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc
 // response; a gRPC status error is reserved for transport failures.
 type server struct {
 	pb.UnimplementedSenderServer
-	impl Sender
+	impl sdk.Sender
 }
 
 func (s *server) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
@@ -156,9 +161,9 @@ func (s *server) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.C
 		opts = map[string]string{}
 	}
 	if err := s.impl.Configure(ctx, opts); err != nil {
-		var e *Error
+		var e *sdk.Error
 		if !errors.As(err, &e) {
-			e = ConfigError("%v", err)
+			e = sdk.ConfigError("%v", err)
 		}
 		return &pb.ConfigureResponse{Error: errorToPB(e)}, nil
 	}
@@ -168,7 +173,7 @@ func (s *server) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.C
 func (s *server) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResponse, error) {
 	info, err := s.impl.Info(ctx)
 	if err != nil {
-		return &pb.InfoResponse{Error: errorToPB(AsError(err))}, nil
+		return &pb.InfoResponse{Error: errorToPB(sdk.AsError(err))}, nil
 	}
 	return &pb.InfoResponse{
 		Name:           info.Name,
@@ -181,33 +186,33 @@ func (s *server) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResponse,
 func (s *server) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendResponse, error) {
 	if req.GetMessage() == nil {
 		return &pb.SendResponse{Result: &pb.SendResponse_Error{
-			Error: errorToPB(Permanent("send request without a message")),
+			Error: errorToPB(sdk.Permanent("send request without a message")),
 		}}, nil
 	}
 	r, err := s.impl.Send(ctx, messageFromPB(req.GetMessage()))
 	if err != nil {
-		return &pb.SendResponse{Result: &pb.SendResponse_Error{Error: errorToPB(AsError(err))}}, nil
+		return &pb.SendResponse{Result: &pb.SendResponse_Error{Error: errorToPB(sdk.AsError(err))}}, nil
 	}
 	if r == nil {
-		r = &Receipt{}
+		r = &sdk.Receipt{}
 	}
 	return &pb.SendResponse{Result: &pb.SendResponse_Receipt{
 		Receipt: &pb.Receipt{ProviderId: r.ProviderID, Response: r.Response},
 	}}, nil
 }
 
-var classToPB = map[Class]pb.Class{
-	ClassTransient: pb.Class_CLASS_TRANSIENT,
-	ClassThrottled: pb.Class_CLASS_THROTTLED,
-	ClassPermanent: pb.Class_CLASS_PERMANENT,
-	ClassBounced:   pb.Class_CLASS_BOUNCED,
-	ClassConfig:    pb.Class_CLASS_CONFIG,
+var classToPB = map[sdk.Class]pb.Class{
+	sdk.ClassTransient: pb.Class_CLASS_TRANSIENT,
+	sdk.ClassThrottled: pb.Class_CLASS_THROTTLED,
+	sdk.ClassPermanent: pb.Class_CLASS_PERMANENT,
+	sdk.ClassBounced:   pb.Class_CLASS_BOUNCED,
+	sdk.ClassConfig:    pb.Class_CLASS_CONFIG,
 }
 
 // errorToPB encodes e; an unknown class travels as unspecified, which the
 // host reads as transient. RetryAfter is rounded up to whole milliseconds
 // so a short positive delay never becomes "host's choice".
-func errorToPB(e *Error) *pb.Error {
+func errorToPB(e *sdk.Error) *pb.Error {
 	ms := int64(e.RetryAfter / time.Millisecond)
 	if e.RetryAfter%time.Millisecond > 0 {
 		ms++
@@ -223,14 +228,14 @@ func errorToPB(e *Error) *pb.Error {
 }
 
 // errorFromPB decodes e; an unspecified or unknown class becomes transient.
-func errorFromPB(e *pb.Error) *Error {
-	class := ClassTransient
+func errorFromPB(e *pb.Error) *sdk.Error {
+	class := sdk.ClassTransient
 	for c, p := range classToPB {
 		if p == e.GetClass() {
 			class = c
 		}
 	}
-	return &Error{
+	return &sdk.Error{
 		Class:        class,
 		SMTPCode:     int(e.GetSmtpCode()),
 		EnhancedCode: e.GetEnhancedCode(),
@@ -240,7 +245,7 @@ func errorFromPB(e *pb.Error) *Error {
 	}
 }
 
-func messageToPB(m *Message) *pb.Message {
+func messageToPB(m *sdk.Message) *pb.Message {
 	out := &pb.Message{
 		CampaignId:  m.CampaignID,
 		RecipientId: m.RecipientID,
@@ -266,8 +271,8 @@ func messageToPB(m *Message) *pb.Message {
 	return out
 }
 
-func messageFromPB(m *pb.Message) *Message {
-	out := &Message{
+func messageFromPB(m *pb.Message) *sdk.Message {
+	out := &sdk.Message{
 		CampaignID:  m.GetCampaignId(),
 		RecipientID: m.GetRecipientId(),
 		MessageID:   m.GetMessageId(),
@@ -285,9 +290,9 @@ func messageFromPB(m *pb.Message) *Message {
 		}
 	}
 	if len(m.GetHeaders()) > 0 {
-		out.Headers = make([]Header, len(m.GetHeaders()))
+		out.Headers = make([]sdk.Header, len(m.GetHeaders()))
 		for i, h := range m.GetHeaders() {
-			out.Headers[i] = Header{Name: h.GetName(), Value: h.GetValue()}
+			out.Headers[i] = sdk.Header{Name: h.GetName(), Value: h.GetValue()}
 		}
 	}
 	return out

@@ -3,8 +3,8 @@
 // A plugin is a program that speaks hashicorp/go-plugin's gRPC protocol
 // (https://github.com/hashicorp/go-plugin/blob/main/docs/guide-plugin-write-non-go.md)
 // and serves this service under the plugin name "sender", protocol version 1.
-// Go plugins get all of this from sdk.Serve; this file lets a plugin be
-// written in any language.
+// Go plugins get all of this from plugin.Serve (package sdk/plugin); this
+// file lets a plugin be written in any language.
 //
 // Classified failures (bounced, throttled, ...) are answered INSIDE the
 // response messages as an Error, never as a gRPC status: a gRPC error means
@@ -832,7 +832,7 @@ const file_sender_proto_rawDesc = "" +
 	"\x06Sender\x12Z\n" +
 	"\tConfigure\x12%.campaignd.sender.v1.ConfigureRequest\x1a&.campaignd.sender.v1.ConfigureResponse\x12K\n" +
 	"\x04Info\x12 .campaignd.sender.v1.InfoRequest\x1a!.campaignd.sender.v1.InfoResponse\x12K\n" +
-	"\x04Send\x12 .campaignd.sender.v1.SendRequest\x1a!.campaignd.sender.v1.SendResponseB0Z.github.com/campaignd/campaignd/sdk/internal/pbb\x06proto3"
+	"\x04Send\x12 .campaignd.sender.v1.SendRequest\x1a!.campaignd.sender.v1.SendResponseB7Z5github.com/campaignd/campaignd/sdk/plugin/internal/pbb\x06proto3"
 
 var (
 	file_sender_proto_rawDescOnce sync.Once

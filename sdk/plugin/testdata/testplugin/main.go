@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 )
 
 type sender struct {
@@ -119,5 +120,5 @@ func main() {
 	if os.Getenv("TESTPLUGIN_JUNK") != "" {
 		fmt.Println("junk before handshake")
 	}
-	sdk.Serve(&sender{})
+	plugin.Serve(&sender{})
 }

@@ -1,4 +1,4 @@
-package sdk
+package plugin
 
 import (
 	"context"
@@ -17,12 +17,13 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
+	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/campaignd/campaignd/sdk/internal/pb"
+	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin/internal/pb"
 )
 
 // PluginPrefix is prepended to a short plugin name to form the executable's
@@ -115,7 +116,7 @@ func (c PluginConfig) Path() (string, error) {
 type Plugin struct {
 	name   string
 	path   string
-	client *plugin.Client
+	client *goplugin.Client
 	rpc    pb.SenderClient
 	cmd    *exec.Cmd
 	pid    int
@@ -173,14 +174,14 @@ func Launch(ctx context.Context, cfg PluginConfig) (*Plugin, error) {
 	cmd := exec.Command(path)
 	cmd.Env = pluginEnv(cfg.Env, logger)
 	stderrTail := &tailWriter{max: 1024}
-	client := plugin.NewClient(&plugin.ClientConfig{
+	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig: Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{
+		VersionedPlugins: map[int]goplugin.PluginSet{
 			ProtocolVersion: {pluginKey: &grpcPlugin{}},
 		},
 		Cmd:              cmd,
 		SkipHostEnv:      true,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		StartTimeout:     timeout,
 		Logger:           logger,
@@ -258,8 +259,17 @@ type configFailure struct{ err error }
 
 func (c configFailure) Error() string { return c.err.Error() }
 func (c configFailure) Unwrap() []error {
-	return []error{c.err, &Error{Class: ClassConfig, Message: c.err.Error()}}
+	return []error{c.err, &sdk.Error{Class: sdk.ClassConfig, Message: c.err.Error()}}
 }
+
+// notAttempted marks err (an *sdk.Error) with sdk.ErrNotAttempted, keeping
+// its text.
+func notAttempted(err error) error { return notAttemptedError{err} }
+
+type notAttemptedError struct{ err error }
+
+func (e notAttemptedError) Error() string   { return e.err.Error() }
+func (e notAttemptedError) Unwrap() []error { return []error{e.err, sdk.ErrNotAttempted} }
 
 // handshakeError turns go-plugin's start error into one that says what the
 // plugin did wrong.
@@ -278,7 +288,7 @@ func handshakeError(name, path string, err error, stderr string) error {
 			what = strconv.Quote(line)
 		}
 		return fmt.Errorf("launch plugin %s (%s): %w: it printed %s on stdout where the handshake line was expected "+
-			"(a sender plugin must call sdk.Serve and print nothing to stdout before it)", name, path, ErrHandshake, what)
+			"(a sender plugin must call plugin.Serve and print nothing to stdout before it)", name, path, ErrHandshake, what)
 	case strings.Contains(msg, "exited before we could connect"):
 		if stderr == "" {
 			stderr = "(nothing)"
@@ -309,8 +319,18 @@ func pluginEnv(extra []string, logger hclog.Logger) []string {
 			env = append(env, kv)
 		}
 	}
-	env = append(env, LogLevelEnv+"="+hostLogLevel(logger))
+	env = append(env, sdk.LogLevelEnv+"="+hostLogLevel(logger))
 	return append(env, extra...)
+}
+
+// hostLogLevel is the value of LogLevelEnv for a plugin logging through l.
+func hostLogLevel(l hclog.Logger) string {
+	switch lv := l.GetLevel(); lv {
+	case hclog.Trace, hclog.Debug, hclog.Info, hclog.Warn, hclog.Error, hclog.Off:
+		return lv.String()
+	default:
+		return hclog.Info.String()
+	}
 }
 
 // Name returns the sender name the plugin was launched as.
@@ -347,18 +367,18 @@ func (p *Plugin) Configure(ctx context.Context, options map[string]string) error
 
 // Info asks the plugin to describe itself. Errors are classified as for
 // Send.
-func (p *Plugin) Info(ctx context.Context) (Info, error) {
+func (p *Plugin) Info(ctx context.Context) (sdk.Info, error) {
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
 	resp, err := p.rpc.Info(ctx, &pb.InfoRequest{})
 	if err != nil {
 		e, _ := p.callFailed(ctx, "info", err)
-		return Info{}, e
+		return sdk.Info{}, e
 	}
 	if resp.GetError() != nil {
-		return Info{}, errorFromPB(resp.GetError())
+		return sdk.Info{}, errorFromPB(resp.GetError())
 	}
-	return Info{
+	return sdk.Info{
 		Name:           resp.GetName(),
 		Version:        resp.GetVersion(),
 		MaxPerSecond:   resp.GetMaxPerSecond(),
@@ -372,19 +392,19 @@ func (p *Plugin) Info(ctx context.Context) (Info, error) {
 // call, or when the plugin crashed ("plugin NAME crashed: ..."), and
 // ClassPermanent when msg exceeds MaxMessageBytes. Launch-level Plugins do
 // not kill a plugin whose call timed out; Pool does.
-func (p *Plugin) Send(ctx context.Context, msg *Message) (*Receipt, error) {
+func (p *Plugin) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, error) {
 	r, _, err := p.send(ctx, msg)
 	return r, err
 }
 
 // send is Send that also reports whether the plugin is presumed hung: the
 // call was made with a live context that expired before any answer.
-func (p *Plugin) send(ctx context.Context, msg *Message) (r *Receipt, hung bool, err error) {
+func (p *Plugin) send(ctx context.Context, msg *sdk.Message) (r *sdk.Receipt, hung bool, err error) {
 	if msg == nil {
-		return nil, false, Permanent("plugin %s: send: nil message", p.name)
+		return nil, false, sdk.Permanent("plugin %s: send: nil message", p.name)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, false, notAttempted(Transient("plugin %s: send not attempted: %v", p.name, err))
+		return nil, false, notAttempted(sdk.Transient("plugin %s: send not attempted: %v", p.name, err))
 	}
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
@@ -395,34 +415,34 @@ func (p *Plugin) send(ctx context.Context, msg *Message) (r *Receipt, hung bool,
 	}
 	switch res := resp.GetResult().(type) {
 	case *pb.SendResponse_Receipt:
-		return &Receipt{ProviderID: res.Receipt.GetProviderId(), Response: res.Receipt.GetResponse()}, false, nil
+		return &sdk.Receipt{ProviderID: res.Receipt.GetProviderId(), Response: res.Receipt.GetResponse()}, false, nil
 	case *pb.SendResponse_Error:
 		return nil, false, errorFromPB(res.Error)
 	}
-	return nil, false, Transient("plugin %s: send: response has neither receipt nor error", p.name)
+	return nil, false, sdk.Transient("plugin %s: send: response has neither receipt nor error", p.name)
 }
 
 // callFailed classifies a gRPC failure of op. A deadline that expired
 // during the call means the plugin is presumed hung; any other transport
 // failure marks the plugin broken.
-func (p *Plugin) callFailed(ctx context.Context, op string, err error) (*Error, bool) {
+func (p *Plugin) callFailed(ctx context.Context, op string, err error) (*sdk.Error, bool) {
 	st := status.Convert(err)
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || st.Code() == codes.DeadlineExceeded:
-		return Transient("plugin %s: %s timed out: no answer before the deadline", p.name, op), true
+		return sdk.Transient("plugin %s: %s timed out: no answer before the deadline", p.name, op), true
 	case ctx.Err() != nil:
-		return Transient("plugin %s: %s cancelled: %v", p.name, op, ctx.Err()), false
+		return sdk.Transient("plugin %s: %s cancelled: %v", p.name, op, ctx.Err()), false
 	case st.Code() == codes.ResourceExhausted:
-		return Permanent("plugin %s: %s: message exceeds the %d MiB plugin transport limit: %s",
+		return sdk.Permanent("plugin %s: %s: message exceeds the %d MiB plugin transport limit: %s",
 			p.name, op, MaxMessageBytes>>20, st.Message()), false
 	case st.Code() == codes.Unimplemented:
-		return ConfigError("plugin %s does not implement %s: %s", p.name, op, st.Message()), false
+		return sdk.ConfigError("plugin %s does not implement %s: %s", p.name, op, st.Message()), false
 	}
 	p.broken.Store(true)
 	if p.closing.Load() {
-		return Transient("plugin %s was stopped during %s: %s", p.name, op, st.Message()), false
+		return sdk.Transient("plugin %s was stopped during %s: %s", p.name, op, st.Message()), false
 	}
-	return Transient("plugin %s crashed: %s: %s", p.name, op, st.Message()), false
+	return sdk.Transient("plugin %s crashed: %s: %s", p.name, op, st.Message()), false
 }
 
 // Close stops the plugin: it asks it to shut down, waits up to two seconds

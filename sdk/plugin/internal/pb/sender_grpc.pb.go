@@ -3,8 +3,8 @@
 // A plugin is a program that speaks hashicorp/go-plugin's gRPC protocol
 // (https://github.com/hashicorp/go-plugin/blob/main/docs/guide-plugin-write-non-go.md)
 // and serves this service under the plugin name "sender", protocol version 1.
-// Go plugins get all of this from sdk.Serve; this file lets a plugin be
-// written in any language.
+// Go plugins get all of this from plugin.Serve (package sdk/plugin); this
+// file lets a plugin be written in any language.
 //
 // Classified failures (bounced, throttled, ...) are answered INSIDE the
 // response messages as an Error, never as a gRPC status: a gRPC error means

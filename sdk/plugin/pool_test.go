@@ -1,4 +1,4 @@
-package sdk_test
+package plugin_test
 
 import (
 	"context"
@@ -14,29 +14,30 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 )
 
 // testPool returns a pool of test plugins, one per name, recording their
 // pids in the returned marker file, and closes it when the test ends.
-func testPool(t *testing.T, names ...string) (*sdk.Pool, string) {
+func testPool(t *testing.T, names ...string) (*plugin.Pool, string) {
 	t.Helper()
 	mark := filepath.Join(t.TempDir(), "mark")
-	pl := sdk.NewPool(testLogger(t, hclog.Warn), poolConfigs(mark, nil, names...))
+	pl := plugin.NewPool(testLogger(t, hclog.Warn), poolConfigs(mark, nil, names...))
 	t.Cleanup(func() { pl.Close() })
 	return pl, mark
 }
 
-func poolConfigs(mark string, options map[string]string, names ...string) map[string]sdk.PluginConfig {
-	cfgs := map[string]sdk.PluginConfig{}
+func poolConfigs(mark string, options map[string]string, names ...string) map[string]plugin.PluginConfig {
+	cfgs := map[string]plugin.PluginConfig{}
 	for _, n := range names {
-		cfgs[n] = sdk.PluginConfig{Plugin: pluginPath(), Options: options, Env: []string{"TESTPLUGIN_MARK=" + mark}}
+		cfgs[n] = plugin.PluginConfig{Plugin: pluginPath, Options: options, Env: []string{"TESTPLUGIN_MARK=" + mark}}
 	}
 	return cfgs
 }
 
 // sendPid sends through name and returns the pid of the plugin process
 // that answered.
-func sendPid(t *testing.T, pl *sdk.Pool, name string) int {
+func sendPid(t *testing.T, pl *plugin.Pool, name string) int {
 	t.Helper()
 	s, err := pl.Sender(t.Context(), name)
 	if err != nil {
@@ -58,7 +59,7 @@ func TestPoolStartsLazily(t *testing.T) {
 	if pids := markedPids(t, mark); len(pids) != 0 {
 		t.Fatalf("NewPool started plugins %v", pids)
 	}
-	if _, err := pl.Sender(t.Context(), "nope"); !errors.Is(err, sdk.ErrUnknownSender) || !strings.Contains(err.Error(), "nope") {
+	if _, err := pl.Sender(t.Context(), "nope"); !errors.Is(err, plugin.ErrUnknownSender) || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("unknown sender: %v", err)
 	}
 	s, err := pl.Sender(t.Context(), "a")
@@ -141,7 +142,7 @@ func TestPoolReconfigure(t *testing.T) {
 	a, b := sendPid(t, pl, "a"), sendPid(t, pl, "b")
 
 	cfgs := poolConfigs(mark, nil, "a", "b", "c")
-	cfgs["a"] = sdk.PluginConfig{Plugin: pluginPath(), Options: map[string]string{"v": "2"}, Env: []string{"TESTPLUGIN_MARK=" + mark}}
+	cfgs["a"] = plugin.PluginConfig{Plugin: pluginPath, Options: map[string]string{"v": "2"}, Env: []string{"TESTPLUGIN_MARK=" + mark}}
 	pl.Reconfigure(cfgs)
 	waitGone(t, a, 2*time.Second)
 	s, _ := pl.Sender(t.Context(), "a")
@@ -160,14 +161,14 @@ func TestPoolReconfigure(t *testing.T) {
 	delete(cfgs, "b")
 	pl.Reconfigure(cfgs)
 	waitGone(t, b, 2*time.Second)
-	if _, err := pl.Sender(t.Context(), "b"); !errors.Is(err, sdk.ErrUnknownSender) {
+	if _, err := pl.Sender(t.Context(), "b"); !errors.Is(err, plugin.ErrUnknownSender) {
 		t.Errorf("removed sender: %v, want ErrUnknownSender", err)
 	}
 }
 
 func TestPoolConfigError(t *testing.T) {
 	mark := filepath.Join(t.TempDir(), "mark")
-	pl := sdk.NewPool(hclog.NewNullLogger(), poolConfigs(mark, map[string]string{"reject": "x"}, "a"))
+	pl := plugin.NewPool(hclog.NewNullLogger(), poolConfigs(mark, map[string]string{"reject": "x"}, "a"))
 	defer pl.Close()
 	var e *sdk.Error
 	if _, err := pl.Sender(t.Context(), "a"); !errors.As(err, &e) || e.Class != sdk.ClassConfig {
@@ -224,7 +225,7 @@ func TestPoolConcurrentUseAndClose(t *testing.T) {
 			t.Errorf("plugin %d outlived Pool.Close", pid)
 		}
 	}
-	if _, err := pl.Sender(t.Context(), "a"); !errors.Is(err, sdk.ErrPoolClosed) {
+	if _, err := pl.Sender(t.Context(), "a"); !errors.Is(err, plugin.ErrPoolClosed) {
 		t.Errorf("Sender after Close: %v, want ErrPoolClosed", err)
 	}
 }

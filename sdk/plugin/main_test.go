@@ -1,4 +1,4 @@
-package sdk_test
+package plugin_test
 
 import (
 	"bufio"
@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,14 +17,13 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
+	"github.com/campaignd/campaignd/sdk/sdktest"
 )
 
-// pluginDir holds the test plugin built by TestMain, as
-// campaignd-sender-test.
-var pluginDir string
-
-// pluginPath is the test plugin's full path.
-func pluginPath() string { return filepath.Join(pluginDir, sdk.PluginPrefix+"test") }
+// pluginPath is the test plugin (campaignd-sender-testplugin), built once
+// by TestMain; pluginDir is its directory.
+var pluginPath, pluginDir string
 
 // hostHelperEnv makes the test binary act as a plugin host that launches
 // the plugin at the given path, prints its pid and waits to be killed.
@@ -36,24 +34,19 @@ func TestMain(m *testing.M) {
 		hostHelper(path)
 		return
 	}
-	dir, err := os.MkdirTemp("", "sdk-test-")
+	path, err := sdktest.BuildPlugin("./testdata/testplugin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	pluginDir = dir
-	out, err := exec.Command("go", "build", "-o", pluginPath(), "./testdata/testplugin").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build test plugin: %v\n%s", err, out)
-		os.Exit(1)
-	}
+	pluginPath, pluginDir = path, filepath.Dir(path)
 	code := m.Run()
-	os.RemoveAll(dir)
+	sdktest.RemoveBuilt()
 	os.Exit(code)
 }
 
 func hostHelper(path string) {
-	p, err := sdk.Launch(context.Background(), sdk.PluginConfig{Name: "helper", Plugin: path, Logger: hclog.NewNullLogger()})
+	p, err := plugin.Launch(context.Background(), plugin.PluginConfig{Name: "helper", Plugin: path, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
@@ -65,10 +58,10 @@ func hostHelper(path string) {
 
 // launch starts the test plugin with options and env and closes it when
 // the test ends.
-func launch(t *testing.T, options map[string]string, env ...string) *sdk.Plugin {
+func launch(t *testing.T, options map[string]string, env ...string) *plugin.Plugin {
 	t.Helper()
-	p, err := sdk.Launch(t.Context(), sdk.PluginConfig{
-		Name: "t", Plugin: pluginPath(), Options: options, Env: env, Logger: testLogger(t, hclog.Warn),
+	p, err := plugin.Launch(t.Context(), plugin.PluginConfig{
+		Name: "t", Plugin: pluginPath, Options: options, Env: env, Logger: testLogger(t, hclog.Warn),
 	})
 	if err != nil {
 		t.Fatalf("launch: %v", err)

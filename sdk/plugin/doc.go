@@ -1,0 +1,16 @@
+// Package plugin is the transport of campaignd's sender plugins: a Sender
+// (package sdk) served and called over hashicorp/go-plugin's gRPC protocol.
+// It holds both sides of the connection:
+//
+//   - the plugin side: Serve runs a Sender as a plugin process; a plugin's
+//     main is one line, func main() { plugin.Serve(&mySender{}) };
+//   - the host side: Launch starts one plugin process and returns it as a
+//     Sender (Plugin), and Pool keeps one warm, restarted-on-crash process
+//     per configured sender.
+//
+// The wire contract is internal/pb/sender.proto (gRPC, protocol version
+// ProtocolVersion, Handshake), so a plugin can be written in any language.
+// The plain types that cross it (Message, Receipt, Error, ...) are in
+// package sdk, which the campaignd core imports without this package's
+// gRPC and go-plugin dependencies.
+package plugin
