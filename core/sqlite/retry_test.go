@@ -13,7 +13,7 @@ func TestRetry(t *testing.T) {
 	db := MustOpen(t)
 	c := MustSending(t, db, 5)
 	rs, _ := db.Claim(ctx, c.ID, 5, "tok", t0.Add(time.Minute), t0)
-	classes := []string{"permanent", "transient", "permanent"}
+	classes := []core.ErrorClass{core.ClassPermanent, core.ClassTransient, core.ClassPermanent}
 	for i, cl := range classes {
 		if err := db.RecordOutcome(ctx, core.Outcome{RecipientID: rs[i].ID, ClaimToken: "tok", Status: core.RecipientFailed, ErrorClass: cl, Error: "x", At: t0}); err != nil {
 			t.Fatal(err)
