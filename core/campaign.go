@@ -49,14 +49,18 @@ const (
 	ActionRetry    Action = "retry"
 )
 
-// Transition returns the state an action moves a campaign to. pausedFrom is
-// the state a PAUSED campaign returns to on resume. An illegal move returns
-// an ECONFLICT error naming both states.
+// Transition is the campaign state machine: the one place that says which
+// change is legal. It returns the state an action moves a campaign to;
+// pausedFrom is the state a PAUSED campaign returns to on resume. An
+// illegal move returns an ECONFLICT error naming both states; an unknown
+// action EINVALID. The engine asks it before every operator action, and the
+// store asks it again for retry in the transaction that requeues.
 //
 //	DRAFT -activate-> ACTIVE -execute-> SENDING -(engine)-> COMPLETED
 //	ACTIVE|SENDING -pause-> PAUSED -resume-> the state it was paused from
 //	any but COMPLETED (and CANCELLED) -cancel-> CANCELLED
 //	SENDING|COMPLETED -retry-> SENDING (failed recipients requeued)
+//	PAUSED -retry-> PAUSED (requeued, sent after resume)
 func Transition(from CampaignStatus, pausedFrom CampaignStatus, a Action) (CampaignStatus, error) {
 	var to CampaignStatus
 	switch a {
@@ -91,8 +95,13 @@ func Transition(from CampaignStatus, pausedFrom CampaignStatus, a Action) (Campa
 		}
 	case ActionRetry:
 		to = CampaignSending
-		if from == CampaignSending || from == CampaignCompleted {
+		switch from {
+		case CampaignSending, CampaignCompleted:
 			return to, nil
+		case CampaignPaused:
+			// Requeued rows wait for the resume: a paused campaign
+			// stays paused whatever its operator retries.
+			return CampaignPaused, nil
 		}
 	default:
 		return "", Errorf(EINVALID, "unknown campaign action %q", a)

@@ -34,6 +34,9 @@ func TestTransition(t *testing.T) {
 		{core.CampaignCompleted, "", core.ActionRetry, core.CampaignSending},
 		{core.CampaignSending, "", core.ActionRetry, core.CampaignSending},
 		{core.CampaignDraft, "", core.ActionRetry, ""},
+		{core.CampaignActive, "", core.ActionRetry, ""},
+		{core.CampaignCancelled, "", core.ActionRetry, ""},
+		{core.CampaignPaused, core.CampaignSending, core.ActionRetry, core.CampaignPaused}, // requeued, sent after resume
 	}
 	for _, c := range cases {
 		to, err := core.Transition(c.from, c.pausedFrom, c.a)

@@ -212,32 +212,27 @@ func (e *Engine) Stats(ctx context.Context, id int64) (*Stats, error) {
 	return &c.Stats, nil
 }
 
-// retryClasses are the failure classes an operator can retry by name.
-var retryClasses = map[string]bool{
-	string(sdk.ClassTransient): true, string(sdk.ClassPermanent): true, string(sdk.ClassThrottled): true,
-	string(sdk.ClassConfig): true, ClassInDoubt: true, ClassTemplate: true,
-}
-
 // Retry requeues a campaign's FAILED recipients (only errorClass when it is
-// set) with fresh attempts. A COMPLETED campaign reopens to SENDING; a
-// PAUSED one stays paused. ECONFLICT from any other state.
+// set, see ParseRetryClass) with fresh attempts, where Transition allows
+// ActionRetry: a COMPLETED campaign reopens to SENDING, a SENDING or PAUSED
+// one keeps its status. EINVALID for a class that cannot be retried by
+// name; ECONFLICT naming both states from any other status.
 func (e *Engine) Retry(ctx context.Context, id int64, errorClass string) (*RetryResult, error) {
-	if errorClass != "" && !retryClasses[errorClass] {
-		return nil, Errorf(EINVALID, "class %q: must be one of transient, permanent, throttled, config, in_doubt, template", errorClass)
+	class, err := ParseRetryClass(errorClass)
+	if err != nil {
+		return nil, err
 	}
 	c, err := e.store.Campaign(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	// The transition's error names the states for the operator; the store
-	// checks the status again, and reopens a COMPLETED campaign, in the
+	// Refused here with the states named for the operator; the store asks
+	// Transition again, and reopens a COMPLETED campaign, in the
 	// transaction that requeues.
-	if c.Status != CampaignPaused {
-		if _, err := Transition(c.Status, c.PausedFrom, ActionRetry); err != nil {
-			return nil, err
-		}
+	if _, err := Transition(c.Status, c.PausedFrom, ActionRetry); err != nil {
+		return nil, err
 	}
-	n, err := e.store.Retry(ctx, id, errorClass, e.now())
+	n, err := e.store.Retry(ctx, id, class, e.now())
 	if err != nil {
 		return nil, fmt.Errorf("retry campaign %d: %w", id, err)
 	}
@@ -335,7 +330,7 @@ func (e *Engine) Suppress(ctx context.Context, s Suppression) error {
 		return Errorf(EINVALID, "reason: contains a NUL byte")
 	}
 	if s.Source == "" {
-		s.Source = "operator"
+		s.Source = SourceOperator
 	}
 	if s.CreatedAt.IsZero() {
 		s.CreatedAt = e.now()

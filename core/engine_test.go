@@ -303,6 +303,40 @@ func TestTransientGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 }
 
+// Retry of a PAUSED campaign requeues and leaves it paused: nothing is sent
+// until the operator resumes it.
+func TestRetryWhilePausedWaitsForResume(t *testing.T) {
+	h := newHarness(t, nil)
+	h.sender.fn = func(m *sdk.Message, _ int) error {
+		if strings.Contains(m.To, "<u1@") {
+			return sdk.Permanent("policy").WithSMTP(550, "5.7.1")
+		}
+		return nil
+	}
+	id := h.campaign(60, nil)
+	h.tick() // 49 SENT, 1 FAILED, 10 still QUEUED: SENDING
+	if _, err := h.eng.ChangeCampaign(ctx, id, core.ActionPause); err != nil {
+		t.Fatal(err)
+	}
+	h.sender.fn = nil
+	res, err := h.eng.Retry(ctx, id, "permanent")
+	if err != nil || res.Requeued != 1 {
+		t.Fatalf("retry while paused: %+v %v", res, err)
+	}
+	if c, _ := h.eng.Campaign(ctx, id); c.Status != core.CampaignPaused || c.Stats.Queued != 11 {
+		t.Fatalf("after the retry: %s %+v, want PAUSED with 11 queued", c.Status, c.Stats)
+	}
+	if r := h.tick(); r.Processed != 0 {
+		t.Fatalf("tick while paused: %+v", r)
+	}
+	if _, err := h.eng.ChangeCampaign(ctx, id, core.ActionResume); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.tick(); r.Sent != 11 {
+		t.Fatalf("tick after resume: %+v", r)
+	}
+}
+
 func TestThrottleHandsBackBatchWithoutCountingAttempts(t *testing.T) {
 	h := newHarness(t, func(l *core.Limits) { l.ThrottleDelay = time.Hour })
 	var calls atomic.Int32

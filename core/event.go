@@ -146,13 +146,14 @@ func (e *Engine) Unsubscribe(ctx context.Context, u *Unsubscriber, token string)
 }
 
 // SuppressionSource names the suppression-list source for an event type:
-// "complaint", "unsubscribe", or the type itself ("bounce", "dropped").
-func (t EventType) SuppressionSource() string {
+// SourceComplaint, SourceUnsubscribe, or the type itself (SourceBounce,
+// SourceDropped).
+func (t EventType) SuppressionSource() SuppressionSource {
 	switch t {
 	case EventSpamReport:
-		return "complaint"
+		return SourceComplaint
 	case EventUnsubscribe, EventGroupUnsubscribe:
-		return "unsubscribe"
+		return SourceUnsubscribe
 	}
-	return strings.ToLower(string(t))
+	return SuppressionSource(strings.ToLower(string(t)))
 }

@@ -110,7 +110,7 @@ func TestApplyEventsBouncesAndSuppresses(t *testing.T) {
 	// Bounces, complaints and unsubscribes suppress; deliveries do not.
 	got := map[string]string{}
 	for email, s := range h.suppressions() {
-		got[email] = s.Source + " / " + s.Reason
+		got[email] = string(s.Source) + " / " + s.Reason
 		if !s.CreatedAt.Equal(eventAt) {
 			t.Errorf("%s suppressed at %v, want the event's time", email, s.CreatedAt)
 		}

@@ -29,7 +29,7 @@ func (s *interleave) run(name string) {
 	}
 }
 
-func (s *interleave) Retry(ctx context.Context, id int64, class string, now time.Time) (int64, error) {
+func (s *interleave) Retry(ctx context.Context, id int64, class core.ErrorClass, now time.Time) (int64, error) {
 	s.run("Retry")
 	return s.Store.Retry(ctx, id, class, now)
 }

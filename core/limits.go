@@ -17,12 +17,13 @@ type Limits struct {
 	// MaxAttempts is how many transient failures a recipient gets before it
 	// is FAILED. Throttling and configuration errors do not count.
 	MaxAttempts int
-	// InDoubt is the lease-recovery policy.
+	// InDoubt is the policy for sends whose outcome is unknown: expired
+	// leases and sends cut off by TickTimeout alike (see lease.go).
 	InDoubt InDoubtPolicy
 	// TickTimeout bounds one tick; keep it below the cron interval.
 	TickTimeout time.Duration
-	// LeaseMargin is added to TickTimeout to make a claim's lease: a live
-	// tick always finishes before its lease expires.
+	// LeaseMargin is added to TickTimeout to make a claim's lease (see
+	// newLease): a live tick always finishes before its lease expires.
 	LeaseMargin time.Duration
 	// RetryBase and RetryMax bound the exponential backoff (with jitter)
 	// after a transient failure.

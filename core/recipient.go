@@ -32,15 +32,6 @@ func ParseRecipientStatus(s string) (RecipientStatus, error) {
 	return "", Errorf(EINVALID, "status %q: must be one of PENDING, QUEUED, SENDING, SENT, FAILED, BOUNCED", s)
 }
 
-// Error classes recorded on a recipient besides the sdk's send classes
-// (transient, throttled, permanent, bounced, config).
-const (
-	ClassInDoubt    = "in_doubt"   // lease expired mid-send: outcome unknown
-	ClassTemplate   = "template"   // the recipient's data broke a template
-	ClassSuppressed = "suppressed" // the address is on the suppression list
-	ClassCancelled  = "cancelled"  // never sent: its campaign was cancelled
-)
-
 // Recipient is one addressee of one campaign: exactly one row per
 // (campaign, normalised address).
 type Recipient struct {
@@ -51,7 +42,7 @@ type Recipient struct {
 	Attrs            map[string]string `json:"attrs,omitempty"`
 	Status           RecipientStatus   `json:"status"`
 	Attempts         int               `json:"attempts"`
-	LastErrorClass   string            `json:"last_error_class,omitempty"`
+	LastErrorClass   ErrorClass        `json:"last_error_class,omitempty"`
 	LastErrorCode    int               `json:"last_error_code,omitempty"` // SMTP reply code or HTTP status
 	LastEnhancedCode string            `json:"last_enhanced_code,omitempty"`
 	LastError        string            `json:"last_error,omitempty"`

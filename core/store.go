@@ -5,55 +5,11 @@ import (
 	"time"
 )
 
-// InDoubtPolicy says what lease recovery does with a recipient whose tick
-// died mid-send, when nobody knows whether the provider accepted it.
-type InDoubtPolicy string
-
-// In-doubt policies.
-const (
-	// InDoubtResend requeues the recipient with the same Message-ID: a
-	// duplicate is possible, recognisable, and bounded by concurrency.
-	InDoubtResend InDoubtPolicy = "resend"
-	// InDoubtHold marks it FAILED with class in_doubt for the operator.
-	InDoubtHold InDoubtPolicy = "hold"
-)
-
 // InsertResult counts what one InsertRecipients call did with its rows.
 type InsertResult struct {
 	Added      int64
 	Duplicates int64 // already in the campaign, or repeated within the input
 	Suppressed int64 // on the suppression list: skipped
-}
-
-// Outcome is the recorded result of one send attempt.
-type Outcome struct {
-	RecipientID  int64
-	CampaignID   int64
-	ClaimToken   string
-	Status       RecipientStatus // SENT, FAILED, BOUNCED, or QUEUED to retry
-	ErrorClass   string
-	ErrorCode    int
-	EnhancedCode string
-	Error        string
-	ProviderID   string
-	At           time.Time
-	// NextAttemptAt is when a QUEUED outcome is due again.
-	NextAttemptAt time.Time
-	// RefundAttempt gives back the attempt the claim counted (throttling,
-	// a config error, or a claimed message handed back unsent).
-	RefundAttempt bool
-	// Release hands a claimed row back unsent: only status, lease, token,
-	// attempts (refunded) and next_attempt_at change; the last error stays.
-	Release bool
-	// Suppress adds the recipient's address to the suppression list in the
-	// same transaction (a BOUNCED outcome).
-	Suppress *Suppression
-}
-
-// LeaseRecovery counts what RecoverLeases did.
-type LeaseRecovery struct {
-	Requeued int64 // resend policy: back to QUEUED
-	Failed   int64 // hold policy, or attempts exhausted: FAILED in_doubt
 }
 
 // Store is campaignd's persistent state. Every method is safe for concurrent
@@ -95,10 +51,10 @@ type Store interface {
 	// Executions returns execution records, newest first; campaignID 0 means all.
 	Executions(ctx context.Context, campaignID int64, limit int) ([]*Execution, error)
 
-	// RecoverLeases handles SENDING recipients whose lease ended before now:
-	// resend -> QUEUED due now (or FAILED in_doubt once attempts reached
-	// maxAttempts); hold -> FAILED with class in_doubt.
-	RecoverLeases(ctx context.Context, now time.Time, policy InDoubtPolicy, maxAttempts int) (LeaseRecovery, error)
+	// RecoverLeases applies rule (the in-doubt policy, see
+	// InDoubtPolicy.ExpiredLeases) to every SENDING recipient whose lease
+	// ended before now, in one transaction, clearing lease and token.
+	RecoverLeases(ctx context.Context, now time.Time, rule ExpiredLeases) (LeaseRecovery, error)
 	// DueCampaigns returns the SENDING campaigns that have QUEUED recipients
 	// due at now, read-only.
 	DueCampaigns(ctx context.Context, now time.Time) ([]*Campaign, error)
@@ -121,10 +77,11 @@ type Store interface {
 	FailCancelled(ctx context.Context, now time.Time) (int64, error)
 	// Retry moves a campaign's FAILED recipients (only those of errorClass
 	// when it is not empty) back to QUEUED due now with attempts reset, and
-	// returns how many moved. In the same transaction a COMPLETED campaign
-	// that got rows back reopens to SENDING; a SENDING or PAUSED one keeps
-	// its status; any other status is ECONFLICT.
-	Retry(ctx context.Context, campaignID int64, errorClass string, now time.Time) (int64, error)
+	// returns how many moved. In the same transaction it reads the
+	// campaign's status and asks Transition whether ActionRetry is legal
+	// from it (ECONFLICT when not), and moves the campaign to the state
+	// Transition names when rows came back (a COMPLETED campaign reopens).
+	Retry(ctx context.Context, campaignID int64, errorClass ErrorClass, now time.Time) (int64, error)
 	// InsertTick writes a tick record and sets its ID.
 	InsertTick(ctx context.Context, t *TickRecord) error
 	// Ticks returns the most recent tick records, newest first.

@@ -2,11 +2,8 @@ package core
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"math/rand/v2"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -90,7 +87,7 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger) (*TickResult, er
 	defer cancel()
 
 	t := &tickRun{e: e, lim: lim, start: start, res: &TickResult{}, senders: map[string]*senderState{}}
-	rec, err := e.store.RecoverLeases(ctx, start, lim.InDoubt, lim.MaxAttempts)
+	rec, err := e.store.RecoverLeases(ctx, start, lim.InDoubt.ExpiredLeases(lim.MaxAttempts))
 	if err != nil {
 		return nil, fmt.Errorf("tick: %w", err)
 	}
@@ -205,8 +202,7 @@ func shareBudget(budget int, caps []int, rot int) []int {
 // run claims the tick's share for each due campaign and sends it.
 func (t *tickRun) run(ctx context.Context, due []*Campaign) error {
 	sortCampaigns(due)
-	token := newClaimToken()
-	leaseUntil := t.start.Add(t.lim.TickTimeout + t.lim.LeaseMargin)
+	l := newLease(t.start, t.lim)
 	claimed := make([][]*Recipient, len(due))
 	caps := make([]int, len(due))
 	for i, c := range due {
@@ -223,7 +219,7 @@ func (t *tickRun) run(ctx context.Context, due []*Campaign) error {
 			if n == 0 {
 				continue
 			}
-			rs, err := t.e.store.Claim(ctx, due[i].ID, n, token, leaseUntil, t.e.now())
+			rs, err := t.e.store.Claim(ctx, due[i].ID, n, l.token, l.until, t.e.now())
 			if err != nil {
 				t.sendAll(ctx, due, claimed)
 				return fmt.Errorf("campaign %d: %w", due[i].ID, err)
@@ -282,15 +278,14 @@ func (t *tickRun) sendCampaign(ctx context.Context, c *Campaign, rs []*Recipient
 			t.pause(ctx, c, log, se)
 		}
 		for _, r := range rs {
-			t.release(ctx, c, r, t.e.now().Add(t.lim.RetryBase), string(se.Class), "not attempted: sender unavailable: "+se.Message)
+			t.record(ctx, UnavailableOutcome(r, err, t.lim, t.e.now()), r)
 		}
 		return
 	}
 	renderer, err := NewRenderer(c, t.lim.MessageIDDomain, t.e.unsubscribe)
 	if err != nil {
 		for _, r := range rs {
-			t.record(ctx, Outcome{RecipientID: r.ID, CampaignID: c.ID, ClaimToken: r.ClaimToken, Status: RecipientFailed,
-				ErrorClass: ClassTemplate, Error: ErrorMessage(err), At: t.e.now()}, r)
+			t.record(ctx, TemplateOutcome(r, err, t.e.now()), r)
 		}
 		return
 	}
@@ -304,10 +299,11 @@ func (t *tickRun) sendCampaign(ctx context.Context, c *Campaign, rs []*Recipient
 		sem <- struct{}{}
 		if until, held := t.held(c.Sender); held || t.e.draining.Load() || ctx.Err() != nil {
 			<-sem
+			now := t.e.now()
 			if until.IsZero() {
-				until = t.e.now()
+				until = now
 			}
-			t.release(ctx, c, r, until, "", "")
+			t.record(ctx, ReleaseOutcome(r, until, now), r)
 			continue
 		}
 		wg.Add(1)
@@ -337,7 +333,8 @@ func (t *tickRun) dropSuppressed(ctx context.Context, c *Campaign, rs []*Recipie
 		t.storeFailed(fmt.Errorf("campaign %d: suppression check: %w", c.ID, err))
 		t.addErr(fmt.Sprintf("campaign %d: suppression check: %v", c.ID, err))
 		for _, r := range rs {
-			t.release(ctx, c, r, t.e.now(), "", "")
+			now := t.e.now()
+			t.record(ctx, ReleaseOutcome(r, now, now), r)
 		}
 		return nil
 	}
@@ -347,9 +344,7 @@ func (t *tickRun) dropSuppressed(ctx context.Context, c *Campaign, rs []*Recipie
 	keep := rs[:0:0]
 	for _, r := range rs {
 		if listed[r.Email] {
-			t.record(ctx, Outcome{RecipientID: r.ID, CampaignID: c.ID, ClaimToken: r.ClaimToken, Status: RecipientFailed,
-				ErrorClass: ClassSuppressed, Error: "not sent: the address is on the suppression list", At: t.e.now(),
-				RefundAttempt: true}, r)
+			t.record(ctx, SuppressedOutcome(r, t.e.now()), r)
 			continue
 		}
 		keep = append(keep, r)
@@ -357,82 +352,27 @@ func (t *tickRun) dropSuppressed(ctx context.Context, c *Campaign, rs []*Recipie
 	return keep
 }
 
-// sendOne renders, sends and records one recipient.
+// sendOne renders, sends and records one recipient; DecideOutcome says
+// what its result means. A throttled or misconfigured sender gets no more
+// work this tick, and a misconfigured one pauses the campaign.
 func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sender sdk.Sender, renderer *Renderer, r *Recipient, log hclog.Logger) {
-	now := t.e.now()
-	o := Outcome{RecipientID: r.ID, CampaignID: c.ID, ClaimToken: r.ClaimToken, At: now}
-	msg, err := renderer.Render(r, now)
+	msg, err := renderer.Render(r, t.e.now())
 	if err != nil {
-		o.Status, o.ErrorClass, o.Error = RecipientFailed, ClassTemplate, ErrorMessage(err)
-		t.record(ctx, o, r)
+		t.record(ctx, TemplateOutcome(r, err, t.e.now()), r)
 		return
 	}
 	receipt, err := sender.Send(ctx, msg)
-	o.At = t.e.now()
-	if err == nil {
-		o.Status = RecipientSent
-		if receipt != nil {
-			o.ProviderID = receipt.ProviderID
-		}
-		if o.ProviderID == "" {
-			o.ProviderID = msg.MessageID
-		}
-		t.record(ctx, o, r)
-		return
-	}
-	se := sdk.AsError(err)
-	if cutOff(ctx) && se.Class == sdk.ClassTransient && errors.Is(err, sdk.ErrNotAttempted) {
-		// The deadline came before the message reached a plugin (say, a
-		// crashed one was still restarting): nothing was sent, so it is
-		// not in doubt. Hand it back like the sends never started.
-		t.release(ctx, c, r, o.At, "", "")
-		return
-	}
-	o.ErrorClass, o.Error, o.EnhancedCode = string(se.Class), se.Message, se.EnhancedCode
-	o.ErrorCode = se.SMTPCode
-	if o.ErrorCode == 0 {
-		o.ErrorCode = se.HTTPStatus
-	}
-	switch {
-	case cutOff(ctx) && se.Class == sdk.ClassTransient:
-		// The tick ran out of time mid-send: the provider may or may not
-		// have taken the message. Same policy as an expired lease.
-		// Like lease recovery, resend gives up after max_attempts; and the
-		// resend backs off, so a server that never answers is not retried
-		// first thing every tick.
-		o.ErrorClass = ClassInDoubt
-		o.Error = "tick timed out mid-send, outcome unknown: " + se.Message
-		if t.lim.InDoubt == InDoubtHold || r.Attempts >= t.lim.MaxAttempts {
-			o.Status = RecipientFailed
-		} else {
-			o.Status, o.NextAttemptAt = RecipientQueued, o.At.Add(backoff(r.Attempts, t.lim.RetryBase, t.lim.RetryMax))
-		}
-	case se.Class == sdk.ClassThrottled:
-		wait := se.RetryAfter
-		if wait <= 0 {
-			wait = t.lim.ThrottleDelay
-		}
-		o.Status, o.NextAttemptAt, o.RefundAttempt = RecipientQueued, o.At.Add(wait), true
+	res := SendResult{Receipt: receipt, Err: err, MessageID: msg.MessageID, Left: timeLeft(ctx)}
+	o := DecideOutcome(res, r, t.lim, t.e.now(), RandomJitter)
+	switch o.ErrorClass {
+	case ClassThrottled:
 		t.hold(c.Sender, o.NextAttemptAt)
 		// Info, not Warn: a provider asking to slow down is routine, the
 		// tick record counts it, and a cron tick must stay quiet.
-		log.Info("sender throttled; no more work for it this tick", "retry_after", wait, "error", se.Message)
-	case se.Class == sdk.ClassConfig:
-		o.Status, o.NextAttemptAt, o.RefundAttempt = RecipientQueued, o.At.Add(t.lim.RetryBase), true
+		log.Info("sender throttled; no more work for it this tick", "retry_after", o.NextAttemptAt.Sub(o.At), "error", o.Error)
+	case ClassConfig:
 		t.hold(c.Sender, o.NextAttemptAt)
-		t.pause(ctx, c, log, se)
-	case se.Class == sdk.ClassBounced:
-		o.Status = RecipientBounced
-		o.Suppress = &Suppression{Email: r.Email, Reason: se.Error(), Source: "bounce", CreatedAt: o.At}
-	case se.Class == sdk.ClassPermanent:
-		o.Status = RecipientFailed
-	default: // transient
-		if r.Attempts >= t.lim.MaxAttempts {
-			o.Status = RecipientFailed
-			o.Error = fmt.Sprintf("%s (gave up after %d attempts)", se.Message, r.Attempts)
-		} else {
-			o.Status, o.NextAttemptAt = RecipientQueued, o.At.Add(backoff(r.Attempts, t.lim.RetryBase, t.lim.RetryMax))
-		}
+		t.pause(ctx, c, log, sdk.AsError(err))
 	}
 	t.record(ctx, o, r)
 }
@@ -464,35 +404,24 @@ func (t *tickRun) record(ctx context.Context, o Outcome, r *Recipient) {
 		t.res.Sent++
 	case o.Status == RecipientFailed || o.Status == RecipientBounced:
 		t.res.Failed++
-	case o.ErrorClass == string(sdk.ClassThrottled):
+	case o.ErrorClass == ClassThrottled:
 		t.res.Throttled++
 	default:
 		t.res.Retried++
 	}
 }
 
-// deadlineSlack is how close to the tick's deadline a failed send counts
-// as cut off by it. The deadline travels to the plugin with the call, and
-// the plugin gives up at it, so its answer can arrive a moment before the
-// tick's own context expires: without the slack, a send cut off after the
-// server took the message would look like an ordinary transient failure
-// rather than one in doubt (found by the chaos suite).
-const deadlineSlack = 250 * time.Millisecond
-
-// cutOff reports whether the tick's deadline has come, or is within
-// deadlineSlack.
-func cutOff(ctx context.Context) bool {
+// timeLeft is what remains of the tick's time: 0 once its context has
+// ended (deadline or caller gone).
+func timeLeft(ctx context.Context) time.Duration {
 	if ctx.Err() != nil {
-		return true
+		return 0
 	}
 	dl, ok := ctx.Deadline()
-	return ok && time.Until(dl) < deadlineSlack
-}
-
-// release hands a claimed recipient back unsent, its attempt refunded.
-func (t *tickRun) release(ctx context.Context, c *Campaign, r *Recipient, due time.Time, class, msg string) {
-	t.record(ctx, Outcome{RecipientID: r.ID, CampaignID: c.ID, ClaimToken: r.ClaimToken, Status: RecipientQueued,
-		At: t.e.now(), NextAttemptAt: due, RefundAttempt: true, Release: class == "", ErrorClass: class, Error: msg}, r)
+	if !ok {
+		return math.MaxInt64
+	}
+	return time.Until(dl)
 }
 
 func (t *tickRun) hold(sender string, until time.Time) {
@@ -534,27 +463,4 @@ func (t *tickRun) pause(ctx context.Context, c *Campaign, log hclog.Logger, se *
 	} else if ErrorCode(err) != ECONFLICT {
 		log.Error("pause campaign", "error", err)
 	}
-}
-
-// backoff is exponential in the attempt number with equal jitter:
-// half the step fixed, half random, capped at maxWait.
-func backoff(attempt int, base, maxWait time.Duration) time.Duration {
-	if base <= 0 {
-		return 0
-	}
-	d := maxWait
-	if attempt >= 1 && attempt < 31 {
-		if step := base << (attempt - 1); step > 0 && step < maxWait {
-			d = step
-		}
-	}
-	half := d / 2
-	return half + rand.N(half+1)
-}
-
-// newClaimToken returns a random token identifying one tick's claims.
-func newClaimToken() string {
-	var b [12]byte
-	_, _ = crand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

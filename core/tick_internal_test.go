@@ -1,9 +1,6 @@
 package core
 
-import (
-	"testing"
-	"time"
-)
+import "testing"
 
 func TestShareBudget(t *testing.T) {
 	cases := []struct {
@@ -50,23 +47,4 @@ func sumInts(xs []int) int {
 		s += x
 	}
 	return s
-}
-
-func TestBackoff(t *testing.T) {
-	base, maxWait := time.Second, time.Minute
-	for attempt := 1; attempt <= 12; attempt++ {
-		step := base << (attempt - 1)
-		if step > maxWait {
-			step = maxWait
-		}
-		for i := 0; i < 50; i++ {
-			d := backoff(attempt, base, maxWait)
-			if d < step/2 || d > step {
-				t.Fatalf("attempt %d: %v outside [%v, %v]", attempt, d, step/2, step)
-			}
-		}
-	}
-	if d := backoff(3, 0, time.Hour); d != 0 {
-		t.Fatalf("zero base: %v", d)
-	}
 }

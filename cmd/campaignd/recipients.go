@@ -181,7 +181,7 @@ func (a *app) recipientsList(ctx context.Context, args []string) error {
 				if r.LastEnhancedCode != "" {
 					code += " " + r.LastEnhancedCode
 				}
-				last = r.LastErrorClass + code + ": " + last
+				last = string(r.LastErrorClass) + code + ": " + last
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Email, r.Name, r.Status, r.Attempts, last)
 		}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/campaignd/campaignd/core"
 )
 
 // FailCancelled fails the PENDING and QUEUED recipients of every CANCELLED
@@ -57,8 +59,7 @@ func (db *DB) FailCancelled(ctx context.Context, now time.Time) (int64, error) {
 // failUnsentSQL fails a cancelled campaign's PENDING and QUEUED rows in
 // one walk of its id range, as execute walks it.
 const failUnsentSQL = `UPDATE recipients SET status = 'FAILED', updated_at = ?1, next_attempt_at = NULL,
-		last_error_class = 'cancelled', last_error = 'not sent: the campaign was cancelled',
-		last_error_code = NULL, last_enhanced_code = NULL
+		last_error_class = ?5, last_error = ?6, last_error_code = NULL, last_enhanced_code = NULL
 	WHERE id BETWEEN ?2 AND ?3 AND +campaign_id = ?4 AND (status = 'PENDING' OR status = 'QUEUED')`
 
 // failUnsent fails campaign id's PENDING and QUEUED recipients inside tx,
@@ -73,7 +74,8 @@ func failUnsent(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (int64
 	if !first.Valid || pending+queued == 0 {
 		return 0, nil
 	}
-	res, err := tx.ExecContext(ctx, failUnsentSQL, ms(now), first.Int64, last.Int64, id)
+	res, err := tx.ExecContext(ctx, failUnsentSQL, ms(now), first.Int64, last.Int64, id,
+		string(core.ClassCancelled), "not sent: the campaign was cancelled")
 	if err != nil {
 		return 0, fmt.Errorf("fail unsent recipients: %w", err)
 	}

@@ -9,22 +9,29 @@ import (
 	"github.com/campaignd/campaignd/core"
 )
 
-// RecoverLeases handles SENDING recipients whose lease ended before now, in
-// one transaction: with InDoubtResend ("" means resend) they go back to
-// QUEUED due now with the same id (so the same Message-ID), unless they
-// already had maxAttempts attempts (maxAttempts <= 0: no limit), in which
-// case, as with InDoubtHold, they become FAILED with class in_doubt. Either
-// way the lease and token are cleared and the error records that the lease
-// expired. When nothing has expired it only reads. EINVALID for an unknown
-// policy.
-func (db *DB) RecoverLeases(ctx context.Context, now time.Time, policy core.InDoubtPolicy, maxAttempts int) (core.LeaseRecovery, error) {
+// recoverLeasesSQL applies an expired-lease rule to every expired lease,
+// through the partial index of SENDING rows.
+const recoverLeasesSQL = `UPDATE recipients INDEXED BY recipients_lease SET
+		status = CASE WHEN attempts < ?2 THEN ?3 ELSE ?4 END,
+		next_attempt_at = CASE WHEN attempts < ?2 THEN ?1 ELSE next_attempt_at END,
+		lease_until = NULL, claim_token = NULL, updated_at = ?1,
+		last_error_class = ?5, last_error_code = NULL, last_enhanced_code = NULL,
+		last_error = CASE WHEN attempts < ?2 THEN ?6 ELSE ?7 END
+	WHERE status = 'SENDING' AND lease_until < ?1
+	RETURNING campaign_id, status`
+
+// RecoverLeases applies rule, which core's in-doubt policy made (see
+// core.InDoubtPolicy.ExpiredLeases), to every SENDING recipient whose lease
+// ended before now, in one transaction: those with fewer than
+// rule.RequeueBelow attempts go back to QUEUED due now with the same id (so
+// the same Message-ID) and rule.RequeuedError, the others become FAILED
+// with rule.HeldError; all get rule.Class, codes cleared, lease and token
+// cleared. When nothing has expired it only reads. EINVALID for a rule
+// without a class.
+func (db *DB) RecoverLeases(ctx context.Context, now time.Time, rule core.ExpiredLeases) (core.LeaseRecovery, error) {
 	var out core.LeaseRecovery
-	switch policy {
-	case "":
-		policy = core.InDoubtResend
-	case core.InDoubtResend, core.InDoubtHold:
-	default:
-		return out, core.Errorf(core.EINVALID, "in-doubt policy %q: must be resend or hold", policy)
+	if rule.Class == "" {
+		return out, core.Errorf(core.EINVALID, "recover leases: the rule names no error class")
 	}
 	now = orNow(now)
 	var expired bool
@@ -35,24 +42,11 @@ func (db *DB) RecoverLeases(ctx context.Context, now time.Time, policy core.InDo
 	if !expired {
 		return out, nil
 	}
-	limit := maxAttempts
-	if policy == core.InDoubtHold {
-		limit = 0 // ?2 <= attempts always: every row fails
-	} else if limit <= 0 {
-		limit = int(^uint32(0) >> 1)
-	}
 	err := db.writeTx(ctx, "recover leases", func(tx *sql.Tx) error {
 		out = core.LeaseRecovery{}
-		rows, err := tx.QueryContext(ctx, `UPDATE recipients INDEXED BY recipients_lease SET
-				status = CASE WHEN attempts >= ?2 THEN 'FAILED' ELSE 'QUEUED' END,
-				next_attempt_at = CASE WHEN attempts >= ?2 THEN next_attempt_at ELSE ?1 END,
-				lease_until = NULL, claim_token = NULL, updated_at = ?1,
-				last_error_class = 'in_doubt', last_error_code = NULL, last_enhanced_code = NULL,
-				last_error = CASE WHEN attempts >= ?2
-					THEN 'lease expired during the send: delivery unknown, held for the operator'
-					ELSE 'lease expired during the send: delivery unknown, requeued with the same Message-ID' END
-			WHERE status = 'SENDING' AND lease_until < ?1
-			RETURNING campaign_id, status`, ms(now), limit)
+		rows, err := tx.QueryContext(ctx, recoverLeasesSQL, ms(now), rule.RequeueBelow,
+			string(core.RecipientQueued), string(core.RecipientFailed),
+			string(rule.Class), rule.RequeuedError, rule.HeldError)
 		if err != nil {
 			return err
 		}

@@ -21,6 +21,7 @@ func TestRecoverLeases(t *testing.T) {
 		{"", 0, 4, 0, core.RecipientQueued},
 		{core.InDoubtResend, 1, 0, 4, core.RecipientFailed}, // attempts exhausted
 		{core.InDoubtHold, 5, 0, 4, core.RecipientFailed},
+		{"shrug", 5, 0, 4, core.RecipientFailed}, // a policy core does not know resends nothing
 	} {
 		t.Run(fmt.Sprintf("%s-%d", tc.policy, tc.maxAttempts), func(t *testing.T) {
 			db := MustOpen(t)
@@ -29,11 +30,11 @@ func TestRecoverLeases(t *testing.T) {
 			live, _ := db.Claim(ctx, c.ID, 2, "alive", t0.Add(time.Hour), t0)
 
 			// Nothing has expired yet: nothing happens.
-			if got, err := db.RecoverLeases(ctx, t0.Add(time.Minute), tc.policy, tc.maxAttempts); err != nil || got != (core.LeaseRecovery{}) {
+			if got, err := db.RecoverLeases(ctx, t0.Add(time.Minute), tc.policy.ExpiredLeases(tc.maxAttempts)); err != nil || got != (core.LeaseRecovery{}) {
 				t.Fatalf("recover before expiry: %+v, %v", got, err)
 			}
 			now := t0.Add(2 * time.Minute)
-			got, err := db.RecoverLeases(ctx, now, tc.policy, tc.maxAttempts)
+			got, err := db.RecoverLeases(ctx, now, tc.policy.ExpiredLeases(tc.maxAttempts))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,7 +66,7 @@ func TestRecoverLeases(t *testing.T) {
 		})
 	}
 	db := MustOpen(t)
-	if _, err := db.RecoverLeases(ctx, t0, "shrug", 1); Code(err) != core.EINVALID {
-		t.Fatalf("unknown policy: %v, want EINVALID", err)
+	if _, err := db.RecoverLeases(ctx, t0, core.ExpiredLeases{RequeueBelow: 1}); Code(err) != core.EINVALID {
+		t.Fatalf("rule without a class: %v, want EINVALID", err)
 	}
 }

@@ -21,7 +21,8 @@ import (
 //     records the error when one is given.
 //
 // RefundAttempt takes back the attempt the claim counted, whatever the
-// status. o.Suppress, when set, puts the address (o.Suppress.Email, or the
+// status; o.Release is not read (a hand-back carries no error, so its last
+// error stays). o.Suppress, when set, puts the address (o.Suppress.Email, or the
 // recipient's) on the suppression list in the same transaction. EINVALID
 // for any other status or an empty token.
 func (db *DB) RecordOutcome(ctx context.Context, o core.Outcome) error {
@@ -72,7 +73,7 @@ func (db *DB) RecordOutcome(ctx context.Context, o core.Outcome) error {
 			WHERE id = ?12 AND claim_token = ?13 AND status = 'SENDING' AND (?14 = 0 OR campaign_id = ?14)
 			RETURNING campaign_id, email`,
 			string(o.Status), at, refund, sentAt, providerID, nextAt,
-			setError, nullString(o.ErrorClass), code, nullString(o.EnhancedCode), nullString(o.Error),
+			setError, nullString(string(o.ErrorClass)), code, nullString(o.EnhancedCode), nullString(o.Error),
 			o.RecipientID, o.ClaimToken, o.CampaignID).Scan(&campaignID, &email)
 		if errors.Is(err, sql.ErrNoRows) {
 			return core.Errorf(core.ECONFLICT,
@@ -92,7 +93,7 @@ func (db *DB) RecordOutcome(ctx context.Context, o core.Outcome) error {
 				s.Email = email
 			}
 			if s.Source == "" {
-				s.Source = "bounce"
+				s.Source = core.SourceBounce
 			}
 			if s.CreatedAt.IsZero() {
 				s.CreatedAt = fromMS(at)

@@ -88,7 +88,7 @@ func TestRecordOutcomeStaleTokenChangesNothing(t *testing.T) {
 	c := MustSending(t, db, 1)
 	rs, _ := db.Claim(ctx, c.ID, 1, "old", t0.Add(time.Minute), t0)
 	// The lease expires, is recovered and claimed again by another tick.
-	if _, err := db.RecoverLeases(ctx, t0.Add(2*time.Minute), core.InDoubtResend, 5); err != nil {
+	if _, err := db.RecoverLeases(ctx, t0.Add(2*time.Minute), core.InDoubtResend.ExpiredLeases(5)); err != nil {
 		t.Fatal(err)
 	}
 	again, _ := db.Claim(ctx, c.ID, 1, "new", t0.Add(5*time.Minute), t0.Add(2*time.Minute))

@@ -95,7 +95,7 @@ func TestCountersAfterMixedOperations(t *testing.T) {
 		if round%3 == 0 {
 			policy = core.InDoubtHold
 		}
-		if _, err := db.RecoverLeases(ctx, now, policy, 3); err != nil {
+		if _, err := db.RecoverLeases(ctx, now, policy.ExpiredLeases(3)); err != nil {
 			t.Fatal(err)
 		}
 		if round%4 == 0 {

@@ -39,7 +39,7 @@ func scanRecipient(s scanner) (*core.Recipient, error) {
 			return nil, fmt.Errorf("recipient %d: decode attrs: %w", r.ID, err)
 		}
 	}
-	r.LastErrorClass, r.LastErrorCode, r.LastEnhancedCode = class.String, int(code.Int64), enhanced.String
+	r.LastErrorClass, r.LastErrorCode, r.LastEnhancedCode = core.ErrorClass(class.String), int(code.Int64), enhanced.String
 	r.LastError, r.ProviderID, r.ClaimToken = lastErr.String, provider.String, token.String
 	r.CreatedAt, r.UpdatedAt = fromMS(createdAt), fromMS(updatedAt)
 	r.QueuedAt, r.NextAttemptAt = fromNullMS(queuedAt), fromNullMS(nextAt)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/campaignd/campaignd/core"
@@ -18,11 +19,12 @@ const retrySQL = `UPDATE recipients INDEXED BY recipients_failed SET
 // class is errorClass, when it is not empty) back to QUEUED due now with
 // attempts reset to 0, keeping their last error for the record, and
 // returns how many moved. It walks the partial index of FAILED rows, not
-// the campaign. BOUNCED recipients stay bounced. A COMPLETED campaign that
-// gets rows back reopens to SENDING in the same transaction. ECONFLICT
-// unless the campaign is SENDING, PAUSED or COMPLETED; ENOTFOUND for an
-// unknown campaign.
-func (db *DB) Retry(ctx context.Context, campaignID int64, errorClass string, now time.Time) (int64, error) {
+// the campaign. BOUNCED recipients stay bounced. core.Transition decides,
+// from the status read in the same transaction, whether the retry is legal
+// (its ECONFLICT otherwise) and where the campaign goes when rows come
+// back: a COMPLETED campaign reopens to SENDING. ENOTFOUND for an unknown
+// campaign.
+func (db *DB) Retry(ctx context.Context, campaignID int64, errorClass core.ErrorClass, now time.Time) (int64, error) {
 	at := ms(orNow(now))
 	var n int64
 	err := db.writeTx(ctx, "retry", func(tx *sql.Tx) error {
@@ -32,20 +34,22 @@ func (db *DB) Retry(ctx context.Context, campaignID int64, errorClass string, no
 		}
 		// Read and reopened in this transaction: a tick completing the
 		// campaign, or a cancel, since the caller looked can never leave
-		// requeued rows under a COMPLETED or CANCELLED campaign.
-		if st != core.CampaignSending && st != core.CampaignPaused && st != core.CampaignCompleted {
-			return core.Errorf(core.ECONFLICT, "campaign %d is %s: only a SENDING, PAUSED or COMPLETED campaign's recipients can be requeued", campaignID, st)
+		// requeued rows under a COMPLETED or CANCELLED campaign. Retry
+		// does not depend on where a PAUSED campaign was paused from.
+		to, err := core.Transition(st, "", core.ActionRetry)
+		if err != nil {
+			return fmt.Errorf("campaign %d: %w", campaignID, err)
 		}
-		res, err := tx.ExecContext(ctx, retrySQL, at, campaignID, errorClass)
+		res, err := tx.ExecContext(ctx, retrySQL, at, campaignID, string(errorClass))
 		if err != nil {
 			return err
 		}
 		if n, err = res.RowsAffected(); err != nil || n == 0 {
 			return err
 		}
-		if st == core.CampaignCompleted {
+		if to != st {
 			_, err = tx.ExecContext(ctx, `UPDATE campaigns SET failed = failed - ?1, queued = queued + ?1,
-				status = 'SENDING', updated_at = ?2 WHERE id = ?3`, n, at, campaignID)
+				status = ?2, updated_at = ?3 WHERE id = ?4`, n, string(to), at, campaignID)
 		} else {
 			_, err = tx.ExecContext(ctx, `UPDATE campaigns SET failed = failed - ?1, queued = queued + ?1 WHERE id = ?2`, n, campaignID)
 		}

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ func TestRetry(t *testing.T) {
 	db := MustOpen(t)
 	c := MustSending(t, db, 5)
 	rs, _ := db.Claim(ctx, c.ID, 5, "tok", t0.Add(time.Minute), t0)
-	classes := []string{"permanent", "transient", "permanent"}
+	classes := []core.ErrorClass{core.ClassPermanent, core.ClassTransient, core.ClassPermanent}
 	for i, cl := range classes {
 		if err := db.RecordOutcome(ctx, core.Outcome{RecipientID: rs[i].ID, ClaimToken: "tok", Status: core.RecipientFailed, ErrorClass: cl, Error: "x", At: t0}); err != nil {
 			t.Fatal(err)
@@ -48,4 +49,50 @@ func TestRetry(t *testing.T) {
 		t.Fatalf("stats %+v, want %+v", st.Stats, want)
 	}
 	CheckCounters(t, db)
+}
+
+// Retry asks core.Transition in its transaction: a PAUSED campaign gets its
+// rows back and stays paused, a COMPLETED one reopens, a CANCELLED or ACTIVE
+// one is refused naming its status.
+func TestRetryFollowsTransition(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		from, to core.CampaignStatus // to "": refused
+	}{
+		{core.CampaignSending, core.CampaignSending},
+		{core.CampaignPaused, core.CampaignPaused},
+		{core.CampaignCompleted, core.CampaignSending},
+		{core.CampaignCancelled, ""},
+	} {
+		t.Run(string(tc.from), func(t *testing.T) {
+			db := MustOpen(t)
+			c := MustSending(t, db, 1)
+			rs, _ := db.Claim(ctx, c.ID, 1, "tok", t0.Add(time.Minute), t0)
+			if err := db.RecordOutcome(ctx, core.Outcome{RecipientID: rs[0].ID, ClaimToken: "tok", Status: core.RecipientFailed, ErrorClass: core.ClassPermanent, At: t0}); err != nil {
+				t.Fatal(err)
+			}
+			switch tc.from {
+			case core.CampaignCompleted:
+				if done, err := db.CompleteCampaigns(ctx, t0); err != nil || len(done) != 1 {
+					t.Fatalf("complete: %v %v", done, err)
+				}
+			case core.CampaignPaused, core.CampaignCancelled:
+				if err := db.SetCampaignStatus(ctx, c.ID, core.CampaignSending, tc.from, t0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, err := db.Retry(ctx, c.ID, "", t0.Add(time.Hour))
+			got, _ := db.Campaign(ctx, c.ID)
+			if tc.to == "" {
+				if Code(err) != core.ECONFLICT || !strings.Contains(err.Error(), string(tc.from)) || got.Status != tc.from || got.Stats.Queued != 0 {
+					t.Fatalf("retry from %s: %d, %v, campaign %s %+v; want a conflict naming it, nothing requeued", tc.from, n, err, got.Status, got.Stats)
+				}
+				return
+			}
+			if err != nil || n != 1 || got.Status != tc.to || got.Stats.Queued != 1 {
+				t.Fatalf("retry from %s: %d, %v, campaign %s %+v; want 1 requeued, %s", tc.from, n, err, got.Status, got.Stats, tc.to)
+			}
+			CheckCounters(t, db)
+		})
+	}
 }
