@@ -42,14 +42,10 @@ func (s *Server) logError(r *http.Request, err error) {
 	}
 }
 
-// writeError logs err and answers it as JSON.
+// writeError logs err and answers it as the JSON error envelope, with
+// what publicError lets the caller see.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.logError(r, err)
-	writeErrorJSON(w, err)
-}
-
-// writeErrorJSON writes the {"error": {...}} answer for err.
-func writeErrorJSON(w http.ResponseWriter, err error) {
 	code, msg := publicError(err)
 	httpx.WriteError(w, code, msg)
 }
