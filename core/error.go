@@ -10,12 +10,11 @@ package core
 import (
 	"errors"
 	"fmt"
-	"net/http"
 )
 
 // Error codes. Each transport maps them in exactly one place: HTTP status
-// in HTTPStatus (for both HTTP servers, core/control and core/web), exit
-// code in cmd/campaignd.
+// in core/internal/httpx (Status, for every HTTP server), exit code in
+// cmd/campaignd.
 const (
 	EINVALID     = "invalid"     // bad input: the message names the field or line
 	ENOTFOUND    = "not_found"   // no such campaign, recipient, execution
@@ -54,27 +53,6 @@ func (e *Error) Unwrap() error { return e.Err }
 // Errorf returns an *Error with the given code and formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-// HTTPStatus is the one place an error code becomes an HTTP status.
-// Unknown codes are internal errors (500).
-func HTTPStatus(code string) int {
-	switch code {
-	case EINVALID:
-		return http.StatusBadRequest
-	case ENOTFOUND:
-		return http.StatusNotFound
-	case ECONFLICT:
-		return http.StatusConflict
-	case EFORBIDDEN:
-		return http.StatusForbidden
-	case ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL

@@ -3,30 +3,10 @@ package core_test
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"testing"
 
 	"github.com/campaignd/campaignd/core"
 )
-
-func TestHTTPStatus(t *testing.T) {
-	want := map[string]int{
-		core.EINVALID:     http.StatusBadRequest,
-		core.ENOTFOUND:    http.StatusNotFound,
-		core.ECONFLICT:    http.StatusConflict,
-		core.EFORBIDDEN:   http.StatusForbidden,
-		core.ETOOLARGE:    http.StatusRequestEntityTooLarge,
-		core.EUNAVAILABLE: http.StatusServiceUnavailable,
-		core.EINTERNAL:    http.StatusInternalServerError,
-		"no_such_code":    http.StatusInternalServerError,
-		"":                http.StatusInternalServerError,
-	}
-	for code, status := range want {
-		if got := core.HTTPStatus(code); got != status {
-			t.Errorf("HTTPStatus(%q) = %d, want %d", code, got, status)
-		}
-	}
-}
 
 func TestErrorCodeThroughWrapping(t *testing.T) {
 	err := fmt.Errorf("claim batch: %w", core.Errorf(core.ECONFLICT, "campaign 3 is PAUSED"))

@@ -297,8 +297,8 @@ func TestStrictRequests(t *testing.T) {
 		{"POST", "/v1/campaigns/7/explode", ``, 404, core.ENOTFOUND, []string{"explode"}},
 		{"GET", "/v1/nothing", ``, 404, core.ENOTFOUND, []string{"/v1/nothing"}},
 		{"GET", "/", ``, 404, core.ENOTFOUND, nil},
-		{"DELETE", "/v1/campaigns/7", ``, 405, core.EINVALID, []string{"DELETE", "GET"}},
-		{"PUT", "/v1/tick", ``, 405, core.EINVALID, []string{"POST"}},
+		{"DELETE", "/v1/campaigns/7", ``, 405, "method_not_allowed", []string{"DELETE", "GET"}},
+		{"PUT", "/v1/tick", ``, 405, "method_not_allowed", []string{"POST"}},
 	} {
 		var body io.Reader
 		if tc.body != "" {

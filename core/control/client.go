@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/internal/httpx"
 )
 
 // Client talks to a campaignd daemon over its control socket. The zero
@@ -50,8 +51,6 @@ const (
 	// baseURL is the URL the requests are addressed to; the host is
 	// ignored on a Unix socket.
 	baseURL = "http://campaignd"
-	// maxErrorBody bounds how much of an error answer is read.
-	maxErrorBody = 64 << 10
 	// writeErrGrace is how long a failed write on a connection waits for
 	// the connection to close, so that an answer the daemon wrote before
 	// hanging up (413 mid-import, 404 before reading) is read rather than
@@ -206,11 +205,11 @@ func (c *Client) do(ctx context.Context, k call) error {
 		return transportError(k.op, err)
 	}
 	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, httpx.MaxErrorBytes))
 		_ = resp.Body.Close()
 	}()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return decodeError(resp)
+		return httpx.ReadError(resp)
 	}
 	if k.out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
@@ -235,26 +234,6 @@ func transportError(op string, err error) error {
 		err = ue.Err
 	}
 	return &core.Error{Code: core.EUNAVAILABLE, Op: "control: " + op, Err: err}
-}
-
-// decodeError turns an error answer into a *core.Error: the daemon's code
-// and message when the body is the API's error shape, otherwise a code
-// derived from the status and the start of the body.
-func decodeError(resp *http.Response) error {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	var er ErrorResponse
-	if json.Unmarshal(b, &er) == nil && er.Error.Code != "" {
-		return &core.Error{Code: er.Error.Code, Message: er.Error.Message}
-	}
-	msg := strings.TrimSpace(string(b))
-	if len(msg) > 200 {
-		msg = msg[:200] + "..."
-	}
-	if msg == "" {
-		msg = "no details"
-	}
-	return &core.Error{Code: codeForStatus(resp.StatusCode),
-		Message: fmt.Sprintf("the daemon answered %s: %s", resp.Status, msg)}
 }
 
 // campaignPath is /v1/campaigns/{id} plus an optional suffix.

@@ -34,11 +34,13 @@
 // # Errors
 //
 // Every error response is {"error": {"code": "...", "message": "..."}}
-// where code is one of the core error codes (core.EINVALID, ...). The HTTP
-// status follows from the code through one function (invalid 400,
+// where code is one of the core error codes (core.EINVALID, ...) or
+// method_not_allowed. The HTTP status follows from the code through one
+// function shared with the other HTTP servers, httpx.Status (invalid 400,
 // not_found 404, conflict 409, forbidden 403, too_large 413, unavailable
-// 503, internal 500); the router's own answers are 404 not_found for an
-// unknown route and 405 invalid for a known route with the wrong method.
+// 503, internal 500, method_not_allowed 405); the router's own answers are
+// 404 not_found for an unknown route and 405 method_not_allowed, with the
+// Allow header, for a known route with the wrong method.
 // The message is the operator-facing text core.ErrorMessage gives, so the
 // CLI prints the same words whether it ran standalone or through the
 // daemon.

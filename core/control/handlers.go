@@ -14,10 +14,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/internal/httpx"
 )
 
 // handlerFunc is a route handler; a returned error becomes the error answer.
@@ -53,45 +53,9 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/suppressions", s.suppress)
 	handle("DELETE /v1/suppressions/{email}", s.unsuppress)
 
-	// The mux answers unknown routes and wrong methods in plain text; give
-	// those the JSON error shape too.
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h, pattern := mux.Handler(r); pattern == "" {
-			probe := &probeWriter{header: http.Header{}}
-			h.ServeHTTP(probe, r)
-			if probe.status == http.StatusMethodNotAllowed {
-				allow := probe.header.Get("Allow")
-				w.Header().Set("Allow", allow)
-				writeErrorBody(w, http.StatusMethodNotAllowed, core.EINVALID,
-					fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
-				return
-			}
-			writeErrorBody(w, http.StatusNotFound, core.ENOTFOUND,
-				fmt.Sprintf("no such control API route: %s %s", r.Method, r.URL.Path))
-			return
-		}
-		mux.ServeHTTP(w, r)
+	return httpx.Routes(mux, func(r *http.Request) string {
+		return fmt.Sprintf("no such control API route: %s %s", r.Method, r.URL.Path)
 	})
-}
-
-// probeWriter captures what the mux's own not-found or method-not-allowed
-// handler would answer.
-type probeWriter struct {
-	header http.Header
-	status int
-}
-
-func (p *probeWriter) Header() http.Header { return p.header }
-func (p *probeWriter) Write(b []byte) (int, error) {
-	if p.status == 0 {
-		p.status = http.StatusOK
-	}
-	return len(b), nil
-}
-func (p *probeWriter) WriteHeader(code int) {
-	if p.status == 0 {
-		p.status = code
-	}
 }
 
 // ---- handlers ----
@@ -274,12 +238,12 @@ func (s *Server) importRecipients(w http.ResponseWriter, r *http.Request) error 
 		return core.Errorf(core.EINVALID, "query parameter format: %q is not csv or jsonl", q.Get("format"))
 	}
 	if r.ContentLength > s.cfg.MaxImportBytes {
-		return tooLarge("recipients import", s.cfg.MaxImportBytes)
+		return httpx.TooLarge("recipients import", s.cfg.MaxImportBytes)
 	}
 	body := s.newBody(w, r, s.cfg.MaxImportBytes, "recipients import")
 	res, err := s.svc.ImportRecipients(r.Context(), id, format, body)
-	body.finish()
-	if berr := body.err(); berr != nil {
+	body.Finish()
+	if berr := body.Err(); berr != nil {
 		// The body's failure explains whatever the service made of it.
 		return berr
 	}
@@ -506,19 +470,11 @@ func queryInt(q url.Values, name string, least int64, bits int) (int64, error) {
 // EINVALID naming the problem (the unknown field, the offset of a syntax
 // error) or ETOOLARGE.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
-	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return tooLarge("request body", s.cfg.MaxBodyBytes)
-	}
-	body := s.newBody(w, r, s.cfg.MaxBodyBytes, "request body")
-	defer body.finish()
 	// Read it whole (it is bounded) to refuse non-UTF-8 before decoding:
 	// encoding/json would silently turn bad bytes into U+FFFD.
-	data, rerr := io.ReadAll(body)
-	if berr := body.err(); berr != nil {
-		return berr
-	}
-	if rerr != nil {
-		return core.Errorf(core.EINVALID, "request body: reading it failed: %v", rerr)
+	data, err := httpx.ReadBody(w, r, s.cfg.MaxBodyBytes, "request body", s.cfg.BodyReadTimeout)
+	if err != nil {
+		return err
 	}
 	if !utf8.Valid(data) {
 		return core.Errorf(core.EINVALID, "request body: not valid UTF-8")
@@ -530,9 +486,6 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, optio
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		if berr := body.err(); berr != nil {
-			return berr
-		}
 		if errors.Is(err, io.EOF) {
 			if optional {
 				return nil
@@ -543,9 +496,6 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, optio
 	}
 	var extra json.RawMessage
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		if berr := body.err(); berr != nil {
-			return berr
-		}
 		return core.Errorf(core.EINVALID, "request body: unexpected data after the JSON object")
 	}
 	return nil
@@ -557,12 +507,12 @@ func (s *Server) noBody(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	body := s.newBody(w, r, 1, "request body")
-	defer body.finish()
+	defer body.Finish()
 	var b [1]byte
 	if n, _ := io.ReadFull(body, b[:]); n > 0 {
 		return core.Errorf(core.EINVALID, "request body: this route takes none")
 	}
-	if err := body.err(); err != nil && !errors.Is(err, io.EOF) {
+	if err := body.Err(); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
 	return nil
@@ -589,90 +539,10 @@ func jsonError(err error) error {
 	}
 }
 
-// body wraps a request body: it enforces a size limit, abandons a body that
-// sends nothing for BodyReadTimeout (a per-read deadline, so a long import
-// that keeps sending is never cut), and remembers why reading failed so the
-// handler answers with that rather than with what the service made of it.
-type body struct {
-	what    string
-	idle    time.Duration
-	limit   int64
-	r       io.Reader
-	rc      *http.ResponseController
-	tooBig  bool
-	timeout bool
-	readErr error
-}
-
-// newBody wraps r.Body with limit and the idle deadline.
-func (s *Server) newBody(w http.ResponseWriter, r *http.Request, limit int64, what string) *body {
-	return &body{
-		what:  what,
-		idle:  s.cfg.BodyReadTimeout,
-		limit: limit,
-		r:     http.MaxBytesReader(w, r.Body, limit),
-		rc:    http.NewResponseController(w),
-	}
-}
-
-// Read reads the body, extending the idle deadline before each read and
-// clearing it when the body ends, so the connection's background read
-// (which watches for the client going away) never trips over it.
-func (b *body) Read(p []byte) (int, error) {
-	_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
-	n, err := b.r.Read(p)
-	if err != nil {
-		_ = b.rc.SetReadDeadline(time.Time{})
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.Is(err, io.EOF):
-		case errors.As(err, &mbe):
-			b.tooBig = true
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			b.timeout = true
-		default:
-			b.readErr = err
-		}
-	}
-	return n, err
-}
-
-// finish clears the read deadline; call it when the handler has stopped
-// reading the body, before the work that follows. (A body left unread makes
-// the answer Connection: close; see statusWriter.)
-func (b *body) finish() { _ = b.rc.SetReadDeadline(time.Time{}) }
-
-// err is the coded error for a body that failed: ETOOLARGE past the limit,
-// EINVALID for a stalled or broken body; nil if it read cleanly (so far).
-func (b *body) err() error {
-	switch {
-	case b.tooBig:
-		return tooLarge(b.what, b.limit)
-	case b.timeout:
-		return core.Errorf(core.EINVALID, "%s: the client sent nothing for %s", b.what, b.idle)
-	case b.readErr != nil:
-		return &core.Error{Code: core.EINVALID, Message: fmt.Sprintf("%s: reading it failed: %v", b.what, b.readErr), Err: b.readErr}
-	}
-	return nil
-}
-
-// tooLarge is the ETOOLARGE error for a body over limit.
-func tooLarge(what string, limit int64) error {
-	return core.Errorf(core.ETOOLARGE, "%s is larger than the limit of %s", what, formatBytes(limit))
-}
-
-// formatBytes writes n in the largest binary unit that divides it, or in
-// bytes.
-func formatBytes(n int64) string {
-	for _, u := range []struct {
-		size int64
-		name string
-	}{{1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
-		if n >= u.size && n%u.size == 0 {
-			return fmt.Sprintf("%d %s", n/u.size, u.name)
-		}
-	}
-	return fmt.Sprintf("%d bytes", n)
+// newBody wraps r.Body with limit and the idle deadline BodyReadTimeout;
+// see httpx.NewBody.
+func (s *Server) newBody(w http.ResponseWriter, r *http.Request, limit int64, what string) *httpx.Body {
+	return httpx.NewBody(w, r, limit, what, s.cfg.BodyReadTimeout)
 }
 
 // ---- responses ----
@@ -685,33 +555,23 @@ func list[T any](v []T) []T {
 	return v
 }
 
-// writeJSON answers with status and v as JSON.
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("control: encode response: %w", err)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-	return nil
-}
+// writeJSON is httpx.WriteJSON, under the name every handler uses.
+var writeJSON = httpx.WriteJSON
 
-// writeError answers with err's code, mapped to a status by core.HTTPStatus, and
-// its operator-facing message. Internal errors are logged with everything
+// writeError answers with err's code, mapped to a status by httpx.Status,
+// and its operator-facing message. Internal errors are logged with everything
 // known about them; the rest at debug level.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := core.ErrorCode(err)
 	msg := core.ErrorMessage(err)
-	if code == core.EINTERNAL || !isKnownCode(code) {
+	if code == core.EINTERNAL || !httpx.KnownCode(code) {
 		s.log.Error("control request failed", "method", r.Method, "path", r.URL.Path,
 			"actor", core.Actor(r.Context()), "code", code, "error", errorDetail(err))
 	} else {
 		s.log.Debug("control request refused", "method", r.Method, "path", r.URL.Path,
 			"code", code, "error", msg)
 	}
-	writeErrorBody(w, core.HTTPStatus(code), code, msg)
+	httpx.WriteError(w, code, msg)
 }
 
 // errorDetail is err's text plus the causes a *core.Error keeps out of its
@@ -726,15 +586,4 @@ func errorDetail(err error) string {
 		d += " (cause: " + ce.Err.Error() + ")"
 	}
 	return d
-}
-
-// writeErrorBody writes the {"error": {...}} answer.
-func writeErrorBody(w http.ResponseWriter, status int, code, msg string) {
-	b, _ := json.Marshal(ErrorResponse{Error: ErrorBody{Code: code, Message: msg}})
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
 }

@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -20,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/internal/httpx"
 )
 
 // DefaultSocketPath is the control socket a zero ServerConfig or Client
@@ -93,11 +92,10 @@ type Server struct {
 	log     hclog.Logger
 	euid    int
 	started time.Time
-	srv     *http.Server
+	hs      *httpx.Server
 
 	mu   sync.Mutex
-	ln   *net.UnixListener
-	sock os.FileInfo // the socket file as Listen left it
+	sock os.FileInfo // the socket file as Listen left it; nil before
 }
 
 // NewServer returns a Server that answers requests with svc. It does not
@@ -130,14 +128,17 @@ func NewServer(svc core.Service, cfg ServerConfig) *Server {
 		euid:    os.Geteuid(),
 		started: time.Now(),
 	}
-	s.srv = &http.Server{
-		Handler:           s.guard(s.routes()),
+	guard := httpx.Guard{Name: "control", Log: log, Fields: func(r *http.Request) []any {
+		return []any{"path", r.URL.Path, "uid", peerOf(r).uid}
+	}}
+	s.hs = httpx.NewServer("control", &http.Server{
+		Handler:           guard.Wrap(s.authorized(s.routes())),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ConnContext:       connContext,
 		ErrorLog:          log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
-	}
+	})
 	return s
 }
 
@@ -157,7 +158,7 @@ func (s *Server) Listen() (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	path := s.cfg.SocketPath
-	if s.ln != nil {
+	if s.sock != nil {
 		return fmt.Errorf("control: listen on %s: already listening", path)
 	}
 	if len(path) >= maxSocketPath {
@@ -216,26 +217,18 @@ func (s *Server) Listen() (err error) {
 	if err != nil {
 		return fmt.Errorf("control: listen on %s: %w", path, err)
 	}
-	s.ln, s.sock = ln, fi
+	if err := s.hs.Use(ln); err != nil {
+		return err
+	}
+	s.sock = fi
 	s.log.Info("control socket listening", "path", path, "mode", fmt.Sprintf("%04o", s.cfg.Mode), "group", s.cfg.Group)
 	return nil
 }
 
 // Serve answers requests on the socket Listen created until Shutdown. It
-// returns nil after Shutdown, and an error if Listen was not called or
-// accepting fails.
-func (s *Server) Serve() error {
-	s.mu.Lock()
-	ln := s.ln
-	s.mu.Unlock()
-	if ln == nil {
-		return errors.New("control: serve: Listen was not called")
-	}
-	if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("control: serve: %w", err)
-	}
-	return nil
-}
+// returns nil after Shutdown, and an error if Listen was not called, Serve
+// was already called, or accepting fails.
+func (s *Server) Serve() error { return s.hs.Serve() }
 
 // Shutdown stops accepting connections, waits for in-flight requests to
 // finish until ctx is done, then closes whatever connections remain, and
@@ -244,15 +237,10 @@ func (s *Server) Serve() error {
 // ended. A tick in flight is not cancelled by the forced close; it runs to
 // its own timeout and records its outcomes.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		_ = s.srv.Close()
-		err = fmt.Errorf("control: shutdown: %w", err)
-	}
+	err := s.hs.Shutdown(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ln != nil {
-		_ = s.ln.Close() // already closed if Serve ran; harmless then
+	if s.sock != nil {
 		if fi, lerr := os.Lstat(s.cfg.SocketPath); lerr == nil && os.SameFile(fi, s.sock) {
 			if rerr := os.Remove(s.cfg.SocketPath); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 				err = errors.Join(err, fmt.Errorf("control: shutdown: remove socket: %w", rerr))
@@ -335,89 +323,28 @@ func (s *Server) authorize(p peer) error {
 		p.uid, s.euid)
 }
 
-// guard is the middleware every request passes: panic recovery, the peer
-// check, the actor on the context, and the request log line.
-func (s *Server) guard(next http.Handler) http.Handler {
+// peerOf returns the peer connContext recorded for r's connection.
+func peerOf(r *http.Request) peer {
+	p, ok := r.Context().Value(peerKey{}).(peer)
+	if !ok {
+		return peer{uid: -1, err: errors.New("peer credentials: connection not seen")}
+	}
+	return p
+}
+
+// authorized lets through only the requests of callers authorize accepts,
+// with the caller as the actor on their context.
+func (s *Server) authorized(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		if r.Body != nil && r.Body != http.NoBody {
-			sw.body = &trackedBody{ReadCloser: r.Body}
-			r.Body = sw.body
-		}
-		p, ok := r.Context().Value(peerKey{}).(peer)
-		if !ok {
-			p = peer{uid: -1, err: errors.New("peer credentials: connection not seen")}
-		}
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.Error("panic in control handler", "method", r.Method, "path", r.URL.Path,
-					"uid", p.uid, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				if !sw.wrote {
-					writeErrorBody(sw, http.StatusInternalServerError, core.EINTERNAL,
-						"internal error: the daemon failed while handling this request; see its log")
-				}
-			}
-			s.log.Debug("control request", "method", r.Method, "path", r.URL.Path, "uid", p.uid,
-				"status", sw.status, "duration", time.Since(start))
-		}()
+		p := peerOf(r)
 		if err := s.authorize(p); err != nil {
 			s.log.Warn("control socket caller refused", "uid", p.uid, "method", r.Method,
 				"path", r.URL.Path, "error", err)
 			w.Header().Set("Connection", "close")
-			s.writeError(sw, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		ctx := core.WithActor(r.Context(), fmt.Sprintf("uid %d via socket", p.uid))
-		next.ServeHTTP(sw, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
-}
-
-// statusWriter remembers the status a handler wrote, for the log line and
-// for panic recovery, and answers Connection: close when the request body
-// was not read to its end: net/http would otherwise try to read the rest
-// before answering, with no deadline, however slowly the client sends it.
-// Unwrap lets http.ResponseController reach the connection through it.
-type statusWriter struct {
-	http.ResponseWriter
-	body   *trackedBody // nil without a request body
-	status int
-	wrote  bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.status, w.wrote = code, true
-		if w.body != nil && !w.body.eof {
-			w.Header().Set("Connection", "close")
-		}
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// trackedBody notes whether a request body was read to its end. Handlers
-// read it from their own goroutine before answering, so eof needs no lock.
-type trackedBody struct {
-	io.ReadCloser
-	eof bool
-}
-
-func (b *trackedBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
-		b.eof = true
-	}
-	return n, err
 }

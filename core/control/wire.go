@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/internal/httpx"
 )
 
 // Status is what GET /v1/status answers: which daemon is listening.
@@ -25,13 +26,9 @@ type TickRequest struct {
 	Trigger core.TickTrigger `json:"trigger,omitempty"`
 }
 
-// ErrorResponse is the body of every error answer.
-type ErrorResponse struct {
-	Error ErrorBody `json:"error"`
-}
+// ErrorResponse is the body of every error answer:
+// {"error": {"code": "...", "message": "..."}}.
+type ErrorResponse = httpx.ErrorResponse
 
-// ErrorBody carries a core error code and its operator-facing message.
-type ErrorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+// ErrorBody carries an error code and its operator-facing message.
+type ErrorBody = httpx.ErrorBody

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/internal/httpx"
 )
 
 // CronTickResult is the answer of POST /api/cron/process-email-queue.
@@ -37,12 +38,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 	token = strings.TrimSpace(token)
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="campaignd"`)
-		return &core.Error{Code: codeUnauthorized, Message: "a bearer token is required (Authorization: Bearer <cron_secret>)"}
+		return &core.Error{Code: httpx.CodeUnauthorized, Message: "a bearer token is required (Authorization: Bearer <cron_secret>)"}
 	}
 	got, want := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(s.cfg.CronSecret))
 	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="campaignd", error="invalid_token"`)
-		return &core.Error{Code: codeUnauthorized, Message: "invalid bearer token"}
+		return &core.Error{Code: httpx.CodeUnauthorized, Message: "invalid bearer token"}
 	}
 	return nil
 }
@@ -53,7 +54,7 @@ func (s *Server) drainBody(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength == 0 {
 		return nil
 	}
-	_, err := readBody(w, r, s.cfg.MaxBodyBytes, "request body")
+	_, err := httpx.ReadBody(w, r, s.cfg.MaxBodyBytes, "request body", 0)
 	return err
 }
 
@@ -85,7 +86,7 @@ func (s *Server) cronTick(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("cron tick: %w", err))
 		return
 	}
-	_ = writeJSON(w, http.StatusOK, CronTickResult{Processed: res.Processed, Sent: res.Sent, Failed: res.Failed, Skipped: res.Skipped})
+	_ = httpx.WriteJSON(w, http.StatusOK, CronTickResult{Processed: res.Processed, Sent: res.Sent, Failed: res.Failed, Skipped: res.Skipped})
 }
 
 // cronExecute handles POST /api/campaigns/{id}/execute.
@@ -109,5 +110,5 @@ func (s *Server) cronExecute(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("execute campaign %d: %w", id, err))
 		return
 	}
-	_ = writeJSON(w, http.StatusOK, CronExecuteResult{Queued: res.Queued, Message: res.Message})
+	_ = httpx.WriteJSON(w, http.StatusOK, CronExecuteResult{Queued: res.Queued, Message: res.Message})
 }

@@ -17,11 +17,13 @@
 // # Errors
 //
 // Errors are {"error": {"code": "...", "message": "..."}}, with a core
-// error code (or "unauthorized" for a missing or wrong bearer token) mapped
-// to the HTTP status in one function, httpStatus: invalid 400, unauthorized
-// 401, forbidden 403, not_found 404, conflict 409, too_large 413,
-// unavailable 503, internal 500. The unsubscribe routes answer the same
-// statuses with a small HTML page instead, since people see them.
+// error code (or "unauthorized" for a missing or wrong bearer token,
+// "method_not_allowed" for a route asked with the wrong method) mapped to
+// the HTTP status in one function shared with the control API,
+// httpx.Status: invalid 400, unauthorized 401, forbidden 403, not_found
+// 404, method_not_allowed 405, conflict 409, too_large 413, unavailable
+// 503, internal 500. The unsubscribe routes answer the same statuses with a
+// small HTML page instead, since people see them.
 //
 // # SendGrid Event Webhook
 //

@@ -1,52 +1,25 @@
 package web
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"html"
-	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/internal/httpx"
 )
-
-// Codes this transport adds to the core codes, for answers core has no
-// code for.
-const (
-	codeUnauthorized     = "unauthorized"       // missing or wrong bearer token
-	codeMethodNotAllowed = "method_not_allowed" // the route exists, the method does not
-)
-
-// httpStatus adds this transport's own codes to core.HTTPStatus.
-func httpStatus(code string) int {
-	switch code {
-	case codeUnauthorized:
-		return http.StatusUnauthorized
-	case codeMethodNotAllowed:
-		return http.StatusMethodNotAllowed
-	}
-	return core.HTTPStatus(code)
-}
 
 // ErrorBody is the inner object of an error answer.
-type ErrorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+type ErrorBody = httpx.ErrorBody
 
 // ErrorResponse is every JSON error answer: {"error": {"code", "message"}}.
-type ErrorResponse struct {
-	Error ErrorBody `json:"error"`
-}
+type ErrorResponse = httpx.ErrorResponse
 
 // publicError returns the code and the message safe to show a caller on
 // the public internet: the operator-facing message for coded errors, and
 // nothing of an internal error's detail (that goes to the log).
 func publicError(err error) (code, msg string) {
 	code = core.ErrorCode(err)
-	if httpStatus(code) == http.StatusInternalServerError {
+	if httpx.Status(code) == http.StatusInternalServerError {
 		return core.EINTERNAL, "internal error; see the daemon's log"
 	}
 	return code, core.ErrorMessage(err)
@@ -56,7 +29,7 @@ func publicError(err error) (code, msg string) {
 // their detail, refusals at debug (warn for authentication failures).
 func (s *Server) logError(r *http.Request, err error) {
 	code := core.ErrorCode(err)
-	switch httpStatus(code) {
+	switch httpx.Status(code) {
 	case http.StatusInternalServerError, http.StatusServiceUnavailable:
 		s.log.Error("public request failed", "method", r.Method, "path", logPath(r), "remote", r.RemoteAddr,
 			"code", code, "error", err.Error())
@@ -69,59 +42,12 @@ func (s *Server) logError(r *http.Request, err error) {
 	}
 }
 
-// writeError logs err and answers it as JSON.
+// writeError logs err and answers it as the JSON error envelope, with
+// what publicError lets the caller see.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.logError(r, err)
-	writeErrorJSON(w, err)
-}
-
-// writeErrorJSON writes the {"error": {...}} answer for err.
-func writeErrorJSON(w http.ResponseWriter, err error) {
 	code, msg := publicError(err)
-	b, _ := json.Marshal(ErrorResponse{Error: ErrorBody{Code: code, Message: msg}})
-	writeBody(w, httpStatus(code), "application/json", append(b, '\n'))
-}
-
-// writeJSON answers with status and v as JSON.
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("web: encode response: %w", err)
-	}
-	writeBody(w, status, "application/json", append(b, '\n'))
-	return nil
-}
-
-// writeBody writes a complete answer with its length.
-func writeBody(w http.ResponseWriter, status int, contentType string, b []byte) {
-	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-// tooLarge is the ETOOLARGE error for a body over limit.
-func tooLarge(what string, limit int64) error {
-	return core.Errorf(core.ETOOLARGE, "%s is larger than the limit of %d bytes", what, limit)
-}
-
-// readBody reads the whole request body, at most limit bytes: ETOOLARGE
-// past it (checked against Content-Length first, so nothing is read), and
-// EINVALID when reading fails.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64, what string) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, tooLarge(what, limit)
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge(what, limit)
-		}
-		return nil, &core.Error{Code: core.EINVALID, Message: fmt.Sprintf("%s: reading it failed: %v", what, err), Err: err}
-	}
-	return data, nil
+	httpx.WriteError(w, code, msg)
 }
 
 // htmlPage is the small page the unsubscribe routes show. Everything
@@ -150,11 +76,11 @@ func setPageHeaders(w http.ResponseWriter) {
 }
 
 // writeErrorPage logs err and answers it as a small HTML page for a
-// person, with the status httpStatus gives its code.
+// person, with the status httpx.Status gives its code.
 func (s *Server) writeErrorPage(w http.ResponseWriter, r *http.Request, err error) {
 	s.logError(r, err)
 	code, msg := publicError(err)
-	status := httpStatus(code)
+	status := httpx.Status(code)
 	var text string
 	switch status {
 	case http.StatusNotFound:
@@ -167,5 +93,5 @@ func (s *Server) writeErrorPage(w http.ResponseWriter, r *http.Request, err erro
 		text = "Something went wrong on our side. Please try again later."
 	}
 	setPageHeaders(w)
-	writeBody(w, status, "text/html; charset=utf-8", htmlPage("Unsubscribe", text, ""))
+	httpx.WriteBody(w, status, "text/html; charset=utf-8", htmlPage("Unsubscribe", text, ""))
 }

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/internal/httpx"
 )
 
 // SendGrid's Signed Event Webhook headers.
@@ -139,7 +140,7 @@ var sgTypes = map[string]core.EventType{
 
 // sendgridWebhook handles POST /webhooks/sendgrid.
 func (s *Server) sendgridWebhook(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, s.cfg.MaxBodyBytes, "sendgrid webhook body")
+	body, err := httpx.ReadBody(w, r, s.cfg.MaxBodyBytes, "sendgrid webhook body", 0)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -169,7 +170,7 @@ func (s *Server) sendgridWebhook(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("sendgrid webhook", "applied", res.Applied, "duplicates", res.Duplicates,
 			"unknown", res.Unknown, "ignored", res.Ignored, "skipped", res.Skipped)
 	}
-	_ = writeJSON(w, http.StatusOK, res)
+	_ = httpx.WriteJSON(w, http.StatusOK, res)
 }
 
 // parseSendGrid turns a whole webhook body into core events. Malformed JSON

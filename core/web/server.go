@@ -3,18 +3,16 @@ package web
 import (
 	"context"
 	"crypto/ecdsa"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/internal/httpx"
 )
 
 // Backend is what the public listener needs from the engine. *core.Engine
@@ -91,15 +89,12 @@ type Config struct {
 // Server is the public HTTP listener. Create it with New, then call
 // Listen, Serve (blocking) and finally Shutdown. A Server is used once.
 type Server struct {
-	b      Backend
-	cfg    Config
-	log    hclog.Logger
-	sgKey  *ecdsa.PublicKey // nil: unsigned webhooks accepted
-	srv    *http.Server
-	now    func() time.Time
-	mu     sync.Mutex
-	ln     net.Listener
-	served bool
+	b     Backend
+	cfg   Config
+	log   hclog.Logger
+	sgKey *ecdsa.PublicKey // nil: unsigned webhooks accepted
+	hs    *httpx.Server
+	now   func() time.Time
 }
 
 // Validate checks what New would refuse, so a configuration can be
@@ -152,7 +147,7 @@ func New(b Backend, cfg Config) (*Server, error) {
 		}
 		s.sgKey = key
 	}
-	s.srv = &http.Server{
+	s.hs = httpx.NewServer("web", &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
@@ -160,78 +155,35 @@ func New(b Backend, cfg Config) (*Server, error) {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
-	}
+	})
 	return s, nil
 }
 
 // Listen opens the TCP listener on Config.Listen. It fails if it was
 // already called or the address cannot be bound.
 func (s *Server) Listen() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln != nil {
-		return fmt.Errorf("web: listen on %s: already listening", s.cfg.Listen)
+	if err := s.hs.Listen("tcp", s.cfg.Listen); err != nil {
+		return err
 	}
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("web: listen on %s: %w", s.cfg.Listen, err)
-	}
-	s.ln = ln
-	s.log.Info("public HTTP listener up", "addr", ln.Addr().String(),
+	s.log.Info("public HTTP listener up", "addr", s.hs.Addr().String(),
 		"sendgrid_signed", s.sgKey != nil, "unsubscribe", s.cfg.Unsubscriber != nil, "cron", s.cfg.CronSecret != "")
 	return nil
 }
 
 // Addr returns the address Listen bound (useful with port 0), or nil
 // before Listen.
-func (s *Server) Addr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln == nil {
-		return nil
-	}
-	return s.ln.Addr()
-}
+func (s *Server) Addr() net.Addr { return s.hs.Addr() }
 
 // Serve answers requests on the listener until Shutdown. It returns nil
 // after Shutdown, and an error if Listen was not called, Serve was already
 // called, or accepting fails.
-func (s *Server) Serve() error {
-	s.mu.Lock()
-	ln, served := s.ln, s.served
-	if ln != nil {
-		s.served = true
-	}
-	s.mu.Unlock()
-	if ln == nil {
-		return errors.New("web: serve: Listen was not called")
-	}
-	if served {
-		return errors.New("web: serve: already serving")
-	}
-	if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("web: serve: %w", err)
-	}
-	return nil
-}
+func (s *Server) Serve() error { return s.hs.Serve() }
 
 // Shutdown stops accepting connections and waits for in-flight requests
 // until ctx is done, then closes what remains and returns ctx's error,
 // wrapped. A tick started by the cron endpoint is not cancelled by the
 // forced close; it runs to its own timeout.
-func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		_ = s.srv.Close()
-		err = fmt.Errorf("web: shutdown: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln != nil && !s.served {
-		_ = s.ln.Close() // Serve never ran, so http.Server does not know it
-	}
-	return err
-}
+func (s *Server) Shutdown(ctx context.Context) error { return s.hs.Shutdown(ctx) }
 
 // Handler returns the routes with the server's middleware, for embedding
 // or tests; Serve uses it. Only the routes in the package documentation
@@ -247,50 +199,21 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("POST /api/cron/process-email-queue", s.cronTick)
 		mux.HandleFunc("POST /api/campaigns/{id}/execute", s.cronExecute)
 	}
-	return s.guard(mux)
+	guard := httpx.Guard{Name: "public HTTP", Log: s.log, Fields: func(r *http.Request) []any {
+		return []any{"path", logPath(r), "remote", r.RemoteAddr}
+	}}
+	return guard.Wrap(secureHeaders(httpx.Routes(mux, nil)))
 }
 
-// guard is the middleware every request passes: common headers, JSON
-// answers for the router's own 404 and 405, panic recovery and the request
-// log line.
-func (s *Server) guard(mux *http.ServeMux) http.Handler {
+// secureHeaders sets the headers every answer carries: no content
+// sniffing, no caching, no referrer.
+func secureHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		h := sw.Header()
+		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cache-Control", "no-store")
 		h.Set("Referrer-Policy", "no-referrer")
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.Error("panic in public HTTP handler", "method", r.Method, "path", logPath(r),
-					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				if !sw.wrote {
-					writeErrorJSON(sw, core.Errorf(core.EINTERNAL, "internal error; see the daemon's log"))
-				}
-			}
-			s.log.Debug("public request", "method", r.Method, "path", logPath(r), "remote", r.RemoteAddr,
-				"status", sw.status, "duration", time.Since(start))
-		}()
-		if _, pattern := mux.Handler(r); pattern == "" {
-			// Unknown route or wrong method: find out which from the
-			// mux's own answer, and say it in JSON.
-			probe := &probeWriter{header: http.Header{}}
-			mux.ServeHTTP(probe, r)
-			if probe.status == http.StatusMethodNotAllowed {
-				allow := probe.header.Get("Allow")
-				sw.Header().Set("Allow", allow)
-				writeErrorJSON(sw, &core.Error{Code: codeMethodNotAllowed,
-					Message: fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)})
-				return
-			}
-			writeErrorJSON(sw, core.Errorf(core.ENOTFOUND, "not found"))
-			return
-		}
-		mux.ServeHTTP(sw, r)
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -302,49 +225,4 @@ func logPath(r *http.Request) string {
 		return "/unsubscribe/" + rest[:8] + "..."
 	}
 	return p
-}
-
-// statusWriter remembers the status a handler wrote, for the log line and
-// panic recovery.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	wrote  bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.status, w.wrote = code, true
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// probeWriter captures what the mux's own not-found or
-// method-not-allowed handler would answer.
-type probeWriter struct {
-	header http.Header
-	status int
-}
-
-func (p *probeWriter) Header() http.Header { return p.header }
-func (p *probeWriter) Write(b []byte) (int, error) {
-	if p.status == 0 {
-		p.status = http.StatusOK
-	}
-	return len(b), nil
-}
-func (p *probeWriter) WriteHeader(code int) {
-	if p.status == 0 {
-		p.status = code
-	}
 }

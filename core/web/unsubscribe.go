@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/internal/httpx"
 )
 
 // oneClickField and oneClickValue are the form field RFC 8058 requires in
@@ -39,7 +40,7 @@ func (s *Server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 		`<button type="submit">Unsubscribe</button></form>
 `
 	setPageHeaders(w)
-	writeBody(w, http.StatusOK, "text/html; charset=utf-8",
+	httpx.WriteBody(w, http.StatusOK, "text/html; charset=utf-8",
 		htmlPage("Unsubscribe", "Press the button to stop receiving these emails at this address.", form))
 }
 
@@ -51,7 +52,7 @@ func (s *Server) unsubscribePost(w http.ResponseWriter, r *http.Request) {
 		s.writeErrorPage(w, r, fmt.Errorf("unsubscribe: %w", errBadLink))
 		return
 	}
-	body, err := readBody(w, r, MaxUnsubscribeBodyBytes, "unsubscribe request body")
+	body, err := httpx.ReadBody(w, r, MaxUnsubscribeBodyBytes, "unsubscribe request body", 0)
 	if err != nil {
 		s.writeErrorPage(w, r, fmt.Errorf("unsubscribe: %w", err))
 		return
@@ -71,7 +72,7 @@ func (s *Server) unsubscribePost(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("one-click unsubscribe", "campaign", rcpt.CampaignID, "recipient", rcpt.ID)
 	setPageHeaders(w)
-	writeBody(w, http.StatusOK, "text/html; charset=utf-8",
+	httpx.WriteBody(w, http.StatusOK, "text/html; charset=utf-8",
 		htmlPage("Unsubscribed", "You are unsubscribed: no more of these emails will be sent to this address.", ""))
 }
 
