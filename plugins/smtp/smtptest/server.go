@@ -4,7 +4,7 @@
 // DATA, end of DATA, RSET), drop the connection or stall there, require
 // AUTH (PLAIN and LOGIN), speak STARTTLS or implicit TLS with a generated
 // self-signed certificate, and it counts connections and records messages.
-package fakesmtp
+package smtptest
 
 import (
 	"bufio"
@@ -134,7 +134,7 @@ func Start(opts Options) (*Server, error) {
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("fakesmtp: listen: %w", err)
+		return nil, fmt.Errorf("smtptest: listen: %w", err)
 	}
 	s.ln = ln
 	s.Addr = ln.Addr().String()
@@ -266,7 +266,7 @@ func (f *Fault) smtpError() *smtp.SMTPError {
 }
 
 // errDropped is returned by backend hooks that closed the connection.
-var errDropped = errors.New("fakesmtp: connection dropped")
+var errDropped = errors.New("smtptest: connection dropped")
 
 // apply runs a backend-stage fault: stall, then drop or return the reply.
 func (s *Server) apply(f *Fault, c *smtp.Conn) error {
@@ -555,7 +555,7 @@ func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
 func SelfSignedTLS() (*tls.Config, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("fakesmtp: generate key: %w", err)
+		return nil, fmt.Errorf("smtptest: generate key: %w", err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
@@ -569,7 +569,7 @@ func SelfSignedTLS() (*tls.Config, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return nil, fmt.Errorf("fakesmtp: create certificate: %w", err)
+		return nil, fmt.Errorf("smtptest: create certificate: %w", err)
 	}
 	return &tls.Config{
 		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
