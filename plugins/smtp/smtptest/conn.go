@@ -33,7 +33,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		id := s.accepted
 		s.mu.Unlock()
 		if s.opts.OnConnect != nil {
-			s.opts.OnConnect(id, raw.RemoteAddr())
+			s.opts.OnConnect(id, raw)
 		}
 		if tc, ok := raw.(*net.TCPConn); ok && s.opts.SmallReceiveBuffer {
 			_ = tc.SetReadBuffer(4096)

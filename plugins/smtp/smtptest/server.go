@@ -51,10 +51,11 @@ type Options struct {
 	// back, the worst case for duplicates.
 	ReplyDelay func() time.Duration
 	// OnConnect, when set, is called with the number (1-based, as in
-	// Message.ConnID) and the client address of each accepted connection
-	// before it is greeted, so a test can find the process on the other end
-	// while it still exists.
-	OnConnect func(id int, remote net.Addr)
+	// Message.ConnID) of each accepted connection and the connection itself
+	// (for its addresses: it must not read, write or close it) before it is
+	// greeted, so a test can find the process on the other end while it
+	// still exists.
+	OnConnect func(id int, conn net.Conn)
 	// Lean makes a counting-only server for benchmarks and load tests: it
 	// keeps no message, command or RCPT count, only Counts, and spends as
 	// little as it can per message. Faults cannot be set on it.

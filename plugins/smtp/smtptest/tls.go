@@ -22,7 +22,7 @@ func SelfSignedTLS() (*tls.Config, error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "fakesmtp"},
+		Subject:      pkix.Name{CommonName: "smtptest"},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
