@@ -2,7 +2,8 @@ package main_test
 
 // End-to-end delivery: the built campaignd and campaignd-sender-smtp run as
 // separate processes against mailpit (a real SMTP server with an API) and
-// against NewSink (plugins/smtp/smtptest: an in-process go-smtp server programmed with faults).
+// against NewSink (plugins/smtp/smtptest: an in-process go-smtp server
+// programmed with faults).
 
 import (
 	"bytes"
