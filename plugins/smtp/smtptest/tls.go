@@ -14,7 +14,8 @@ import (
 )
 
 // SelfSignedTLS returns a server TLS config with a fresh self-signed ECDSA
-// certificate for 127.0.0.1 and localhost.
+// certificate for 127.0.0.1 and localhost, valid for a day. It returns an
+// error only if the key or the certificate cannot be generated.
 func SelfSignedTLS() (*tls.Config, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
