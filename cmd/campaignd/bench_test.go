@@ -2,8 +2,8 @@ package main_test
 
 // Process-level benchmarks of the design's target numbers, on the built binaries
 // (harness_test.go) as separate processes, sending to a lean in-process
-// go-smtp server that only counts what it receives. scripts/bench.sh runs
-// them once each and writes BENCHMARKS.md:
+// SMTP server (plugins/smtp/smtptest with Lean) that only counts what it
+// receives. scripts/bench.sh runs them once each and writes BENCHMARKS.md:
 //
 //	CAMPAIGND_BIN_DIR=bin go test -run '^$' -bench . -benchtime 1x ./cmd/campaignd
 //
@@ -19,7 +19,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,53 +33,8 @@ import (
 
 	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/core/sqlite"
-	"github.com/emersion/go-smtp"
+	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 )
-
-// ---- a lean SMTP sink: accepts everything, keeps nothing ----
-
-type leanSink struct {
-	Host string
-	Port int
-	msgs atomic.Int64
-	srv  *smtp.Server
-}
-
-func newLeanSink(tb testing.TB) *leanSink {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("lean sink: %v", err)
-	}
-	s := &leanSink{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return leanSession{s}, nil
-	}))
-	s.srv.Domain = "sink.bench"
-	s.srv.ErrorLog = silentLog{}
-	s.srv.ReadTimeout = time.Minute
-	s.srv.WriteTimeout = 10 * time.Second
-	go func() { _ = s.srv.Serve(ln) }()
-	tb.Cleanup(func() { _ = s.srv.Close() })
-	return s
-}
-
-// TOML is a [senders.NAME] table for the smtp plugin pointing here.
-func (s *leanSink) TOML(name string) string { return smtpSenderTOML(name, s.Host, s.Port) }
-
-type leanSession struct{ s *leanSink }
-
-func (leanSession) Reset()                               {}
-func (leanSession) Logout() error                        { return nil }
-func (leanSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (leanSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (ls leanSession) Data(r io.Reader) error {
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return err
-	}
-	ls.s.msgs.Add(1)
-	return nil
-}
 
 // ---- processes: timing, CPU and memory from /proc ----
 
@@ -287,8 +241,8 @@ func BenchmarkIdleTick(b *testing.B) {
 // for the daemon and its plugin children, wait4's rusage for the CLIs).
 func BenchmarkTickSMTP(b *testing.B) {
 	const ticks, per = 100, core.MaxBatchSize
-	sink := newLeanSink(b)
-	e := NewEnv(b, "tick_interval = \"0s\"\n"+sink.TOML("sink"))
+	sink := startSink(b, smtptest.Options{Lean: true})
+	e := NewEnv(b, "tick_interval = \"0s\"\n"+sinkTOML("sink", sink))
 	benchCampaign(b, e, "sink", (ticks+2)*per)
 	d := e.StartDaemon()
 	pid := d.Cmd.Process.Pid
@@ -304,7 +258,7 @@ func BenchmarkTickSMTP(b *testing.B) {
 	)
 	for b.Loop() {
 		walls, cli = walls[:0], 0
-		sent0 = sink.msgs.Load()
+		sent0 = sink.Counts().Messages
 		d0, p0 := treeCPU(pid)
 		start := time.Now()
 		for range ticks {
@@ -316,7 +270,7 @@ func BenchmarkTickSMTP(b *testing.B) {
 		d1, p1 := treeCPU(pid)
 		daemon, plugin = d1-d0, p1-p0
 	}
-	got := sink.msgs.Load() - sent0
+	got := sink.Counts().Messages - sent0
 	if got != ticks*per {
 		b.Fatalf("sink received %d messages, want %d", got, ticks*per)
 	}
@@ -437,8 +391,8 @@ func BenchmarkDaemonRSS10M(b *testing.B) {
 	const n, ticks, per = 10_000_000, 60, core.MaxBatchSize
 	setup := time.Now()
 	src := bigDB(b, n, true)
-	sink := newLeanSink(b)
-	e := NewEnv(b, "tick_interval = \"0s\"\n"+sink.TOML("sink"))
+	sink := startSink(b, smtptest.Options{Lean: true})
+	e := NewEnv(b, "tick_interval = \"0s\"\n"+sinkTOML("sink", sink))
 	benchCopyFile(b, src, e.DB)
 	setupDur := time.Since(setup)
 	d := e.StartDaemon()
@@ -479,7 +433,7 @@ func BenchmarkDaemonRSS10M(b *testing.B) {
 	close(stop)
 	wg.Wait()
 	_, hwm := procMem(pid)
-	if got := sink.msgs.Load(); got < ticks*per {
+	if got := sink.Counts().Messages; got < ticks*per {
 		b.Fatalf("sink received %d messages, want at least %d", got, ticks*per)
 	}
 	mb := func(v uint64) float64 { return float64(v) / 1e6 }

@@ -1,11 +1,11 @@
 package main_test
 
 // TestChaos: campaignd's promise under crashes. Several campaigns of
-// recipients are sent to a real SMTP server (an in-process go-smtp sink
-// that records every message and then holds its reply back a random few
-// milliseconds, so the message is delivered whether or not the client hears
-// the reply: the worst case for duplicates) while a seeded driver, at random
-// moments:
+// recipients are sent to a real SMTP server (an in-process sink,
+// plugins/smtp/smtptest, that records every message and then holds its
+// reply back a random few milliseconds, so the message is delivered whether
+// or not the client hears the reply: the worst case for duplicates) while
+// a seeded driver, at random moments:
 //
 //   - starts 1-3 overlapping `campaignd tick` processes and kill -9s some of
 //     them mid-batch (once their plugin runs);
@@ -42,13 +42,10 @@ package main_test
 // (scripts/chaos.sh).
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
-	"net/mail"
 	"os"
 	"os/exec"
 	"slices"
@@ -60,96 +57,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 )
 
-// ---- the sink ----
-
-// chaosSink is an SMTP server that accepts everything. After the final dot
-// it records the message (the server has it: delivered) and then holds the
-// reply back for a random delay in [minDelay, maxDelay], so a crash of the
-// client lands mid-send and the message counts as delivered although the
-// client never learned it.
-type chaosSink struct {
-	Host string
-	Port int
-	srv  *smtp.Server
-
-	minDelay, maxDelay time.Duration
-
-	mu       sync.Mutex
-	slowTill time.Time // until then every reply is held back 1-4 s
-	rng      *rand.Rand
-	msgs     []chaosMsg
-	open     int // connections open now
-	conns    int // connections ever
-}
-
-type chaosMsg struct {
-	To        string
-	MessageID string
-	At        time.Time
-	conn      *chaosConn
-}
-
-// chaosConn is one client connection, the plugin process that opened it
-// and that plugin's host (a tick or the daemon), found from /proc right
-// after the connection is accepted.
-type chaosConn struct {
-	mu   sync.Mutex
-	pid  int // 0 until resolved (or if it could not be)
-	host int
-}
-
-func (c *chaosConn) Pids() (plugin, host int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.pid, c.host
-}
-
-// Pids returns the plugin process that delivered m and its host, 0 if
-// unknown.
-func (m chaosMsg) Pids() (plugin, host int) {
-	if m.conn == nil {
-		return 0, 0
-	}
-	return m.conn.Pids()
-}
-
-func newChaosSink(t *testing.T, seed uint64, minDelay, maxDelay time.Duration) *chaosSink {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("chaos sink: %v", err)
-	}
-	s := &chaosSink{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, minDelay: minDelay, maxDelay: maxDelay,
-		rng: rand.New(rand.NewPCG(seed, seed^0x5eed))}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		s.mu.Lock()
-		s.open++
-		s.conns++
-		s.mu.Unlock()
-		cc := &chaosConn{}
-		if ra, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
-			cc.mu.Lock() // held until resolved: Pid waits for the answer
-			go func() {
-				defer cc.mu.Unlock()
-				cc.pid = socketOwner(ra.Port, s.Port, "campaignd-sender-smtp")
-				if cc.pid != 0 {
-					cc.host, _, _ = procStat(cc.pid, false)
-				}
-			}()
-		}
-		return &chaosSession{s: s, conn: cc}, nil
-	}))
-	s.srv.Domain = "chaos.sink"
-	s.srv.ErrorLog = silentLog{}
-	s.srv.ReadTimeout = time.Minute
-	s.srv.WriteTimeout = 10 * time.Second
-	go func() { _ = s.srv.Serve(ln) }()
-	t.Cleanup(func() { _ = s.srv.Close() })
-	return s
-}
+// ---- the sink: smtptest with random reply delays and traced connections ----
 
 // slowSinkMin and slowSinkMax bound the reply delay in a slow spell,
 // around chaosTickTimeout: ticks run out of time mid-send.
@@ -158,79 +69,85 @@ const (
 	slowSinkMax = 4 * time.Second
 )
 
+// chaosReplies is how long the sink holds each reply back after the final
+// dot (the message is recorded first: delivered): a random delay in
+// [min, max], or 1-4 s during a slow spell, so a crash of the client lands
+// mid-send and the message counts as delivered although the client never
+// learned it.
+type chaosReplies struct {
+	mu       sync.Mutex
+	rng      *rand.Rand
+	min, max time.Duration
+	slowTill time.Time // until then every reply is held back 1-4 s
+}
+
 // SlowFor makes the sink hold every reply back 1-4 s for d.
-func (s *chaosSink) SlowFor(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.slowTill = time.Now().Add(d)
+func (c *chaosReplies) SlowFor(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.slowTill = time.Now().Add(d)
 }
 
-func (s *chaosSink) delay() time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if time.Now().Before(s.slowTill) {
-		return slowSinkMin + time.Duration(s.rng.Int64N(int64(slowSinkMax-slowSinkMin)))
+// delay is the sink's smtptest.Options.ReplyDelay.
+func (c *chaosReplies) delay() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Now().Before(c.slowTill) {
+		return slowSinkMin + time.Duration(c.rng.Int64N(int64(slowSinkMax-slowSinkMin)))
 	}
-	if s.maxDelay <= s.minDelay {
-		return s.minDelay
+	if c.max <= c.min {
+		return c.min
 	}
-	return s.minDelay + time.Duration(s.rng.Int64N(int64(s.maxDelay-s.minDelay)))
+	return c.min + time.Duration(c.rng.Int64N(int64(c.max-c.min)))
 }
 
-// Messages returns the accepted messages in arrival order.
-func (s *chaosSink) Messages() []chaosMsg {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.msgs)
+// chaosConns traces each sink connection to the plugin process that opened
+// it and that plugin's host (a tick or the daemon), from /proc right after
+// the connection is accepted (smtptest.Options.OnConnect).
+type chaosConns struct {
+	mu   sync.Mutex
+	byID map[int]*chaosConn
 }
 
-// Open is how many client connections are open now.
-func (s *chaosSink) Open() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.open
+// chaosConn is one traced connection.
+type chaosConn struct {
+	mu   sync.Mutex // held until resolved: Pids waits for the answer
+	pid  int        // 0 if it could not be resolved
+	host int
 }
 
-type chaosSession struct {
-	s      *chaosSink
-	conn   *chaosConn
-	to     []string
-	closed bool
+// trace starts resolving the connection numbered id.
+func (cs *chaosConns) trace(id int, c net.Conn) {
+	cc := &chaosConn{}
+	ra, okR := c.RemoteAddr().(*net.TCPAddr)
+	la, okL := c.LocalAddr().(*net.TCPAddr)
+	if okR && okL {
+		cc.mu.Lock()
+		go func() {
+			defer cc.mu.Unlock()
+			cc.pid = socketOwner(ra.Port, la.Port, "campaignd-sender-smtp")
+			if cc.pid != 0 {
+				cc.host, _, _ = procStat(cc.pid, false)
+			}
+		}()
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.byID[id] = cc
 }
 
-func (c *chaosSession) Reset() { c.to = nil }
-func (c *chaosSession) Logout() error {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	if !c.closed {
-		c.closed = true
-		c.s.open--
+// Pids returns the plugin process that opened connection id and its host,
+// 0 if unknown.
+func (cs *chaosConns) Pids(id int) (plugin, host int) {
+	cs.mu.Lock()
+	cc := cs.byID[id]
+	cs.mu.Unlock()
+	if cc == nil {
+		return 0, 0
 	}
-	return nil
-}
-func (c *chaosSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (c *chaosSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	c.to = append(c.to, strings.ToLower(to))
-	return nil
-}
-
-func (c *chaosSession) Data(r io.Reader) error {
-	raw, err := io.ReadAll(r)
-	if err != nil {
-		return err // the client went away mid-DATA: not delivered
-	}
-	id := ""
-	if m, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
-		id = m.Header.Get("Message-Id")
-	}
-	now := time.Now()
-	c.s.mu.Lock()
-	for _, to := range c.to {
-		c.s.msgs = append(c.s.msgs, chaosMsg{To: to, MessageID: id, At: now, conn: c.conn})
-	}
-	c.s.mu.Unlock()
-	time.Sleep(c.s.delay())
-	return nil
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.pid, cc.host
 }
 
 // ---- processes ----
@@ -328,7 +245,7 @@ type chaosReport struct {
 	Passed          bool
 }
 
-// ---- the test ----
+// ---- the parameters ----
 
 type chaosParams struct {
 	mode       string
@@ -362,47 +279,107 @@ const (
 	chaosFrom        = "news@example.com" // Message-IDs end in @example.com
 )
 
+// TestChaos runs in phases: setup (sink, config, campaigns), chaos (rounds
+// of pick an action -> apply -> settle), drain (stop the chaos, clean ticks
+// until every recipient is final), audit (tick timeouts, every recipient
+// SENT and at the sink, every duplicate explained by a crash within its
+// bound, verify clean), and the report, written whatever happened.
 func TestChaos(t *testing.T) {
-	wallStart := time.Now()
-	p := chaosConfig(t)
-	seed := uint64(time.Now().UnixNano())
+	r := newChaosRun(t)
+	defer r.report()
+	r.setup()
+	r.chaos()
+	r.drain()
+	r.countTickTimeouts()
+	r.audit()
+}
+
+// chaosRun is one run of TestChaos: its parameters, the sink, the
+// environment, the processes the driver started and the crashes it caused.
+type chaosRun struct {
+	t         *testing.T
+	p         chaosParams
+	seed      uint64
+	rng       *rand.Rand // the driver's choices
+	bound     int        // what one process can have in flight at most
+	rep       *chaosReport
+	wallStart time.Time
+
+	replies *chaosReplies
+	conns   *chaosConns
+	sink    *smtptest.Server
+	e       *Env
+
+	ids      []int64         // the campaigns, in execution order
+	executed int             // how many of them are executed
+	execAt   []time.Duration // when into the chaos each is executed
+
+	procs   []*chaosProc
+	daemon  *chaosProc // the daemon running now, if any
+	daemons []*chaosProc
+	events  []*chaosEvent
+	reaped  map[*chaosProc]bool
+}
+
+// newChaosRun reads the mode and the seed and starts the report.
+func newChaosRun(t *testing.T) *chaosRun {
+	r := &chaosRun{t: t, wallStart: time.Now(), p: chaosConfig(t), reaped: map[*chaosProc]bool{}}
+	p := r.p
+	r.seed = uint64(time.Now().UnixNano())
 	if v := os.Getenv("CAMPAIGND_CHAOS_SEED"); v != "" {
 		s, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			t.Fatalf("CAMPAIGND_CHAOS_SEED=%q: %v", v, err)
 		}
-		seed = s
+		r.seed = s
 	}
 	t.Logf("chaos: mode %s, seed %d (replay with CAMPAIGND_CHAOS_SEED=%d), %d campaigns x %d recipients, %s of chaos",
-		p.mode, seed, seed, p.campaigns, p.perCamp, p.duration)
-	rng := rand.New(rand.NewPCG(seed, 0xc4a05))
-	bound := p.concurrent * p.campaigns
-	rep := &chaosReport{Mode: p.mode, Seed: seed, Recipients: p.campaigns * p.perCamp, Campaigns: p.campaigns,
-		InFlightBound: bound, SinkDelay: fmt.Sprintf("%s..%s", p.minDelay, p.maxDelay), Kills: map[string]int{}, DupsByKind: map[string]int{}}
-	defer func() {
-		rep.WallSeconds = time.Since(wallStart).Seconds()
-		rep.Passed = !t.Failed()
-		t.Logf("chaos figures: seed %d; kills %v; daemon starts %d (refused %d), SIGTERMs %d; ticks started %d (ok %d, skipped %d, failed %d, killed %d), tick records %d, timeouts %d, leases recovered %d, drain ticks %d; sink messages %d for %d recipients; duplicates %d (bound %d, max per event %d, by kind %v, unexplained %d; deliveries by an unidentified plugin %d); losses %d; chaos %.1fs, drain %.1fs, wall %.1fs",
-			seed, rep.Kills, rep.DaemonStarts, rep.DaemonRefused, rep.DaemonTerms, rep.TicksStarted, rep.TicksOK, rep.TicksSkipped,
-			rep.TicksFailed, rep.TicksKilled, rep.TickRecords, rep.TickTimeouts, rep.Recovered, rep.DrainTicks, rep.SinkMessages,
-			rep.Recipients, rep.Duplicates, rep.DuplicateBound, rep.MaxDupsPerEvent, rep.DupsByKind, rep.Unexplained, rep.UnknownPlugin, rep.Losses,
-			rep.ChaosSeconds, rep.DrainSeconds, rep.WallSeconds)
-		if t.Failed() {
-			t.Logf("FAILED with seed %d: replay with CAMPAIGND_CHAOS_SEED=%d", seed, seed)
-		}
-		writeReport(t, "CAMPAIGND_CHAOS_REPORT", rep.markdown)
-	}()
-	fail := func(format string, args ...any) {
-		t.Helper()
-		msg := fmt.Sprintf(format, args...)
-		if len(rep.Failures) < 50 {
-			rep.Failures = append(rep.Failures, msg)
-		}
-		t.Error(msg)
-	}
+		p.mode, r.seed, r.seed, p.campaigns, p.perCamp, p.duration)
+	r.rng = rand.New(rand.NewPCG(r.seed, 0xc4a05))
+	r.bound = p.concurrent * p.campaigns
+	r.rep = &chaosReport{Mode: p.mode, Seed: r.seed, Recipients: p.campaigns * p.perCamp, Campaigns: p.campaigns,
+		InFlightBound: r.bound, SinkDelay: fmt.Sprintf("%s..%s", p.minDelay, p.maxDelay), Kills: map[string]int{}, DupsByKind: map[string]int{}}
+	return r
+}
 
-	sink := newChaosSink(t, seed, p.minDelay, p.maxDelay)
-	e := NewEnv(t, fmt.Sprintf(`tick_interval = "200ms"
+// fail records a broken promise in the report and fails the test.
+func (r *chaosRun) fail(format string, args ...any) {
+	r.t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if len(r.rep.Failures) < 50 {
+		r.rep.Failures = append(r.rep.Failures, msg)
+	}
+	r.t.Error(msg)
+}
+
+// report logs the figures and writes the BENCHMARKS.md section; deferred,
+// so a run that stops early still reports.
+func (r *chaosRun) report() {
+	t, rep, seed := r.t, r.rep, r.seed
+	rep.WallSeconds = time.Since(r.wallStart).Seconds()
+	rep.Passed = !t.Failed()
+	t.Logf("chaos figures: seed %d; kills %v; daemon starts %d (refused %d), SIGTERMs %d; ticks started %d (ok %d, skipped %d, failed %d, killed %d), tick records %d, timeouts %d, leases recovered %d, drain ticks %d; sink messages %d for %d recipients; duplicates %d (bound %d, max per event %d, by kind %v, unexplained %d; deliveries by an unidentified plugin %d); losses %d; chaos %.1fs, drain %.1fs, wall %.1fs",
+		seed, rep.Kills, rep.DaemonStarts, rep.DaemonRefused, rep.DaemonTerms, rep.TicksStarted, rep.TicksOK, rep.TicksSkipped,
+		rep.TicksFailed, rep.TicksKilled, rep.TickRecords, rep.TickTimeouts, rep.Recovered, rep.DrainTicks, rep.SinkMessages,
+		rep.Recipients, rep.Duplicates, rep.DuplicateBound, rep.MaxDupsPerEvent, rep.DupsByKind, rep.Unexplained, rep.UnknownPlugin, rep.Losses,
+		rep.ChaosSeconds, rep.DrainSeconds, rep.WallSeconds)
+	if t.Failed() {
+		t.Logf("FAILED with seed %d: replay with CAMPAIGND_CHAOS_SEED=%d", seed, seed)
+	}
+	writeReport(t, "CAMPAIGND_CHAOS_REPORT", rep.markdown)
+}
+
+// ---- phase 1: setup ----
+
+// setup starts the sink and the environment and imports every campaign up
+// front; two execute now, the others one by one during the first 60% of
+// the chaos.
+func (r *chaosRun) setup() {
+	t, p := r.t, r.p
+	r.replies = &chaosReplies{rng: rand.New(rand.NewPCG(r.seed, r.seed^0x5eed)), min: p.minDelay, max: p.maxDelay}
+	r.conns = &chaosConns{byID: map[int]*chaosConn{}}
+	r.sink = startSink(t, smtptest.Options{ReplyDelay: r.replies.delay, OnConnect: r.conns.trace})
+	r.e = NewEnv(t, fmt.Sprintf(`tick_interval = "200ms"
 shutdown_timeout = "15s"
 lock_timeout = "30s"
 [queue]
@@ -412,11 +389,9 @@ retry_base = "50ms"
 retry_max = "500ms"
 in_doubt = "resend"
 max_attempts = 20
-`, chaosTickTimeout.String())+smtpSenderTOML("sink", sink.Host, sink.Port, fmt.Sprintf("max_connections = %d", bound)))
+`, chaosTickTimeout.String())+sinkTOML("sink", r.sink, fmt.Sprintf("max_connections = %d", r.bound)))
+	e := r.e
 
-	// Campaigns, each imported up front; two execute now, the others one
-	// by one during the first 60% of the chaos.
-	var ids []int64
 	for k := range p.campaigns {
 		id := MustCreateCampaign(t, e, "--name", fmt.Sprintf("chaos %d", k), "--sender", "sink", "--from", chaosFrom,
 			"--concurrency", strconv.Itoa(p.concurrent), "--subject", "Chaos {{.Name}}",
@@ -435,349 +410,425 @@ max_attempts = 20
 			t.Fatalf("import: added %d of %d", imp.Added, p.perCamp)
 		}
 		e.MustRun("campaign", "activate", strconv.FormatInt(id, 10))
-		ids = append(ids, id)
+		r.ids = append(r.ids, id)
 	}
-	executed := 0
-	execute := func() {
-		t.Helper()
-		id := strconv.FormatInt(ids[executed], 10)
-		var x struct {
-			Queued int `json:"queued"`
-		}
-		r := e.RunWith(RunOpts{Timeout: 2 * time.Minute}, "--json", "campaign", "execute", id)
-		if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &x) != nil || x.Queued != p.perCamp {
-			t.Fatalf("execute campaign %s during chaos: %s", id, r)
-		}
-		executed++
-		rep.Executes++
-	}
-	execute()
-	execute()
-	execAt := make([]time.Duration, p.campaigns)
+	r.execute()
+	r.execute()
+	r.execAt = make([]time.Duration, p.campaigns)
 	for k := 2; k < p.campaigns; k++ {
-		execAt[k] = p.duration * 6 / 10 * time.Duration(k-1) / time.Duration(p.campaigns-2)
+		r.execAt[k] = p.duration * 6 / 10 * time.Duration(k-1) / time.Duration(p.campaigns-2)
 	}
-
-	// ---- the driver ----
-	var (
-		procs   []*chaosProc
-		daemon  *chaosProc
-		daemons []*chaosProc
-		events  []*chaosEvent
-	)
 	t.Cleanup(func() {
-		for _, pr := range procs {
+		for _, pr := range r.procs {
 			if !pr.exited() {
 				_ = pr.cmd.Process.Kill()
 				<-pr.done
 			}
 		}
 	})
-	start := func(kind string, args ...string) *chaosProc {
-		t.Helper()
-		pr := &chaosProc{kind: kind, done: make(chan struct{})}
-		pr.cmd = exec.Command(Bin(), append([]string{"--config", e.Config}, args...)...)
-		pr.cmd.Dir = e.Dir
-		pr.cmd.Env = append(os.Environ(), e.ExtraEnv...)
-		pr.cmd.Stdout, pr.cmd.Stderr = &pr.stdout, &pr.stderr
-		pr.started = time.Now()
-		if err := pr.cmd.Start(); err != nil {
-			t.Fatalf("start campaignd %s: %v", strings.Join(args, " "), err)
-		}
-		go func() { _ = pr.cmd.Wait(); pr.ended = time.Now(); close(pr.done) }()
-		procs = append(procs, pr)
-		return pr
+}
+
+// execute executes the next campaign (ticks may overlap the writer).
+func (r *chaosRun) execute() {
+	r.t.Helper()
+	id := strconv.FormatInt(r.ids[r.executed], 10)
+	var x struct {
+		Queued int `json:"queued"`
 	}
-	plugins := func(pr *chaosProc) []int {
-		if pr == nil || pr.exited() {
-			return nil
-		}
-		return childProcs(t, pr.pid(), "campaignd-sender-smtp")
+	res := r.e.RunWith(RunOpts{Timeout: 2 * time.Minute}, "--json", "campaign", "execute", id)
+	if res.Code != 0 || json.Unmarshal([]byte(res.Stdout), &x) != nil || x.Queued != r.p.perCamp {
+		r.t.Fatalf("execute campaign %s during chaos: %s", id, res)
 	}
-	// inFlight is what one process can have in flight now: concurrency
-	// times the campaigns executed so far.
-	inFlight := func() int { return min(p.concurrent*executed, bound) }
-	// kill9 kills pr; its event's bound is what it could have had in
-	// flight: inFlight if it ran a plugin, else nothing.
-	kill9 := func(pr *chaosProc, kind string) {
-		n := 0
-		pl := plugins(pr)
-		if len(pl) > 0 {
-			n = inFlight()
-		}
-		pr.goneAt = time.Now()
-		if err := syscall.Kill(pr.pid(), syscall.SIGKILL); err != nil {
-			return // it exited meanwhile
-		}
-		pr.killed = true
-		<-pr.done
-		events = append(events, &chaosEvent{Kind: kind, At: time.Now(), Bound: n, Plugins: append([]int{}, pl...)})
-		rep.Kills[kind]++
+	r.executed++
+	r.rep.Executes++
+}
+
+// ---- the driver's processes ----
+
+// start starts `campaignd args...` in the background.
+func (r *chaosRun) start(kind string, args ...string) *chaosProc {
+	r.t.Helper()
+	e := r.e
+	pr := &chaosProc{kind: kind, done: make(chan struct{})}
+	pr.cmd = exec.Command(Bin(), append([]string{"--config", e.Config}, args...)...)
+	pr.cmd.Dir = e.Dir
+	pr.cmd.Env = append(os.Environ(), e.ExtraEnv...)
+	pr.cmd.Stdout, pr.cmd.Stderr = &pr.stdout, &pr.stderr
+	pr.started = time.Now()
+	if err := pr.cmd.Start(); err != nil {
+		r.t.Fatalf("start campaignd %s: %v", strings.Join(args, " "), err)
 	}
-	// startDaemon starts the daemon; while a standalone tick holds the
-	// lock, serve refuses (naming the holder) and is retried, as a service
-	// manager would, for up to a second.
-	startDaemon := func() {
-		pr := start("daemon", "serve")
-		rep.DaemonStarts++
-		deadline := time.Now().Add(20 * time.Second)
-		retryUntil := time.Now().Add(time.Second)
-		for {
-			if pr.exited() {
-				if pr.exitCode() == 1 && strings.Contains(pr.stderr.String(), "locked by") {
-					rep.DaemonRefused++
-					if time.Now().After(retryUntil) {
-						return
-					}
-					time.Sleep(50 * time.Millisecond)
-					pr = start("daemon", "serve")
-					rep.DaemonStarts++
-					continue
+	go func() { _ = pr.cmd.Wait(); pr.ended = time.Now(); close(pr.done) }()
+	r.procs = append(r.procs, pr)
+	return pr
+}
+
+// plugins are the smtp plugin processes running under pr now.
+func (r *chaosRun) plugins(pr *chaosProc) []int {
+	if pr == nil || pr.exited() {
+		return nil
+	}
+	return childProcs(r.t, pr.pid(), "campaignd-sender-smtp")
+}
+
+// inFlight is what one process can have in flight now: concurrency
+// times the campaigns executed so far.
+func (r *chaosRun) inFlight() int { return min(r.p.concurrent*r.executed, r.bound) }
+
+// kill9 kills pr; its event's bound is what it could have had in flight:
+// inFlight if it ran a plugin, else nothing.
+func (r *chaosRun) kill9(pr *chaosProc, kind string) {
+	n := 0
+	pl := r.plugins(pr)
+	if len(pl) > 0 {
+		n = r.inFlight()
+	}
+	pr.goneAt = time.Now()
+	if err := syscall.Kill(pr.pid(), syscall.SIGKILL); err != nil {
+		return // it exited meanwhile
+	}
+	pr.killed = true
+	<-pr.done
+	r.events = append(r.events, &chaosEvent{Kind: kind, At: time.Now(), Bound: n, Plugins: append([]int{}, pl...)})
+	r.rep.Kills[kind]++
+}
+
+// startDaemon starts the daemon; while a standalone tick holds the lock,
+// serve refuses (naming the holder) and is retried, as a service manager
+// would, for up to a second.
+func (r *chaosRun) startDaemon() {
+	t, rep := r.t, r.rep
+	pr := r.start("daemon", "serve")
+	rep.DaemonStarts++
+	deadline := time.Now().Add(20 * time.Second)
+	retryUntil := time.Now().Add(time.Second)
+	for {
+		if pr.exited() {
+			if pr.exitCode() == 1 && strings.Contains(pr.stderr.String(), "locked by") {
+				rep.DaemonRefused++
+				if time.Now().After(retryUntil) {
+					return
 				}
-				t.Fatalf("daemon exited at start: exit %d\n%s", pr.exitCode(), pr.stderr.String())
-			}
-			if e.statusOK() {
-				daemon = pr
-				daemons = append(daemons, pr)
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("daemon socket did not answer within 20s\n%s", pr.stderr.String())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	stopDaemon := func() {
-		pr := daemon
-		daemon = nil
-		pr.signalled = true
-		rep.DaemonTerms++
-		// SIGTERM drains: in-flight sends finish and are recorded, so it
-		// may cause no duplicate.
-		events = append(events, &chaosEvent{Kind: "daemon_sigterm", At: time.Now(), Bound: 0, Plugins: append([]int{}, plugins(pr)...)})
-		pr.goneAt = time.Now()
-		_ = syscall.Kill(pr.pid(), syscall.SIGTERM)
-		select {
-		case <-pr.done:
-		case <-time.After(30 * time.Second):
-			fail("daemon did not exit within 30s of SIGTERM; killing it\n%s", pr.stderr.String())
-			kill9(pr, "daemon_kill")
-		}
-	}
-	// reap accounts for finished ticks.
-	reaped := map[*chaosProc]bool{}
-	reap := func() {
-		for _, pr := range procs {
-			if pr.kind != "tick" || reaped[pr] || !pr.exited() {
+				time.Sleep(50 * time.Millisecond)
+				pr = r.start("daemon", "serve")
+				rep.DaemonStarts++
 				continue
 			}
-			reaped[pr] = true
-			switch code := pr.exitCode(); {
-			case pr.killed:
-				rep.TicksKilled++
-			case code == 0:
-				var r dlvTickResult
-				if err := json.Unmarshal([]byte(pr.stdout.String()), &r); err != nil {
-					fail("tick exit 0 with unreadable answer %q: %v", pr.stdout.String(), err)
-				} else if r.Skipped {
-					rep.TicksSkipped++
-				} else {
-					rep.TicksOK++
-					if r.Processed > maxPerTick {
-						fail("tick processed %d, more than %d", r.Processed, maxPerTick)
-					}
-				}
-			default:
-				// A tick may fail when the daemon it talks to is killed
-				// or stops under it; it must then say why, in one line.
-				rep.TicksFailed++
-				msg := strings.TrimSpace(pr.stderr.String())
-				if code != 1 || !strings.HasPrefix(msg, "campaignd: ") || strings.Contains(msg, "panic") {
-					fail("tick exit %d without a clear reason:\n%s", code, msg)
-				} else if !daemonEventDuring(daemons, pr.started, pr.ended) {
-					fail("tick failed with no daemon crash or stop during its run (%s .. %s): %s",
-						pr.started.Format("15:04:05.000"), pr.ended.Format("15:04:05.000"), msg)
-				} else {
-					t.Logf("tick failed as its daemon went away: %s", msg)
-				}
-			}
+			t.Fatalf("daemon exited at start: exit %d\n%s", pr.exitCode(), pr.stderr.String())
 		}
-	}
-	liveTicks := func() []*chaosProc {
-		var out []*chaosProc
-		for _, pr := range procs {
-			if pr.kind == "tick" && !pr.exited() {
-				out = append(out, pr)
-			}
+		if r.e.statusOK() {
+			r.daemon = pr
+			r.daemons = append(r.daemons, pr)
+			return
 		}
-		return out
-	}
-	allFinal := func() bool {
-		var cs []dlvCampaign
-		e.MustJSON(&cs, "campaign", "list")
-		for _, c := range cs {
-			if c.Status != "COMPLETED" {
-				return false
-			}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon socket did not answer within 20s\n%s", pr.stderr.String())
 		}
-		return true
+		time.Sleep(10 * time.Millisecond)
 	}
+}
 
+// stopDaemon SIGTERMs the running daemon and waits for it to exit.
+func (r *chaosRun) stopDaemon() {
+	pr := r.daemon
+	r.daemon = nil
+	pr.signalled = true
+	r.rep.DaemonTerms++
+	// SIGTERM drains: in-flight sends finish and are recorded, so it
+	// may cause no duplicate.
+	r.events = append(r.events, &chaosEvent{Kind: "daemon_sigterm", At: time.Now(), Bound: 0, Plugins: append([]int{}, r.plugins(pr)...)})
+	pr.goneAt = time.Now()
+	_ = syscall.Kill(pr.pid(), syscall.SIGTERM)
+	select {
+	case <-pr.done:
+	case <-time.After(30 * time.Second):
+		r.fail("daemon did not exit within 30s of SIGTERM; killing it\n%s", pr.stderr.String())
+		r.kill9(pr, "daemon_kill")
+	}
+}
+
+// reap accounts for finished ticks: killed, ok, skipped, or failed for a
+// reason they state and a daemon crash or stop explains.
+func (r *chaosRun) reap() {
+	rep := r.rep
+	for _, pr := range r.procs {
+		if pr.kind != "tick" || r.reaped[pr] || !pr.exited() {
+			continue
+		}
+		r.reaped[pr] = true
+		switch code := pr.exitCode(); {
+		case pr.killed:
+			rep.TicksKilled++
+		case code == 0:
+			var res dlvTickResult
+			if err := json.Unmarshal([]byte(pr.stdout.String()), &res); err != nil {
+				r.fail("tick exit 0 with unreadable answer %q: %v", pr.stdout.String(), err)
+			} else if res.Skipped {
+				rep.TicksSkipped++
+			} else {
+				rep.TicksOK++
+				if res.Processed > maxPerTick {
+					r.fail("tick processed %d, more than %d", res.Processed, maxPerTick)
+				}
+			}
+		default:
+			// A tick may fail when the daemon it talks to is killed
+			// or stops under it; it must then say why, in one line.
+			rep.TicksFailed++
+			msg := strings.TrimSpace(pr.stderr.String())
+			if code != 1 || !strings.HasPrefix(msg, "campaignd: ") || strings.Contains(msg, "panic") {
+				r.fail("tick exit %d without a clear reason:\n%s", code, msg)
+			} else if !daemonEventDuring(r.daemons, pr.started, pr.ended) {
+				r.fail("tick failed with no daemon crash or stop during its run (%s .. %s): %s",
+					pr.started.Format("15:04:05.000"), pr.ended.Format("15:04:05.000"), msg)
+			} else {
+				r.t.Logf("tick failed as its daemon went away: %s", msg)
+			}
+		}
+	}
+}
+
+// liveTicks are the standalone ticks still running.
+func (r *chaosRun) liveTicks() []*chaosProc {
+	var out []*chaosProc
+	for _, pr := range r.procs {
+		if pr.kind == "tick" && !pr.exited() {
+			out = append(out, pr)
+		}
+	}
+	return out
+}
+
+// allFinal reports whether every campaign is COMPLETED.
+func (r *chaosRun) allFinal() bool {
+	var cs []dlvCampaign
+	r.e.MustJSON(&cs, "campaign", "list")
+	for _, c := range cs {
+		if c.Status != "COMPLETED" {
+			return false
+		}
+	}
+	return true
+}
+
+// ---- phase 2: the chaos ----
+
+// chaosAction is what the driver does in one round.
+type chaosAction int
+
+const (
+	actTicks      chaosAction = iota // 1-3 overlapping ticks, about half doomed to a kill -9 mid-batch
+	actDaemon                        // the daemon comes (start) and goes (kill -9 or SIGTERM)
+	actKillPlugin                    // kill -9 of the plugin under the daemon or a tick
+	actSlowSink                      // the sink slows down: ticks run into tick_timeout
+	actQuiet                         // nothing
+)
+
+// chaos runs rounds until the chaos duration is over (or every campaign is
+// executed and completed early). Each round kills the doomed ticks whose
+// time has come, accounts for finished ticks, executes the next campaign
+// when due, and, once the last action has settled, picks the next action
+// and applies it.
+func (r *chaosRun) chaos() {
+	p := r.p
 	chaosStart := time.Now()
 	nextAction := chaosStart
 	lastFinalCheck := chaosStart
 	for time.Since(chaosStart) < p.duration {
 		now := time.Now()
 		el := now.Sub(chaosStart)
-		// Doomed ticks: kill once they are sending.
-		for _, pr := range liveTicks() {
-			if !pr.doom || pr.killed {
-				continue
-			}
-			if pr.killAt.IsZero() && len(plugins(pr)) > 0 {
-				pr.killAt = now.Add(pr.killDelay)
-			}
-			if !pr.killAt.IsZero() && now.After(pr.killAt) {
-				kill9(pr, "tick_kill")
-			}
+		r.killDoomedTicks(now)
+		r.reap()
+		if r.daemon != nil && r.daemon.exited() {
+			r.t.Fatalf("daemon died by itself: exit %d\n%s", r.daemon.exitCode(), r.daemon.stderr.String())
 		}
-		reap()
-		if daemon != nil && daemon.exited() {
-			t.Fatalf("daemon died by itself: exit %d\n%s", daemon.exitCode(), daemon.stderr.String())
-		}
-		if executed < p.campaigns && el >= execAt[executed] {
-			execute()
+		if r.executed < p.campaigns && el >= r.execAt[r.executed] {
+			r.execute()
 		}
 		if now.After(nextAction) {
-			switch x := rng.IntN(100); {
-			case x < 40: // overlapping ticks, some doomed
-				if len(liveTicks()) >= 4 {
-					break
-				}
-				for range 1 + rng.IntN(3) {
-					pr := start("tick", "--json", "tick")
-					rep.TicksStarted++
-					if rng.IntN(100) < 50 {
-						pr.doom = true
-						pr.killDelay = time.Duration(rng.IntN(400)) * time.Millisecond
-					}
-				}
-			case x < 65: // the daemon comes and goes
-				switch {
-				case daemon == nil:
-					startDaemon()
-				case rng.IntN(100) < 60:
-					d := daemon
-					daemon = nil
-					kill9(d, "daemon_kill")
-				default:
-					stopDaemon()
-				}
-			case x < 80: // the plugin dies under the daemon or a tick
-				var victims []int
-				if daemon != nil {
-					victims = plugins(daemon)
-				}
-				if len(victims) == 0 {
-					for _, pr := range liveTicks() {
-						victims = append(victims, plugins(pr)...)
-					}
-				}
-				if len(victims) > 0 {
-					v := victims[rng.IntN(len(victims))]
-					if syscall.Kill(v, syscall.SIGKILL) == nil {
-						events = append(events, &chaosEvent{Kind: "plugin_kill", At: time.Now(), Bound: inFlight(), Plugins: []int{v}})
-						rep.Kills["plugin_kill"]++
-					}
-				}
-			case x < 84: // the sink slows down: ticks run into tick_timeout
-				d := time.Duration(1000+rng.IntN(2000)) * time.Millisecond
-				sink.SlowFor(d)
-				rep.SlowSpells++
-				t.Logf("the sink is slow for %s from %s", d, time.Now().Format("15:04:05.000"))
-			default: // a quiet moment
-			}
-			nextAction = time.Now().Add(time.Duration(100+rng.IntN(500)) * time.Millisecond)
+			r.apply(r.pickAction())
+			// Let it settle before the next one.
+			nextAction = time.Now().Add(time.Duration(100+r.rng.IntN(500)) * time.Millisecond)
 		}
-		if executed == p.campaigns && time.Since(lastFinalCheck) > time.Second {
+		if r.executed == p.campaigns && time.Since(lastFinalCheck) > time.Second {
 			lastFinalCheck = time.Now()
-			if allFinal() {
+			if r.allFinal() {
 				break
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	rep.ChaosSeconds = time.Since(chaosStart).Seconds()
+	r.rep.ChaosSeconds = time.Since(chaosStart).Seconds()
+}
 
-	// ---- stop the chaos, then drain with clean ticks ----
+// killDoomedTicks kill -9s each doomed tick its delay after its plugin
+// started (once it is sending).
+func (r *chaosRun) killDoomedTicks(now time.Time) {
+	for _, pr := range r.liveTicks() {
+		if !pr.doom || pr.killed {
+			continue
+		}
+		if pr.killAt.IsZero() && len(r.plugins(pr)) > 0 {
+			pr.killAt = now.Add(pr.killDelay)
+		}
+		if !pr.killAt.IsZero() && now.After(pr.killAt) {
+			r.kill9(pr, "tick_kill")
+		}
+	}
+}
+
+// pickAction draws the next action: ticks 40%, daemon 25%, plugin kill
+// 15%, slow sink 4%, quiet the rest.
+func (r *chaosRun) pickAction() chaosAction {
+	switch x := r.rng.IntN(100); {
+	case x < 40:
+		return actTicks
+	case x < 65:
+		return actDaemon
+	case x < 80:
+		return actKillPlugin
+	case x < 84:
+		return actSlowSink
+	default:
+		return actQuiet
+	}
+}
+
+// apply carries out one action.
+func (r *chaosRun) apply(a chaosAction) {
+	rng, rep := r.rng, r.rep
+	switch a {
+	case actTicks:
+		if len(r.liveTicks()) >= 4 {
+			return
+		}
+		for range 1 + rng.IntN(3) {
+			pr := r.start("tick", "--json", "tick")
+			rep.TicksStarted++
+			if rng.IntN(100) < 50 {
+				pr.doom = true
+				pr.killDelay = time.Duration(rng.IntN(400)) * time.Millisecond
+			}
+		}
+	case actDaemon:
+		switch {
+		case r.daemon == nil:
+			r.startDaemon()
+		case rng.IntN(100) < 60:
+			d := r.daemon
+			r.daemon = nil
+			r.kill9(d, "daemon_kill")
+		default:
+			r.stopDaemon()
+		}
+	case actKillPlugin:
+		var victims []int
+		if r.daemon != nil {
+			victims = r.plugins(r.daemon)
+		}
+		if len(victims) == 0 {
+			for _, pr := range r.liveTicks() {
+				victims = append(victims, r.plugins(pr)...)
+			}
+		}
+		if len(victims) > 0 {
+			v := victims[rng.IntN(len(victims))]
+			if syscall.Kill(v, syscall.SIGKILL) == nil {
+				r.events = append(r.events, &chaosEvent{Kind: "plugin_kill", At: time.Now(), Bound: r.inFlight(), Plugins: []int{v}})
+				rep.Kills["plugin_kill"]++
+			}
+		}
+	case actSlowSink:
+		d := time.Duration(1000+rng.IntN(2000)) * time.Millisecond
+		r.replies.SlowFor(d)
+		rep.SlowSpells++
+		r.t.Logf("the sink is slow for %s from %s", d, time.Now().Format("15:04:05.000"))
+	case actQuiet:
+	}
+}
+
+// ---- phase 3: drain ----
+
+// drain stops the chaos (waits for the running ticks, SIGTERMs the daemon,
+// checks how every daemon ended), executes what is left, runs clean ticks
+// until every recipient is final, and waits until no plugin is connected
+// to the sink, so every delivery is counted.
+func (r *chaosRun) drain() {
+	t, e, rep := r.t, r.e, r.rep
 	drainStart := time.Now()
-	for _, pr := range liveTicks() {
+	for _, pr := range r.liveTicks() {
 		select {
 		case <-pr.done:
 		case <-time.After(30 * time.Second):
-			fail("tick still running 30s after the chaos stopped\n%s", pr.stderr.String())
-			kill9(pr, "tick_kill")
+			r.fail("tick still running 30s after the chaos stopped\n%s", pr.stderr.String())
+			r.kill9(pr, "tick_kill")
 		}
 	}
-	reap()
-	if daemon != nil {
-		stopDaemon()
+	r.reap()
+	if r.daemon != nil {
+		r.stopDaemon()
 	}
-	for _, d := range daemons {
+	for _, d := range r.daemons {
 		if d.signalled && !d.killed && d.exitCode() != 0 {
-			fail("daemon exited %d after SIGTERM, want 0\n%s", d.exitCode(), d.stderr.String())
+			r.fail("daemon exited %d after SIGTERM, want 0\n%s", d.exitCode(), d.stderr.String())
 		}
 		if strings.Contains(d.stderr.String(), "panic") {
-			fail("daemon panicked:\n%s", d.stderr.String())
+			r.fail("daemon panicked:\n%s", d.stderr.String())
 		}
 	}
-	for executed < p.campaigns {
-		execute()
+	for r.executed < r.p.campaigns {
+		r.execute()
 	}
 	drainDeadline := time.Now().Add(2*time.Minute + time.Duration(rep.Recipients/maxPerTick)*time.Second)
-	for !allFinal() {
+	for !r.allFinal() {
 		if time.Now().After(drainDeadline) {
 			var cs []dlvCampaign
 			e.MustJSON(&cs, "campaign", "list")
 			t.Fatalf("recipients not final after %d clean ticks: %+v", rep.DrainTicks, cs)
 		}
-		r := runTick(t, e)
+		res := runTick(t, e)
 		rep.DrainTicks++
-		if r.Skipped {
-			fail("a clean tick was skipped: something still holds the lock")
+		if res.Skipped {
+			r.fail("a clean tick was skipped: something still holds the lock")
 		}
-		if r.Processed == 0 {
+		if res.Processed == 0 {
 			time.Sleep(100 * time.Millisecond) // leases of killed ticks expire after tick_timeout
 		}
 	}
 	// Orphaned plugins (their host killed) exit within about a second;
 	// wait until none is connected before counting the deliveries.
-	for deadline := time.Now().Add(15 * time.Second); sink.Open() > 0; {
+	for deadline := time.Now().Add(15 * time.Second); r.sink.Active() > 0; {
 		if time.Now().After(deadline) {
-			fail("%d SMTP connections still open 15s after the drain: a plugin outlived its host", sink.Open())
+			r.fail("%d SMTP connections still open 15s after the drain: a plugin outlived its host", r.sink.Active())
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	rep.DrainSeconds = time.Since(drainStart).Seconds()
+}
 
-	// ---- the figures ----
+// ---- phase 4: audit ----
+
+// countTickTimeouts reads the tick records: none over the per-tick
+// ceiling, and each tick that ran into tick_timeout is an event (it cut
+// its sends off: in doubt, requeued, possibly delivered twice).
+func (r *chaosRun) countTickTimeouts() {
+	t, rep := r.t, r.rep
 	var ticks []dlvTickRecordFull
-	e.MustJSON(&ticks, "ticks", "--limit", "10000")
+	r.e.MustJSON(&ticks, "ticks", "--limit", "10000")
 	rep.TickRecords = len(ticks)
 	for _, tr := range ticks {
 		rep.Recovered += tr.Recovered
 		if tr.Processed > maxPerTick || tr.Sent > maxPerTick {
-			fail("tick record %d processed %d, sent %d: more than %d", tr.ID, tr.Processed, tr.Sent, maxPerTick)
+			r.fail("tick record %d processed %d, sent %d: more than %d", tr.ID, tr.Processed, tr.Sent, maxPerTick)
 		}
-		// A tick that ran into tick_timeout cut its sends off: in doubt,
-		// requeued, possibly delivered twice. The engine counts a send
-		// that failed within 250ms of the deadline as cut off (core's
-		// deadlineSlack), so such a tick may end that much early.
+		// The engine counts a send that failed within 250ms of the
+		// deadline as cut off (core's deadlineSlack), so such a tick may
+		// end that much early.
 		if tr.Duration >= chaosTickTimeout-300*time.Millisecond {
 			rep.TickTimeouts++
 			from, to := tr.Started, tr.Started.Add(tr.Duration)
-			ev := &chaosEvent{Kind: "tick_timeout", At: tr.Started.Add(chaosTickTimeout), Bound: bound,
+			ev := &chaosEvent{Kind: "tick_timeout", At: tr.Started.Add(chaosTickTimeout), Bound: r.bound,
 				Hosts: []int{}, From: from.Add(-time.Second), To: to.Add(2 * time.Second)}
 			// The process that ran it: a standalone tick or a daemon
 			// alive all along (their clocks are this machine's).
@@ -785,59 +836,97 @@ max_attempts = 20
 			if tr.Trigger == "cli" {
 				kind = "tick"
 			}
-			for _, pr := range procs {
+			for _, pr := range r.procs {
 				if pr.kind == kind && !pr.started.After(from.Add(time.Second)) && (!pr.exited() || !pr.ended.Before(to.Add(-time.Second))) {
 					ev.Hosts = append(ev.Hosts, pr.pid())
 				}
 			}
-			events = append(events, ev)
+			r.events = append(r.events, ev)
 			t.Logf("tick %d (%s) ran into tick_timeout: %+v; run by one of %v", tr.ID, tr.Trigger, tr, ev.Hosts)
 		}
 	}
 	rep.Kills["tick_timeout"] = rep.TickTimeouts
+}
 
-	// ---- the promise ----
-	type want struct {
-		cid, rid  int64
-		messageID string
-		attempts  int
-	}
-	recips := map[string]want{}
-	for _, id := range ids {
+// chaosWant is what the database says of one recipient.
+type chaosWant struct {
+	cid, rid  int64
+	messageID string
+	attempts  int
+}
+
+// chaosArrival is every copy the sink received for one address, in order.
+type chaosArrival struct {
+	at      []time.Time
+	ids     []string
+	plugins []int
+	hosts   []int
+	n       int
+}
+
+// chaosDup is a duplicate: a copy after the first, caused by a crash while
+// the copy before it was in flight.
+type chaosDup struct {
+	addr   string
+	prev   time.Time // the copy whose outcome was lost
+	plugin int       // the plugin process that delivered it (0: unknown)
+	host   int       // that plugin's host (0: unknown)
+	index  int       // 2 for the second copy, ...
+}
+
+// audit checks the promise: every recipient SENT and at the sink with its
+// own Message-ID, never more often than attempted, nothing lost; every
+// duplicate explained by a crash within its bound; verify clean.
+func (r *chaosRun) audit() {
+	recips := r.finalRecipients()
+	got := r.arrivals()
+	dups := r.checkArrivals(recips, got)
+	r.explainDuplicates(dups)
+	r.verify()
+}
+
+// finalRecipients requires every campaign COMPLETED with every recipient
+// SENT with a provider id, and returns the recipients by address.
+func (r *chaosRun) finalRecipients() map[string]chaosWant {
+	t, e, p, rep := r.t, r.e, r.p, r.rep
+	recips := map[string]chaosWant{}
+	for _, id := range r.ids {
 		c := dlvShow(t, e, id)
 		if c.Status != "COMPLETED" || c.Stats.Sent != int64(p.perCamp) || c.Stats.Total != int64(p.perCamp) {
-			fail("campaign %d: %s %+v, want COMPLETED with all %d SENT", id, c.Status, c.Stats, p.perCamp)
+			r.fail("campaign %d: %s %+v, want COMPLETED with all %d SENT", id, c.Status, c.Stats, p.perCamp)
 		}
 		rep.Sent += int(c.Stats.Sent)
-		for _, r := range dlvRecipients(t, e, id) {
-			if r.Status != "SENT" || r.ProviderID == "" {
-				fail("recipient %s: %+v, want SENT with a provider id", r.Email, r)
+		for _, rc := range dlvRecipients(t, e, id) {
+			if rc.Status != "SENT" || rc.ProviderID == "" {
+				r.fail("recipient %s: %+v, want SENT with a provider id", rc.Email, rc)
 			}
-			recips[r.Email] = want{cid: id, rid: r.ID, messageID: fmt.Sprintf("<c%d.r%d@example.com>", id, r.ID), attempts: r.Attempts}
+			recips[rc.Email] = chaosWant{cid: id, rid: rc.ID, messageID: fmt.Sprintf("<c%d.r%d@example.com>", id, rc.ID), attempts: rc.Attempts}
 		}
 	}
 	if len(recips) != rep.Recipients {
-		fail("%d recipients listed, want %d", len(recips), rep.Recipients)
+		r.fail("%d recipients listed, want %d", len(recips), rep.Recipients)
 	}
-	msgs := sink.Messages()
+	return recips
+}
+
+// arrivals groups the sink's messages by address, each copy with the
+// plugin process that delivered it and that plugin's host (0 when unknown,
+// or when the host is none of the driver's processes: the plugin was an
+// orphan already when its connection was traced).
+func (r *chaosRun) arrivals() map[string]*chaosArrival {
+	rep := r.rep
+	msgs := r.sink.Messages()
 	rep.SinkMessages = len(msgs)
-	type arrival struct {
-		at      []time.Time
-		ids     []string
-		plugins []int
-		hosts   []int
-		n       int
-	}
-	got := map[string]*arrival{}
+	got := map[string]*chaosArrival{}
 	for _, m := range msgs {
 		a := got[m.To]
 		if a == nil {
-			a = &arrival{}
+			a = &chaosArrival{}
 			got[m.To] = a
 		}
 		a.n++
 		a.at = append(a.at, m.At)
-		pl, host := m.Pids()
+		pl, host := r.conns.Pids(m.ConnID)
 		a.plugins = append(a.plugins, pl)
 		a.hosts = append(a.hosts, host)
 		if pl == 0 {
@@ -845,20 +934,8 @@ max_attempts = 20
 		}
 		a.ids = append(a.ids, m.MessageID)
 	}
-	// A duplicate is a copy after the first; it was caused by a crash
-	// while the copy before it was in flight.
-	type dup struct {
-		addr   string
-		prev   time.Time // the copy whose outcome was lost
-		plugin int       // the plugin process that delivered it (0: unknown)
-		host   int       // that plugin's host (0: unknown)
-		index  int       // 2 for the second copy, ...
-	}
-	var dups []dup
-	// A host that is none of the driver's processes (the plugin was an
-	// orphan already when its connection was traced) is unknown.
 	ours := map[int]bool{}
-	for _, pr := range procs {
+	for _, pr := range r.procs {
 		ours[pr.pid()] = true
 	}
 	for _, a := range got {
@@ -868,49 +945,63 @@ max_attempts = 20
 			}
 		}
 	}
+	return got
+}
+
+// checkArrivals requires each address at the sink to be a recipient, every
+// copy to carry the recipient's own Message-ID, no more copies than
+// attempts and no recipient missing; it returns the duplicates.
+func (r *chaosRun) checkArrivals(recips map[string]chaosWant, got map[string]*chaosArrival) []chaosDup {
+	rep := r.rep
+	var dups []chaosDup
 	for addr, a := range got {
 		w, ok := recips[addr]
 		if !ok {
-			fail("the sink received mail for %s, which is no recipient", addr)
+			r.fail("the sink received mail for %s, which is no recipient", addr)
 			continue
 		}
 		for i, mid := range a.ids {
 			if mid != a.ids[0] {
-				fail("%s: copy %d has Message-ID %s, the first had %s", addr, i+1, mid, a.ids[0])
+				r.fail("%s: copy %d has Message-ID %s, the first had %s", addr, i+1, mid, a.ids[0])
 			}
 		}
 		if a.ids[0] != w.messageID {
-			fail("%s: Message-ID %s, want %s", addr, a.ids[0], w.messageID)
+			r.fail("%s: Message-ID %s, want %s", addr, a.ids[0], w.messageID)
 		}
 		if a.n > w.attempts {
-			fail("%s arrived %d times but was attempted %d times", addr, a.n, w.attempts)
+			r.fail("%s arrived %d times but was attempted %d times", addr, a.n, w.attempts)
 		}
 		for i := 1; i < a.n; i++ {
-			dups = append(dups, dup{addr: addr, prev: a.at[i-1], plugin: a.plugins[i-1], host: a.hosts[i-1], index: i + 1})
+			dups = append(dups, chaosDup{addr: addr, prev: a.at[i-1], plugin: a.plugins[i-1], host: a.hosts[i-1], index: i + 1})
 			rep.Duplicates++
 		}
 	}
 	for addr := range recips {
 		if got[addr] == nil {
 			rep.Losses++
-			fail("%s is SENT but never reached the sink: lost", addr)
+			r.fail("%s is SENT but never reached the sink: lost", addr)
 		}
 	}
+	return dups
+}
 
-	// Explain each duplicate by the crash that cut off the copy before it:
-	// the crash that killed the plugin process which delivered that copy
-	// (or its host), or a tick timeout close to it. Without a known plugin
-	// process, any crash close to the copy: it reached the sink while the
-	// crashed process had it in flight (up to the sink's reply delay plus
-	// the recording before the crash, or an orphaned plugin finishing it
-	// up to a second or so after).
-	before, after := max(p.maxDelay, slowSinkMax)+2*time.Second, 2*time.Second
+// explainDuplicates explains each duplicate by the crash that cut off the
+// copy before it: the crash that killed the plugin process which delivered
+// that copy (or its host), or a tick timeout close to it. Without a known
+// plugin process, any crash close to the copy: it reached the sink while
+// the crashed process had it in flight (up to the sink's reply delay plus
+// the recording before the crash, or an orphaned plugin finishing it up to
+// a second or so after). No event explains more than its bound, and the
+// total is at most the sum of the bounds.
+func (r *chaosRun) explainDuplicates(dups []chaosDup) {
+	t, rep, events := r.t, r.rep, r.events
+	before, after := max(r.p.maxDelay, slowSinkMax)+2*time.Second, 2*time.Second
 	for _, ev := range events {
 		if ev.From.IsZero() {
 			ev.From, ev.To = ev.At.Add(-before), ev.At.Add(after)
 		}
 	}
-	explains := func(ev *chaosEvent, d dup) bool {
+	explains := func(ev *chaosEvent, d chaosDup) bool {
 		if ev.Dups >= ev.Bound {
 			return false
 		}
@@ -945,7 +1036,7 @@ max_attempts = 20
 					near = append(near, fmt.Sprintf("%s at %s (plugins %v, hosts %v, bound %d, %d taken)", ev.Kind, ev.At.Format("15:04:05.000"), ev.Plugins, ev.Hosts, ev.Bound, ev.Dups))
 				}
 			}
-			fail("%s: copy %d is a duplicate (copy %d at %s by plugin %d of host %d) that no crash explains; events near it or on that plugin: %v",
+			r.fail("%s: copy %d is a duplicate (copy %d at %s by plugin %d of host %d) that no crash explains; events near it or on that plugin: %v",
 				d.addr, d.index, d.index-1, d.prev.Format("15:04:05.000"), d.plugin, d.host, near)
 			continue
 		}
@@ -959,17 +1050,20 @@ max_attempts = 20
 	}
 
 	if rep.Duplicates > rep.DuplicateBound {
-		fail("%d duplicates, more than the sum %d of the crashes' in-flight bounds", rep.Duplicates, rep.DuplicateBound)
+		r.fail("%d duplicates, more than the sum %d of the crashes' in-flight bounds", rep.Duplicates, rep.DuplicateBound)
 	}
+}
 
-	r := e.Run("--json", "verify")
+// verify requires `campaignd verify` to find no violation.
+func (r *chaosRun) verify() {
+	res := r.e.Run("--json", "verify")
 	var v struct {
 		Violations []json.RawMessage `json:"violations"`
 	}
-	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &v) != nil || len(v.Violations) != 0 {
-		fail("verify: %s", r)
+	if res.Code != 0 || json.Unmarshal([]byte(res.Stdout), &v) != nil || len(v.Violations) != 0 {
+		r.fail("verify: %s", res)
 	} else {
-		rep.VerifyOK = true
+		r.rep.VerifyOK = true
 	}
 }
 
@@ -1050,12 +1144,12 @@ func absDur(d time.Duration) time.Duration {
 func TestDaemonSIGTERMDrainsScheduledTick(t *testing.T) {
 	t.Parallel()
 	const conc, n = 5, 10
-	sink := NewSink(t, SinkRule{Stage: SinkData, Times: conc, Stall: 2 * time.Second})
-	e := NewEnv(t, "tick_interval = \"100ms\"\nshutdown_timeout = \"20s\"\n"+fastRetry+sink.SenderTOML("sink"))
+	sink := NewSink(t, smtptest.Fault{Stage: smtptest.EndOfData, Times: conc, Stall: 2 * time.Second})
+	e := NewEnv(t, "tick_interval = \"100ms\"\nshutdown_timeout = \"20s\"\n"+fastRetry+sinkTOML("sink", sink))
 	rows := makeMailRows(n, "example.net")
 	id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "sink", "--concurrency", strconv.Itoa(conc))
 	d := e.StartDaemon()
-	sink.WaitStalling(conc, 20*time.Second)
+	waitStalling(t, sink, conc, 20*time.Second)
 	if err := d.Stop(); err != nil {
 		t.Fatalf("daemon after SIGTERM mid-send: %v\n%s", err, d.Stderr())
 	}

@@ -2,7 +2,8 @@ package main_test
 
 // End-to-end delivery: the built campaignd and campaignd-sender-smtp run as
 // separate processes against mailpit (a real SMTP server with an API) and
-// against Sink (an in-process go-smtp server programmed with faults).
+// against NewSink (plugins/smtp/smtptest: an in-process go-smtp server
+// programmed with faults).
 
 import (
 	"bytes"
@@ -22,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 )
 
 // ---- JSON shapes of the CLI's answers ----
@@ -215,7 +218,7 @@ func runTick(t *testing.T, e *Env) dlvTickResult {
 // conc messages that reached the server are SENT after one attempt (the
 // drain let them finish), every other recipient is QUEUED with no attempt
 // counted and no error (handed back unsent).
-func wantDrained(t *testing.T, e *Env, sink *Sink, id int64, rows []mailRow, conc int) {
+func wantDrained(t *testing.T, e *Env, sink *smtptest.Server, id int64, rows []mailRow, conc int) {
 	t.Helper()
 	inFlight := map[string]bool{}
 	for _, m := range sink.Messages() {
@@ -549,12 +552,12 @@ func TestSMTPFaultOutcomes(t *testing.T) {
 		hardTx = "message content rejected by policy"
 	)
 	sink := NewSink(t,
-		SinkRule{Stage: SinkRcpt, Addr: soft, Times: 1, Code: 451, Enhanced: "4.3.0", Text: "mailbox busy, come back later"},
-		SinkRule{Stage: SinkRcpt, Addr: drop, Times: 1, Drop: true},
-		SinkRule{Stage: SinkData, Addr: hard, Code: 554, Enhanced: "5.6.0", Text: hardTx},
-		SinkRule{Stage: SinkRcpt, Addr: gone, Code: 550, Enhanced: "5.1.1", Text: "no such user here"},
+		smtptest.Fault{Stage: smtptest.Rcpt, Rcpt: soft, Times: 1, Code: 451, Enhanced: "4.3.0", Text: "mailbox busy, come back later"},
+		smtptest.Fault{Stage: smtptest.Rcpt, Rcpt: drop, Times: 1, Drop: true},
+		smtptest.Fault{Stage: smtptest.EndOfData, Rcpt: hard, Code: 554, Enhanced: "5.6.0", Text: hardTx},
+		smtptest.Fault{Stage: smtptest.Rcpt, Rcpt: gone, Code: 550, Enhanced: "5.1.1", Text: "no such user here"},
 	)
-	e := NewEnv(t, fastRetry+sink.SenderTOML("sink"))
+	e := NewEnv(t, fastRetry+sinkTOML("sink", sink))
 	csv := "email,name\n" + soft + ",Soft\n" + hard + ",Hard\n" + gone + ",Gone\n" + okA + ",A\n" + okB + ",B\n" + drop + ",Drop\n"
 	id := startSendingCampaign(t, e, csv, "--sender", "sink")
 
@@ -637,8 +640,8 @@ func TestSMTPThrottled(t *testing.T) {
 	} {
 		t.Run(strconv.Itoa(tc.code), func(t *testing.T) {
 			t.Parallel()
-			sink := NewSink(t, SinkRule{Stage: SinkRcpt, Times: 1, Code: tc.code, Enhanced: tc.enhanced, Text: tc.text})
-			e := NewEnv(t, fastRetry+"throttle_delay = \"3s\"\n"+sink.SenderTOML("sink"))
+			sink := NewSink(t, smtptest.Fault{Stage: smtptest.Rcpt, Times: 1, Code: tc.code, Enhanced: tc.enhanced, Text: tc.text})
+			e := NewEnv(t, fastRetry+"throttle_delay = \"3s\"\n"+sinkTOML("sink", sink))
 			const n = 8
 			rows := makeMailRows(n, "example.net")
 			id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "sink", "--concurrency", "1")
@@ -745,15 +748,15 @@ func TestSMTPServerDown(t *testing.T) {
 func TestPluginKilledMidBatch(t *testing.T) {
 	t.Parallel()
 	const conc = 5
-	sink := NewSink(t, SinkRule{Stage: SinkData, Times: conc, Stall: 30 * time.Second})
-	e := NewEnv(t, fastRetry+sink.SenderTOML("sink"))
+	sink := NewSink(t, smtptest.Fault{Stage: smtptest.EndOfData, Times: conc, Stall: 30 * time.Second})
+	e := NewEnv(t, fastRetry+sinkTOML("sink", sink))
 	d := e.StartDaemon()
 	const n = 10
 	rows := makeMailRows(n, "example.net")
 	id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "sink", "--concurrency", strconv.Itoa(conc))
 
 	tk := startBGProc(t, e, "--json", "tick")
-	sink.WaitStalling(conc, 20*time.Second)
+	waitStalling(t, sink, conc, 20*time.Second)
 	plugins := childProcs(t, d.Cmd.Process.Pid, "campaignd-sender-smtp")
 	if len(plugins) != 1 {
 		t.Fatalf("daemon %d has plugin children %v, want one campaignd-sender-smtp", d.Cmd.Process.Pid, plugins)
@@ -808,7 +811,7 @@ func TestPluginKilledMidBatch(t *testing.T) {
 // checkDuplicates checks every row arrived, only the addresses in inFlight
 // arrived twice, never more, each copy with the same Message-ID, and at
 // most bound of them.
-func checkDuplicates(t *testing.T, sink *Sink, rows []mailRow, inFlight map[string]bool, bound int) {
+func checkDuplicates(t *testing.T, sink *smtptest.Server, rows []mailRow, inFlight map[string]bool, bound int) {
 	t.Helper()
 	ids := map[string]map[string]bool{}
 	for _, m := range sink.Messages() {
@@ -843,8 +846,8 @@ func checkDuplicates(t *testing.T, sink *Sink, rows []mailRow, inFlight map[stri
 // address receives a message twice.
 func TestOverlappingTicks(t *testing.T) {
 	t.Parallel()
-	sink := NewSink(t, SinkRule{Stage: SinkData, Stall: 20 * time.Millisecond})
-	e := NewEnv(t, sink.SenderTOML("sink"))
+	sink := NewSink(t, smtptest.Fault{Stage: smtptest.EndOfData, Stall: 20 * time.Millisecond})
+	e := NewEnv(t, sinkTOML("sink", sink))
 	const n, procs = 120, 5
 	rows := makeMailRows(n, "example.net")
 	id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "sink")
@@ -920,15 +923,15 @@ func TestTickKilledMidBatch(t *testing.T) {
 		t.Run(policy, func(t *testing.T) {
 			t.Parallel()
 			const conc, n = 5, 20
-			sink := NewSink(t, SinkRule{Stage: SinkData, Times: conc, Stall: 30 * time.Second})
-			e := NewEnv(t, fastRetry+"tick_timeout = \"2s\"\nlease_margin = \"0s\"\nin_doubt = \""+policy+"\"\n"+sink.SenderTOML("sink"))
+			sink := NewSink(t, smtptest.Fault{Stage: smtptest.EndOfData, Times: conc, Stall: 30 * time.Second})
+			e := NewEnv(t, fastRetry+"tick_timeout = \"2s\"\nlease_margin = \"0s\"\nin_doubt = \""+policy+"\"\n"+sinkTOML("sink", sink))
 			rows := makeMailRows(n, "example.net")
 			// One batch is exactly what is in flight: all its leases are in doubt.
 			id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "sink",
 				"--concurrency", strconv.Itoa(conc), "--batch-size", strconv.Itoa(conc))
 
 			tk := startBGProc(t, e, "tick")
-			sink.WaitStalling(conc, 20*time.Second)
+			waitStalling(t, sink, conc, 20*time.Second)
 			if err := tk.cmd.Process.Kill(); err != nil {
 				t.Fatalf("kill tick: %v", err)
 			}
@@ -999,7 +1002,7 @@ func TestTickKilledMidBatch(t *testing.T) {
 func TestTemplateFailureOneRecipient(t *testing.T) {
 	t.Parallel()
 	sink := NewSink(t)
-	e := NewEnv(t, sink.SenderTOML("sink"))
+	e := NewEnv(t, sinkTOML("sink", sink))
 	rows := makeMailRows(6, "example.net")
 	broken := rows[3].Email
 	rows[3].City = "" // an empty CSV cell: no city attribute
@@ -1040,7 +1043,7 @@ func TestTemplateFailureOneRecipient(t *testing.T) {
 func TestBudgetSharedAcrossCampaigns(t *testing.T) {
 	t.Parallel()
 	sink := NewSink(t)
-	e := NewEnv(t, sink.SenderTOML("sink"))
+	e := NewEnv(t, sinkTOML("sink", sink))
 	const n = 40
 	var ids []int64
 	for i, batch := range []string{"10", "50", "50"} {
@@ -1089,8 +1092,8 @@ func TestTickTimeoutMidSend(t *testing.T) {
 		t.Run(policy, func(t *testing.T) {
 			t.Parallel()
 			const conc, n = 5, 10
-			sink := NewSink(t, SinkRule{Stage: SinkData, Times: conc, Stall: 30 * time.Second})
-			e := NewEnv(t, fastRetry+"tick_timeout = \"1500ms\"\nin_doubt = \""+policy+"\"\n"+sink.SenderTOML("sink"))
+			sink := NewSink(t, smtptest.Fault{Stage: smtptest.EndOfData, Times: conc, Stall: 30 * time.Second})
+			e := NewEnv(t, fastRetry+"tick_timeout = \"1500ms\"\nin_doubt = \""+policy+"\"\n"+sinkTOML("sink", sink))
 			rows := makeMailRows(n, "example.net")
 			id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "sink", "--concurrency", strconv.Itoa(conc))
 
@@ -1158,7 +1161,7 @@ func TestListUnsubscribeConfigured(t *testing.T) {
 	t.Parallel()
 	const secret = "0123456789abcdef-unsubscribe"
 	sink := NewSink(t)
-	e := NewEnv(t, "[http]\npublic_url = \"https://mail.example.com/\"\nunsubscribe_secret = \""+secret+"\"\n"+sink.SenderTOML("sink"))
+	e := NewEnv(t, "[http]\npublic_url = \"https://mail.example.com/\"\nunsubscribe_secret = \""+secret+"\"\n"+sinkTOML("sink", sink))
 	rows := makeMailRows(3, "example.net")
 	id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "sink",
 		"--text", "Hi {{.Name}}\nunsubscribe: {{.UnsubscribeURL}}\n")

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/campaignd/campaignd/plugins/sendgrid/sgfake"
+	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 	_ "github.com/mattn/go-sqlite3"
 	"golang.org/x/sys/unix"
 )
@@ -882,14 +883,14 @@ func TestSIGTERMMidTick(t *testing.T) {
 			t.Parallel()
 			const n, conc = 20, 5
 			const shutdownTimeout = 10 * time.Second
-			sink := NewSink(t, SinkRule{Stage: SinkData, Times: conc, Stall: 2 * time.Second})
-			e := NewEnv(t, "shutdown_timeout = \"10s\"\n"+fastRetry+sink.SenderTOML("sink"))
+			sink := NewSink(t, smtptest.Fault{Stage: smtptest.EndOfData, Times: conc, Stall: 2 * time.Second})
+			e := NewEnv(t, "shutdown_timeout = \"10s\"\n"+fastRetry+sinkTOML("sink", sink))
 			d := e.StartDaemon()
 			rows := makeMailRows(n, "example.net")
 			id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "sink", "--concurrency", strconv.Itoa(conc))
 
 			tk := startBGProc(t, e, "--json", "tick")
-			sink.WaitStalling(conc, 20*time.Second)
+			waitStalling(t, sink, conc, 20*time.Second)
 			plugins := childProcs(t, d.Cmd.Process.Pid, "campaignd-sender-smtp")
 			if len(plugins) != 1 {
 				t.Fatalf("daemon plugin children %v, want one campaignd-sender-smtp", plugins)

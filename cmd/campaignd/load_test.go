@@ -18,12 +18,8 @@ package main_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,7 +29,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 )
 
 // loadReport is what TestLoad measured; it renders its own BENCHMARKS.md
@@ -78,84 +74,6 @@ type loadReport struct {
 	WallSeconds    float64
 	Failures       []string
 	Passed         bool
-}
-
-// loadSink is an SMTP server that accepts everything and counts each
-// message by its Message-ID (a 64-bit hash of it), so duplicates are
-// counted without keeping a million addresses.
-type loadSink struct {
-	Host string
-	Port int
-	srv  *smtp.Server
-
-	mu   sync.Mutex
-	msgs int64
-	noID int64
-	dups int64
-	byID map[uint64]uint8
-}
-
-func newLoadSink(t *testing.T, n int) *loadSink {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("load sink: %v", err)
-	}
-	s := &loadSink{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, byID: make(map[uint64]uint8, n)}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return loadSession{s}, nil }))
-	s.srv.Domain = "sink.load"
-	s.srv.ErrorLog = silentLog{}
-	s.srv.ReadTimeout = 10 * time.Minute
-	s.srv.WriteTimeout = time.Minute
-	go func() { _ = s.srv.Serve(ln) }()
-	t.Cleanup(func() { _ = s.srv.Close() })
-	return s
-}
-
-// counts returns the messages received, the duplicates among them (copies
-// after the first of a Message-ID) and those without a Message-ID.
-func (s *loadSink) counts() (msgs, dups, noID int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.msgs, s.dups, s.noID
-}
-
-type loadSession struct{ s *loadSink }
-
-func (loadSession) Reset()                               {}
-func (loadSession) Logout() error                        { return nil }
-func (loadSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (loadSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (ls loadSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	id := ""
-	if hdr, _, ok := bytes.Cut(b, []byte("\r\n\r\n")); ok {
-		for _, l := range bytes.Split(hdr, []byte("\r\n")) {
-			if k, v, ok := bytes.Cut(l, []byte(":")); ok && strings.EqualFold(string(k), "Message-Id") {
-				id = strings.TrimSpace(string(v))
-				break
-			}
-		}
-	}
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	s := ls.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.msgs++
-	if id == "" {
-		s.noID++
-		return nil
-	}
-	k := h.Sum64()
-	if s.byID[k] > 0 {
-		s.dups++
-	}
-	s.byID[k] = min(s.byID[k], 254) + 1
-	return nil
 }
 
 func envInt(t *testing.T, name string, def int) int {
@@ -228,10 +146,12 @@ func TestLoad(t *testing.T) {
 		writeReport(t, "CAMPAIGND_LOAD_REPORT", rep.markdown)
 	}()
 
-	sink := newLoadSink(t, n)
+	// Counting only: a million messages must cost the sink next to nothing and
+	// no memory but one table entry per Message-ID.
+	sink := startSink(t, smtptest.Options{Lean: true, SizeHint: n, ReadTimeout: 10 * time.Minute, WriteTimeout: time.Minute})
 	e := NewEnv(t, fmt.Sprintf("tick_interval = %q\n[queue]\ntick_timeout = %q\nretry_base = \"1s\"\nretry_max = \"10s\"\n",
 		interval.String(), tickTimeout.String())+
-		smtpSenderTOML("sink", sink.Host, sink.Port, "max_connections = 5"))
+		sinkTOML("sink", sink, "max_connections = 5"))
 	id := MustCreateCampaign(t, e, "--name", "load", "--sender", "sink", "--concurrency", "5", "--subject", "Hello {{.Name}}",
 		"--text", "Hi {{.Name}} <{{.Email}}>,\n\nthis is {{.Campaign.Name}} for {{.Attr.city}}. Lorem ipsum dolor sit amet.\n")
 	ids := strconv.FormatInt(id, 10)
@@ -386,8 +306,9 @@ func TestLoad(t *testing.T) {
 	rep.SendSeconds = sendDur.Seconds()
 	rep.Sent, rep.Failed = c.Stats.Sent, c.Stats.Failed+c.Stats.Bounced
 	rep.EmailsPerSec = float64(c.Stats.Sent) / sendDur.Seconds()
-	var noID int64
-	rep.SinkMessages, rep.Duplicates, noID = sink.counts()
+	counts := sink.Counts()
+	rep.SinkMessages, rep.Duplicates = counts.Messages, counts.Duplicates
+	noID := counts.NoMessageID
 	rep.HWMMB = float64(hwm) / 1e6
 	rep.PluginRSSMaxMB = float64(pluginMax) / 1e6
 

@@ -311,7 +311,7 @@ listen = "`+httpAddr+`"
 public_url = "http://`+httpAddr+`"
 cron_secret = "${CRON_SECRET}"
 unsubscribe_secret = "${CD_SEC_UNSUB}"
-`+sink.SenderTOML("mail", `auth = "none"`, `password = "${CD_SEC_SMTP_PASS}"`)+`
+`+sinkTOML("mail", sink, `auth = "none"`, `password = "${CD_SEC_SMTP_PASS}"`)+`
 [senders.sg]
 plugin = "sendgrid"
 
@@ -389,7 +389,7 @@ secret = "`+secretOpt+`"
 		noLeak("CLI/HTTP output", o)
 	}
 	for _, m := range sink.Messages() {
-		noLeak("a sent message", string(m.Raw))
+		noLeak("a sent message", string(m.Data))
 	}
 }
 
@@ -637,7 +637,7 @@ func TestSecurityTemplateInjection(t *testing.T) {
 func TestSecuritySMTPEnvelope(t *testing.T) {
 	t.Parallel()
 	sink := NewSink(t)
-	e := NewEnv(t, sink.SenderTOML("mail"))
+	e := NewEnv(t, sinkTOML("mail", sink))
 	evil := []string{`"root>"@example.com`, `"x> NOTIFY=SUCCESS ORCPT=rfc822;spy@example.net"@example.com`, `"a b"@example.com`}
 	var adds [][]string
 	for _, a := range evil {

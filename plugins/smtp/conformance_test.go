@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/campaignd/campaignd/plugins/smtp/internal/fakesmtp"
+	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 	"github.com/campaignd/campaignd/sdk"
 	"github.com/campaignd/campaignd/sdk/sdktest"
 )
@@ -16,22 +16,22 @@ import (
 // TestConformance runs the sdk's conformance kit against the built plugin,
 // with the fake server scripted to produce every class.
 func TestConformance(t *testing.T) {
-	srv := startServer(t, fakesmtp.Options{
+	srv := startServer(t, smtptest.Options{
 		TLS:         "starttls",
 		Users:       map[string]string{"sender": "s3cret"},
 		RequireAuth: true,
-		Faults: []fakesmtp.Fault{
-			{Stage: fakesmtp.Rcpt, Rcpt: "nobody@example.com", Code: 550, Enhanced: "5.1.1", Text: "No such user"},
-			{Stage: fakesmtp.Rcpt, Rcpt: "legacy@example.com", Code: 550, Text: "User unknown"},
-			{Stage: fakesmtp.Rcpt, Rcpt: "busy@example.com", Code: 451, Enhanced: "4.7.1", Text: "Rate limit exceeded, retry in 20 seconds"},
-			{Stage: fakesmtp.Rcpt, Rcpt: "grey@example.com", Code: 450, Enhanced: "4.2.0", Text: "Greylisted, please come back later"},
-			{Stage: fakesmtp.Rcpt, Rcpt: "stall@example.com", Stall: 30 * time.Second, Code: 250, Text: "too late"},
-			{Stage: fakesmtp.EndOfData, Rcpt: "spam@example.com", Code: 554, Enhanced: "5.7.1", Text: "Message rejected as spam"},
-			{Stage: fakesmtp.EndOfData, Rcpt: "closing@example.com", Code: 421, Enhanced: "4.4.2", Text: "Timeout, closing"},
-			{Stage: fakesmtp.DataBody, Rcpt: "drop@example.com", Drop: true},
+		Faults: []smtptest.Fault{
+			{Stage: smtptest.Rcpt, Rcpt: "nobody@example.com", Code: 550, Enhanced: "5.1.1", Text: "No such user"},
+			{Stage: smtptest.Rcpt, Rcpt: "legacy@example.com", Code: 550, Text: "User unknown"},
+			{Stage: smtptest.Rcpt, Rcpt: "busy@example.com", Code: 451, Enhanced: "4.7.1", Text: "Rate limit exceeded, retry in 20 seconds"},
+			{Stage: smtptest.Rcpt, Rcpt: "grey@example.com", Code: 450, Enhanced: "4.2.0", Text: "Greylisted, please come back later"},
+			{Stage: smtptest.Rcpt, Rcpt: "stall@example.com", Stall: 30 * time.Second, Code: 250, Text: "too late"},
+			{Stage: smtptest.EndOfData, Rcpt: "spam@example.com", Code: 554, Enhanced: "5.7.1", Text: "Message rejected as spam"},
+			{Stage: smtptest.EndOfData, Rcpt: "closing@example.com", Code: 421, Enhanced: "4.4.2", Text: "Timeout, closing"},
+			{Stage: smtptest.DataBody, Rcpt: "drop@example.com", Drop: true},
 		},
 	})
-	plain := startServer(t, fakesmtp.Options{})
+	plain := startServer(t, smtptest.Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

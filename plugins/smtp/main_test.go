@@ -12,7 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/campaignd/campaignd/plugins/smtp/internal/fakesmtp"
+	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 	"github.com/campaignd/campaignd/sdk"
 	"github.com/campaignd/campaignd/sdk/plugin"
 	"github.com/campaignd/campaignd/sdk/sdktest"
@@ -34,9 +34,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func startServer(t *testing.T, opts fakesmtp.Options) *fakesmtp.Server {
+func startServer(t *testing.T, opts smtptest.Options) *smtptest.Server {
 	t.Helper()
-	srv, err := fakesmtp.Start(opts)
+	srv, err := smtptest.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,14 +78,14 @@ func message(n int) *sdk.Message {
 // connection reuse inside the plugin process, and classified failures
 // arriving intact on the host side.
 func TestPluginEndToEnd(t *testing.T) {
-	srv := startServer(t, fakesmtp.Options{
+	srv := startServer(t, smtptest.Options{
 		TLS:         "starttls",
 		Users:       map[string]string{"u": "p"},
 		RequireAuth: true,
-		Faults: []fakesmtp.Fault{
-			{Stage: fakesmtp.Rcpt, Rcpt: "rcpt2@example.org", Code: 550, Enhanced: "5.1.1", Text: "No such user"},
-			{Stage: fakesmtp.Rcpt, Rcpt: "rcpt3@example.org", Code: 451, Enhanced: "4.7.1", Text: "Rate limit exceeded, retry in 20 seconds"},
-			{Stage: fakesmtp.EndOfData, Rcpt: "rcpt4@example.org", Code: 554, Enhanced: "5.7.1", Text: "Spam"},
+		Faults: []smtptest.Fault{
+			{Stage: smtptest.Rcpt, Rcpt: "rcpt2@example.org", Code: 550, Enhanced: "5.1.1", Text: "No such user"},
+			{Stage: smtptest.Rcpt, Rcpt: "rcpt3@example.org", Code: 451, Enhanced: "4.7.1", Text: "Rate limit exceeded, retry in 20 seconds"},
+			{Stage: smtptest.EndOfData, Rcpt: "rcpt4@example.org", Code: 554, Enhanced: "5.7.1", Text: "Spam"},
 		},
 	})
 	p, err := launch(t, map[string]string{
@@ -152,7 +152,7 @@ func TestPluginConfigErrors(t *testing.T) {
 }
 
 func TestPluginEnvFallback(t *testing.T) {
-	srv := startServer(t, fakesmtp.Options{Users: map[string]string{"envuser": "envpass"}, RequireAuth: true})
+	srv := startServer(t, smtptest.Options{Users: map[string]string{"envuser": "envpass"}, RequireAuth: true})
 	p, err := launch(t, map[string]string{"tls": "none"},
 		"EMAIL_HOST="+srv.Addr, "EMAIL_USER=envuser", "EMAIL_PASS=envpass")
 	if err != nil {
@@ -167,7 +167,7 @@ func TestPluginEnvFallback(t *testing.T) {
 }
 
 func TestPluginAuthFailureIsConfig(t *testing.T) {
-	srv := startServer(t, fakesmtp.Options{Users: map[string]string{"u": "p"}, RequireAuth: true})
+	srv := startServer(t, smtptest.Options{Users: map[string]string{"u": "p"}, RequireAuth: true})
 	p, err := launch(t, map[string]string{"host": srv.Host, "port": srv.Port, "tls": "none", "username": "u", "password": "wrong"})
 	if err != nil {
 		t.Fatal(err)

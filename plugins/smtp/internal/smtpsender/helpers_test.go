@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/campaignd/campaignd/plugins/smtp/internal/fakesmtp"
 	"github.com/campaignd/campaignd/plugins/smtp/internal/smtpsender"
+	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 	"github.com/campaignd/campaignd/sdk"
 )
 
-func startServer(t *testing.T, opts fakesmtp.Options) *fakesmtp.Server {
+func startServer(t *testing.T, opts smtptest.Options) *smtptest.Server {
 	t.Helper()
-	srv, err := fakesmtp.Start(opts)
+	srv, err := smtptest.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func startServer(t *testing.T, opts fakesmtp.Options) *fakesmtp.Server {
 
 // options returns the options to reach srv; extra entries override them
 // and an empty value deletes the key.
-func options(srv *fakesmtp.Server, tlsMode string, extra map[string]string) map[string]string {
+func options(srv *smtptest.Server, tlsMode string, extra map[string]string) map[string]string {
 	o := map[string]string{
 		"host":    srv.Host,
 		"port":    srv.Port,

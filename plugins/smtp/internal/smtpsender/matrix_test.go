@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/campaignd/campaignd/plugins/smtp/internal/fakesmtp"
+	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 	"github.com/campaignd/campaignd/sdk"
 )
 
@@ -27,61 +27,61 @@ func TestFaultMatrix(t *testing.T) {
 	}
 	rows := []row{
 		// greeting
-		{fakesmtp.Greeting, 421, "4.7.0", "Too many connections from your host", sdk.ClassThrottled, 0, false, false},
-		{fakesmtp.Greeting, 421, "", "Service not available, try again in 90 seconds", sdk.ClassThrottled, 90 * time.Second, false, false},
-		{fakesmtp.Greeting, 450, "", "Temporary local problem", sdk.ClassTransient, 0, false, false},
-		{fakesmtp.Greeting, 554, "5.7.1", "Client host blocked using zen.spamhaus.org", sdk.ClassConfig, 0, false, false},
+		{smtptest.Greeting, 421, "4.7.0", "Too many connections from your host", sdk.ClassThrottled, 0, false, false},
+		{smtptest.Greeting, 421, "", "Service not available, try again in 90 seconds", sdk.ClassThrottled, 90 * time.Second, false, false},
+		{smtptest.Greeting, 450, "", "Temporary local problem", sdk.ClassTransient, 0, false, false},
+		{smtptest.Greeting, 554, "5.7.1", "Client host blocked using zen.spamhaus.org", sdk.ClassConfig, 0, false, false},
 		// EHLO
-		{fakesmtp.EHLO, 421, "4.3.2", "System not accepting network messages", sdk.ClassThrottled, 0, false, false},
-		{fakesmtp.EHLO, 451, "4.3.0", "Local error in processing", sdk.ClassTransient, 0, false, false},
-		{fakesmtp.EHLO, 554, "5.7.1", "Access denied", sdk.ClassConfig, 0, false, false},
+		{smtptest.EHLO, 421, "4.3.2", "System not accepting network messages", sdk.ClassThrottled, 0, false, false},
+		{smtptest.EHLO, 451, "4.3.0", "Local error in processing", sdk.ClassTransient, 0, false, false},
+		{smtptest.EHLO, 554, "5.7.1", "Access denied", sdk.ClassConfig, 0, false, false},
 		// AUTH
-		{fakesmtp.Auth, 454, "4.7.0", "Too many login attempts, please try again later", sdk.ClassThrottled, 0, false, false},
-		{fakesmtp.Auth, 535, "5.7.8", "Username and Password not accepted", sdk.ClassConfig, 0, false, false},
-		{fakesmtp.Auth, 534, "5.7.9", "Application-specific password required", sdk.ClassConfig, 0, false, false},
-		{fakesmtp.Auth, 451, "4.3.0", "Authentication backend unavailable", sdk.ClassTransient, 0, false, false},
+		{smtptest.Auth, 454, "4.7.0", "Too many login attempts, please try again later", sdk.ClassThrottled, 0, false, false},
+		{smtptest.Auth, 535, "5.7.8", "Username and Password not accepted", sdk.ClassConfig, 0, false, false},
+		{smtptest.Auth, 534, "5.7.9", "Application-specific password required", sdk.ClassConfig, 0, false, false},
+		{smtptest.Auth, 451, "4.3.0", "Authentication backend unavailable", sdk.ClassTransient, 0, false, false},
 		// MAIL FROM (a fresh connection: 421 is not retried as stale)
-		{fakesmtp.Mail, 421, "4.7.0", "Try again later, closing connection", sdk.ClassThrottled, 0, false, false},
-		{fakesmtp.Mail, 451, "4.7.1", "Rate limit exceeded, retry in 2 minutes", sdk.ClassThrottled, 2 * time.Minute, true, false},
-		{fakesmtp.Mail, 450, "4.4.5", "Mail system congestion", sdk.ClassThrottled, 0, true, false},
-		{fakesmtp.Mail, 451, "4.3.0", "Temporary lookup failure", sdk.ClassTransient, 0, true, false},
-		{fakesmtp.Mail, 553, "5.1.8", "Sender address rejected: Domain not found", sdk.ClassConfig, 0, true, false},
-		{fakesmtp.Mail, 550, "5.7.1", "Sender not allowed", sdk.ClassConfig, 0, true, false},
-		{fakesmtp.Mail, 552, "5.3.4", "Message size exceeds fixed limit", sdk.ClassPermanent, 0, true, false},
-		{fakesmtp.Mail, 550, "5.4.5", "Daily user sending limit exceeded", sdk.ClassThrottled, 0, true, false},
+		{smtptest.Mail, 421, "4.7.0", "Try again later, closing connection", sdk.ClassThrottled, 0, false, false},
+		{smtptest.Mail, 451, "4.7.1", "Rate limit exceeded, retry in 2 minutes", sdk.ClassThrottled, 2 * time.Minute, true, false},
+		{smtptest.Mail, 450, "4.4.5", "Mail system congestion", sdk.ClassThrottled, 0, true, false},
+		{smtptest.Mail, 451, "4.3.0", "Temporary lookup failure", sdk.ClassTransient, 0, true, false},
+		{smtptest.Mail, 553, "5.1.8", "Sender address rejected: Domain not found", sdk.ClassConfig, 0, true, false},
+		{smtptest.Mail, 550, "5.7.1", "Sender not allowed", sdk.ClassConfig, 0, true, false},
+		{smtptest.Mail, 552, "5.3.4", "Message size exceeds fixed limit", sdk.ClassPermanent, 0, true, false},
+		{smtptest.Mail, 550, "5.4.5", "Daily user sending limit exceeded", sdk.ClassThrottled, 0, true, false},
 		// RCPT TO
-		{fakesmtp.Rcpt, 550, "5.1.1", "The email account that you tried to reach does not exist", sdk.ClassBounced, 0, true, true},
-		{fakesmtp.Rcpt, 550, "", "Requested action not taken: mailbox unavailable", sdk.ClassBounced, 0, true, true},
-		{fakesmtp.Rcpt, 553, "5.0.0", "<x@example.org>: User unknown", sdk.ClassBounced, 0, true, true},
-		{fakesmtp.Rcpt, 550, "5.7.1", "Message rejected: mailbox unavailable (policy)", sdk.ClassPermanent, 0, true, true},
-		{fakesmtp.Rcpt, 554, "5.7.1", "<x@example.org>: Relay access denied", sdk.ClassConfig, 0, true, true},
-		{fakesmtp.Rcpt, 553, "5.7.1", "<s@example.com>: Sender address rejected: not owned by user u", sdk.ClassConfig, 0, true, true},
-		{fakesmtp.Rcpt, 450, "4.2.0", "Recipient address rejected: Greylisted, try again later", sdk.ClassTransient, 0, true, true},
-		{fakesmtp.Rcpt, 452, "4.2.2", "Mailbox full", sdk.ClassTransient, 0, true, true},
-		{fakesmtp.Rcpt, 450, "4.7.1", "Too many messages, slow down", sdk.ClassThrottled, 0, true, true},
-		{fakesmtp.Rcpt, 454, "4.7.1", "Relay access temporarily denied", sdk.ClassThrottled, 0, true, true},
-		{fakesmtp.Rcpt, 421, "4.7.0", "Closing connection", sdk.ClassThrottled, 0, false, false},
-		{fakesmtp.Rcpt, 552, "5.2.2", "Mailbox full", sdk.ClassPermanent, 0, true, true},
+		{smtptest.Rcpt, 550, "5.1.1", "The email account that you tried to reach does not exist", sdk.ClassBounced, 0, true, true},
+		{smtptest.Rcpt, 550, "", "Requested action not taken: mailbox unavailable", sdk.ClassBounced, 0, true, true},
+		{smtptest.Rcpt, 553, "5.0.0", "<x@example.org>: User unknown", sdk.ClassBounced, 0, true, true},
+		{smtptest.Rcpt, 550, "5.7.1", "Message rejected: mailbox unavailable (policy)", sdk.ClassPermanent, 0, true, true},
+		{smtptest.Rcpt, 554, "5.7.1", "<x@example.org>: Relay access denied", sdk.ClassConfig, 0, true, true},
+		{smtptest.Rcpt, 553, "5.7.1", "<s@example.com>: Sender address rejected: not owned by user u", sdk.ClassConfig, 0, true, true},
+		{smtptest.Rcpt, 450, "4.2.0", "Recipient address rejected: Greylisted, try again later", sdk.ClassTransient, 0, true, true},
+		{smtptest.Rcpt, 452, "4.2.2", "Mailbox full", sdk.ClassTransient, 0, true, true},
+		{smtptest.Rcpt, 450, "4.7.1", "Too many messages, slow down", sdk.ClassThrottled, 0, true, true},
+		{smtptest.Rcpt, 454, "4.7.1", "Relay access temporarily denied", sdk.ClassThrottled, 0, true, true},
+		{smtptest.Rcpt, 421, "4.7.0", "Closing connection", sdk.ClassThrottled, 0, false, false},
+		{smtptest.Rcpt, 552, "5.2.2", "Mailbox full", sdk.ClassPermanent, 0, true, true},
 		// DATA command
-		{fakesmtp.Data, 451, "", "Requested action aborted: local error", sdk.ClassTransient, 0, true, true},
-		{fakesmtp.Data, 554, "5.5.1", "No valid recipients", sdk.ClassPermanent, 0, true, true},
-		{fakesmtp.Data, 421, "", "Shutting down", sdk.ClassThrottled, 0, false, false},
+		{smtptest.Data, 451, "", "Requested action aborted: local error", sdk.ClassTransient, 0, true, true},
+		{smtptest.Data, 554, "5.5.1", "No valid recipients", sdk.ClassPermanent, 0, true, true},
+		{smtptest.Data, 421, "", "Shutting down", sdk.ClassThrottled, 0, false, false},
 		// end of DATA
-		{fakesmtp.EndOfData, 554, "5.7.1", "Message rejected as spam", sdk.ClassPermanent, 0, true, false},
-		{fakesmtp.EndOfData, 550, "5.1.1", "Recipient does not exist here", sdk.ClassBounced, 0, true, false},
-		{fakesmtp.EndOfData, 451, "4.3.0", "Queue file write error", sdk.ClassTransient, 0, true, false},
-		{fakesmtp.EndOfData, 452, "4.3.1", "Insufficient system storage", sdk.ClassTransient, 0, true, false},
-		{fakesmtp.EndOfData, 450, "4.7.0", "Message throttled, please wait 30s", sdk.ClassThrottled, 30 * time.Second, true, false},
-		{fakesmtp.EndOfData, 421, "4.4.2", "Timeout, closing", sdk.ClassThrottled, 0, false, false},
+		{smtptest.EndOfData, 554, "5.7.1", "Message rejected as spam", sdk.ClassPermanent, 0, true, false},
+		{smtptest.EndOfData, 550, "5.1.1", "Recipient does not exist here", sdk.ClassBounced, 0, true, false},
+		{smtptest.EndOfData, 451, "4.3.0", "Queue file write error", sdk.ClassTransient, 0, true, false},
+		{smtptest.EndOfData, 452, "4.3.1", "Insufficient system storage", sdk.ClassTransient, 0, true, false},
+		{smtptest.EndOfData, 450, "4.7.0", "Message throttled, please wait 30s", sdk.ClassThrottled, 30 * time.Second, true, false},
+		{smtptest.EndOfData, 421, "4.4.2", "Timeout, closing", sdk.ClassThrottled, 0, false, false},
 	}
 	for _, r := range rows {
 		name := fmt.Sprintf("%s/%d_%s", r.stage, r.code, r.enhanced)
 		t.Run(name, func(t *testing.T) {
-			opts := fakesmtp.Options{Faults: []fakesmtp.Fault{{
+			opts := smtptest.Options{Faults: []smtptest.Fault{{
 				Stage: r.stage, Code: r.code, Enhanced: r.enhanced, Text: r.text, Times: 1,
 			}}}
 			extra := map[string]string{}
-			if r.stage == fakesmtp.Auth {
+			if r.stage == smtptest.Auth {
 				opts.Users = map[string]string{"u": "p"}
 				extra["username"], extra["password"] = "u", "p"
 			}
@@ -122,8 +122,8 @@ func TestFaultMatrixSTARTTLS(t *testing.T) {
 		{554, "5.5.1", "TLS not available", sdk.ClassConfig},
 	} {
 		t.Run(fmt.Sprint(r.code), func(t *testing.T) {
-			srv := startServer(t, fakesmtp.Options{TLS: "starttls", Faults: []fakesmtp.Fault{
-				{Stage: fakesmtp.StartTLS, Code: r.code, Enhanced: r.enhanced, Text: r.text, Times: 1},
+			srv := startServer(t, smtptest.Options{TLS: "starttls", Faults: []smtptest.Fault{
+				{Stage: smtptest.StartTLS, Code: r.code, Enhanced: r.enhanced, Text: r.text, Times: 1},
 			}})
 			s := configure(t, options(srv, "starttls", nil))
 			_, e := send(t, s, message(1))
@@ -135,18 +135,18 @@ func TestFaultMatrixSTARTTLS(t *testing.T) {
 
 // TestConnectionDropsAtEachStage closes the connection instead of answering.
 func TestConnectionDropsAtEachStage(t *testing.T) {
-	for _, stage := range []string{fakesmtp.Greeting, fakesmtp.EHLO, fakesmtp.Auth, fakesmtp.Mail,
-		fakesmtp.Rcpt, fakesmtp.Data, fakesmtp.DataBody, fakesmtp.EndOfData, fakesmtp.Rset} {
+	for _, stage := range []string{smtptest.Greeting, smtptest.EHLO, smtptest.Auth, smtptest.Mail,
+		smtptest.Rcpt, smtptest.Data, smtptest.DataBody, smtptest.EndOfData, smtptest.Rset} {
 		t.Run(stage, func(t *testing.T) {
-			opts := fakesmtp.Options{Users: map[string]string{"u": "p"}, Faults: []fakesmtp.Fault{{Stage: stage, Drop: true, Times: 1}}}
-			if stage == fakesmtp.Rset {
+			opts := smtptest.Options{Users: map[string]string{"u": "p"}, Faults: []smtptest.Fault{{Stage: stage, Drop: true, Times: 1}}}
+			if stage == smtptest.Rset {
 				// Reach RSET through a rejected recipient.
-				opts.Faults = append(opts.Faults, fakesmtp.Fault{Stage: fakesmtp.Rcpt, Code: 550, Enhanced: "5.1.1", Text: "no such user", Times: 1})
+				opts.Faults = append(opts.Faults, smtptest.Fault{Stage: smtptest.Rcpt, Code: 550, Enhanced: "5.1.1", Text: "no such user", Times: 1})
 			}
 			srv := startServer(t, opts)
 			s := configure(t, options(srv, "none", map[string]string{"username": "u", "password": "p"}))
 			_, e := send(t, s, message(1))
-			if stage == fakesmtp.Rset {
+			if stage == smtptest.Rset {
 				// The message's own outcome is the rejection; the dead
 				// session is noticed at RSET and closed.
 				expect(t, e, sdk.ClassBounced, 550, "5.1.1")

@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/campaignd/campaignd/plugins/smtp/internal/fakesmtp"
 	"github.com/campaignd/campaignd/plugins/smtp/internal/smtpsender"
+	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 	"github.com/campaignd/campaignd/sdk"
 )
 
 func TestSendDelivers(t *testing.T) {
-	srv := startServer(t, fakesmtp.Options{})
+	srv := startServer(t, smtptest.Options{})
 	s := configure(t, options(srv, "none", nil))
 	m := message(1)
 	m.Subject = "Grüße"
@@ -57,7 +57,7 @@ func TestSendDelivers(t *testing.T) {
 }
 
 func TestConnectionReuseSequential(t *testing.T) {
-	srv := startServer(t, fakesmtp.Options{})
+	srv := startServer(t, smtptest.Options{})
 	s := configure(t, options(srv, "none", nil))
 	for i := 1; i <= 10; i++ {
 		mustSend(t, s, message(i))
@@ -77,7 +77,7 @@ func TestConcurrentSendsBoundedConnections(t *testing.T) {
 	for _, tc := range []struct {
 		workers, max int
 	}{{5, 5}, {10, 3}} {
-		srv := startServer(t, fakesmtp.Options{})
+		srv := startServer(t, smtptest.Options{})
 		s := configure(t, options(srv, "none", map[string]string{"max_connections": strconv.Itoa(tc.max)}))
 		var wg sync.WaitGroup
 		errs := make(chan error, tc.workers*4)
@@ -114,7 +114,7 @@ func TestAuth(t *testing.T) {
 	for _, mech := range []string{"plain", "login"} {
 		for _, tlsMode := range []string{"none", "starttls", "implicit"} {
 			t.Run(mech+"/"+tlsMode, func(t *testing.T) {
-				srv := startServer(t, fakesmtp.Options{TLS: tlsMode, Users: users, RequireAuth: true})
+				srv := startServer(t, smtptest.Options{TLS: tlsMode, Users: users, RequireAuth: true})
 				s := configure(t, options(srv, tlsMode, map[string]string{
 					"username": "user@example.com", "password": "s3cret", "auth": mech,
 				}))
@@ -139,7 +139,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestAuthDefaultsToPlainWithUsername(t *testing.T) {
-	srv := startServer(t, fakesmtp.Options{Users: map[string]string{"u": "p"}, RequireAuth: true, Mechanisms: []string{"PLAIN"}})
+	srv := startServer(t, smtptest.Options{Users: map[string]string{"u": "p"}, RequireAuth: true, Mechanisms: []string{"PLAIN"}})
 	s := configure(t, options(srv, "none", map[string]string{"username": "u", "password": "p"}))
 	mustSend(t, s, message(1))
 }
@@ -147,7 +147,7 @@ func TestAuthDefaultsToPlainWithUsername(t *testing.T) {
 func TestAuthFailures(t *testing.T) {
 	users := map[string]string{"u": "right"}
 	t.Run("wrong password is config", func(t *testing.T) {
-		srv := startServer(t, fakesmtp.Options{Users: users, RequireAuth: true})
+		srv := startServer(t, smtptest.Options{Users: users, RequireAuth: true})
 		s := configure(t, options(srv, "none", map[string]string{"username": "u", "password": "wrong"}))
 		_, e := send(t, s, message(1))
 		expect(t, e, sdk.ClassConfig, 535, "5.7.8", "AUTH", "authentication failed")
@@ -156,19 +156,19 @@ func TestAuthFailures(t *testing.T) {
 		}
 	})
 	t.Run("server without AUTH", func(t *testing.T) {
-		srv := startServer(t, fakesmtp.Options{})
+		srv := startServer(t, smtptest.Options{})
 		s := configure(t, options(srv, "none", map[string]string{"username": "u", "password": "p"}))
 		_, e := send(t, s, message(1))
 		expect(t, e, sdk.ClassConfig, 0, "", "does not offer AUTH")
 	})
 	t.Run("mechanism not offered", func(t *testing.T) {
-		srv := startServer(t, fakesmtp.Options{Users: users, Mechanisms: []string{"PLAIN"}})
+		srv := startServer(t, smtptest.Options{Users: users, Mechanisms: []string{"PLAIN"}})
 		s := configure(t, options(srv, "none", map[string]string{"username": "u", "password": "right", "auth": "login"}))
 		_, e := send(t, s, message(1))
 		expect(t, e, sdk.ClassConfig, 0, "", "offers AUTH PLAIN, not LOGIN")
 	})
 	t.Run("no auth configured but required", func(t *testing.T) {
-		srv := startServer(t, fakesmtp.Options{Users: users, RequireAuth: true})
+		srv := startServer(t, smtptest.Options{Users: users, RequireAuth: true})
 		s := configure(t, options(srv, "none", nil))
 		_, e := send(t, s, message(1))
 		expect(t, e, sdk.ClassConfig, 530, "5.7.0", "MAIL FROM", "authentication required")
@@ -177,7 +177,7 @@ func TestAuthFailures(t *testing.T) {
 
 func TestTLS(t *testing.T) {
 	t.Run("starttls", func(t *testing.T) {
-		srv := startServer(t, fakesmtp.Options{TLS: "starttls"})
+		srv := startServer(t, smtptest.Options{TLS: "starttls"})
 		s := configure(t, options(srv, "starttls", nil))
 		mustSend(t, s, message(1))
 		mustSend(t, s, message(2))
@@ -189,7 +189,7 @@ func TestTLS(t *testing.T) {
 		}
 	})
 	t.Run("implicit", func(t *testing.T) {
-		srv := startServer(t, fakesmtp.Options{TLS: "implicit"})
+		srv := startServer(t, smtptest.Options{TLS: "implicit"})
 		s := configure(t, options(srv, "implicit", nil))
 		mustSend(t, s, message(1))
 		if len(srv.Messages()) != 1 {
@@ -197,19 +197,19 @@ func TestTLS(t *testing.T) {
 		}
 	})
 	t.Run("starttls required but not offered", func(t *testing.T) {
-		srv := startServer(t, fakesmtp.Options{})
+		srv := startServer(t, smtptest.Options{})
 		s := configure(t, options(srv, "starttls", nil))
 		_, e := send(t, s, message(1))
 		expect(t, e, sdk.ClassConfig, 0, "", "does not offer STARTTLS")
 	})
 	t.Run("untrusted certificate", func(t *testing.T) {
-		srv := startServer(t, fakesmtp.Options{TLS: "starttls"})
+		srv := startServer(t, smtptest.Options{TLS: "starttls"})
 		s := configure(t, options(srv, "starttls", map[string]string{"insecure_skip_verify": ""}))
 		_, e := send(t, s, message(1))
 		expect(t, e, sdk.ClassConfig, 0, "", "certificate")
 	})
 	t.Run("implicit against plaintext server", func(t *testing.T) {
-		srv := startServer(t, fakesmtp.Options{})
+		srv := startServer(t, smtptest.Options{})
 		s := configure(t, options(srv, "implicit", map[string]string{"timeout": "1s"}))
 		_, e := send(t, s, message(1))
 		if e == nil || (e.Class != sdk.ClassConfig && e.Class != sdk.ClassTransient) {
@@ -237,7 +237,7 @@ func TestDNSFailureIsTransient(t *testing.T) {
 }
 
 func TestDropMidDataThenRecover(t *testing.T) {
-	srv := startServer(t, fakesmtp.Options{Faults: []fakesmtp.Fault{{Stage: fakesmtp.DataBody, Drop: true, Times: 1}}})
+	srv := startServer(t, smtptest.Options{Faults: []smtptest.Fault{{Stage: smtptest.DataBody, Drop: true, Times: 1}}})
 	s := configure(t, options(srv, "none", nil))
 	_, e := send(t, s, message(1))
 	if e == nil || e.Class != sdk.ClassTransient || e.SMTPCode != 0 {
@@ -253,9 +253,9 @@ func TestDropMidDataThenRecover(t *testing.T) {
 }
 
 func TestStallPastTimeout(t *testing.T) {
-	for _, stage := range []string{fakesmtp.Greeting, fakesmtp.EHLO, fakesmtp.Mail, fakesmtp.Rcpt, fakesmtp.EndOfData} {
+	for _, stage := range []string{smtptest.Greeting, smtptest.EHLO, smtptest.Mail, smtptest.Rcpt, smtptest.EndOfData} {
 		t.Run(stage, func(t *testing.T) {
-			srv := startServer(t, fakesmtp.Options{Faults: []fakesmtp.Fault{
+			srv := startServer(t, smtptest.Options{Faults: []smtptest.Fault{
 				{Stage: stage, Stall: 5 * time.Second, Code: 250, Text: "late", Times: 1},
 			}})
 			s := configure(t, options(srv, "none", map[string]string{"timeout": "300ms"}))
@@ -271,7 +271,7 @@ func TestStallPastTimeout(t *testing.T) {
 }
 
 func TestContextDeadlineAndCancel(t *testing.T) {
-	srv := startServer(t, fakesmtp.Options{Faults: []fakesmtp.Fault{{Stage: fakesmtp.EndOfData, Stall: 1500 * time.Millisecond, Code: 250, Text: "late"}}})
+	srv := startServer(t, smtptest.Options{Faults: []smtptest.Fault{{Stage: smtptest.EndOfData, Stall: 1500 * time.Millisecond, Code: 250, Text: "late"}}})
 	s := configure(t, options(srv, "none", map[string]string{"timeout": "30s"}))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -301,11 +301,11 @@ func TestContextDeadlineAndCancel(t *testing.T) {
 }
 
 func TestStaleIdleConnectionIsReplaced(t *testing.T) {
-	for _, f := range []fakesmtp.Fault{
-		{Stage: fakesmtp.Mail, Drop: true, Times: 1},
-		{Stage: fakesmtp.Mail, Code: 421, Enhanced: "4.4.2", Text: "Idle timeout, bye", Times: 1},
+	for _, f := range []smtptest.Fault{
+		{Stage: smtptest.Mail, Drop: true, Times: 1},
+		{Stage: smtptest.Mail, Code: 421, Enhanced: "4.4.2", Text: "Idle timeout, bye", Times: 1},
 	} {
-		srv := startServer(t, fakesmtp.Options{})
+		srv := startServer(t, smtptest.Options{})
 		s := configure(t, options(srv, "none", nil))
 		mustSend(t, s, message(1))
 		srv.SetFaults(f)
@@ -320,7 +320,7 @@ func TestStaleIdleConnectionIsReplaced(t *testing.T) {
 }
 
 func TestIdleTimeoutClosesConnections(t *testing.T) {
-	srv := startServer(t, fakesmtp.Options{})
+	srv := startServer(t, smtptest.Options{})
 	s := configure(t, options(srv, "none", map[string]string{"idle_timeout": "100ms"}))
 	mustSend(t, s, message(1))
 	waitFor(t, "the idle connection to be closed", func() bool { return srv.Active() == 0 })
@@ -337,7 +337,7 @@ func TestNonASCIIAddresses(t *testing.T) {
 	m := message(1)
 	m.To = "Jörg <jörg@exämple.org>"
 	t.Run("without SMTPUTF8", func(t *testing.T) {
-		srv := startServer(t, fakesmtp.Options{})
+		srv := startServer(t, smtptest.Options{})
 		s := configure(t, options(srv, "none", nil))
 		_, e := send(t, s, m)
 		expect(t, e, sdk.ClassPermanent, 0, "", "SMTPUTF8")
@@ -347,7 +347,7 @@ func TestNonASCIIAddresses(t *testing.T) {
 		}
 	})
 	t.Run("with SMTPUTF8", func(t *testing.T) {
-		srv := startServer(t, fakesmtp.Options{SMTPUTF8: true})
+		srv := startServer(t, smtptest.Options{SMTPUTF8: true})
 		s := configure(t, options(srv, "none", nil))
 		mustSend(t, s, m)
 		if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].To != "jörg@exämple.org" {
@@ -357,7 +357,7 @@ func TestNonASCIIAddresses(t *testing.T) {
 }
 
 func TestBadMessagesAreNotSent(t *testing.T) {
-	srv := startServer(t, fakesmtp.Options{})
+	srv := startServer(t, smtptest.Options{})
 	s := configure(t, options(srv, "none", nil))
 	m := message(1)
 	m.Subject = "hi\r\nBcc: victim@example.com"
@@ -389,8 +389,8 @@ func TestSendBeforeConfigure(t *testing.T) {
 }
 
 func TestReconfigureClosesOldPool(t *testing.T) {
-	a := startServer(t, fakesmtp.Options{})
-	b := startServer(t, fakesmtp.Options{})
+	a := startServer(t, smtptest.Options{})
+	b := startServer(t, smtptest.Options{})
 	s := configure(t, options(a, "none", nil))
 	mustSend(t, s, message(1))
 	if err := s.Configure(context.Background(), options(b, "none", nil)); err != nil {
@@ -404,7 +404,7 @@ func TestReconfigureClosesOldPool(t *testing.T) {
 }
 
 func TestInfo(t *testing.T) {
-	srv := startServer(t, fakesmtp.Options{})
+	srv := startServer(t, smtptest.Options{})
 	s := configure(t, options(srv, "none", map[string]string{"max_connections": "7"}))
 	info, err := s.Info(context.Background())
 	if err != nil || info.Name != "smtp" || info.Version == "" || info.MaxConcurrency != 7 {
@@ -413,7 +413,7 @@ func TestInfo(t *testing.T) {
 }
 
 func TestReceiptFallsBackToMessageID(t *testing.T) {
-	srv := startServer(t, fakesmtp.Options{Faults: []fakesmtp.Fault{{Stage: fakesmtp.EndOfData, Code: 250, Enhanced: "2.0.0", Text: "Accepted"}}})
+	srv := startServer(t, smtptest.Options{Faults: []smtptest.Fault{{Stage: smtptest.EndOfData, Code: 250, Enhanced: "2.0.0", Text: "Accepted"}}})
 	s := configure(t, options(srv, "none", nil))
 	m := message(9)
 	r := mustSend(t, s, m)
@@ -428,7 +428,7 @@ func TestStallWhileReceivingBody(t *testing.T) {
 	if raceEnabled {
 		t.Skip("timing of a 6 MiB transfer is meaningless under the race detector")
 	}
-	srv := startServer(t, fakesmtp.Options{SmallReceiveBuffer: true, Faults: []fakesmtp.Fault{{Stage: fakesmtp.DataBody, Drop: true, Stall: 30 * time.Second}}})
+	srv := startServer(t, smtptest.Options{SmallReceiveBuffer: true, Faults: []smtptest.Fault{{Stage: smtptest.DataBody, Drop: true, Stall: 30 * time.Second}}})
 	s := configure(t, options(srv, "none", map[string]string{"timeout": "300ms"}))
 	m := message(1)
 	// 6 MiB: more than the client's send buffer (autotuned up to 4 MiB on
