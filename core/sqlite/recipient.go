@@ -127,7 +127,7 @@ func (db *DB) InsertRecipients(ctx context.Context, campaignID int64, rs []core.
 		queued := st == core.CampaignSending || (st == core.CampaignPaused && pausedFrom.String == string(core.CampaignSending))
 
 		rows := rs
-		suppressed, err := suppressedIn(ctx, tx, rs)
+		suppressed, err := suppressedAmong(ctx, tx, len(rs), func(i int) string { return rs[i].Email })
 		if err != nil {
 			return err
 		}
