@@ -20,6 +20,31 @@ import (
 	"unicode/utf8"
 )
 
+// ImportFormat is the format of an imported file.
+type ImportFormat string
+
+// Import formats.
+const (
+	FormatCSV   ImportFormat = "csv"
+	FormatJSONL ImportFormat = "jsonl"
+)
+
+// ImportError is one rejected row of an import.
+type ImportError struct {
+	Line    int64  `json:"line"`
+	Message string `json:"message"`
+}
+
+// ImportResult counts what an import did. Errors lists the first
+// MaxImportErrors invalid rows; Invalid counts them all.
+type ImportResult struct {
+	Added      int64         `json:"added"`
+	Duplicates int64         `json:"duplicates"`
+	Suppressed int64         `json:"suppressed"`
+	Invalid    int64         `json:"invalid"`
+	Errors     []ImportError `json:"errors"`
+}
+
 // MaxImportErrors bounds the per-row errors an ImportResult lists; Invalid
 // still counts every rejected row.
 const MaxImportErrors = 1000
