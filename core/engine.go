@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -326,13 +325,8 @@ func (e *Engine) Queue(ctx context.Context) ([]*QueueSummary, error) {
 
 // Suppress puts an address on the suppression list; EINVALID for a bad address.
 func (e *Engine) Suppress(ctx context.Context, s Suppression) error {
-	addr, _, err := NormalizeAddress(s.Email)
-	if err != nil {
+	if err := s.Validate(); err != nil {
 		return err
-	}
-	s.Email = addr
-	if strings.ContainsAny(s.Reason, "\x00") {
-		return Errorf(EINVALID, "reason: contains a NUL byte")
 	}
 	if s.Source == "" {
 		s.Source = "operator"
@@ -350,6 +344,18 @@ func (e *Engine) Unsuppress(ctx context.Context, email string) error {
 		return err
 	}
 	return e.store.Unsuppress(ctx, addr)
+}
+
+// ImportSuppressions streams a suppression list onto the suppression list,
+// as source "import": a CSV file with an "email" column and optionally a
+// "reason" one (format csv), one address per line (list), or either, told
+// apart by the first line (""). reason is recorded for rows without one.
+// Invalid rows are reported with their line and skipped; valid ones are
+// committed 10,000 per transaction. EINVALID for a CSV file without an
+// email column (naming its columns) or an unreadable stream, with the
+// counts of what was already committed.
+func (e *Engine) ImportSuppressions(ctx context.Context, format ImportFormat, r io.Reader, reason string) (*ImportResult, error) {
+	return importSuppressions(ctx, e.store, format, r, reason, e.now)
 }
 
 // Suppressions lists the suppression list, newest first.

@@ -33,6 +33,9 @@ type Service interface {
 	Suppress(ctx context.Context, s Suppression) error
 	Unsuppress(ctx context.Context, email string) error
 	Suppressions(ctx context.Context, limit int) ([]*Suppression, error)
+	// ImportSuppressions streams a list of addresses onto the suppression
+	// list (see Engine.ImportSuppressions).
+	ImportSuppressions(ctx context.Context, format ImportFormat, r io.Reader, reason string) (*ImportResult, error)
 }
 
 // actorKey carries who asked, for execution records.

@@ -52,6 +52,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/suppressions", s.suppressions)
 	handle("POST /v1/suppressions", s.suppress)
 	handle("DELETE /v1/suppressions/{email}", s.unsuppress)
+	handle("POST /v1/suppressions:import", s.importSuppressions)
 
 	// The mux answers unknown routes and wrong methods in plain text; give
 	// those the JSON error shape too.
@@ -437,6 +438,33 @@ func (s *Server) unsuppress(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// importSuppressions streams the body onto the suppression list, like a
+// recipients import: the body is never held whole, and its failure (too
+// large, stalled) explains whatever the service made of it.
+func (s *Server) importSuppressions(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "format", "reason")
+	if err != nil {
+		return err
+	}
+	format := core.ImportFormat(strings.ToLower(q.Get("format")))
+	if format != "" && format != core.FormatCSV && format != core.FormatList {
+		return core.Errorf(core.EINVALID, "query parameter format: %q is not csv or list", q.Get("format"))
+	}
+	if r.ContentLength > s.cfg.MaxImportBytes {
+		return tooLarge("suppressions import", s.cfg.MaxImportBytes)
+	}
+	body := s.newBody(w, r, s.cfg.MaxImportBytes, "suppressions import")
+	res, err := s.svc.ImportSuppressions(r.Context(), format, body, q.Get("reason"))
+	body.finish()
+	if berr := body.err(); berr != nil {
+		return berr
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
 }
 
 // ---- request parsing ----
