@@ -285,17 +285,18 @@ func (e *Engine) checkOpen(ctx context.Context, id int64) error {
 	return nil
 }
 
-// Recipients lists a campaign's recipients; ENOTFOUND for an unknown campaign.
+// Recipients lists a campaign's recipients, a page of f.Limit (see
+// ListLimit); ENOTFOUND for an unknown campaign, EINVALID for a limit out
+// of range.
 func (e *Engine) Recipients(ctx context.Context, id int64, f RecipientFilter) ([]*Recipient, error) {
 	if _, err := e.store.Campaign(ctx, id); err != nil {
 		return nil, err
 	}
-	if f.Limit < 0 || f.Limit > 100000 {
-		return nil, Errorf(EINVALID, "limit: %d is outside 0..100000", f.Limit)
+	limit, err := ListLimit("limit", f.Limit)
+	if err != nil {
+		return nil, err
 	}
-	if f.Limit == 0 {
-		f.Limit = 100
-	}
+	f.Limit = limit
 	return e.store.Recipients(ctx, id, f)
 }
 
@@ -310,10 +311,12 @@ func (e *Engine) Executions(ctx context.Context, id int64) ([]*Execution, error)
 	return e.store.Executions(ctx, id, 1000)
 }
 
-// Ticks returns the most recent tick records, newest first.
+// Ticks returns the most recent tick records, newest first, at most limit
+// of them (see ListLimit); EINVALID for a limit out of range.
 func (e *Engine) Ticks(ctx context.Context, limit int) ([]*TickRecord, error) {
-	if limit <= 0 || limit > 10000 {
-		limit = 50
+	limit, err := ListLimit("limit", limit)
+	if err != nil {
+		return nil, err
 	}
 	return e.store.Ticks(ctx, limit)
 }
@@ -358,10 +361,12 @@ func (e *Engine) ImportSuppressions(ctx context.Context, format ImportFormat, r 
 	return importSuppressions(ctx, e.store, format, r, reason, e.now)
 }
 
-// Suppressions lists the suppression list, newest first.
+// Suppressions lists the suppression list, newest first, at most limit
+// entries (see ListLimit); EINVALID for a limit out of range.
 func (e *Engine) Suppressions(ctx context.Context, limit int) ([]*Suppression, error) {
-	if limit <= 0 {
-		limit = 1000
+	limit, err := ListLimit("limit", limit)
+	if err != nil {
+		return nil, err
 	}
 	return e.store.Suppressions(ctx, limit)
 }

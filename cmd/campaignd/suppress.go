@@ -49,12 +49,16 @@ func (a *app) cmdSuppress(ctx context.Context, args []string) error {
 		if _, err := a.parse(fs, args, 0, 0, "suppress list"); err != nil {
 			return err
 		}
+		n, err := core.ListLimit("--limit", *limit)
+		if err != nil {
+			return err
+		}
 		s, err := a.open(ctx, readAccess, "")
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		list, err := s.Suppressions(ctx, *limit)
+		list, err := s.Suppressions(ctx, n)
 		if err != nil {
 			return err
 		}

@@ -307,6 +307,8 @@ func TestStrictRequests(t *testing.T) {
 		{"GET", "/v1/executions?campaign=seven", ``, 400, core.EINVALID, []string{"query parameter campaign"}},
 		{"GET", "/v1/ticks?limit=1e3", ``, 400, core.EINVALID, []string{"query parameter limit"}},
 		{"GET", "/v1/suppressions?limit=x", ``, 400, core.EINVALID, []string{"query parameter limit"}},
+		{"GET", "/v1/suppressions?limit=100001", ``, 400, core.EINVALID, []string{"query parameter limit", "outside 0..100000"}},
+		{"GET", "/v1/campaigns/7/recipients?limit=100001", ``, 400, core.EINVALID, []string{"query parameter limit", "outside 0..100000"}},
 		{"GET", "/v1/queue?verbose=1", ``, 400, core.EINVALID, []string{"verbose", "no query parameters"}},
 		{"POST", "/v1/campaigns/7/recipients:import", `a@b.org`, 400, core.EINVALID, []string{"format"}},
 		{"POST", "/v1/campaigns/7/recipients:import?format=xml", `a@b.org`, 400, core.EINVALID, []string{"format", "xml"}},

@@ -305,11 +305,9 @@ func (s *Server) recipients(w http.ResponseWriter, r *http.Request) error {
 			return core.Errorf(core.EINVALID, "query parameter %s", core.ErrorMessage(err))
 		}
 	}
-	limit, err := queryInt(q, "limit", 0, strconv.IntSize)
-	if err != nil {
+	if f.Limit, err = listLimit(q); err != nil {
 		return err
 	}
-	f.Limit = int(limit)
 	if f.AfterID, err = queryInt(q, "after_id", 0, 64); err != nil {
 		return err
 	}
@@ -503,14 +501,24 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 }
 
 // queryLimit reads the query string of a listing that takes only an
-// optional limit (absent = the service's default).
+// optional limit.
 func queryLimit(r *http.Request) (int, error) {
 	q, err := query(r, "limit")
 	if err != nil {
 		return 0, err
 	}
+	return listLimit(q)
+}
+
+// listLimit reads the optional limit parameter of a listing: absent or 0
+// is 0 (the service's default), anything else must be in core.ListLimit's
+// range, EINVALID naming the parameter.
+func listLimit(q url.Values) (int, error) {
 	limit, err := queryInt(q, "limit", 0, strconv.IntSize)
-	return int(limit), err
+	if err != nil || limit == 0 {
+		return 0, err
+	}
+	return core.ListLimit("query parameter limit", int(limit))
 }
 
 // queryInt parses an optional integer query parameter that must be at least

@@ -63,10 +63,11 @@ func (db *DB) Unsuppress(ctx context.Context, email string) error {
 }
 
 // Suppressions lists the suppression list, newest first, at most limit
-// entries (limit <= 0 means 100).
+// entries (see core.ListLimit).
 func (db *DB) Suppressions(ctx context.Context, limit int) ([]*core.Suppression, error) {
-	if limit <= 0 {
-		limit = 100
+	limit, err := core.ListLimit("limit", limit)
+	if err != nil {
+		return nil, err
 	}
 	const op = "list suppressions"
 	rows, err := db.r.QueryContext(ctx, `SELECT email, reason, source, created_at FROM suppressions
