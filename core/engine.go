@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -281,17 +280,18 @@ func (e *Engine) checkOpen(ctx context.Context, id int64) error {
 	return nil
 }
 
-// Recipients lists a campaign's recipients; ENOTFOUND for an unknown campaign.
+// Recipients lists a campaign's recipients, a page of f.Limit (see
+// ListLimit); ENOTFOUND for an unknown campaign, EINVALID for a limit out
+// of range.
 func (e *Engine) Recipients(ctx context.Context, id int64, f RecipientFilter) ([]*Recipient, error) {
 	if _, err := e.store.Campaign(ctx, id); err != nil {
 		return nil, err
 	}
-	if f.Limit < 0 || f.Limit > 100000 {
-		return nil, Errorf(EINVALID, "limit: %d is outside 0..100000", f.Limit)
+	limit, err := ListLimit("limit", f.Limit)
+	if err != nil {
+		return nil, err
 	}
-	if f.Limit == 0 {
-		f.Limit = 100
-	}
+	f.Limit = limit
 	return e.store.Recipients(ctx, id, f)
 }
 
@@ -306,10 +306,12 @@ func (e *Engine) Executions(ctx context.Context, id int64) ([]*Execution, error)
 	return e.store.Executions(ctx, id, 1000)
 }
 
-// Ticks returns the most recent tick records, newest first.
+// Ticks returns the most recent tick records, newest first, at most limit
+// of them (see ListLimit); EINVALID for a limit out of range.
 func (e *Engine) Ticks(ctx context.Context, limit int) ([]*TickRecord, error) {
-	if limit <= 0 || limit > 10000 {
-		limit = 50
+	limit, err := ListLimit("limit", limit)
+	if err != nil {
+		return nil, err
 	}
 	return e.store.Ticks(ctx, limit)
 }
@@ -321,13 +323,8 @@ func (e *Engine) Queue(ctx context.Context) ([]*QueueSummary, error) {
 
 // Suppress puts an address on the suppression list; EINVALID for a bad address.
 func (e *Engine) Suppress(ctx context.Context, s Suppression) error {
-	addr, _, err := NormalizeAddress(s.Email)
-	if err != nil {
+	if err := s.Validate(); err != nil {
 		return err
-	}
-	s.Email = addr
-	if strings.ContainsAny(s.Reason, "\x00") {
-		return Errorf(EINVALID, "reason: contains a NUL byte")
 	}
 	if s.Source == "" {
 		s.Source = SourceOperator
@@ -347,10 +344,24 @@ func (e *Engine) Unsuppress(ctx context.Context, email string) error {
 	return e.store.Unsuppress(ctx, addr)
 }
 
-// Suppressions lists the suppression list, newest first.
+// ImportSuppressions streams a suppression list onto the suppression list,
+// as source "import": a CSV file with an "email" column and optionally a
+// "reason" one (format csv), one address per line (list), or either, told
+// apart by the first line (""). reason is recorded for rows without one.
+// Invalid rows are reported with their line and skipped; valid ones are
+// committed 10,000 per transaction. EINVALID for a CSV file without an
+// email column (naming its columns) or an unreadable stream, with the
+// counts of what was already committed.
+func (e *Engine) ImportSuppressions(ctx context.Context, format ImportFormat, r io.Reader, reason string) (*ImportResult, error) {
+	return importSuppressions(ctx, e.store, format, r, reason, e.now)
+}
+
+// Suppressions lists the suppression list, newest first, at most limit
+// entries (see ListLimit); EINVALID for a limit out of range.
 func (e *Engine) Suppressions(ctx context.Context, limit int) ([]*Suppression, error) {
-	if limit <= 0 {
-		limit = 1000
+	limit, err := ListLimit("limit", limit)
+	if err != nil {
+		return nil, err
 	}
 	return e.store.Suppressions(ctx, limit)
 }

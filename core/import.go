@@ -20,6 +20,35 @@ import (
 	"unicode/utf8"
 )
 
+// ImportFormat is the format of an imported file.
+type ImportFormat string
+
+// Import formats. Recipients come as CSV or JSON lines; a suppression list
+// as CSV or as a plain list.
+const (
+	FormatCSV   ImportFormat = "csv"
+	FormatJSONL ImportFormat = "jsonl"
+	// FormatList is one address per line; blank lines and lines starting
+	// with # are skipped.
+	FormatList ImportFormat = "list"
+)
+
+// ImportError is one rejected row of an import.
+type ImportError struct {
+	Line    int64  `json:"line"`
+	Message string `json:"message"`
+}
+
+// ImportResult counts what an import did. Errors lists the first
+// MaxImportErrors invalid rows; Invalid counts them all.
+type ImportResult struct {
+	Added      int64         `json:"added"`
+	Duplicates int64         `json:"duplicates"`
+	Suppressed int64         `json:"suppressed"`
+	Invalid    int64         `json:"invalid"`
+	Errors     []ImportError `json:"errors"`
+}
+
 // MaxImportErrors bounds the per-row errors an ImportResult lists; Invalid
 // still counts every rejected row.
 const MaxImportErrors = 1000
@@ -70,7 +99,7 @@ func importRecipients(ctx context.Context, store Store, campaignID int64, format
 	var src recipientSource
 	switch format {
 	case FormatCSV, "":
-		s, err := newCSVSource(r)
+		s, err := newCSVSource(r, false)
 		if err != nil {
 			return &ImportResult{Errors: []ImportError{}}, err
 		}
@@ -299,12 +328,25 @@ type csvSource struct {
 	line     int64             // where the last record read ended
 }
 
-func newCSVSource(r io.Reader) (*csvSource, error) {
-	br := bufio.NewReaderSize(r, 256<<10)
+// importBuffer is the read buffer of an import's source.
+const importBuffer = 256 << 10
+
+// newImportReader buffers r for a source and drops a leading UTF-8 byte
+// order mark: spreadsheet exports start with one, before any quote.
+func newImportReader(r io.Reader) *bufio.Reader {
+	br := bufio.NewReaderSize(r, importBuffer) // r itself when it is one already
 	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
-		_, _ = br.Discard(3) // spreadsheet exports start with one, before any quote
+		_, _ = br.Discard(3)
 	}
-	limit := &recordLimit{r: br}
+	return br
+}
+
+// newCSVSource reads the header row. A ragged source (a suppression list)
+// lets a record have fewer fields than the header (the missing ones read
+// as empty) or more (ignored), and ignores columns with no name; otherwise
+// every record must have the header's fields, and every column a name.
+func newCSVSource(r io.Reader, ragged bool) (*csvSource, error) {
+	limit := &recordLimit{r: newImportReader(r)}
 	cr := csv.NewReader(limit)
 	cr.ReuseRecord = true
 	header, err := cr.Read()
@@ -322,6 +364,10 @@ func newCSVSource(r io.Reader) (*csvSource, error) {
 			return nil, Errorf(EINVALID, "line 1: header column %d is not valid UTF-8", i+1)
 		}
 		if h == "" {
+			if ragged {
+				s.header = append(s.header, h)
+				continue
+			}
 			return nil, Errorf(EINVALID, "line 1: header column %d is empty", i+1)
 		}
 		if seen[h] {
@@ -346,6 +392,9 @@ func newCSVSource(r io.Reader) (*csvSource, error) {
 		return nil, Errorf(EINVALID, "line 1: header has no email column (columns: %s)", strings.Join(cols, ", "))
 	}
 	cr.FieldsPerRecord = len(header)
+	if ragged {
+		cr.FieldsPerRecord = -1
+	}
 	s.line = recordEndLine(cr, header)
 	return s, nil
 }
@@ -364,8 +413,11 @@ func (s *csvSource) Next() (RecipientInput, int64, error) {
 	}
 	line, _ := s.r.FieldPos(0)
 	s.line = recordEndLine(s.r, rec)
+	if s.emailCol >= len(rec) {
+		return RecipientInput{}, int64(line), &rowError{line: int64(line), msg: "no email field"}
+	}
 	in := RecipientInput{Email: rec[s.emailCol]}
-	if s.nameCol >= 0 {
+	if s.nameCol >= 0 && s.nameCol < len(rec) {
 		in.Name = rec[s.nameCol]
 	}
 	if len(s.attrCols) > 0 {
@@ -377,7 +429,7 @@ func (s *csvSource) Next() (RecipientInput, int64, error) {
 		clear(s.attrs)
 		in.Attrs = s.attrs
 		for _, i := range s.attrCols {
-			if rec[i] != "" {
+			if i < len(rec) && rec[i] != "" {
 				in.Attrs[s.header[i]] = rec[i]
 			}
 		}
@@ -422,15 +474,19 @@ func csvErrText(err error) string {
 	return err.Error()
 }
 
-// jsonlSource reads one JSON object per line: "email" required, "name"
-// optional, "attrs" an optional object, any other scalar key an attribute.
-type jsonlSource struct {
+// lineReader reads a stream line by line, counting lines from 1; a line
+// longer than maxRecordBytes is a row error, skipped whole.
+type lineReader struct {
 	r    *bufio.Reader
 	line int64
 }
 
+// jsonlSource reads one JSON object per line: "email" required, "name"
+// optional, "attrs" an optional object, any other scalar key an attribute.
+type jsonlSource struct{ lineReader }
+
 func newJSONLSource(r io.Reader) *jsonlSource {
-	return &jsonlSource{r: bufio.NewReaderSize(r, 256<<10)}
+	return &jsonlSource{lineReader{r: bufio.NewReaderSize(r, importBuffer)}}
 }
 
 func (s *jsonlSource) Next() (RecipientInput, int64, error) {
@@ -453,7 +509,7 @@ func (s *jsonlSource) Next() (RecipientInput, int64, error) {
 
 // readLine returns the next line; an over-long line is a row error and is
 // skipped whole.
-func (s *jsonlSource) readLine() ([]byte, error) {
+func (s *lineReader) readLine() ([]byte, error) {
 	s.line++
 	var buf []byte
 	tooLong := false
@@ -551,4 +607,134 @@ func setAttr(in *RecipientInput, k string, v json.RawMessage) string {
 	}
 	in.Attrs[k] = s
 	return ""
+}
+
+// importSuppressions streams a suppression list from r onto the store's
+// suppression list, importChunk addresses per transaction, each with
+// source "import" and the reason from its row or else reason. It reads
+// CSV (a header row with an "email" column, optionally "reason") or a
+// plain list; format "" tells them apart by the first line (see
+// sniffSuppressionFormat). Invalid rows are reported like a recipients
+// import's and skipped. It returns the counts so far together with any
+// error that stopped it: addresses already committed stay listed.
+func importSuppressions(ctx context.Context, store Store, format ImportFormat, r io.Reader, reason string, now func() time.Time) (*ImportResult, error) {
+	res := &ImportResult{Errors: []ImportError{}}
+	if strings.ContainsRune(reason, 0) {
+		return res, Errorf(EINVALID, "reason: contains a NUL byte")
+	}
+	br := newImportReader(r)
+	if format == "" {
+		var err error
+		if format, err = sniffSuppressionFormat(br); err != nil {
+			return res, err
+		}
+	}
+	var src recipientSource
+	switch format {
+	case FormatCSV:
+		s, err := newCSVSource(br, true)
+		if err != nil {
+			return res, err
+		}
+		src = s
+	case FormatList:
+		src = &listSource{lineReader{r: br}}
+	default:
+		return res, Errorf(EINVALID, "format %q: must be csv or list", format)
+	}
+	batch := make([]Suppression, 0, importChunk)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := store.Suppress(ctx, batch...); err != nil {
+			return fmt.Errorf("import suppressions: %w", err)
+		}
+		res.Added += int64(len(batch))
+		batch = batch[:0]
+		return nil
+	}
+	for rows := 1; ; rows++ {
+		if rows%importChunk == 0 {
+			if err := ctx.Err(); err != nil {
+				if ferr := flush(); ferr != nil {
+					return res, ferr
+				}
+				return res, fmt.Errorf("import suppressions: %w", err)
+			}
+		}
+		in, line, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		var re *rowError
+		if errors.As(err, &re) {
+			res.addError(re.line, re.msg)
+			continue
+		}
+		if err != nil {
+			if ferr := flush(); ferr != nil {
+				return res, ferr
+			}
+			return res, Errorf(EINVALID, "import stopped at line %d after %d addresses added: %v", line, res.Added, err)
+		}
+		s := Suppression{Email: in.Email, Reason: in.Attrs["reason"], Source: "import", CreatedAt: now()}
+		if s.Reason == "" {
+			s.Reason = reason
+		}
+		if verr := s.Validate(); verr != nil {
+			res.addError(line, ErrorMessage(verr))
+			continue
+		}
+		batch = append(batch, s)
+		if len(batch) == importChunk {
+			if err := flush(); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, flush()
+}
+
+// sniffSuppressionFormat tells a CSV suppression list from a plain one by
+// its first line: one that names an "email" column makes the file CSV (one
+// column is enough); one with commas but no such column is a CSV file
+// without the header it needs, refused naming its columns; anything else,
+// a comment line with commas included, is a plain list.
+func sniffSuppressionFormat(br *bufio.Reader) (ImportFormat, error) {
+	first, _ := br.Peek(4096)
+	line0, _, _ := strings.Cut(string(first), "\n")
+	line0 = strings.TrimRight(line0, "\r")
+	if strings.HasPrefix(strings.TrimSpace(line0), "#") {
+		return FormatList, nil
+	}
+	var columns []string
+	for _, h := range strings.Split(line0, ",") {
+		columns = append(columns, strings.ToLower(strings.TrimSpace(strings.Trim(strings.TrimSpace(h), `"`))))
+	}
+	switch {
+	case slices.Contains(columns, "email"):
+		return FormatCSV, nil
+	case len(columns) > 1:
+		return "", Errorf(EINVALID, "line 1: a CSV file needs a header row with an email column (columns: %s)", strings.Join(columns, ", "))
+	}
+	return FormatList, nil
+}
+
+// listSource reads one address per line, skipping blank lines and lines
+// that start with #.
+type listSource struct{ lineReader }
+
+func (s *listSource) Next() (RecipientInput, int64, error) {
+	for {
+		raw, err := s.readLine()
+		if err != nil {
+			return RecipientInput{}, s.line, err
+		}
+		raw = bytes.TrimSpace(raw)
+		if len(raw) == 0 || raw[0] == '#' {
+			continue
+		}
+		return RecipientInput{Email: string(raw)}, s.line, nil
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +251,158 @@ func TestImportCSVStopLineAfterMultilineRecord(t *testing.T) {
 		if _, err := e.ImportRecipients(context.Background(), 1, core.FormatCSV, huge); err == nil || !strings.Contains(err.Error(), c.line) {
 			t.Errorf("import of %q...: %v; want it to name %s", c.data, err, c.line)
 		}
+	}
+}
+
+// suppressStore records the batches an import writes to the suppression
+// list.
+type suppressStore struct {
+	core.Store
+	batches [][]core.Suppression
+	fail    error
+}
+
+func (m *suppressStore) Suppress(_ context.Context, ss ...core.Suppression) error {
+	if m.fail != nil {
+		return m.fail
+	}
+	m.batches = append(m.batches, slices.Clone(ss))
+	return nil
+}
+
+func (m *suppressStore) all() []core.Suppression { return slices.Concat(m.batches...) }
+
+func TestImportSuppressions(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		name, file string
+		format     core.ImportFormat
+		want       []string // email/reason
+		errors     []core.ImportError
+	}{
+		{"csv", "email,reason\nA@Example.COM,complaint\nnot-an-address,x\nb@example.org,\n", "",
+			[]string{"A@example.com/complaint", "b@example.org/imported"},
+			[]core.ImportError{{Line: 3, Message: `invalid email address "not-an-address": mail: missing '@' or angle-addr`}}},
+		// A first line that is a comment with commas is a plain list.
+		{"list with a comment", "# bounced last year, from the old provider\nc@example.net\n\n  d@example.net \r\n#e@example.net\nnope\n", "",
+			[]string{"c@example.net/imported", "d@example.net/imported"},
+			[]core.ImportError{{Line: 6, Message: `invalid email address "nope": mail: missing '@' or angle-addr`}}},
+		// A one-column CSV file is CSV: its header is not an address.
+		{"one-column csv with a BOM", "\ufeff\"Email\"\r\nf@example.net\r\n", "", []string{"f@example.net/imported"}, nil},
+		// Rows may be short (no reason) or long; the reason column is optional.
+		{"ragged csv", "name,email,reason,\nAnn,g@example.net\nBob,h@example.net,spam,extra\nCy\n", "",
+			[]string{"g@example.net/imported", "h@example.net/spam"}, []core.ImportError{{Line: 4, Message: "no email field"}}},
+		{"csv parse error", "email\n\"i@example.net\n", core.FormatCSV, nil, []core.ImportError{{Line: 2, Message: `extraneous or missing " in quoted-field`}}},
+		// Told it is a list, a header line is just an invalid address.
+		{"forced list", "email\nj@example.net\n", core.FormatList, []string{"j@example.net/imported"},
+			[]core.ImportError{{Line: 1, Message: `invalid email address "email": mail: missing '@' or angle-addr`}}},
+		{"empty", "", "", nil, nil},
+		{"reason with a NUL", "email,reason\nk@example.net,a\x00b\n", "", nil, []core.ImportError{{Line: 2, Message: "reason: contains a NUL byte"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &suppressStore{}
+			e, err := core.NewEngine(st, nil, core.DefaultLimits(), hclog.NewNullLogger(), core.WithClock(func() time.Time { return at }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := e.ImportSuppressions(context.Background(), tc.format, strings.NewReader(tc.file), "imported")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, s := range st.all() {
+				if s.Source != "import" || !s.CreatedAt.Equal(at) {
+					t.Errorf("entry %+v", s)
+				}
+				got = append(got, s.Email+"/"+s.Reason)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("listed %q, want %q", got, tc.want)
+			}
+			if res.Added != int64(len(tc.want)) || res.Invalid != int64(len(tc.errors)) || res.Duplicates != 0 || res.Suppressed != 0 {
+				t.Errorf("result %+v", res)
+			}
+			if res.Errors == nil || (len(tc.errors) > 0 && !slices.Equal(res.Errors, tc.errors)) {
+				t.Errorf("errors %#v, want %#v", res.Errors, tc.errors)
+			}
+		})
+	}
+}
+
+func TestImportSuppressionsRefuses(t *testing.T) {
+	e, err := core.NewEngine(&suppressStore{}, nil, core.DefaultLimits(), hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		file, reason string
+		format       core.ImportFormat
+		want         string
+	}{
+		{"name,reason\nAnn,x\n", "", "", "line 1: a CSV file needs a header row with an email column (columns: name, reason)"},
+		{"name,reason\nAnn,x\n", "", core.FormatCSV, `line 1: header has no email column (columns: "name", "reason")`},
+		{"a@example.org\n", "", core.FormatJSONL, `format "jsonl": must be csv or list`},
+		{"a@example.org\n", "x\x00", "", "reason: contains a NUL byte"},
+	} {
+		res, err := e.ImportSuppressions(context.Background(), tc.format, strings.NewReader(tc.file), tc.reason)
+		if core.ErrorCode(err) != core.EINVALID || err.Error() != tc.want || res == nil || res.Added != 0 {
+			t.Errorf("%q as %q: %+v, %v; want %s", tc.file, tc.format, res, err, tc.want)
+		}
+	}
+}
+
+// A long list goes in 10,000 addresses per transaction, memory flat; an
+// over-long line is one invalid row; a failing store stops the import with
+// what was committed.
+func TestImportSuppressionsChunks(t *testing.T) {
+	st := &suppressStore{}
+	e, err := core.NewEngine(st, nil, core.DefaultLimits(), hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for i := range 25000 {
+		fmt.Fprintf(&b, "u%d@example.com\n", i)
+		if i == 12000 {
+			b.WriteString(strings.Repeat("x", 2<<20) + "\n")
+		}
+	}
+	res, err := e.ImportSuppressions(context.Background(), core.FormatList, strings.NewReader(b.String()), "")
+	if err != nil || res.Added != 25000 || res.Invalid != 1 || res.Errors[0].Line != 12002 || !strings.Contains(res.Errors[0].Message, "longer than") {
+		t.Fatalf("%+v %v", res, err)
+	}
+	var sizes []int
+	for _, b := range st.batches {
+		sizes = append(sizes, len(b))
+	}
+	if !slices.Equal(sizes, []int{10000, 10000, 5000}) {
+		t.Errorf("batches %v", sizes)
+	}
+	st.fail = core.Errorf(core.EUNAVAILABLE, "disk on fire")
+	res, err = e.ImportSuppressions(context.Background(), "", strings.NewReader(b.String()), "")
+	if core.ErrorCode(err) != core.EUNAVAILABLE || res.Added != 0 {
+		t.Fatalf("failing store: %+v %v", res, err)
+	}
+}
+
+// Through a real store: the import's addresses are suppressed, case
+// aside, for a recipients import that follows.
+func TestImportSuppressionsThenRecipients(t *testing.T) {
+	h := newHarness(t, nil)
+	res, err := h.eng.ImportSuppressions(ctx, "", strings.NewReader("\ufeffEmail,Reason\nA@Example.COM,complaint\nb@example.org\n"), "imported")
+	if err != nil || res.Added != 2 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	list, err := h.eng.Suppressions(ctx, 0)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("%+v %v", list, err)
+	}
+	c, err := h.eng.CreateCampaign(ctx, core.CampaignSpec{Name: "c", Sender: "fake", From: "news@example.org", Subject: "s", Text: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ir, err := h.eng.ImportRecipients(ctx, c.ID, core.FormatCSV, strings.NewReader("email\na@example.com\nB@example.org\nc@example.org\n"))
+	if err != nil || ir.Added != 1 || ir.Suppressed != 2 {
+		t.Fatalf("%+v %v", ir, err)
 	}
 }

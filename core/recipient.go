@@ -64,7 +64,7 @@ type RecipientInput struct {
 }
 
 // RecipientFilter selects recipients for listing. Zero values match all;
-// Limit 0 means the default of 100. AfterID pages by id.
+// Limit is a page size (see ListLimit). AfterID pages by id.
 type RecipientFilter struct {
 	Status  RecipientStatus `json:"status,omitempty"`
 	Limit   int             `json:"limit,omitempty"`

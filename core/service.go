@@ -5,31 +5,6 @@ import (
 	"io"
 )
 
-// ImportFormat is the format of a recipients file.
-type ImportFormat string
-
-// Import formats.
-const (
-	FormatCSV   ImportFormat = "csv"
-	FormatJSONL ImportFormat = "jsonl"
-)
-
-// ImportError is one rejected row of an import.
-type ImportError struct {
-	Line    int64  `json:"line"`
-	Message string `json:"message"`
-}
-
-// ImportResult counts what an import did. Errors lists the first
-// MaxImportErrors invalid rows; Invalid counts them all.
-type ImportResult struct {
-	Added      int64         `json:"added"`
-	Duplicates int64         `json:"duplicates"`
-	Suppressed int64         `json:"suppressed"`
-	Invalid    int64         `json:"invalid"`
-	Errors     []ImportError `json:"errors"`
-}
-
 // Service is everything the CLI and the control API can ask of campaignd.
 // *Engine implements it on a local Store; control.Client implements it over
 // the daemon's socket. Both return *Error values with the same codes.
@@ -58,6 +33,9 @@ type Service interface {
 	Suppress(ctx context.Context, s Suppression) error
 	Unsuppress(ctx context.Context, email string) error
 	Suppressions(ctx context.Context, limit int) ([]*Suppression, error)
+	// ImportSuppressions streams a list of addresses onto the suppression
+	// list (see Engine.ImportSuppressions).
+	ImportSuppressions(ctx context.Context, format ImportFormat, r io.Reader, reason string) (*ImportResult, error)
 }
 
 // actorKey carries who asked, for execution records.

@@ -90,15 +90,17 @@ type Store interface {
 	// waiting for a retry, and in flight.
 	Queue(ctx context.Context, now time.Time) ([]*QueueSummary, error)
 
-	// Suppress adds or updates an address on the suppression list.
-	Suppress(ctx context.Context, s Suppression) error
+	// Suppress adds or updates addresses on the suppression list, all in
+	// one transaction.
+	Suppress(ctx context.Context, ss ...Suppression) error
 	// Unsuppress removes an address; ENOTFOUND if it was not listed.
 	Unsuppress(ctx context.Context, email string) error
 	// Suppressions lists the suppression list, newest first.
 	Suppressions(ctx context.Context, limit int) ([]*Suppression, error)
 
 	// SuppressedAmong returns which of the given normalised addresses are
-	// on the suppression list (the claim-time re-check).
+	// on the suppression list (the claim-time re-check); InsertRecipients
+	// asks the same question of its rows.
 	SuppressedAmong(ctx context.Context, emails []string) (map[string]bool, error)
 	// ApplyEvent records a provider event in one transaction, deduplicated
 	// on (provider, event id). When the recipient (matched by id and

@@ -1,6 +1,9 @@
 package core
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Suppression is one address on the global suppression list. Suppressed
 // addresses are skipped at import and never mailed.
@@ -24,3 +27,17 @@ const (
 	SourceOperator    SuppressionSource = "operator"    // campaignd suppress add (the default)
 	SourceImport      SuppressionSource = "import"      // campaignd suppress import
 )
+
+// Validate normalises the address (see NormalizeAddress) and checks the
+// reason. It returns an EINVALID error saying what is wrong.
+func (s *Suppression) Validate() error {
+	addr, _, err := NormalizeAddress(s.Email)
+	if err != nil {
+		return err
+	}
+	s.Email = addr
+	if strings.ContainsRune(s.Reason, 0) {
+		return Errorf(EINVALID, "reason: contains a NUL byte")
+	}
+	return nil
+}

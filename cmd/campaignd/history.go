@@ -27,12 +27,16 @@ func (a *app) cmdTicks(ctx context.Context, args []string) error {
 	if _, err := a.parse(fs, args, 0, 0, "ticks [--limit N]"); err != nil {
 		return err
 	}
+	n, err := core.ListLimit("--limit", *limit)
+	if err != nil {
+		return err
+	}
 	s, err := a.open(ctx, readAccess, "")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	ts, err := s.Ticks(ctx, *limit)
+	ts, err := s.Ticks(ctx, n)
 	if err != nil {
 		return err
 	}

@@ -140,7 +140,7 @@ func (a *app) recipientsAdd(ctx context.Context, args []string) error {
 func (a *app) recipientsList(ctx context.Context, args []string) error {
 	fs := a.flags("recipients list")
 	status := fs.String("status", "", "only this status")
-	limit := fs.Int("limit", 100, "most rows")
+	limit := fs.Int("limit", core.DefaultListLimit, "most rows")
 	after := fs.Int64("after", 0, "page: only ids after this one")
 	pos, err := a.parse(fs, args, 1, 1, "recipients list ID [--status S] [--limit N]")
 	if err != nil {
@@ -150,7 +150,11 @@ func (a *app) recipientsList(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	f := core.RecipientFilter{Limit: *limit, AfterID: *after}
+	n, err := core.ListLimit("--limit", *limit)
+	if err != nil {
+		return err
+	}
+	f := core.RecipientFilter{Limit: n, AfterID: *after}
 	if *status != "" {
 		if f.Status, err = core.ParseRecipientStatus(*status); err != nil {
 			return err

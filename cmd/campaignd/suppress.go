@@ -1,15 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -54,12 +49,16 @@ func (a *app) cmdSuppress(ctx context.Context, args []string) error {
 		if _, err := a.parse(fs, args, 0, 0, "suppress list"); err != nil {
 			return err
 		}
+		n, err := core.ListLimit("--limit", *limit)
+		if err != nil {
+			return err
+		}
 		s, err := a.open(ctx, readAccess, "")
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		list, err := s.Suppressions(ctx, *limit)
+		list, err := s.Suppressions(ctx, n)
 		if err != nil {
 			return err
 		}
@@ -78,10 +77,10 @@ func (a *app) cmdSuppress(ctx context.Context, args []string) error {
 	return usagef("suppress: unknown subcommand %q", sub)
 }
 
-// suppressImport adds every address of a file to the suppression list: a
-// CSV file with an "email" column (and optionally "reason"), or plain text
-// with one address per line. Invalid lines are reported with their number
-// and skipped.
+// suppressImport adds every address of a file to the suppression list in
+// one request (see core.Engine.ImportSuppressions): a CSV file with an
+// "email" column (and optionally "reason"), or plain text with one address
+// per line. Invalid lines are reported with their number and skipped.
 func (a *app) suppressImport(ctx context.Context, args []string) error {
 	fs := a.flags("suppress import")
 	reason := fs.String("reason", "imported", "reason recorded for rows without one")
@@ -98,104 +97,17 @@ func (a *app) suppressImport(ctx context.Context, args []string) error {
 		defer f.Close()
 		in = f
 	}
-	br := bufio.NewReader(in)
-	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
-		_, _ = br.Discard(3) // spreadsheet exports start with one
-	}
-	first, _ := br.Peek(4096)
-	// A first line that names an "email" column makes the file a CSV file
-	// (one column is enough); a first line with commas but no such column
-	// is a CSV file without the header it needs; anything else, a comment
-	// line included, is a list.
-	var columns []string
-	if line0 := strings.TrimRight(strings.SplitN(string(first), "\n", 2)[0], "\r"); !strings.HasPrefix(strings.TrimSpace(line0), "#") {
-		for _, h := range strings.Split(line0, ",") {
-			columns = append(columns, strings.ToLower(strings.TrimSpace(strings.Trim(strings.TrimSpace(h), `"`))))
-		}
-	}
-	var next func() (email, why string, line int64, err error)
-	if !slices.Contains(columns, "email") && len(columns) > 1 {
-		return core.Errorf(core.EINVALID, "suppress import: line 1: a CSV file needs a header row with an email column (columns: %s)", strings.Join(columns, ", "))
-	}
-	if slices.Contains(columns, "email") {
-		r := csv.NewReader(br)
-		r.FieldsPerRecord = -1
-		head, err := r.Read()
-		if err != nil {
-			return core.Errorf(core.EINVALID, "suppress import: line 1: %v", err)
-		}
-		emailCol, reasonCol := -1, -1
-		for i, h := range head {
-			switch strings.ToLower(strings.TrimSpace(h)) {
-			case "email":
-				emailCol = i
-			case "reason":
-				reasonCol = i
-			}
-		}
-		next = func() (string, string, int64, error) {
-			rec, err := r.Read()
-			if err != nil {
-				var pe *csv.ParseError
-				if errors.As(err, &pe) {
-					return "", "", int64(pe.StartLine), core.Errorf(core.EINVALID, "%v", pe.Err)
-				}
-				return "", "", 0, err
-			}
-			line, _ := r.FieldPos(0)
-			why := ""
-			if reasonCol >= 0 && reasonCol < len(rec) {
-				why = rec[reasonCol]
-			}
-			if emailCol >= len(rec) {
-				return "", why, int64(line), core.Errorf(core.EINVALID, "no email field")
-			}
-			return rec[emailCol], why, int64(line), nil
-		}
-	} else {
-		sc := bufio.NewScanner(br)
-		var n int64
-		next = func() (string, string, int64, error) {
-			for sc.Scan() {
-				n++
-				if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
-					return l, "", n, nil
-				}
-			}
-			if err := sc.Err(); err != nil {
-				return "", "", n, err
-			}
-			return "", "", n, io.EOF
-		}
-	}
 	s, err := a.open(ctx, writeAccess, "suppress import")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	res := &core.ImportResult{Errors: []core.ImportError{}}
-	for {
-		email, why, line, err := next()
-		if err == io.EOF {
-			break
+	res, err := s.ImportSuppressions(actorContext(ctx), "", in, *reason)
+	if err != nil {
+		if res != nil && res.Added > 0 {
+			fmt.Fprintf(a.stderr, "campaignd: %d addresses were suppressed before the error\n", res.Added)
 		}
-		if err == nil {
-			if why == "" {
-				why = *reason
-			}
-			err = s.Suppress(actorContext(ctx), core.Suppression{Email: email, Reason: why, Source: "import"})
-		}
-		if err != nil {
-			if core.ErrorCode(err) != core.EINVALID {
-				return fmt.Errorf("suppress import: line %d: %w", line, err)
-			}
-			res.Invalid++
-			if len(res.Errors) < core.MaxImportErrors {
-				res.Errors = append(res.Errors, core.ImportError{Line: line, Message: core.ErrorMessage(err)})
-			}
-			continue
-		}
-		res.Added++
+		return fmt.Errorf("suppress import: %w", err)
 	}
 	return a.print(res, func(w io.Writer) {
 		fprintf(w, "suppressed %d addresses, invalid %d\n", res.Added, res.Invalid)

@@ -82,6 +82,15 @@ func methods() []method {
 			[]any{10}, []*core.Suppression{fxSupp}},
 		{"Suppressions", func(ctx context.Context, c *control.Client) (any, error) { return c.Suppressions(ctx, 1) },
 			[]any{1}, []*core.Suppression{}}, // a nil list arrives as an empty one
+		{"ImportSuppressions", func(ctx context.Context, c *control.Client) (any, error) {
+			return c.ImportSuppressions(ctx, "", strings.NewReader("# old list, from 2019\nann@example.org\n"), "legacy list")
+		}, []any{core.ImportFormat(""), "# old list, from 2019\nann@example.org\n", "legacy list"}, fxImport},
+		{"ImportSuppressions", func(ctx context.Context, c *control.Client) (any, error) {
+			return c.ImportSuppressions(ctx, core.FormatCSV, strings.NewReader("email,reason\nann@example.org,x\n"), "")
+		}, []any{core.FormatCSV, "email,reason\nann@example.org,x\n", ""}, fxImport},
+		{"ImportSuppressions", func(ctx context.Context, c *control.Client) (any, error) {
+			return c.ImportSuppressions(ctx, core.FormatList, nil, "r")
+		}, []any{core.FormatList, "", "r"}, fxImport},
 	}
 	for _, a := range []core.Action{core.ActionActivate, core.ActionPause, core.ActionResume, core.ActionCancel} {
 		ms = append(ms, method{"ChangeCampaign", func(ctx context.Context, c *control.Client) (any, error) {
@@ -249,6 +258,13 @@ func TestTooLarge(t *testing.T) {
 	rr = raw(t, path, "POST", "/v1/campaigns/7/recipients:import?format=csv", bytes.NewReader(make([]byte, 2<<20)))
 	wantRawError(t, rr, 413, core.ETOOLARGE)
 	fake.expectNoCalls(t)
+	// So is a suppressions import, streamed or declared.
+	_, err = c.ImportSuppressions(context.Background(), "", &lines{n: (8 << 20) / lineLen}, "")
+	wantCode(t, err, core.ETOOLARGE, "suppressions import", "1 MiB")
+	fake.take()
+	rr = raw(t, path, "POST", "/v1/suppressions:import", bytes.NewReader(make([]byte, 2<<20)))
+	wantRawError(t, rr, 413, core.ETOOLARGE)
+	fake.expectNoCalls(t)
 
 	// The connection pool survives all that.
 	if _, err := c.Campaign(context.Background(), 7); err != nil {
@@ -291,9 +307,14 @@ func TestStrictRequests(t *testing.T) {
 		{"GET", "/v1/executions?campaign=seven", ``, 400, core.EINVALID, []string{"query parameter campaign"}},
 		{"GET", "/v1/ticks?limit=1e3", ``, 400, core.EINVALID, []string{"query parameter limit"}},
 		{"GET", "/v1/suppressions?limit=x", ``, 400, core.EINVALID, []string{"query parameter limit"}},
+		{"GET", "/v1/suppressions?limit=100001", ``, 400, core.EINVALID, []string{"query parameter limit", "outside 0..100000"}},
+		{"GET", "/v1/campaigns/7/recipients?limit=100001", ``, 400, core.EINVALID, []string{"query parameter limit", "outside 0..100000"}},
 		{"GET", "/v1/queue?verbose=1", ``, 400, core.EINVALID, []string{"verbose", "no query parameters"}},
 		{"POST", "/v1/campaigns/7/recipients:import", `a@b.org`, 400, core.EINVALID, []string{"format"}},
 		{"POST", "/v1/campaigns/7/recipients:import?format=xml", `a@b.org`, 400, core.EINVALID, []string{"format", "xml"}},
+		{"POST", "/v1/suppressions:import?format=jsonl", `a@b.org`, 400, core.EINVALID, []string{"format", "jsonl"}},
+		{"POST", "/v1/suppressions:import?reasn=x", `a@b.org`, 400, core.EINVALID, []string{"reasn", "unknown"}},
+		{"GET", "/v1/suppressions:import", ``, 405, "method_not_allowed", []string{"POST"}},
 		{"POST", "/v1/campaigns/7/explode", ``, 404, core.ENOTFOUND, []string{"explode"}},
 		{"GET", "/v1/nothing", ``, 404, core.ENOTFOUND, []string{"/v1/nothing"}},
 		{"GET", "/", ``, 404, core.ENOTFOUND, nil},

@@ -9,7 +9,7 @@
 //
 // All routes are under /v1. Request bodies are JSON objects decoded
 // strictly (unknown fields and trailing data are rejected) except the
-// streamed recipient import. Lists are JSON arrays, never null.
+// streamed imports. Lists are JSON arrays, never null.
 //
 //	GET    /v1/status                                  -> Status
 //	POST   /v1/campaigns                 CampaignSpec  -> 201 Campaign
@@ -30,6 +30,7 @@
 //	GET    /v1/suppressions?limit=                     -> []Suppression
 //	POST   /v1/suppressions              Suppression   -> 204
 //	DELETE /v1/suppressions/{email}                    -> 204 (email path-escaped)
+//	POST   /v1/suppressions:import?format=csv|list&reason=  (streamed body) -> ImportResult (format omitted: from the first line)
 //
 // # Errors
 //

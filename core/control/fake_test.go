@@ -245,6 +245,17 @@ func (f *fakeService) Unsuppress(ctx context.Context, email string) error {
 	return f.record(ctx, "Unsuppress", email)
 }
 
+func (f *fakeService) ImportSuppressions(ctx context.Context, format core.ImportFormat, r io.Reader, reason string) (*core.ImportResult, error) {
+	b, rerr := io.ReadAll(r)
+	if err := f.record(ctx, "ImportSuppressions", format, string(b), reason); err != nil {
+		return nil, err
+	}
+	if rerr != nil {
+		return nil, rerr
+	}
+	return fxImport, nil
+}
+
 func (f *fakeService) Suppressions(ctx context.Context, limit int) ([]*core.Suppression, error) {
 	if err := f.record(ctx, "Suppressions", limit); err != nil {
 		return nil, err

@@ -52,6 +52,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/suppressions", s.suppressions)
 	handle("POST /v1/suppressions", s.suppress)
 	handle("DELETE /v1/suppressions/{email}", s.unsuppress)
+	handle("POST /v1/suppressions:import", s.importSuppressions)
 
 	return httpx.Routes(mux, func(r *http.Request) string {
 		return fmt.Sprintf("no such control API route: %s %s", r.Method, r.URL.Path)
@@ -268,11 +269,9 @@ func (s *Server) recipients(w http.ResponseWriter, r *http.Request) error {
 			return core.Errorf(core.EINVALID, "query parameter %s", core.ErrorMessage(err))
 		}
 	}
-	limit, err := queryInt(q, "limit", 0, strconv.IntSize)
-	if err != nil {
+	if f.Limit, err = listLimit(q); err != nil {
 		return err
 	}
-	f.Limit = int(limit)
 	if f.AfterID, err = queryInt(q, "after_id", 0, 64); err != nil {
 		return err
 	}
@@ -403,6 +402,33 @@ func (s *Server) unsuppress(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// importSuppressions streams the body onto the suppression list, like a
+// recipients import: the body is never held whole, and its failure (too
+// large, stalled) explains whatever the service made of it.
+func (s *Server) importSuppressions(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "format", "reason")
+	if err != nil {
+		return err
+	}
+	format := core.ImportFormat(strings.ToLower(q.Get("format")))
+	if format != "" && format != core.FormatCSV && format != core.FormatList {
+		return core.Errorf(core.EINVALID, "query parameter format: %q is not csv or list", q.Get("format"))
+	}
+	if r.ContentLength > s.cfg.MaxImportBytes {
+		return httpx.TooLarge("suppressions import", s.cfg.MaxImportBytes)
+	}
+	body := s.newBody(w, r, s.cfg.MaxImportBytes, "suppressions import")
+	res, err := s.svc.ImportSuppressions(r.Context(), format, body, q.Get("reason"))
+	body.Finish()
+	if berr := body.Err(); berr != nil {
+		return berr
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
 // ---- request parsing ----
 
 // pathID parses the {id} path parameter: a positive integer, or EINVALID
@@ -439,14 +465,24 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 }
 
 // queryLimit reads the query string of a listing that takes only an
-// optional limit (absent = the service's default).
+// optional limit.
 func queryLimit(r *http.Request) (int, error) {
 	q, err := query(r, "limit")
 	if err != nil {
 		return 0, err
 	}
+	return listLimit(q)
+}
+
+// listLimit reads the optional limit parameter of a listing: absent or 0
+// is 0 (the service's default), anything else must be in core.ListLimit's
+// range, EINVALID naming the parameter.
+func listLimit(q url.Values) (int, error) {
 	limit, err := queryInt(q, "limit", 0, strconv.IntSize)
-	return int(limit), err
+	if err != nil || limit == 0 {
+		return 0, err
+	}
+	return core.ListLimit("query parameter limit", int(limit))
 }
 
 // queryInt parses an optional integer query parameter that must be at least

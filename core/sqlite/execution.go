@@ -87,11 +87,12 @@ func (db *DB) RecordFailedExecution(ctx context.Context, campaignID int64, by st
 }
 
 // Executions returns execution records, newest first, at most limit of
-// them (limit <= 0 means 100); campaignID 0 means every campaign's.
+// them (see core.ListLimit); campaignID 0 means every campaign's.
 // ENOTFOUND for an unknown campaign.
 func (db *DB) Executions(ctx context.Context, campaignID int64, limit int) ([]*core.Execution, error) {
-	if limit <= 0 {
-		limit = 100
+	limit, err := core.ListLimit("limit", limit)
+	if err != nil {
+		return nil, err
 	}
 	const op = "list executions"
 	query := `SELECT id, campaign_id, queued, status, error, by_actor, at FROM executions ORDER BY id DESC LIMIT ?`

@@ -127,7 +127,7 @@ func (db *DB) InsertRecipients(ctx context.Context, campaignID int64, rs []core.
 		queued := st == core.CampaignSending || (st == core.CampaignPaused && pausedFrom.String == string(core.CampaignSending))
 
 		rows := rs
-		suppressed, err := suppressedIn(ctx, tx, rs)
+		suppressed, err := suppressedAmong(ctx, tx, len(rs), func(i int) string { return rs[i].Email })
 		if err != nil {
 			return err
 		}
@@ -373,11 +373,8 @@ func listSQL(st core.RecipientStatus) string {
 		WHERE id BETWEEN ?1 AND ?2 AND +campaign_id = ?3` + statusTerm + ` ORDER BY id LIMIT ?4`
 }
 
-// MaxListLimit caps the Limit of one Recipients page.
-const MaxListLimit = 10000
-
 // Recipients lists a campaign's recipients in id order, f.Limit at a time
-// (0 means 100, at most MaxListLimit) after f.AfterID, optionally only
+// (see core.ListLimit) after f.AfterID, optionally only
 // those in f.Status. It walks the campaign's id range (or, for FAILED, a
 // partial index) from f.AfterID until the page is full: a page of all
 // recipients, of FAILED ones, or of a status most recipients are in costs
@@ -386,16 +383,11 @@ const MaxListLimit = 10000
 // (about 0.2 s per million recipients). More indexes would make that
 // page-sized too, at a cost to every import, execute and claim, for a
 // listing an operator runs by hand. ENOTFOUND for an unknown campaign,
-// EINVALID for a bad status or a negative limit.
+// EINVALID for a bad status or a limit out of range.
 func (db *DB) Recipients(ctx context.Context, campaignID int64, f core.RecipientFilter) ([]*core.Recipient, error) {
-	limit := f.Limit
-	switch {
-	case limit < 0:
-		return nil, core.Errorf(core.EINVALID, "limit: %d is negative", limit)
-	case limit == 0:
-		limit = 100
-	case limit > MaxListLimit:
-		limit = MaxListLimit
+	limit, err := core.ListLimit("limit", f.Limit)
+	if err != nil {
+		return nil, err
 	}
 	if f.Status != "" {
 		st, err := core.ParseRecipientStatus(string(f.Status))
@@ -405,7 +397,7 @@ func (db *DB) Recipients(ctx context.Context, campaignID int64, f core.Recipient
 		f.Status = st
 	}
 	var first, last sql.NullInt64
-	err := db.r.QueryRowContext(ctx, `SELECT first_recipient_id, last_recipient_id FROM campaigns WHERE id = ?`, campaignID).Scan(&first, &last)
+	err = db.r.QueryRowContext(ctx, `SELECT first_recipient_id, last_recipient_id FROM campaigns WHERE id = ?`, campaignID).Scan(&first, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNoCampaign(campaignID)
 	}

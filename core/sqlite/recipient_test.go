@@ -222,6 +222,12 @@ func TestRecipientsPaging(t *testing.T) {
 	if _, err := db.Recipients(ctx, a.ID, core.RecipientFilter{Limit: -1}); Code(err) != core.EINVALID {
 		t.Fatalf("negative limit: %v, want EINVALID", err)
 	}
+	if _, err := db.Recipients(ctx, a.ID, core.RecipientFilter{Limit: core.MaxListLimit + 1}); Code(err) != core.EINVALID {
+		t.Fatalf("limit past the maximum: %v, want EINVALID", err)
+	}
+	if _, err := db.Suppressions(ctx, -1); Code(err) != core.EINVALID {
+		t.Fatalf("negative suppressions limit: %v, want EINVALID", err)
+	}
 	if _, err := db.Recipients(ctx, 999, core.RecipientFilter{}); Code(err) != core.ENOTFOUND {
 		t.Fatalf("unknown campaign: %v, want ENOTFOUND", err)
 	}

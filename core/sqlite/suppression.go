@@ -10,22 +10,29 @@ import (
 	"github.com/campaignd/campaignd/core"
 )
 
-// Suppress adds an address to the suppression list, or updates the reason
-// and source of one already listed (keeping when it was first listed). The
-// address is normalised like a recipient's, and matches recipients without
-// regard to ASCII case. CreatedAt defaults to now. EINVALID for an
+// Suppress adds addresses to the suppression list, or updates the reason
+// and source of those already listed (keeping when they were first listed),
+// all in one transaction: every one is listed, or none. Each address is
+// normalised like a recipient's, and matches recipients without regard to
+// ASCII case. CreatedAt defaults to now. EINVALID naming the first
 // unusable address.
-func (db *DB) Suppress(ctx context.Context, s core.Suppression) error {
-	addr, _, err := core.NormalizeAddress(s.Email)
-	if err != nil {
-		return err
-	}
-	s.Email = addr
-	if s.CreatedAt.IsZero() {
-		s.CreatedAt = time.Now()
-	}
+func (db *DB) Suppress(ctx context.Context, ss ...core.Suppression) error {
+	now := time.Now()
 	return db.writeTx(ctx, "suppress", func(tx *sql.Tx) error {
-		return upsertSuppression(ctx, tx, s)
+		for _, s := range ss {
+			addr, _, err := core.NormalizeAddress(s.Email)
+			if err != nil {
+				return err
+			}
+			s.Email = addr
+			if s.CreatedAt.IsZero() {
+				s.CreatedAt = now
+			}
+			if err := upsertSuppression(ctx, tx, s); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -56,10 +63,11 @@ func (db *DB) Unsuppress(ctx context.Context, email string) error {
 }
 
 // Suppressions lists the suppression list, newest first, at most limit
-// entries (limit <= 0 means 100).
+// entries (see core.ListLimit).
 func (db *DB) Suppressions(ctx context.Context, limit int) ([]*core.Suppression, error) {
-	if limit <= 0 {
-		limit = 100
+	limit, err := core.ListLimit("limit", limit)
+	if err != nil {
+		return nil, err
 	}
 	const op = "list suppressions"
 	rows, err := db.r.QueryContext(ctx, `SELECT email, reason, source, created_at FROM suppressions
@@ -85,71 +93,58 @@ func (db *DB) Suppressions(ctx context.Context, limit int) ([]*core.Suppression,
 }
 
 // SuppressedAmong returns which of emails are on the suppression list
-// (compared without regard to ASCII case), in one query.
+// (compared without regard to ASCII case), nil when none is: the claim-time
+// re-check.
 func (db *DB) SuppressedAmong(ctx context.Context, emails []string) (map[string]bool, error) {
-	out := map[string]bool{}
-	if len(emails) == 0 {
-		return out, nil
-	}
-	args := make([]any, len(emails))
-	for i, e := range emails {
-		args[i] = e
-	}
-	rows, err := db.r.QueryContext(ctx, `SELECT email FROM suppressions WHERE email IN (?`+
-		strings.Repeat(",?", len(emails)-1)+`)`, args...)
+	set, err := suppressedAmong(ctx, db.r, len(emails), func(i int) string { return emails[i] })
 	if err != nil {
 		return nil, internal("check suppressions", err)
 	}
-	defer rows.Close()
-	listed := map[string]bool{}
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			return nil, internal("check suppressions", err)
-		}
-		listed[strings.ToLower(e)] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal("check suppressions", err)
-	}
-	for _, e := range emails {
-		if listed[strings.ToLower(e)] {
-			out[e] = true
-		}
-	}
-	return out, nil
+	return set, nil
 }
 
-// suppressedIn returns the addresses of rs on the suppression list, with
-// one query (none when the list is empty).
-func suppressedIn(ctx context.Context, tx *sql.Tx, rs []core.RecipientInput) (map[string]bool, error) {
+// suppressedAmong is the one answer to "which of these addresses are
+// suppressed", for the claim-time re-check and for InsertRecipients (which
+// asks inside its transaction, once per chunk). email(i) is the i-th of n
+// addresses; the result holds those listed, compared without regard to
+// ASCII case (the column's NOCASE collation), spelt as given, and is nil
+// when none is. An empty list costs one indexed read; otherwise the
+// addresses go in as one JSON array bound to one parameter, so the
+// statement text, and its cached preparation, is the same for any n.
+func suppressedAmong(ctx context.Context, q querier, n int, email func(int) string) (map[string]bool, error) {
+	if n == 0 {
+		return nil, nil
+	}
 	var listed bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM suppressions)`).Scan(&listed); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM suppressions)`).Scan(&listed); err != nil {
 		return nil, fmt.Errorf("check suppressions: %w", err)
 	}
 	if !listed {
 		return nil, nil
 	}
-	buf := make([]byte, 0, len(rs)*32)
+	buf := make([]byte, 0, n*32)
 	buf = append(buf, '[')
-	for i, r := range rs {
+	for i := range n {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendJSONString(buf, r.Email)
+		buf = appendJSONString(buf, email(i))
 	}
 	buf = append(buf, ']')
-	rows, err := tx.QueryContext(ctx, `SELECT j.value FROM json_each(?) AS j
+	rows, err := q.QueryContext(ctx, `SELECT j.value FROM json_each(?) AS j
 		WHERE EXISTS (SELECT 1 FROM suppressions AS s WHERE s.email = j.value)`, string(buf))
 	if err != nil {
 		return nil, fmt.Errorf("check suppressions: %w", err)
 	}
 	defer rows.Close()
-	set := make(map[string]bool)
+	var set map[string]bool
 	for rows.Next() {
 		var e string
 		if err := rows.Scan(&e); err != nil {
 			return nil, fmt.Errorf("check suppressions: %w", err)
+		}
+		if set == nil {
+			set = make(map[string]bool)
 		}
 		set[e] = true
 	}

@@ -24,10 +24,11 @@ func (db *DB) InsertTick(ctx context.Context, t *core.TickRecord) error {
 }
 
 // Ticks returns the most recent tick records, newest first, at most limit
-// of them (limit <= 0 means 100).
+// of them (see core.ListLimit).
 func (db *DB) Ticks(ctx context.Context, limit int) ([]*core.TickRecord, error) {
-	if limit <= 0 {
-		limit = 100
+	limit, err := core.ListLimit("limit", limit)
+	if err != nil {
+		return nil, err
 	}
 	const op = "list ticks"
 	rows, err := db.r.QueryContext(ctx, `SELECT id, triggered_by, started, duration_ns, processed, sent, failed,
