@@ -60,6 +60,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/campaignd/campaignd/core"
 	"github.com/emersion/go-smtp"
 )
 
@@ -576,7 +577,7 @@ max_attempts = 20
 			case pr.killed:
 				rep.TicksKilled++
 			case code == 0:
-				var r dlvTickResult
+				var r core.TickResult
 				if err := json.Unmarshal([]byte(pr.stdout.String()), &r); err != nil {
 					fail("tick exit 0 with unreadable answer %q: %v", pr.stdout.String(), err)
 				} else if r.Skipped {
@@ -613,7 +614,7 @@ max_attempts = 20
 		return out
 	}
 	allFinal := func() bool {
-		var cs []dlvCampaign
+		var cs []core.Campaign
 		e.MustJSON(&cs, "campaign", "list")
 		for _, c := range cs {
 			if c.Status != "COMPLETED" {
@@ -737,7 +738,7 @@ max_attempts = 20
 	drainDeadline := time.Now().Add(2*time.Minute + time.Duration(rep.Recipients/maxPerTick)*time.Second)
 	for !allFinal() {
 		if time.Now().After(drainDeadline) {
-			var cs []dlvCampaign
+			var cs []core.Campaign
 			e.MustJSON(&cs, "campaign", "list")
 			t.Fatalf("recipients not final after %d clean ticks: %+v", rep.DrainTicks, cs)
 		}
@@ -762,7 +763,7 @@ max_attempts = 20
 	rep.DrainSeconds = time.Since(drainStart).Seconds()
 
 	// ---- the figures ----
-	var ticks []dlvTickRecordFull
+	var ticks []core.TickRecord
 	e.MustJSON(&ticks, "ticks", "--limit", "10000")
 	rep.TickRecords = len(ticks)
 	for _, tr := range ticks {
