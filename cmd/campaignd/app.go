@@ -149,7 +149,7 @@ func (a *app) open(ctx context.Context, acc access, holder string) (*session, er
 			return nil, err
 		}
 	}
-	l, err := a.openLocal(ctx, cfg)
+	l, err := openLocal(ctx, cfg, a.log)
 	if err != nil {
 		if lock != nil {
 			lock.Release()
@@ -172,10 +172,10 @@ type local struct {
 	eng     *core.Engine
 }
 
-// openLocal opens the database and builds the engine; the caller holds the
-// database lock when it will write. dbOpts tune the store (the daemon's
-// page caches).
-func (a *app) openLocal(ctx context.Context, cfg *Config, dbOpts ...sqlite.Option) (*local, error) {
+// openLocal opens the database and builds the engine, logging to log; the
+// caller holds the database lock when it will write. dbOpts tune the store
+// (the daemon's page caches).
+func openLocal(ctx context.Context, cfg *Config, log hclog.Logger, dbOpts ...sqlite.Option) (*local, error) {
 	opts, err := cfg.engineOptions()
 	if err != nil {
 		return nil, err
@@ -184,8 +184,8 @@ func (a *app) openLocal(ctx context.Context, cfg *Config, dbOpts ...sqlite.Optio
 	if err != nil {
 		return nil, err
 	}
-	senders := newSenderSet(cfg, a.log)
-	eng, err := core.NewEngine(db, senders, cfg.limits(), a.log, opts...)
+	senders := newSenderSet(cfg, log)
+	eng, err := core.NewEngine(db, senders, cfg.limits(), log, opts...)
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -69,7 +69,7 @@ func runTimed(tb testing.TB, e *Env, args ...string) (wall, cpu time.Duration, s
 func tickSent(tb testing.TB, e *Env, want int) (wall, cpu time.Duration) {
 	tb.Helper()
 	wall, cpu, out := runTimed(tb, e, "--json", "tick")
-	var r dlvTickResult
+	var r core.TickResult
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		tb.Fatalf("tick: %v\n%s", err, out)
 	}
@@ -202,7 +202,7 @@ func BenchmarkIdleTick(b *testing.B) {
 	id := benchCampaign(b, e, "outbox", 10)
 	for i := 0; ; i++ {
 		e.MustRun("tick")
-		var c dlvCampaign
+		var c core.Campaign
 		e.MustJSON(&c, "campaign", "show", strconv.FormatInt(id, 10))
 		if c.Status == "COMPLETED" {
 			break

@@ -57,6 +57,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 )
 
@@ -560,7 +561,7 @@ func (r *chaosRun) reap() {
 		case pr.killed:
 			rep.TicksKilled++
 		case code == 0:
-			var res dlvTickResult
+			var res core.TickResult
 			if err := json.Unmarshal([]byte(pr.stdout.String()), &res); err != nil {
 				r.fail("tick exit 0 with unreadable answer %q: %v", pr.stdout.String(), err)
 			} else if res.Skipped {
@@ -601,7 +602,7 @@ func (r *chaosRun) liveTicks() []*chaosProc {
 
 // allFinal reports whether every campaign is COMPLETED.
 func (r *chaosRun) allFinal() bool {
-	var cs []dlvCampaign
+	var cs []core.Campaign
 	r.e.MustJSON(&cs, "campaign", "list")
 	for _, c := range cs {
 		if c.Status != "COMPLETED" {
@@ -782,7 +783,7 @@ func (r *chaosRun) drain() {
 	drainDeadline := time.Now().Add(2*time.Minute + time.Duration(rep.Recipients/maxPerTick)*time.Second)
 	for !r.allFinal() {
 		if time.Now().After(drainDeadline) {
-			var cs []dlvCampaign
+			var cs []core.Campaign
 			e.MustJSON(&cs, "campaign", "list")
 			t.Fatalf("recipients not final after %d clean ticks: %+v", rep.DrainTicks, cs)
 		}
@@ -814,7 +815,7 @@ func (r *chaosRun) drain() {
 // its sends off: in doubt, requeued, possibly delivered twice).
 func (r *chaosRun) countTickTimeouts() {
 	t, rep := r.t, r.rep
-	var ticks []dlvTickRecordFull
+	var ticks []core.TickRecord
 	r.e.MustJSON(&ticks, "ticks", "--limit", "10000")
 	rep.TickRecords = len(ticks)
 	for _, tr := range ticks {

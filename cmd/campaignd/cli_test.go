@@ -20,61 +20,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/campaignd/campaignd/core"
 )
-
-// ---- JSON shapes the CLI prints ----
-
-type statsJSON struct {
-	Total   int64 `json:"total"`
-	Pending int64 `json:"pending"`
-	Queued  int64 `json:"queued"`
-	Sending int64 `json:"sending"`
-	Sent    int64 `json:"sent"`
-	Failed  int64 `json:"failed"`
-	Bounced int64 `json:"bounced"`
-}
-
-type campaignJSON struct {
-	ID          int64     `json:"id"`
-	Name        string    `json:"name"`
-	Sender      string    `json:"sender"`
-	From        string    `json:"from"`
-	Subject     string    `json:"subject"`
-	Status      string    `json:"status"`
-	Concurrency int       `json:"concurrency"`
-	BatchSize   int       `json:"batch_size"`
-	Stats       statsJSON `json:"stats"`
-}
-
-type executionJSON struct {
-	ID         int64  `json:"id"`
-	CampaignID int64  `json:"campaign_id"`
-	Queued     int64  `json:"queued"`
-	Status     string `json:"status"`
-	Error      string `json:"error"`
-	By         string `json:"by"`
-}
-
-type importErrJSON struct {
-	Line    int64  `json:"line"`
-	Message string `json:"message"`
-}
-
-type importJSON struct {
-	Added      int64           `json:"added"`
-	Duplicates int64           `json:"duplicates"`
-	Suppressed int64           `json:"suppressed"`
-	Invalid    int64           `json:"invalid"`
-	Errors     []importErrJSON `json:"errors"`
-}
-
-type recipientJSON struct {
-	ID     int64             `json:"id"`
-	Email  string            `json:"email"`
-	Name   string            `json:"name"`
-	Status string            `json:"status"`
-	Attrs  map[string]string `json:"attrs"`
-}
 
 // ---- helpers ----
 
@@ -152,49 +100,49 @@ func hasKeys(t *testing.T, what, doc string, want ...string) {
 	}
 }
 
-func stats(t *testing.T, e *Env, id int64) statsJSON {
+func stats(t *testing.T, e *Env, id int64) core.Stats {
 	t.Helper()
-	var s statsJSON
+	var s core.Stats
 	e.MustJSON(&s, "campaign", "stats", fmt.Sprint(id))
 	return s
 }
 
-func wantStats(t *testing.T, e *Env, id int64, want statsJSON) {
+func wantStats(t *testing.T, e *Env, id int64, want core.Stats) {
 	t.Helper()
 	if got := stats(t, e, id); got != want {
 		t.Errorf("stats of campaign %d = %+v, want %+v", id, got, want)
 	}
 }
 
-func show(t *testing.T, e *Env, id int64) campaignJSON {
+func show(t *testing.T, e *Env, id int64) core.Campaign {
 	t.Helper()
-	var c campaignJSON
+	var c core.Campaign
 	e.MustJSON(&c, "campaign", "show", fmt.Sprint(id))
 	return c
 }
 
-func wantStatus(t *testing.T, e *Env, id int64, want string) {
+func wantStatus(t *testing.T, e *Env, id int64, want core.CampaignStatus) {
 	t.Helper()
 	if got := show(t, e, id).Status; got != want {
 		t.Errorf("campaign %d is %s, want %s", id, got, want)
 	}
 }
 
-func executions(t *testing.T, e *Env, args ...string) []executionJSON {
+func executions(t *testing.T, e *Env, args ...string) []core.Execution {
 	t.Helper()
-	var xs []executionJSON
+	var xs []core.Execution
 	e.MustJSON(&xs, append([]string{"executions"}, args...)...)
 	return xs
 }
 
-func recipients(t *testing.T, e *Env, id int64, args ...string) []recipientJSON {
+func recipients(t *testing.T, e *Env, id int64, args ...string) []core.Recipient {
 	t.Helper()
-	var rs []recipientJSON
+	var rs []core.Recipient
 	e.MustJSON(&rs, append([]string{"recipients", "list", fmt.Sprint(id)}, args...)...)
 	return rs
 }
 
-func emails(rs []recipientJSON) []string {
+func emails(rs []core.Recipient) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
 		out[i] = r.Email
@@ -205,21 +153,21 @@ func emails(rs []recipientJSON) []string {
 
 func campaignCount(t *testing.T, e *Env) int {
 	t.Helper()
-	var cs []campaignJSON
+	var cs []core.Campaign
 	e.MustJSON(&cs, "campaign", "list")
 	return len(cs)
 }
 
-func importFile(t *testing.T, e *Env, id int64, path string, args ...string) importJSON {
+func importFile(t *testing.T, e *Env, id int64, path string, args ...string) core.ImportResult {
 	t.Helper()
-	var res importJSON
+	var res core.ImportResult
 	e.MustJSON(&res, append([]string{"recipients", "import", fmt.Sprint(id), path}, args...)...)
 	return res
 }
 
 // wantImport compares counts and the reported error lines; each error's
 // message must contain the given fragment.
-func wantImport(t *testing.T, got importJSON, added, dups, suppressed, invalid int64, errs map[int64]string) {
+func wantImport(t *testing.T, got core.ImportResult, added, dups, suppressed, invalid int64, errs map[int64]string) {
 	t.Helper()
 	if got.Added != added || got.Duplicates != dups || got.Suppressed != suppressed || got.Invalid != invalid {
 		t.Errorf("import = added %d, duplicates %d, suppressed %d, invalid %d; want %d, %d, %d, %d\nerrors: %+v",
@@ -256,7 +204,7 @@ func TestLifecycle(t *testing.T) {
 			"--from", "Shop <shop@example.com>", "--subject", "Hi {{.Name}}", "--text", "Hello {{.Name}}",
 			"--reply-to", "help@example.com", "--concurrency", "3", "--batch-size", "20", "--header", "X-Campaign: spring")
 		hasKeys(t, "create", out, "id")
-		var c campaignJSON
+		var c core.Campaign
 		if err := json.Unmarshal([]byte(out), &c); err != nil {
 			t.Fatal(err)
 		}
@@ -273,12 +221,12 @@ func TestLifecycle(t *testing.T) {
 
 		csv := WriteFile(t, e.Dir, "r.csv", "email,name,city\nann@example.com,Ann,Paris\nbob@example.com,Bob,Rome\ncarl@example.com,Carl,Oslo\n")
 		wantImport(t, importFile(t, e, id, csv), 3, 0, 0, 0, nil)
-		wantStats(t, e, id, statsJSON{Total: 3, Pending: 3})
+		wantStats(t, e, id, core.Stats{Total: 3, Pending: 3})
 
 		// A failing execute (DRAFT) leaves a FAILED record and the campaign unchanged.
 		wantFail(t, e.Run("campaign", "execute", fmt.Sprint(id)), 1, "DRAFT", "SENDING")
 		wantStatus(t, e, id, "DRAFT")
-		wantStats(t, e, id, statsJSON{Total: 3, Pending: 3})
+		wantStats(t, e, id, core.Stats{Total: 3, Pending: 3})
 		xs := executions(t, e, fmt.Sprint(id))
 		if len(xs) != 1 || xs[0].Status != "FAILED" || xs[0].Queued != 0 || xs[0].CampaignID != id ||
 			!strings.Contains(xs[0].Error, "DRAFT") {
@@ -290,7 +238,7 @@ func TestLifecycle(t *testing.T) {
 		wantFail(t, e.Run("campaign", "resume", fmt.Sprint(id)), 1, "DRAFT")
 		wantStatus(t, e, id, "DRAFT")
 
-		var act campaignJSON
+		var act core.Campaign
 		e.MustJSON(&act, "campaign", "activate", fmt.Sprint(id))
 		if act.Status != "ACTIVE" {
 			t.Errorf("activate answered %+v", act)
@@ -300,10 +248,7 @@ func TestLifecycle(t *testing.T) {
 		// execute -> {"queued": 3, "message": ...}, PENDING -> QUEUED, nothing sent.
 		out = e.MustRun("--json", "campaign", "execute", fmt.Sprint(id))
 		hasKeys(t, "execute", out, "queued", "message")
-		var ex struct {
-			Queued  int64  `json:"queued"`
-			Message string `json:"message"`
-		}
+		var ex core.ExecuteResult
 		if err := json.Unmarshal([]byte(out), &ex); err != nil {
 			t.Fatal(err)
 		}
@@ -311,7 +256,7 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("execute = %+v", ex)
 		}
 		wantStatus(t, e, id, "SENDING")
-		wantStats(t, e, id, statsJSON{Total: 3, Queued: 3})
+		wantStats(t, e, id, core.Stats{Total: 3, Queued: 3})
 		if rs := recipients(t, e, id, "--status", "QUEUED"); len(rs) != 3 {
 			t.Errorf("QUEUED recipients after execute: %d, want 3", len(rs))
 		}
@@ -360,25 +305,22 @@ func TestLifecycle(t *testing.T) {
 		}
 
 		// queue shows the work due; retry with nothing FAILED requeues nothing.
-		var qs []struct {
-			CampaignID int64 `json:"campaign_id"`
-			DueNow     int64 `json:"due_now"`
-			InFlight   int64 `json:"in_flight"`
-		}
+		var qs []core.QueueSummary
 		e.MustJSON(&qs, "queue")
 		if len(qs) != 1 || qs[0].CampaignID != id || qs[0].DueNow != 3 || qs[0].InFlight != 0 {
 			t.Errorf("queue = %+v, want campaign %d with 3 due", qs, id)
 		}
-		var rr struct {
-			Requeued *int64 `json:"requeued"`
-			Message  string `json:"message"`
+		out = e.MustRun("--json", "campaign", "retry", fmt.Sprint(id), "--class", "transient")
+		hasKeys(t, "retry", out, "requeued", "message")
+		var rr core.RetryResult
+		if err := json.Unmarshal([]byte(out), &rr); err != nil {
+			t.Fatal(err)
 		}
-		e.MustJSON(&rr, "campaign", "retry", fmt.Sprint(id), "--class", "transient")
-		if rr.Requeued == nil || *rr.Requeued != 0 || rr.Message == "" {
+		if rr.Requeued != 0 || rr.Message == "" {
 			t.Errorf("retry = %+v", rr)
 		}
 		wantFail(t, e.Run("campaign", "retry", fmt.Sprint(id), "--class", "cosmic-rays"), 1, "cosmic-rays")
-		wantStats(t, e, id, statsJSON{Total: 3, Queued: 3})
+		wantStats(t, e, id, core.Stats{Total: 3, Queued: 3})
 
 		// pause -> resume leave the counters alone; cancel ends the unsent.
 		e.MustRun("campaign", "pause", fmt.Sprint(id))
@@ -386,7 +328,7 @@ func TestLifecycle(t *testing.T) {
 		wantFail(t, e.Run("campaign", "pause", fmt.Sprint(id)), 1, "PAUSED")
 		e.MustRun("campaign", "resume", fmt.Sprint(id))
 		wantStatus(t, e, id, "SENDING")
-		wantStats(t, e, id, statsJSON{Total: 3, Queued: 3})
+		wantStats(t, e, id, core.Stats{Total: 3, Queued: 3})
 		e.MustRun("campaign", "cancel", fmt.Sprint(id))
 		wantStatus(t, e, id, "CANCELLED")
 		wantFail(t, e.Run("campaign", "cancel", fmt.Sprint(id)), 1, "CANCELLED")
@@ -394,10 +336,8 @@ func TestLifecycle(t *testing.T) {
 		wantFail(t, e.Run("campaign", "activate", fmt.Sprint(id)), 1, "CANCELLED", "ACTIVE")
 		wantFail(t, e.Run("recipients", "add", fmt.Sprint(id), "dan@example.com"), 1, "CANCELLED")
 		wantFail(t, e.Run("campaign", "retry", fmt.Sprint(id)), 1, "CANCELLED")
-		wantStats(t, e, id, statsJSON{Total: 3, Failed: 3})
-		var ended []struct {
-			LastErrorClass string `json:"last_error_class"`
-		}
+		wantStats(t, e, id, core.Stats{Total: 3, Failed: 3})
+		var ended []core.Recipient
 		e.MustJSON(&ended, "recipients", "list", fmt.Sprint(id), "--status", "FAILED")
 		if len(ended) != 3 || ended[0].LastErrorClass != "cancelled" {
 			t.Errorf("recipients of the cancelled campaign: %+v, want 3 FAILED with class cancelled", ended)
@@ -413,7 +353,7 @@ func TestLifecycle(t *testing.T) {
 		}
 
 		// list shows it.
-		var cs []campaignJSON
+		var cs []core.Campaign
 		e.MustJSON(&cs, "campaign", "list")
 		if len(cs) != 1 || cs[0].ID != id || cs[0].Status != "CANCELLED" || cs[0].Stats.Total != 3 {
 			t.Errorf("campaign list = %+v", cs)
@@ -431,9 +371,7 @@ func TestPauseResumeFromActive(t *testing.T) {
 		e.MustRun("campaign", "resume", fmt.Sprint(id))
 		wantStatus(t, e, id, "ACTIVE")
 		e.MustRun("recipients", "add", fmt.Sprint(id), "ann@example.com", "--name", "Ann", "--attr", "city=Paris")
-		var ex struct {
-			Queued int64 `json:"queued"`
-		}
+		var ex core.ExecuteResult
 		e.MustJSON(&ex, "campaign", "execute", fmt.Sprint(id))
 		if ex.Queued != 1 {
 			t.Errorf("execute queued %d, want 1", ex.Queued)
@@ -475,7 +413,7 @@ func TestImportCSV(t *testing.T) {
 			7:  "UTF-8",
 			11: "hal@example",
 		})
-		wantStats(t, e, id, statsJSON{Total: 3, Pending: 3})
+		wantStats(t, e, id, core.Stats{Total: 3, Pending: 3})
 		rs := recipients(t, e, id)
 		if got, want := emails(rs), []string{"ann@example.com", "gil@example.com", "ivy@example.com"}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("recipients = %v, want %v", got, want)
@@ -499,7 +437,7 @@ func TestImportCSV(t *testing.T) {
 		if r.Code != 0 {
 			t.Fatalf("stdin import: %s", r)
 		}
-		var res2 importJSON
+		var res2 core.ImportResult
 		if err := json.Unmarshal([]byte(r.Stdout), &res2); err != nil {
 			t.Fatalf("stdin import: %v\n%s", err, r.Stdout)
 		}
@@ -511,7 +449,7 @@ func TestImportCSV(t *testing.T) {
 		if got, want := jsonKeys(t, r.Stdout), []string{"added", "duplicates", "errors", "invalid", "suppressed"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("import keys = %v, want %v", got, want)
 		}
-		wantStats(t, e, id, statsJSON{Total: 5, Pending: 5})
+		wantStats(t, e, id, core.Stats{Total: 5, Pending: 5})
 
 		// Human output lists the bad lines.
 		human := e.MustRun("recipients", "import", fmt.Sprint(id), path)
@@ -566,7 +504,7 @@ func TestImportCSVBadFiles(t *testing.T) {
 		if r.Code == 0 || !strings.Contains(r.Stderr, "xml") {
 			t.Errorf("--format xml: %s", r)
 		}
-		wantStats(t, e, id, statsJSON{})
+		wantStats(t, e, id, core.Stats{})
 	})
 }
 
@@ -612,19 +550,19 @@ func TestImportJSONL(t *testing.T) {
 		if r.Code != 0 {
 			t.Fatalf("stdin jsonl import: %s", r)
 		}
-		var res2 importJSON
+		var res2 core.ImportResult
 		if err := json.Unmarshal([]byte(r.Stdout), &res2); err != nil {
 			t.Fatal(err)
 		}
 		wantImport(t, res2, 1, 1, 0, 0, nil)
-		wantStats(t, e, id, statsJSON{Total: 4, Pending: 4})
+		wantStats(t, e, id, core.Stats{Total: 4, Pending: 4})
 	})
 }
 
 func TestRecipientsAdd(t *testing.T) {
 	eachMode(t, "", func(t *testing.T, e *Env, daemon bool) {
 		id := MustCreateCampaign(t, e)
-		var res importJSON
+		var res core.ImportResult
 		e.MustJSON(&res, "recipients", "add", fmt.Sprint(id), "ann@example.com", "--name", "Ann", "--attr", "city=Paris", "--attr", "tier=gold")
 		wantImport(t, res, 1, 0, 0, 0, nil)
 		e.MustJSON(&res, "recipients", "add", fmt.Sprint(id), "ann@EXAMPLE.com")
@@ -637,7 +575,7 @@ func TestRecipientsAdd(t *testing.T) {
 		if len(rs) != 1 || rs[0].Name != "Ann" || rs[0].Attrs["tier"] != "gold" || rs[0].Attrs["city"] != "Paris" {
 			t.Errorf("recipients = %+v", rs)
 		}
-		wantStats(t, e, id, statsJSON{Total: 1, Pending: 1})
+		wantStats(t, e, id, core.Stats{Total: 1, Pending: 1})
 	})
 }
 
@@ -649,17 +587,13 @@ func TestSuppress(t *testing.T) {
 			t.Errorf("suppress add = %v", res)
 		}
 		wantFail(t, e.Run("suppress", "add", "not-an-address"), 1, "not-an-address")
-		var list []struct {
-			Email  string `json:"email"`
-			Reason string `json:"reason"`
-			Source string `json:"source"`
-		}
+		var list []core.Suppression
 		e.MustJSON(&list, "suppress", "list")
 		if len(list) != 1 || list[0].Email != "Ann@example.com" || list[0].Reason != "asked us" || list[0].Source != "operator" {
 			t.Errorf("suppress list = %+v", list)
 		}
 		id := MustCreateCampaign(t, e)
-		var ir importJSON
+		var ir core.ImportResult
 		e.MustJSON(&ir, "recipients", "add", fmt.Sprint(id), "Ann@example.com")
 		wantImport(t, ir, 0, 0, 1, 0, nil)
 		e.MustRun("suppress", "remove", "Ann@example.com")
@@ -683,12 +617,13 @@ func TestIdleTick(t *testing.T) {
 		if r := e.Run("tick"); r.Code != 0 || r.Stdout != "" || r.Stderr != "" {
 			t.Errorf("idle tick should be silent: %s", r)
 		}
-		var tr struct {
-			Processed *int `json:"processed"`
-			Skipped   bool `json:"skipped"`
+		out := e.MustRun("--json", "tick")
+		hasKeys(t, "idle tick", out, "processed", "skipped")
+		var tr core.TickResult
+		if err := json.Unmarshal([]byte(out), &tr); err != nil {
+			t.Fatal(err)
 		}
-		e.MustJSON(&tr, "tick")
-		if tr.Processed == nil || *tr.Processed != 0 || tr.Skipped {
+		if tr.Processed != 0 || tr.Skipped {
 			t.Errorf("idle tick = %+v", tr)
 		}
 		if out := e.MustRun("tick", "-v"); !strings.Contains(out, "processed 0") {
@@ -699,7 +634,7 @@ func TestIdleTick(t *testing.T) {
 		if len(ticks) != 0 {
 			t.Errorf("idle ticks left records: %s", ticks)
 		}
-		wantStats(t, e, id, statsJSON{Total: 1, Pending: 1})
+		wantStats(t, e, id, core.Stats{Total: 1, Pending: 1})
 		if _, err := os.Stat(e.Outbox); err == nil {
 			t.Errorf("an idle tick wrote to the outbox")
 		}
@@ -879,7 +814,7 @@ func TestExitCodes(t *testing.T) {
 		t.Errorf("--help: %s", r)
 	}
 	// Global flags work after the command too.
-	var cs []campaignJSON
+	var cs []core.Campaign
 	out := e.MustRun("campaign", "list", "--json")
 	if err := json.Unmarshal([]byte(out), &cs); err != nil || len(cs) != 0 {
 		t.Errorf("campaign list --json = %q (%v)", out, err)
@@ -1336,16 +1271,14 @@ func TestStandaloneWhileDaemonRuns(t *testing.T) {
 		t.Errorf("a blocked write took %s; lock_timeout is 1s", el)
 	}
 	// Reads need no lock.
-	var cs []campaignJSON
+	var cs []core.Campaign
 	e.MustJSON(&cs, append(other, "campaign", "list")...)
 	if len(cs) != 1 {
 		t.Errorf("standalone read beside the daemon: %+v", cs)
 	}
-	wantStats(t, e, id, statsJSON{Total: 1, Queued: 1})
+	wantStats(t, e, id, core.Stats{Total: 1, Queued: 1})
 	// A standalone tick finds the lock busy: skipped, exit 0.
-	var tr struct {
-		Skipped bool `json:"skipped"`
-	}
+	var tr core.TickResult
 	e.MustJSON(&tr, append(other, "tick")...)
 	if !tr.Skipped {
 		t.Errorf("standalone tick beside the daemon was not skipped")
@@ -1455,7 +1388,7 @@ func TestControlAPI(t *testing.T) {
 	// A good create answers 201 with the campaign.
 	body := spec("")
 	st, _, raw = post("/v1/campaigns", strings.NewReader(body), int64(len(body)))
-	var created campaignJSON
+	var created core.Campaign
 	if st != http.StatusCreated || json.Unmarshal([]byte(raw), &created) != nil || created.ID <= 0 || created.Status != "DRAFT" {
 		t.Fatalf("create: %d %s", st, raw)
 	}
@@ -1492,13 +1425,7 @@ func TestControlAPI(t *testing.T) {
 func TestSuppressImport(t *testing.T) {
 	e := NewEnv(t, "")
 	csvFile := WriteFile(t, e.Dir, "sup.csv", "email,reason\nA@Example.COM,complaint\nnot-an-address,x\nb@example.org,\n")
-	var res struct {
-		Added   int64 `json:"added"`
-		Invalid int64 `json:"invalid"`
-		Errors  []struct {
-			Line int64 `json:"line"`
-		} `json:"errors"`
-	}
+	var res core.ImportResult
 	e.MustJSON(&res, "suppress", "import", csvFile)
 	if res.Added != 2 || res.Invalid != 1 || len(res.Errors) != 1 || res.Errors[0].Line != 3 {
 		t.Fatalf("csv import: %+v", res)
@@ -1508,9 +1435,7 @@ func TestSuppressImport(t *testing.T) {
 	if res.Added != 2 || res.Invalid != 0 {
 		t.Fatalf("text import: %+v", res)
 	}
-	var list []struct {
-		Email, Reason, Source string
-	}
+	var list []core.Suppression
 	e.MustJSON(&list, "suppress", "list")
 	if len(list) != 4 {
 		t.Fatalf("list %+v", list)
@@ -1538,9 +1463,7 @@ func TestSuppressImport(t *testing.T) {
 		t.Fatalf("list after the one-column and refused files: %+v", list)
 	}
 	id := MustCreateCampaign(t, e)
-	var imp struct {
-		Added, Suppressed int64
-	}
+	var imp core.ImportResult
 	e.MustJSON(&imp, "recipients", "import", fmt.Sprint(id), WriteFile(t, e.Dir, "r.csv", "email\na@example.com\nd@example.net\ne@example.net\n"))
 	if imp.Added != 1 || imp.Suppressed != 2 {
 		t.Fatalf("import after suppress import: %+v", imp)

@@ -24,77 +24,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 )
-
-// ---- JSON shapes of the CLI's answers ----
-
-type dlvStats struct {
-	Total   int64 `json:"total"`
-	Pending int64 `json:"pending"`
-	Queued  int64 `json:"queued"`
-	Sending int64 `json:"sending"`
-	Sent    int64 `json:"sent"`
-	Failed  int64 `json:"failed"`
-	Bounced int64 `json:"bounced"`
-}
-
-type dlvCampaign struct {
-	ID     int64    `json:"id"`
-	Status string   `json:"status"`
-	Stats  dlvStats `json:"stats"`
-}
-
-type dlvRecipient struct {
-	ID               int64      `json:"id"`
-	Email            string     `json:"email"`
-	Name             string     `json:"name"`
-	Status           string     `json:"status"`
-	Attempts         int        `json:"attempts"`
-	LastErrorClass   string     `json:"last_error_class"`
-	LastErrorCode    int        `json:"last_error_code"`
-	LastEnhancedCode string     `json:"last_enhanced_code"`
-	LastError        string     `json:"last_error"`
-	ProviderID       string     `json:"provider_id"`
-	NextAttemptAt    *time.Time `json:"next_attempt_at"`
-}
-
-type dlvTickResult struct {
-	Processed int  `json:"processed"`
-	Sent      int  `json:"sent"`
-	Failed    int  `json:"failed"`
-	Retried   int  `json:"retried"`
-	Throttled int  `json:"throttled"`
-	Recovered int  `json:"recovered"`
-	Completed int  `json:"completed"`
-	Skipped   bool `json:"skipped"`
-}
-
-type dlvTickRecord struct {
-	ID        int64  `json:"id"`
-	Trigger   string `json:"trigger"`
-	Processed int    `json:"processed"`
-	Sent      int    `json:"sent"`
-	Failed    int    `json:"failed"`
-	Retried   int    `json:"retried"`
-	Throttled int    `json:"throttled"`
-	Recovered int    `json:"recovered"`
-	Skipped   int    `json:"skipped"`
-	Error     string `json:"error"`
-}
-
-// dlvTickRecordFull is a tick record with its timing.
-type dlvTickRecordFull struct {
-	dlvTickRecord
-	Started  time.Time     `json:"started"`
-	Duration time.Duration `json:"duration_ns"`
-}
-
-type dlvSuppression struct {
-	Email  string `json:"email"`
-	Reason string `json:"reason"`
-	Source string `json:"source"`
-}
 
 // ---- helpers ----
 
@@ -158,18 +90,13 @@ func startSendingCampaign(t *testing.T, e *Env, csv string, createArgs ...string
 	id := MustCreateCampaign(t, e, createArgs...)
 	ids := strconv.FormatInt(id, 10)
 	f := WriteFile(t, e.Dir, "recipients-"+ids+".csv", csv)
-	var imp struct {
-		Added   int64 `json:"added"`
-		Invalid int64 `json:"invalid"`
-	}
+	var imp core.ImportResult
 	e.MustJSON(&imp, "recipients", "import", ids, f)
 	if want := int64(strings.Count(csv, "\n") - 1); imp.Added != want || imp.Invalid != 0 {
 		t.Fatalf("import: added %d, invalid %d; want %d added", imp.Added, imp.Invalid, want)
 	}
 	e.MustRun("campaign", "activate", ids)
-	var x struct {
-		Queued int64 `json:"queued"`
-	}
+	var x core.ExecuteResult
 	e.MustJSON(&x, "campaign", "execute", ids)
 	if x.Queued != imp.Added {
 		t.Fatalf("execute queued %d, want %d", x.Queued, imp.Added)
@@ -177,36 +104,36 @@ func startSendingCampaign(t *testing.T, e *Env, csv string, createArgs ...string
 	return id
 }
 
-func dlvShow(t *testing.T, e *Env, id int64) dlvCampaign {
+func dlvShow(t *testing.T, e *Env, id int64) core.Campaign {
 	t.Helper()
-	var c dlvCampaign
+	var c core.Campaign
 	e.MustJSON(&c, "campaign", "show", strconv.FormatInt(id, 10))
 	return c
 }
 
-func dlvRecipients(t *testing.T, e *Env, id int64) map[string]dlvRecipient {
+func dlvRecipients(t *testing.T, e *Env, id int64) map[string]core.Recipient {
 	t.Helper()
-	var rs []dlvRecipient
+	var rs []core.Recipient
 	e.MustJSON(&rs, "recipients", "list", strconv.FormatInt(id, 10), "--limit", "100000")
-	m := make(map[string]dlvRecipient, len(rs))
+	m := make(map[string]core.Recipient, len(rs))
 	for _, r := range rs {
 		m[r.Email] = r
 	}
 	return m
 }
 
-func dlvTicks(t *testing.T, e *Env) []dlvTickRecord {
+func dlvTicks(t *testing.T, e *Env) []core.TickRecord {
 	t.Helper()
-	var ts []dlvTickRecord
+	var ts []core.TickRecord
 	e.MustJSON(&ts, "ticks", "--limit", "10000")
 	return ts
 }
 
 // runTick runs one `campaignd --json tick` (standalone, or through the daemon
 // when one runs) and checks the per-tick ceiling.
-func runTick(t *testing.T, e *Env) dlvTickResult {
+func runTick(t *testing.T, e *Env) core.TickResult {
 	t.Helper()
-	var r dlvTickResult
+	var r core.TickResult
 	e.MustJSON(&r, "tick")
 	if r.Processed > maxPerTick || r.Sent > maxPerTick {
 		t.Errorf("tick processed %d, sent %d: more than %d", r.Processed, r.Sent, maxPerTick)
@@ -243,9 +170,9 @@ func wantDrained(t *testing.T, e *Env, sink *smtptest.Server, id int64, rows []m
 
 // tickUntilCompleted ticks (pausing between ticks) until the campaign is
 // COMPLETED, at most maxTicks times, and returns the tick results.
-func tickUntilCompleted(t *testing.T, e *Env, id int64, maxTicks int, pause time.Duration) []dlvTickResult {
+func tickUntilCompleted(t *testing.T, e *Env, id int64, maxTicks int, pause time.Duration) []core.TickResult {
 	t.Helper()
-	var res []dlvTickResult
+	var res []core.TickResult
 	for i := 0; i < maxTicks; i++ {
 		res = append(res, runTick(t, e))
 		if c := dlvShow(t, e, id); c.Status == "COMPLETED" {
@@ -263,7 +190,7 @@ func tickUntilCompleted(t *testing.T, e *Env, id int64, maxTicks int, pause time
 func checkCompleted(t *testing.T, e *Env, id int64, total, sent, failed, bounced int64) {
 	t.Helper()
 	c := dlvShow(t, e, id)
-	want := dlvStats{Total: total, Sent: sent, Failed: failed, Bounced: bounced}
+	want := core.Stats{Total: total, Sent: sent, Failed: failed, Bounced: bounced}
 	if c.Status != "COMPLETED" || c.Stats != want {
 		t.Errorf("campaign %d: %s %+v, want COMPLETED %+v", id, c.Status, c.Stats, want)
 	}
@@ -361,7 +288,7 @@ func childProcs(t *testing.T, parent int, base string) []int {
 // mailpitCampaign runs the shared part of the mailpit tests: 300 recipients
 // with rendered subject, text and HTML, sent by send until COMPLETED, then
 // checks every delivery in mailpit and every tick record.
-func mailpitCampaign(t *testing.T, daemonArgs []string, topTOML string, send func(t *testing.T, e *Env, id int64), wantTrigger string) {
+func mailpitCampaign(t *testing.T, daemonArgs []string, topTOML string, send func(t *testing.T, e *Env, id int64), wantTrigger core.TickTrigger) {
 	mp := StartMailpit(t)
 	e := NewEnv(t, topTOML+mp.SenderTOML("mp"))
 	if daemonArgs != nil {
@@ -496,7 +423,7 @@ func TestMailpitStandaloneTicks(t *testing.T) {
 			}
 		}
 		// An idle tick afterwards does nothing.
-		if r := runTick(t, e); r != (dlvTickResult{}) {
+		if r := runTick(t, e); r != (core.TickResult{}) {
 			t.Errorf("idle tick: %+v, want all zero", r)
 		}
 	}, "cli")
@@ -562,7 +489,7 @@ func TestSMTPFaultOutcomes(t *testing.T) {
 	id := startSendingCampaign(t, e, csv, "--sender", "sink")
 
 	first := runTick(t, e)
-	if want := (dlvTickResult{Processed: 6, Sent: 2, Failed: 2, Retried: 2}); first != want {
+	if want := (core.TickResult{Processed: 6, Sent: 2, Failed: 2, Retried: 2}); first != want {
 		t.Errorf("first tick: %+v, want %+v", first, want)
 	}
 	rs := dlvRecipients(t, e, id)
@@ -610,15 +537,13 @@ func TestSMTPFaultOutcomes(t *testing.T) {
 		t.Errorf("RCPT TO %s tried %d times, want 2", soft, n)
 	}
 
-	var sup []dlvSuppression
+	var sup []core.Suppression
 	e.MustJSON(&sup, "suppress", "list")
 	if len(sup) != 1 || sup[0].Email != gone || sup[0].Source != "bounce" || !strings.Contains(sup[0].Reason, "5.1.1") {
 		t.Errorf("suppression list %+v, want only %s from a bounce with 5.1.1", sup, gone)
 	}
 	// A suppressed address is not added again.
-	var add struct {
-		Added, Suppressed int64
-	}
+	var add core.ImportResult
 	other := MustCreateCampaign(t, e, "--sender", "sink")
 	e.MustJSON(&add, "recipients", "add", strconv.FormatInt(other, 10), gone)
 	if add.Added != 0 || add.Suppressed != 1 {
@@ -653,11 +578,11 @@ func TestSMTPThrottled(t *testing.T) {
 			if out.Code != 0 || out.Stderr != "" {
 				t.Errorf("throttled tick: want exit 0 and nothing on stderr, got %s", out)
 			}
-			var r dlvTickResult
+			var r core.TickResult
 			if err := json.Unmarshal([]byte(out.Stdout), &r); err != nil {
 				t.Fatalf("tick output: %v\n%s", err, out)
 			}
-			if want := (dlvTickResult{Processed: n, Throttled: 1}); r != want {
+			if want := (core.TickResult{Processed: n, Throttled: 1}); r != want {
 				t.Errorf("throttled tick: %+v, want %+v", r, want)
 			}
 			ts := dlvTicks(t, e)
@@ -723,9 +648,9 @@ func TestSMTPServerDown(t *testing.T) {
 			if rc.Attempts != attempt || rc.LastErrorClass != "transient" || !strings.Contains(rc.LastError, "refused") {
 				t.Errorf("attempt %d: %s: %+v, want %d attempts, transient connection refused", attempt, row.Email, rc, attempt)
 			}
-			want := "QUEUED"
+			want := core.RecipientQueued
 			if attempt == 3 {
-				want = "FAILED"
+				want = core.RecipientFailed
 			}
 			if rc.Status != want {
 				t.Errorf("attempt %d: %s is %s, want %s", attempt, row.Email, rc.Status, want)
@@ -767,7 +692,7 @@ func TestPluginKilledMidBatch(t *testing.T) {
 	if code := tk.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("tick through the daemon: exit %d\n%s", code, tk.stderr.String())
 	}
-	var r dlvTickResult
+	var r core.TickResult
 	if err := json.Unmarshal(tk.stdout.Bytes(), &r); err != nil {
 		t.Fatalf("tick answer %q: %v", tk.stdout.String(), err)
 	}
@@ -869,13 +794,13 @@ func TestOverlappingTicks(t *testing.T) {
 			if res.Code != 0 {
 				t.Fatalf("overlapping tick: %s", res)
 			}
-			var r dlvTickResult
+			var r core.TickResult
 			if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
 				t.Fatalf("tick answer %q: %v", res.Stdout, err)
 			}
 			if r.Skipped {
 				skipped++
-				if r != (dlvTickResult{Skipped: true}) {
+				if r != (core.TickResult{Skipped: true}) {
 					t.Errorf("skipped tick did something: %+v", r)
 				}
 				continue
@@ -985,7 +910,7 @@ func TestTickKilledMidBatch(t *testing.T) {
 					}
 				}
 				// The operator can list and retry them.
-				var failed []dlvRecipient
+				var failed []core.Recipient
 				e.MustJSON(&failed, "recipients", "list", strconv.FormatInt(id, 10), "--status", "FAILED")
 				if len(failed) != conc {
 					t.Errorf("FAILED listing has %d recipients, want %d", len(failed), conc)
@@ -1009,7 +934,7 @@ func TestTemplateFailureOneRecipient(t *testing.T) {
 	id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "sink", "--subject", subjectTpl, "--text", textTpl)
 
 	r := runTick(t, e)
-	if want := (dlvTickResult{Processed: 6, Sent: 5, Failed: 1, Completed: 1}); r != want {
+	if want := (core.TickResult{Processed: 6, Sent: 5, Failed: 1, Completed: 1}); r != want {
 		t.Errorf("tick: %+v, want %+v", r, want)
 	}
 	checkCompleted(t, e, id, 6, 5, 1, 0)
@@ -1109,9 +1034,9 @@ func TestTickTimeoutMidSend(t *testing.T) {
 			if len(inFlight) != conc {
 				t.Fatalf("%d messages in flight at the deadline, want %d", len(inFlight), conc)
 			}
-			want := dlvTickResult{Processed: n, Retried: conc}
+			want := core.TickResult{Processed: n, Retried: conc}
 			if policy == "hold" {
-				want = dlvTickResult{Processed: n, Failed: conc}
+				want = core.TickResult{Processed: n, Failed: conc}
 			}
 			if r != want {
 				t.Errorf("timed-out tick: %+v, want %+v", r, want)

@@ -38,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/plugins/sendgrid/sgfake"
 	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 	_ "github.com/mattn/go-sqlite3"
@@ -459,7 +460,7 @@ func runPluginFault(t *testing.T, plugin string, pf pluginFault, daemon bool) {
 			released[row.Email] = true // claimed, never started: handed back
 		case rc.Status == "QUEUED" && rc.Attempts == 1:
 			affected[row.Email] = true
-			if rc.LastErrorClass != pf.class || !regexp.MustCompile(pf.text).MatchString(rc.LastError) || (pf.code != 0 && rc.LastErrorCode != pf.code) {
+			if string(rc.LastErrorClass) != pf.class || !regexp.MustCompile(pf.text).MatchString(rc.LastError) || (pf.code != 0 && rc.LastErrorCode != pf.code) {
 				t.Errorf("%s: %+v, want QUEUED with class %s and an error matching %s", row.Email, rc, pf.class, pf.text)
 			}
 			if rc.NextAttemptAt == nil {
@@ -572,7 +573,7 @@ func TestPluginRestartPastDeadline(t *testing.T) {
 	rows := makeMailRows(n, "example.net")
 	id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "f", "--concurrency", "1")
 
-	if r := runTick(t, e); r != (dlvTickResult{Processed: n, Retried: 1}) {
+	if r := runTick(t, e); r != (core.TickResult{Processed: n, Retried: 1}) {
 		t.Errorf("tick whose plugin crashed and restarted too slowly: %+v, want the crashed send retried and nothing failed", r)
 	}
 	if ts := dlvTicks(t, e); len(ts) != 1 || ts[0].Skipped != n-1 {
@@ -917,11 +918,11 @@ func TestSIGTERMMidTick(t *testing.T) {
 			if code := tk.wait(t, 10*time.Second); code != 0 {
 				t.Fatalf("the tick through the daemon: exit %d\n%s", code, tk.stderr.String())
 			}
-			var r dlvTickResult
+			var r core.TickResult
 			if err := json.Unmarshal(tk.stdout.Bytes(), &r); err != nil {
 				t.Fatalf("tick answer %q: %v", tk.stdout.String(), err)
 			}
-			if want := (dlvTickResult{Processed: n, Sent: conc}); r != want {
+			if want := (core.TickResult{Processed: n, Sent: conc}); r != want {
 				t.Errorf("the tick cut short by SIGTERM: %+v, want %+v", r, want)
 			}
 			wantDrained(t, e, sink, id, rows, conc)
@@ -983,7 +984,7 @@ func TestSendGridFaults(t *testing.T) {
 		rows := sgRows(3)
 		id := c.startCampaign(rows, "--concurrency", "1")
 		fake.Enqueue(sgfake.Status(http.StatusInternalServerError), sgfake.Status(http.StatusServiceUnavailable))
-		if r := c.tick(); r != (dlvTickResult{Processed: 3, Sent: 1, Retried: 2}) {
+		if r := c.tick(); r != (core.TickResult{Processed: 3, Sent: 1, Retried: 2}) {
 			t.Errorf("tick against two 5xx: %+v, want 1 sent and 2 retried", r)
 		}
 		attempts := map[string]int{}
@@ -1017,7 +1018,7 @@ func TestSendGridFaults(t *testing.T) {
 		c := &sgCLI{t: t, e: e}
 		rows := sgRows(3)
 		id := c.startCampaign(rows, "--concurrency", "3")
-		if r := c.tick(); r != (dlvTickResult{Processed: 3, Retried: 3}) {
+		if r := c.tick(); r != (core.TickResult{Processed: 3, Retried: 3}) {
 			t.Errorf("tick with SendGrid unreachable: %+v, want all 3 retried", r)
 		}
 		attempts := map[string]int{}
@@ -1057,9 +1058,9 @@ func TestSendGridFaults(t *testing.T) {
 			if took := time.Since(start); took > 10*time.Second {
 				t.Errorf("the tick took %s with tick_timeout 2s", took)
 			}
-			want := dlvTickResult{Processed: n, Retried: conc}
+			want := core.TickResult{Processed: n, Retried: conc}
 			if policy == "hold" {
-				want = dlvTickResult{Processed: n, Failed: conc}
+				want = core.TickResult{Processed: n, Failed: conc}
 			}
 			if r != want {
 				t.Errorf("tick against a hanging API: %+v, want %+v", r, want)
@@ -1074,7 +1075,7 @@ func TestSendGridFaults(t *testing.T) {
 					if policy == "resend" {
 						attempts[row.Email] = 2 // the operator's retry (hold) starts the count afresh
 					}
-					if wantSt := map[string]string{"resend": "QUEUED", "hold": "FAILED"}[policy]; rc.Status != wantSt || rc.Attempts != 1 {
+					if wantSt := map[string]core.RecipientStatus{"resend": core.RecipientQueued, "hold": core.RecipientFailed}[policy]; rc.Status != wantSt || rc.Attempts != 1 {
 						t.Errorf("%s, unanswered at the deadline: %+v, want %s in_doubt after 1 attempt", row.Email, rc, wantSt)
 					}
 				case rc.Status != "QUEUED" || rc.Attempts != 0 || rc.LastErrorClass != "":
@@ -1090,7 +1091,7 @@ func TestSendGridFaults(t *testing.T) {
 			time.Sleep(60 * time.Millisecond)
 			c.tickUntilCompleted(id, 5, 50*time.Millisecond)
 			if policy == "hold" {
-				if cp := c.show(id); cp.Stats != (dlvStats{Total: n, Sent: n - conc, Failed: conc}) {
+				if cp := c.show(id); cp.Stats != (core.Stats{Total: n, Sent: n - conc, Failed: conc}) {
 					t.Errorf("with hold: %+v, want the %d in doubt FAILED for the operator", cp.Stats, conc)
 				}
 				verifyClean(t, e)

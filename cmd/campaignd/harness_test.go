@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/sdk/sdktest"
 )
 
@@ -478,9 +479,7 @@ func MustCreateCampaign(t testing.TB, e *Env, args ...string) int64 {
 		full = append(full, "--text", "Hi {{.Name}} <{{.Email}}>, this is {{.Campaign.Name}}.\n")
 	}
 	full = append(full, args...)
-	var c struct {
-		ID int64 `json:"id"`
-	}
+	var c core.Campaign
 	if e.T != t {
 		// Run through e, but report to the caller's t.
 		e2 := *e

@@ -24,6 +24,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/web"
 )
 
 // httpResp is one answer of the public listener.
@@ -130,21 +133,12 @@ func (s *webhookSigner) headers(t *testing.T, ts time.Time, body string) map[str
 	}
 }
 
-// webhookResult is the answer to POST /webhooks/sendgrid.
-type webhookResult struct {
-	Applied    int `json:"applied"`
-	Duplicates int `json:"duplicates"`
-	Unknown    int `json:"unknown"`
-	Ignored    int `json:"ignored"`
-	Skipped    int `json:"skipped"`
-}
-
 // httpState is everything the public endpoints may change, as the CLI
 // shows it.
 type httpState struct {
-	Campaign   dlvCampaign
-	Recipients []dlvRecipient
-	Suppressed []dlvSuppression
+	Campaign   core.Campaign
+	Recipients []core.Recipient
+	Suppressed []core.Suppression
 	Ticks      int
 	Executions int
 	Outbox     []string
@@ -238,10 +232,7 @@ func TestHTTPListener(t *testing.T) {
 	}
 	r := p.do("POST", execPath, bearer, "")
 	p.wantStatus("execute", r, http.StatusOK)
-	var ex struct {
-		Queued  int64  `json:"queued"`
-		Message string `json:"message"`
-	}
+	var ex web.CronExecuteResult
 	if keys := p.decode("execute", r, &ex); strings.Join(keys, ",") != "message,queued" || ex.Queued != int64(len(emails)) || ex.Message == "" {
 		t.Errorf("execute answer %s: keys %v, want {queued: %d, message}", r.Body, keys, len(emails))
 	}
@@ -275,12 +266,7 @@ func TestHTTPListener(t *testing.T) {
 
 	r = p.do("POST", tickPath, bearer, "{}")
 	p.wantStatus("tick", r, http.StatusOK)
-	var tr struct {
-		Processed int  `json:"processed"`
-		Sent      int  `json:"sent"`
-		Failed    int  `json:"failed"`
-		Skipped   bool `json:"skipped"`
-	}
+	var tr web.CronTickResult
 	keys := p.decode("tick", r, &tr)
 	for _, k := range []string{"processed", "sent", "failed"} {
 		if !strings.Contains(","+strings.Join(keys, ",")+",", ","+k+",") {
@@ -294,7 +280,7 @@ func TestHTTPListener(t *testing.T) {
 	if st.Campaign.Status != "COMPLETED" || st.Campaign.Stats.Sent != int64(len(emails)) || len(st.Outbox) != len(emails) || st.Ticks != 1 {
 		t.Fatalf("after the cron tick: %s %+v, outbox %v, %d ticks", st.Campaign.Status, st.Campaign.Stats, st.Outbox, st.Ticks)
 	}
-	var ticks []dlvTickRecord
+	var ticks []core.TickRecord
 	e.MustJSON(&ticks, "ticks")
 	if len(ticks) != 1 || ticks[0].Trigger != "http" || ticks[0].Sent != len(emails) {
 		t.Errorf("tick records %+v, want one http tick", ticks)
@@ -406,7 +392,7 @@ func TestHTTPListener(t *testing.T) {
 	if len(st.Suppressed) != 1 || st.Suppressed[0].Email != ann || st.Suppressed[0].Source != "unsubscribe" {
 		t.Errorf("suppression list after the one-click POST: %+v, want %s from unsubscribe", st.Suppressed, ann)
 	}
-	var sup []dlvSuppression
+	var sup []core.Suppression
 	e.MustJSON(&sup, "suppress", "list")
 	if len(sup) != 1 || sup[0].Email != ann || sup[0].Source != "unsubscribe" {
 		t.Errorf("suppress list --json: %+v", sup)
@@ -420,12 +406,12 @@ func TestHTTPListener(t *testing.T) {
 		bob, ts.Unix(), id, rid[bob], id, rid[bob], bob, ts.Unix(), id, rid[bob])
 	r = p.do("POST", "/webhooks/sendgrid", signer.headers(t, ts, bounce), bounce)
 	p.wantStatus("signed bounce webhook", r, http.StatusOK)
-	var wr webhookResult
+	var wr web.WebhookResult
 	p.decode("bounce webhook", r, &wr)
-	if wr != (webhookResult{Applied: 1, Ignored: 1}) {
+	if wr != (web.WebhookResult{EventsResult: core.EventsResult{Applied: 1}, Ignored: 1}) {
 		t.Errorf("bounce webhook answer %+v, want 1 applied, 1 ignored (processed)", wr)
 	}
-	var bounced []dlvRecipient
+	var bounced []core.Recipient
 	e.MustJSON(&bounced, "recipients", "list", ids, "--status", "BOUNCED")
 	if len(bounced) != 1 || bounced[0].Email != bob {
 		t.Errorf("recipients --status BOUNCED: %+v, want %s only", bounced, bob)
@@ -434,7 +420,7 @@ func TestHTTPListener(t *testing.T) {
 	if s := st.Campaign.Stats; s.Bounced != 1 || s.Sent != int64(len(emails))-1 || s.Total != int64(len(emails)) {
 		t.Errorf("stats after the bounce: %+v, want 1 bounced, %d sent", s, len(emails)-1)
 	}
-	srcs := map[string]string{}
+	srcs := map[string]core.SuppressionSource{}
 	for _, s := range st.Suppressed {
 		srcs[s.Email] = s.Source
 	}
@@ -446,9 +432,9 @@ func TestHTTPListener(t *testing.T) {
 	before = st
 	r = p.do("POST", "/webhooks/sendgrid", signer.headers(t, ts, bounce), bounce)
 	p.wantStatus("replayed webhook", r, http.StatusOK)
-	wr = webhookResult{}
+	wr = web.WebhookResult{}
 	p.decode("replayed webhook", r, &wr)
-	if wr != (webhookResult{Duplicates: 1, Ignored: 1}) {
+	if wr != (web.WebhookResult{EventsResult: core.EventsResult{Duplicates: 1}, Ignored: 1}) {
 		t.Errorf("replayed webhook answer %+v, want 1 duplicate", wr)
 	}
 	before.unchanged(t, "the replayed webhook", readHTTPState(t, e, id))
@@ -487,9 +473,9 @@ func TestHTTPListener(t *testing.T) {
 	unknown := fmt.Sprintf(`[{"email":"nobody@example.org","timestamp":%d,"event":"bounce","type":"bounce","sg_event_id":"sg-evt-unknown-1","campaign_id":"%d","recipient_id":"999999"}]`, ts.Unix(), id)
 	r = p.do("POST", "/webhooks/sendgrid", signer.headers(t, ts, unknown), unknown)
 	p.wantStatus("webhook for an unknown recipient", r, http.StatusOK)
-	wr = webhookResult{}
+	wr = web.WebhookResult{}
 	p.decode("unknown-recipient webhook", r, &wr)
-	if wr != (webhookResult{Unknown: 1}) {
+	if wr != (web.WebhookResult{EventsResult: core.EventsResult{Unknown: 1}}) {
 		t.Errorf("unknown-recipient webhook answer %+v, want unknown 1", wr)
 	}
 	before.unchanged(t, "refused webhooks and the unknown recipient's event", readHTTPState(t, e, id))

@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 )
 
@@ -47,7 +48,7 @@ type loadReport struct {
 	EmailsPerSec   float64
 	SinkMessages   int64
 	Duplicates     int64
-	SlowTicks      []dlvTickRecordFull // over half of tick_timeout
+	SlowTicks      []core.TickRecord // over half of tick_timeout
 	TimedOut       int
 	Sent           int64
 	Failed         int64
@@ -246,12 +247,12 @@ func TestLoad(t *testing.T) {
 		startDaemon()
 	}
 
-	ticks := map[int64]dlvTickRecordFull{}
+	ticks := map[int64]core.TickRecord{}
 	// Polled every 30 s: at most ~700 ticks a minute happen, so the last
 	// 2,000 records overlap the previous poll (a bigger answer would
 	// itself show in the daemon's RSS).
 	fetchTicks := func() {
-		var ts []dlvTickRecordFull
+		var ts []core.TickRecord
 		e.MustJSON(&ts, "ticks", "--limit", "2000")
 		for _, tr := range ts {
 			ticks[tr.ID] = tr
@@ -259,7 +260,7 @@ func TestLoad(t *testing.T) {
 	}
 	deadline := sendStart.Add(sendBudget)
 	lastFetch, lastLog := time.Now(), time.Now()
-	var c dlvCampaign
+	var c core.Campaign
 	for {
 		e.MustJSON(&c, "campaign", "show", ids)
 		if c.Status == "COMPLETED" {

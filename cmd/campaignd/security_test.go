@@ -39,6 +39,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/campaignd/campaignd/core"
 )
 
 // ---- helpers (prefixed sec to stay out of other files' way) ----
@@ -92,29 +94,18 @@ func secMode(t *testing.T, path string, forbidden os.FileMode) os.FileMode {
 // secID extracts the "id" a --json create printed.
 func secID(t *testing.T, out string) string {
 	t.Helper()
-	var v struct {
-		ID int64 `json:"id"`
-	}
+	var v core.Campaign
 	if err := json.Unmarshal([]byte(out), &v); err != nil || v.ID <= 0 {
 		t.Fatalf("no id in %q (%v)", out, err)
 	}
 	return strconv.FormatInt(v.ID, 10)
 }
 
-type secRecipient struct {
-	ID             int64  `json:"id"`
-	Email          string `json:"email"`
-	Status         string `json:"status"`
-	Attempts       int    `json:"attempts"`
-	LastErrorClass string `json:"last_error_class"`
-	LastError      string `json:"last_error"`
-}
-
-func secRecipients(t *testing.T, e *Env, id string) map[string]secRecipient {
+func secRecipients(t *testing.T, e *Env, id string) map[string]core.Recipient {
 	t.Helper()
-	var rs []secRecipient
+	var rs []core.Recipient
 	e.MustJSON(&rs, "recipients", "list", id)
-	m := map[string]secRecipient{}
+	m := map[string]core.Recipient{}
 	for _, r := range rs {
 		m[r.Email] = r
 	}
@@ -429,12 +420,7 @@ func TestSecurityPluginChecksumMismatch(t *testing.T) {
 			if _, err := os.Stat(marker); err == nil {
 				t.Fatalf("the plugin with the wrong checksum was executed")
 			}
-			var c struct {
-				Status string `json:"status"`
-				Stats  struct {
-					Queued, Failed, Bounced, Sent int64
-				} `json:"stats"`
-			}
+			var c core.Campaign
 			e.MustJSON(&c, "campaign", "show", id)
 			if c.Stats.Queued != 2 || c.Stats.Failed+c.Stats.Bounced+c.Stats.Sent != 0 {
 				t.Errorf("campaign stats %+v: the recipients must stay queued", c.Stats)
@@ -449,9 +435,7 @@ func TestSecurityPluginChecksumMismatch(t *testing.T) {
 				}
 				said += rc.LastError
 			}
-			var ticks []struct {
-				Error string `json:"error"`
-			}
+			var ticks []core.TickRecord
 			e.MustJSON(&ticks, "ticks")
 			for _, tk := range ticks {
 				said += tk.Error
@@ -759,9 +743,7 @@ func TestSecuritySocketPeerUID(t *testing.T) {
 	if r.Code != 0 {
 		t.Fatalf("uid 65534 with allow_uids = [65534]: %s", r)
 	}
-	var cs []struct {
-		ID int64 `json:"id"`
-	}
+	var cs []core.Campaign
 	if err := json.Unmarshal([]byte(r.Stdout), &cs); err != nil || len(cs) != 1 || strconv.FormatInt(cs[0].ID, 10) != id {
 		t.Errorf("uid 65534 listed %q (%v), want campaign %s from the daemon", r.Stdout, err, id)
 	}

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/plugins/sendgrid/sgfake"
 )
 
@@ -93,34 +94,34 @@ func (c *sgCLI) json(v any, args ...string) {
 	}
 }
 
-func (c *sgCLI) tick() dlvTickResult {
+func (c *sgCLI) tick() core.TickResult {
 	c.t.Helper()
-	var r dlvTickResult
+	var r core.TickResult
 	c.json(&r, "tick")
 	return r
 }
 
-func (c *sgCLI) show(id int64) dlvCampaign {
+func (c *sgCLI) show(id int64) core.Campaign {
 	c.t.Helper()
-	var cp dlvCampaign
+	var cp core.Campaign
 	c.json(&cp, "campaign", "show", strconv.FormatInt(id, 10))
 	return cp
 }
 
-func (c *sgCLI) recipients(id int64) map[string]dlvRecipient {
+func (c *sgCLI) recipients(id int64) map[string]core.Recipient {
 	c.t.Helper()
-	var rs []dlvRecipient
+	var rs []core.Recipient
 	c.json(&rs, "recipients", "list", strconv.FormatInt(id, 10), "--limit", "1000")
-	m := make(map[string]dlvRecipient, len(rs))
+	m := make(map[string]core.Recipient, len(rs))
 	for _, r := range rs {
 		m[r.Email] = r
 	}
 	return m
 }
 
-func (c *sgCLI) ticks() []dlvTickRecord {
+func (c *sgCLI) ticks() []core.TickRecord {
 	c.t.Helper()
-	var ts []dlvTickRecord
+	var ts []core.TickRecord
 	c.json(&ts, "ticks", "--limit", "1000")
 	return ts
 }
@@ -129,7 +130,7 @@ func (c *sgCLI) ticks() []dlvTickRecord {
 // COMPLETED (at most maxTicks ticks).
 func (c *sgCLI) tickUntilCompleted(id int64, maxTicks int, pause time.Duration) {
 	c.t.Helper()
-	var res []dlvTickResult
+	var res []core.TickResult
 	for range maxTicks {
 		res = append(res, c.tick())
 		if c.show(id).Status == "COMPLETED" {
@@ -178,9 +179,7 @@ func sgWantHTML(r sgRow) string {
 // appended), imports rows, activates and executes it, and returns its id.
 func (c *sgCLI) startCampaign(rows []sgRow, extra ...string) int64 {
 	c.t.Helper()
-	var created struct {
-		ID int64 `json:"id"`
-	}
+	var created core.Campaign
 	c.json(&created, append([]string{"campaign", "create", "--name", "SendGrid e2e", "--sender", "sg",
 		"--from", "News <news@example.com>", "--subject", sgSubjectTpl, "--text", sgTextTpl, "--html", sgHTMLTpl}, extra...)...)
 	if created.ID <= 0 {
@@ -193,20 +192,15 @@ func (c *sgCLI) startCampaign(rows []sgRow, extra ...string) int64 {
 		fmt.Fprintf(&csv, "%s,%q,%s\n", r.Email, r.Name, r.Code)
 	}
 	f := WriteFile(c.t, c.e.Dir, "recipients-"+ids+".csv", csv.String())
-	var imp struct {
-		Added   int `json:"added"`
-		Invalid int `json:"invalid"`
-	}
+	var imp core.ImportResult
 	c.json(&imp, "recipients", "import", ids, f)
-	if imp.Added != len(rows) || imp.Invalid != 0 {
+	if imp.Added != int64(len(rows)) || imp.Invalid != 0 {
 		c.t.Fatalf("import: added %d, invalid %d; want %d added", imp.Added, imp.Invalid, len(rows))
 	}
 	c.must("campaign", "activate", ids)
-	var x struct {
-		Queued int `json:"queued"`
-	}
+	var x core.ExecuteResult
 	c.json(&x, "campaign", "execute", ids)
-	if x.Queued != len(rows) {
+	if x.Queued != int64(len(rows)) {
 		c.t.Fatalf("execute queued %d, want %d", x.Queued, len(rows))
 	}
 	return created.ID
@@ -274,7 +268,7 @@ func TestSendGridCampaign(t *testing.T) {
 		t.Errorf("tick: %+v, want processed %d, sent %d, failed 1", r, len(all), len(rows))
 	}
 	cp := c.show(id)
-	if want := (dlvStats{Total: int64(len(all)), Sent: int64(len(rows)), Failed: 1}); cp.Status != "COMPLETED" || cp.Stats != want {
+	if want := (core.Stats{Total: int64(len(all)), Sent: int64(len(rows)), Failed: 1}); cp.Status != "COMPLETED" || cp.Stats != want {
 		t.Errorf("campaign: %s %+v, want COMPLETED %+v", cp.Status, cp.Stats, want)
 	}
 	if ts := c.ticks(); len(ts) != 1 || ts[0].Processed != len(all) || ts[0].Sent != len(rows) || ts[0].Failed != 1 || ts[0].Error != "" || ts[0].Trigger != "cli" {
@@ -393,7 +387,7 @@ func TestSendGridThrottled(t *testing.T) {
 
 	before := time.Now()
 	r := c.tick()
-	if want := (dlvTickResult{Processed: len(rows), Throttled: 1}); r != want {
+	if want := (core.TickResult{Processed: len(rows), Throttled: 1}); r != want {
 		t.Errorf("throttled tick: %+v, want %+v", r, want)
 	}
 	ts := c.ticks()
@@ -433,7 +427,7 @@ func TestSendGridThrottled(t *testing.T) {
 	time.Sleep(time.Until(before.Add(2200 * time.Millisecond)))
 	c.tickUntilCompleted(id, 20, 100*time.Millisecond)
 	cp := c.show(id)
-	if want := (dlvStats{Total: int64(len(rows)), Sent: int64(len(rows))}); cp.Stats != want {
+	if want := (core.Stats{Total: int64(len(rows)), Sent: int64(len(rows))}); cp.Stats != want {
 		t.Errorf("stats %+v, want %+v", cp.Stats, want)
 	}
 	recips := c.recipients(id)
@@ -480,7 +474,7 @@ func TestSendGridBadAPIKey(t *testing.T) {
 		t.Errorf("tick with a refused key: %+v, want %d processed, nothing sent or failed, %d (the refused ones) retried", r, len(rows), refused)
 	}
 	cp := c.show(id)
-	if want := (dlvStats{Total: int64(len(rows)), Queued: int64(len(rows))}); cp.Status != "PAUSED" || cp.Stats != want {
+	if want := (core.Stats{Total: int64(len(rows)), Queued: int64(len(rows))}); cp.Status != "PAUSED" || cp.Stats != want {
 		t.Errorf("campaign: %s %+v, want PAUSED %+v", cp.Status, cp.Stats, want)
 	}
 	for _, row := range rows {
