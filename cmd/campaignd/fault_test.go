@@ -27,7 +27,6 @@ import (
 	"net/http"
 	"net/mail"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -41,48 +40,26 @@ import (
 	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/plugins/sendgrid/sgfake"
 	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
+	"github.com/campaignd/campaignd/sdk/sdktest"
 	_ "github.com/mattn/go-sqlite3"
 	"golang.org/x/sys/unix"
 )
 
 // ---- the fault plugin ----
 
-// faultBuild is the built testdata/faultplugin, shared by the tests using
-// it and removed when the last of them ends.
-var faultBuild struct {
-	mu   sync.Mutex
-	refs int
-	dir  string
-}
+// faultPluginName is the fault plugin's executable, as sdktest.BuildPlugin
+// names it after its directory.
+const faultPluginName = "campaignd-sender-faultplugin"
 
-// faultPlugin builds testdata/faultplugin (once while tests use it) and
-// returns the absolute path of the executable, campaignd-sender-fault.
+// faultPlugin returns the absolute path of testdata/faultplugin, built once
+// per test process by the one plugin build helper (TestMain removes it).
 func faultPlugin(t *testing.T) string {
 	t.Helper()
-	faultBuild.mu.Lock()
-	defer faultBuild.mu.Unlock()
-	if faultBuild.dir == "" {
-		dir, err := os.MkdirTemp("", "cdfault")
-		if err != nil {
-			t.Fatalf("fault plugin: %v", err)
-		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "campaignd-sender-fault"), "./testdata/faultplugin").CombinedOutput()
-		if err != nil {
-			os.RemoveAll(dir)
-			t.Fatalf("build testdata/faultplugin: %v\n%s", err, out)
-		}
-		faultBuild.dir = dir
+	path, err := sdktest.BuildPlugin("./testdata/faultplugin")
+	if err != nil {
+		t.Fatalf("fault plugin: %v", err)
 	}
-	faultBuild.refs++
-	t.Cleanup(func() {
-		faultBuild.mu.Lock()
-		defer faultBuild.mu.Unlock()
-		if faultBuild.refs--; faultBuild.refs == 0 {
-			os.RemoveAll(faultBuild.dir)
-			faultBuild.dir = ""
-		}
-	})
-	return filepath.Join(faultBuild.dir, "campaignd-sender-fault")
+	return path
 }
 
 // faultSenderTOML is a [senders.NAME] table running the fault plugin at
@@ -482,9 +459,9 @@ func runPluginFault(t *testing.T, plugin string, pf pluginFault, daemon bool) {
 		t.Fatalf("no plugin process ever started")
 	case pf.mode == "garbage" && len(pids) != 1:
 		t.Errorf("plugin processes %v: junk output and an unknown class must not cost the plugin", pids)
-	case pf.restarts && procAlive(pids[0], "campaignd-sender-fault"):
+	case pf.restarts && procAlive(pids[0], faultPluginName):
 		t.Errorf("plugin %d survived its own crash", pids[0])
-	case pf.mode == "hang" && procAlive(pids[0], "campaignd-sender-fault"):
+	case pf.mode == "hang" && procAlive(pids[0], faultPluginName):
 		t.Errorf("the hung plugin %d was not killed", pids[0])
 	}
 
@@ -492,9 +469,9 @@ func runPluginFault(t *testing.T, plugin string, pf pluginFault, daemon bool) {
 		if d.Exited() {
 			t.Fatalf("the daemon died with its plugin:\n%s", d.Stderr())
 		}
-		children := childProcs(t, d.Cmd.Process.Pid, "campaignd-sender-fault")
+		children := childProcs(t, d.Cmd.Process.Pid, faultPluginName)
 		for _, pid := range pids {
-			if procAlive(pid, "campaignd-sender-fault") != slices.Contains(children, pid) {
+			if procAlive(pid, faultPluginName) != slices.Contains(children, pid) {
 				t.Errorf("plugin %d is alive but not the daemon's child (children %v)", pid, children)
 			}
 		}
@@ -513,7 +490,7 @@ func runPluginFault(t *testing.T, plugin string, pf pluginFault, daemon bool) {
 	} else {
 		// The tick has exited: no plugin process may outlive it.
 		for _, pid := range pids {
-			if procAlive(pid, "campaignd-sender-fault") {
+			if procAlive(pid, faultPluginName) {
 				t.Errorf("plugin %d outlived the standalone tick", pid)
 			}
 		}
@@ -547,11 +524,11 @@ func runPluginFault(t *testing.T, plugin string, pf pluginFault, daemon bool) {
 		if d.Exited() {
 			t.Fatalf("the daemon died:\n%s", d.Stderr())
 		}
-		if c := childProcs(t, d.Cmd.Process.Pid, "campaignd-sender-fault"); len(c) != 1 {
+		if c := childProcs(t, d.Cmd.Process.Pid, faultPluginName); len(c) != 1 {
 			t.Errorf("daemon's plugin children %v, want the one healthy plugin", c)
 		}
 		for _, pid := range faultPids(t, state)[:len(pids)] {
-			if procAlive(pid, "campaignd-sender-fault") {
+			if procAlive(pid, faultPluginName) {
 				t.Errorf("faulty plugin %d still runs after the reload", pid)
 			}
 		}
