@@ -188,11 +188,9 @@ func (a *app) campaignShow(ctx context.Context, sub string, args []string) error
 		if err != nil {
 			return err
 		}
-		out := struct {
-			*core.Stats
-			DryRun *dryRun `json:"dry_run,omitempty"`
-		}{st, dry}
-		return a.print(out, func(w io.Writer) {
+		// The JSON stays the bare counters; the human form says when
+		// they count files, not mail.
+		return a.print(st, func(w io.Writer) {
 			if dry != nil {
 				fprintf(w, "sender: %s\n", dryRunLine(dry.Sender, dry.Dir))
 			}
