@@ -92,6 +92,7 @@ func (a *app) config() (*Config, error) {
 		if cfg.Database, err = filepath.Abs(a.dbPath); err != nil {
 			return nil, fmt.Errorf("--db: %w", err)
 		}
+		cfg.dbFlag = true
 	}
 	if a.socketPath != "" {
 		if cfg.Socket, err = filepath.Abs(a.socketPath); err != nil {

@@ -43,6 +43,7 @@ type Config struct {
 
 	path   string   // the file it came from (absolute), "" for defaults
 	looked []string // where loadConfig looked, for messages when path is ""
+	dbFlag bool     // Database came from --db, not from the file
 }
 
 // QueueConfig is the [queue] table: the engine's limits.
@@ -165,23 +166,23 @@ func loadConfig(path string) (*Config, error) {
 
 // lookedName is how a place loadConfig looked in reads in a message.
 func lookedName(path string) string {
-	if filepath.IsAbs(path) {
-		return path
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return path
-	}
-	return abs
+	return path
 }
 
 // source says which configuration is in use, for messages: the file, or
 // that none was found and where loadConfig looked.
 func (c *Config) source() string {
-	if c.path != "" {
-		return "config: " + c.path
+	src := "config: " + c.path
+	if c.path == "" {
+		src = "config: none found; " + c.lookedIn()
 	}
-	return "config: none found; " + c.lookedIn()
+	if c.dbFlag {
+		src = "from --db; " + src
+	}
+	return src
 }
 
 // lookedIn lists the places loadConfig looked in, in order.
