@@ -25,6 +25,8 @@ Hello {{.Name}},
 The {{.Campaign.Name}} newsletter has news from {{.Attr.city}}.
 TXT
 
+echo "== create the database (other commands refuse to run without one)"
+c init
 echo "== create a campaign (sender: the built-in outbox)"
 id=$(c --json campaign create --name "Demo" --sender outbox --from "Demo <demo@example.com>" \
 	--subject 'News for {{.Name}}' --text-file body.txt | sed -n 's/.*"id": \([0-9]*\).*/\1/p' | head -1)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -29,6 +30,9 @@ type app struct {
 	socketPath string
 	jsonOut    bool
 	verbose    bool
+	// daemon is set for `serve`: it logs at log_level, every other
+	// command at cli_log_level.
+	daemon bool
 
 	cfg *Config
 	log hclog.Logger
@@ -82,28 +86,43 @@ func (a *app) config() (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Flags are relative to the working directory, like any command-line
+	// path.
 	if a.dbPath != "" {
-		cfg.Database = a.dbPath
+		if cfg.Database, err = filepath.Abs(a.dbPath); err != nil {
+			return nil, fmt.Errorf("--db: %w", err)
+		}
+		cfg.dbFlag = true
 	}
 	if a.socketPath != "" {
-		cfg.Socket = a.socketPath
+		if cfg.Socket, err = filepath.Abs(a.socketPath); err != nil {
+			return nil, fmt.Errorf("--socket: %w", err)
+		}
 	}
 	a.cfg = cfg
-	a.log = newLogger(cfg.LogLevel, a.stderr)
+	level := cfg.CLILogLevel
+	if a.daemon {
+		level = cfg.LogLevel
+	}
+	a.log = newLogger(level, cfg.LogFormat, a.stderr)
 	return cfg, nil
 }
 
-func newLogger(level string, w io.Writer) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: "campaignd", Level: hclog.LevelFromString(level), Output: w})
+// newLogger returns the process's logger: hclog's text lines, or one JSON
+// object per line with format "json" (for a service's log collector).
+func newLogger(level, format string, w io.Writer) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "campaignd", Level: hclog.LevelFromString(level), Output: w,
+		JSONFormat: format == "json"})
 }
 
 // access says what a command needs from the database when no daemon runs.
 type access int
 
 const (
-	readAccess  access = iota // no lock: WAL lets reads run beside a tick
-	writeAccess               // the database lock, waiting lock_timeout
-	tickAccess                // the database lock, not waiting: busy -> skipped
+	readAccess   access = iota // no lock: WAL lets reads run beside a tick
+	writeAccess                // the database lock, waiting lock_timeout
+	tickAccess                 // the database lock, not waiting: busy -> skipped
+	createAccess               // as writeAccess, and may create the database
 )
 
 // errLockBusy reports that a standalone tick found the lock held.
@@ -134,6 +153,14 @@ func (a *app) open(ctx context.Context, acc access, holder string) (*session, er
 		return &session{Service: client}, nil
 	} else if !errors.Is(err, control.ErrNoDaemon) {
 		return nil, err
+	}
+	// Checked before the lock, which would create <database>.lock: a
+	// command run with the wrong working directory or config must leave
+	// no trace and say which database it looked for.
+	if acc != createAccess {
+		if err := cfg.databaseExists(); err != nil {
+			return nil, err
+		}
 	}
 	var lock *sqlite.FileLock
 	if acc != readAccess {

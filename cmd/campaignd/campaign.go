@@ -47,7 +47,7 @@ func (a *app) campaignCreate(ctx context.Context, args []string) error {
 	var textFile, htmlFile string
 	var headers stringList
 	fs.StringVar(&spec.Name, "name", "", "campaign name")
-	fs.StringVar(&spec.Sender, "sender", "outbox", "sender name ([senders.NAME])")
+	fs.StringVar(&spec.Sender, "sender", "", "sender name ([senders.NAME]; default: default_sender, or outbox when it is the only sender)")
 	fs.StringVar(&spec.From, "from", "", "From address (default: default_from / $SUPPORT_EMAIL)")
 	fs.StringVar(&spec.ReplyTo, "reply-to", "", "Reply-To address")
 	fs.StringVar(&spec.Subject, "subject", "", "subject template")
@@ -108,7 +108,12 @@ func (a *app) campaignCreate(ctx context.Context, args []string) error {
 	if spec.From == "" {
 		return core.Errorf(core.EINVALID, "from: required (--from, or default_from / $SUPPORT_EMAIL)")
 	}
-	s, err := a.open(ctx, writeAccess, "campaign create")
+	if spec.Sender == "" {
+		if spec.Sender, err = cfg.defaultSender(); err != nil {
+			return err
+		}
+	}
+	s, err := a.open(ctx, createAccess, "campaign create")
 	if err != nil {
 		return err
 	}
@@ -119,6 +124,9 @@ func (a *app) campaignCreate(ctx context.Context, args []string) error {
 	}
 	return a.print(c, func(w io.Writer) {
 		fprintf(w, "created campaign %d (%s) in %s\n", c.ID, c.Name, c.Status)
+		if dir, ok := cfg.dryRunDir(c.Sender); ok {
+			fprintf(w, "sender:      %s\n", dryRunLine(c.Sender, dir))
+		}
 	})
 }
 
@@ -163,25 +171,60 @@ func (a *app) campaignShow(ctx context.Context, sub string, args []string) error
 		return err
 	}
 	defer s.Close()
+	c, err := s.Campaign(ctx, id)
+	if err != nil {
+		return err
+	}
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	var dry *dryRun
+	if dir, ok := cfg.dryRunDir(c.Sender); ok {
+		dry = &dryRun{Sender: c.Sender, Dir: dir}
+	}
 	if sub == "stats" {
 		st, err := s.Stats(ctx, id)
 		if err != nil {
 			return err
 		}
-		return a.print(st, func(w io.Writer) { printStats(w, st) })
+		// The JSON stays the bare counters; the human form says when
+		// they count files, not mail.
+		return a.print(st, func(w io.Writer) {
+			if dry != nil {
+				fprintf(w, "sender: %s\n", dryRunLine(dry.Sender, dry.Dir))
+			}
+			printStats(w, st)
+		})
 	}
-	c, err := s.Campaign(ctx, id)
-	if err != nil {
-		return err
-	}
-	return a.print(c, func(w io.Writer) {
-		fprintf(w, "campaign %d: %s\nstatus:      %s\nsender:      %s\nfrom:        %s\n", c.ID, c.Name, c.Status, c.Sender, c.From)
+	out := struct {
+		*core.Campaign
+		DryRun *dryRun `json:"dry_run,omitempty"`
+	}{c, dry}
+	return a.print(out, func(w io.Writer) {
+		sender := c.Sender
+		if dry != nil {
+			sender = dryRunLine(dry.Sender, dry.Dir)
+		}
+		fprintf(w, "campaign %d: %s\nstatus:      %s\nsender:      %s\nfrom:        %s\n", c.ID, c.Name, c.Status, sender, c.From)
 		if c.ReplyTo != "" {
 			fprintf(w, "reply-to:    %s\n", c.ReplyTo)
 		}
 		fprintf(w, "subject:     %s\nconcurrency: %d\nbatch size:  %d\ncreated:     %s\n", c.Subject, c.Concurrency, c.BatchSize, c.CreatedAt.Format("2006-01-02 15:04:05Z07:00"))
 		printStats(w, &c.Stats)
 	})
+}
+
+// dryRun marks a campaign whose sender is the outbox plugin in show and
+// stats output: its messages are files, not mail.
+type dryRun struct {
+	Sender string `json:"sender"`
+	Dir    string `json:"dir"` // where the .eml files go
+}
+
+// dryRunLine says plainly that sender delivers nothing.
+func dryRunLine(sender, dir string) string {
+	return fmt.Sprintf("%s (dry run: messages are written as .eml files to %s, nothing is delivered)", sender, dir)
 }
 
 func printStats(w io.Writer, st *core.Stats) {

@@ -581,6 +581,7 @@ func TestRecipientsAdd(t *testing.T) {
 
 func TestSuppress(t *testing.T) {
 	eachMode(t, "", func(t *testing.T, e *Env, daemon bool) {
+		e.MustRun("init") // only init, campaign create and serve create the database
 		var res map[string]string
 		e.MustJSON(&res, "suppress", "add", "Ann@EXAMPLE.com", "--reason", "asked us")
 		if res["result"] != "suppressed" {
@@ -729,6 +730,7 @@ func TestCreateRejected(t *testing.T) {
 // Unknown campaign ids are clear errors everywhere; bad ids are usage errors.
 func TestUnknownCampaign(t *testing.T) {
 	eachMode(t, "", func(t *testing.T, e *Env, daemon bool) {
+		e.MustRun("init") // unknown in an existing database; a missing one is TestConfigMissingDatabaseIsNotCreated
 		csv := WriteFile(t, e.Dir, "r.csv", "email\na@example.com\n")
 		for _, args := range [][]string{
 			{"campaign", "show", "999"},
@@ -770,6 +772,7 @@ func TestUnknownCampaign(t *testing.T) {
 func TestExitCodes(t *testing.T) {
 	t.Parallel()
 	e := NewEnv(t, "")
+	e.MustRun("init")
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -971,7 +974,7 @@ api_key = "literal-key-VALUE"
 		t.Errorf("${VAR:-default} expanded to %q", cc.Queue.MessageIDDomain)
 	}
 	// The expanded default_from is used by create.
-	id := MustCreateCampaign(t, e, "--from", "")
+	id := MustCreateCampaign(t, e, "--from", "", "--sender", "outbox")
 	if c := show(t, e, id); c.From != "ops@example.com" {
 		t.Errorf("campaign from = %q, want default_from expanded from ${CD_TEST_FROM}", c.From)
 	}
@@ -1424,6 +1427,7 @@ func TestControlAPI(t *testing.T) {
 
 func TestSuppressImport(t *testing.T) {
 	e := NewEnv(t, "")
+	e.MustRun("init")
 	csvFile := WriteFile(t, e.Dir, "sup.csv", "email,reason\nA@Example.COM,complaint\nnot-an-address,x\nb@example.org,\n")
 	var res core.ImportResult
 	e.MustJSON(&res, "suppress", "import", csvFile)

@@ -29,16 +29,21 @@ type Config struct {
 	AllowUIDs       []int    `toml:"allow_uids"`
 	PluginDir       string   `toml:"plugin_dir"`
 	LogLevel        string   `toml:"log_level"`
+	CLILogLevel     string   `toml:"cli_log_level"`
+	LogFormat       string   `toml:"log_format"`
 	TickInterval    duration `toml:"tick_interval"`
 	LockTimeout     duration `toml:"lock_timeout"`
 	ShutdownTimeout duration `toml:"shutdown_timeout"`
 	DefaultFrom     string   `toml:"default_from"`
+	DefaultSender   string   `toml:"default_sender"`
 
 	Queue   QueueConfig             `toml:"queue"`
 	Senders map[string]SenderConfig `toml:"senders"`
 	HTTP    HTTPConfig              `toml:"http"`
 
-	path string // the file it came from, "" for defaults
+	path   string   // the file it came from (absolute), "" for defaults
+	looked []string // where loadConfig looked, for messages when path is ""
+	dbFlag bool     // Database came from --db, not from the file
 }
 
 // QueueConfig is the [queue] table: the engine's limits.
@@ -94,7 +99,9 @@ func defaultConfig() *Config {
 	return &Config{
 		Database:        "./campaignd.db",
 		SocketMode:      "0600",
-		LogLevel:        "warn",
+		LogLevel:        "info",
+		CLILogLevel:     "warn",
+		LogFormat:       "text",
 		LockTimeout:     duration{60 * time.Second},
 		ShutdownTimeout: duration{30 * time.Second},
 		DefaultFrom:     os.Getenv("SUPPORT_EMAIL"),
@@ -111,35 +118,108 @@ func defaultConfig() *Config {
 	}
 }
 
-// loadConfig reads path ("" = $CAMPAIGND_CONFIG, else ./campaignd.toml if it
-// exists, else defaults only). Unknown keys, bad values and unset ${ENV}
-// references are EINVALID errors naming the key and, where known, the line.
+// systemConfig is the last place loadConfig looks for a configuration.
+const systemConfig = "/etc/campaignd/campaignd.toml"
+
+// loadConfig finds and reads the configuration: path (--config), else
+// $CAMPAIGND_CONFIG, else ./campaignd.toml, else systemConfig, else
+// defaults only. A file named by --config or $CAMPAIGND_CONFIG must exist.
+// Relative paths in a file (database, socket, plugin_dir, a plugin given as
+// a path, the outbox's dir) are relative to the file's directory, so the
+// working directory of a cron job changes nothing; without a file they are
+// relative to the working directory. Unknown keys, bad values and unset
+// ${ENV} references are EINVALID errors naming the key and, where known,
+// the line.
 func loadConfig(path string) (*Config, error) {
-	explicit := path != ""
-	if path == "" {
-		path = os.Getenv("CAMPAIGND_CONFIG")
-		explicit = path != ""
-	}
-	if path == "" {
-		if _, err := os.Stat("campaignd.toml"); err == nil {
-			path = "campaignd.toml"
-		}
-	}
 	cfg := defaultConfig()
+	type place struct {
+		path     string
+		explicit bool
+	}
+	var places []place
 	if path != "" {
-		data, err := os.ReadFile(path)
+		places = append(places, place{path, true})
+	} else if env := os.Getenv("CAMPAIGND_CONFIG"); env != "" {
+		places = append(places, place{env, true})
+	} else {
+		places = append(places, place{"campaignd.toml", false}, place{systemConfig, false})
+	}
+	for _, p := range places {
+		data, err := os.ReadFile(p.path)
 		if err != nil {
-			if !explicit && errors.Is(err, os.ErrNotExist) {
-				return cfg.finish()
+			if !p.explicit && errors.Is(err, os.ErrNotExist) {
+				cfg.looked = append(cfg.looked, lookedName(p.path))
+				continue
 			}
 			return nil, core.Errorf(core.EINVALID, "config: %v", err)
 		}
-		if err := decodeConfig(path, data, cfg); err != nil {
+		if err := decodeConfig(p.path, data, cfg); err != nil {
 			return nil, err
 		}
-		cfg.path = path
+		if cfg.path, err = filepath.Abs(p.path); err != nil {
+			return nil, core.Errorf(core.EINVALID, "config %s: %v", p.path, err)
+		}
+		break
 	}
 	return cfg.finish()
+}
+
+// lookedName is how a place loadConfig looked in reads in a message.
+func lookedName(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
+
+// source says which configuration is in use, for messages: the file, or
+// that none was found and where loadConfig looked.
+func (c *Config) source() string {
+	src := "config: " + c.path
+	if c.path == "" {
+		src = "config: none found; " + c.lookedIn()
+	}
+	if c.dbFlag {
+		src = "from --db; " + src
+	}
+	return src
+}
+
+// lookedIn lists the places loadConfig looked in, in order.
+func (c *Config) lookedIn() string {
+	return "looked in --config, $CAMPAIGND_CONFIG, " + strings.Join(c.looked, ", ")
+}
+
+// resolvePaths makes every relative path key absolute against the config
+// file's directory (the working directory when there is no file).
+func (c *Config) resolvePaths() error {
+	base := filepath.Dir(c.path)
+	if c.path == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return core.Errorf(core.EINVALID, "config: working directory: %v", err)
+		}
+		base = wd
+	}
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	c.Database, c.Socket, c.PluginDir = abs(c.Database), abs(c.Socket), abs(c.PluginDir)
+	for name, s := range c.Senders {
+		// A plugin given by short name lives in plugin_dir; one given as
+		// a path is a path like any other.
+		if strings.Contains(s.Plugin, "/") {
+			s.Plugin = abs(s.Plugin)
+		}
+		if s.Plugin == "outbox" && s.options["dir"] != "" {
+			s.options["dir"] = abs(s.options["dir"])
+		}
+		c.Senders[name] = s
+	}
+	return nil
 }
 
 func decodeConfig(path string, data []byte, cfg *Config) error {
@@ -233,7 +313,8 @@ func (c *Config) finish() (*Config, error) {
 		key string
 		p   *string
 	}{{"database", &c.Database}, {"socket", &c.Socket}, {"socket_mode", &c.SocketMode}, {"socket_group", &c.SocketGroup},
-		{"plugin_dir", &c.PluginDir}, {"log_level", &c.LogLevel}, {"default_from", &c.DefaultFrom},
+		{"plugin_dir", &c.PluginDir}, {"log_level", &c.LogLevel}, {"cli_log_level", &c.CLILogLevel}, {"log_format", &c.LogFormat},
+		{"default_from", &c.DefaultFrom}, {"default_sender", &c.DefaultSender},
 		{"queue.in_doubt", &c.Queue.InDoubt}, {"queue.message_id_domain", &c.Queue.MessageIDDomain},
 		{"http.listen", &c.HTTP.Listen}, {"http.public_url", &c.HTTP.PublicURL}, {"http.unsubscribe_secret", &c.HTTP.UnsubscribeSecret},
 		{"http.cron_secret", &c.HTTP.CronSecret}, {"http.sendgrid_public_key", &c.HTTP.SendGridPublicKey}} {
@@ -252,10 +333,17 @@ func (c *Config) finish() (*Config, error) {
 	if _, err := c.socketMode(); err != nil {
 		return nil, err
 	}
-	switch strings.ToLower(c.LogLevel) {
-	case "trace", "debug", "info", "warn", "error", "off":
+	for _, f := range []struct{ key, v string }{{"log_level", c.LogLevel}, {"cli_log_level", c.CLILogLevel}} {
+		switch strings.ToLower(f.v) {
+		case "trace", "debug", "info", "warn", "error", "off":
+		default:
+			return nil, core.Errorf(core.EINVALID, "config: %s: %q must be trace, debug, info, warn, error or off", f.key, f.v)
+		}
+	}
+	switch c.LogFormat {
+	case "text", "json":
 	default:
-		return nil, core.Errorf(core.EINVALID, "config: log_level: %q must be trace, debug, info, warn, error or off", c.LogLevel)
+		return nil, core.Errorf(core.EINVALID, "config: log_format: %q must be text or json", c.LogFormat)
 	}
 	if c.TickInterval.Duration < 0 {
 		return nil, core.Errorf(core.EINVALID, "config: tick_interval: must not be negative")
@@ -327,6 +415,15 @@ func (c *Config) finish() (*Config, error) {
 		}
 		c.Senders[name] = s
 	}
+	if c.DefaultSender != "" {
+		if _, ok := c.Senders[c.DefaultSender]; !ok {
+			return nil, core.Errorf(core.EINVALID, "config: default_sender: %q is not a configured sender (configured: %s)",
+				c.DefaultSender, strings.Join(c.senderNames(), ", "))
+		}
+	}
+	if err := c.resolvePaths(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -363,6 +460,42 @@ func (c *Config) socketPath() string {
 // is not set: an "outbox" directory beside the database.
 func (c *Config) outboxDir() string {
 	return filepath.Join(filepath.Dir(c.Database), "outbox")
+}
+
+// dryRunDir reports whether the named sender is the outbox plugin, which
+// delivers nothing, and the directory its .eml files go to.
+func (c *Config) dryRunDir(sender string) (string, bool) {
+	s, ok := c.Senders[sender]
+	if !ok || s.Plugin != "outbox" {
+		return "", false
+	}
+	if dir := s.options["dir"]; dir != "" {
+		return dir, true
+	}
+	return c.outboxDir(), true
+}
+
+// defaultSender is the sender of a campaign created without --sender:
+// default_sender, else the built-in outbox while it is the only sender. With
+// a real sender configured and no default_sender, guessing would either
+// send mail the operator meant to test, or "send" a newsletter into .eml
+// files counted as SENT: it is an EINVALID error naming the senders.
+func (c *Config) defaultSender() (string, error) {
+	if c.DefaultSender != "" {
+		return c.DefaultSender, nil
+	}
+	var real []string
+	for _, name := range c.senderNames() {
+		if _, dry := c.dryRunDir(name); !dry {
+			real = append(real, name)
+		}
+	}
+	if len(real) == 0 {
+		return "outbox", nil
+	}
+	return "", core.Errorf(core.EINVALID,
+		"sender: required: configured senders are %s (outbox writes .eml files and delivers nothing): pass --sender NAME, or set default_sender",
+		strings.Join(c.senderNames(), ", "))
 }
 
 // unsubscriber returns the one-click unsubscribe token maker, or nil when

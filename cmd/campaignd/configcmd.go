@@ -17,12 +17,18 @@ func (a *app) cmdVersion(args []string) error {
 // checkedConfig is what config check prints: the effective configuration,
 // secrets redacted.
 type checkedConfig struct {
-	File     string                       `json:"file"`
-	Database string                       `json:"database"`
-	Socket   string                       `json:"socket"`
-	Plugins  string                       `json:"plugin_dir"`
-	Queue    QueueConfig                  `json:"queue"`
-	Senders  map[string]checkedSenderConf `json:"senders"`
+	File     string `json:"file"`
+	Database string `json:"database"`
+	Socket   string `json:"socket"`
+	Plugins  string `json:"plugin_dir"`
+	// DatabaseExists is false until init, campaign create or serve creates it.
+	DatabaseExists bool                         `json:"database_exists"`
+	LogLevel       string                       `json:"log_level"`
+	CLILogLevel    string                       `json:"cli_log_level"`
+	LogFormat      string                       `json:"log_format"`
+	DefaultSender  string                       `json:"default_sender"`
+	Queue          QueueConfig                  `json:"queue"`
+	Senders        map[string]checkedSenderConf `json:"senders"`
 }
 
 type checkedSenderConf struct {
@@ -44,9 +50,10 @@ func (a *app) cmdConfig(_ context.Context, args []string) error {
 		return err
 	}
 	out := checkedConfig{File: cfg.path, Database: cfg.Database, Socket: cfg.socketPath(), Plugins: cfg.PluginDir,
-		Queue: cfg.Queue, Senders: map[string]checkedSenderConf{}}
+		DatabaseExists: cfg.databaseExists() == nil, LogLevel: cfg.LogLevel, CLILogLevel: cfg.CLILogLevel, LogFormat: cfg.LogFormat,
+		DefaultSender: cfg.DefaultSender, Queue: cfg.Queue, Senders: map[string]checkedSenderConf{}}
 	if out.File == "" {
-		out.File = "(none: defaults)"
+		out.File = "(none: defaults; " + cfg.lookedIn() + ")"
 	}
 	pcs := pluginConfigs(cfg, a.log)
 	for name, pc := range pcs {
@@ -54,7 +61,15 @@ func (a *app) cmdConfig(_ context.Context, args []string) error {
 		out.Senders[name] = checkedSenderConf{Plugin: pc.Plugin, Path: path, SHA256: pc.SHA256, Options: redacted(pc.Options)}
 	}
 	return a.print(out, func(w io.Writer) {
-		fprintf(w, "config %s is valid\ndatabase:   %s\nsocket:     %s\nplugin_dir: %s\n", out.File, out.Database, out.Socket, out.Plugins)
+		exists := "exists"
+		if !out.DatabaseExists {
+			exists = "does not exist yet: `campaignd init` creates it"
+		}
+		fprintf(w, "config %s is valid\ndatabase:   %s (%s)\nsocket:     %s\nplugin_dir: %s\n", out.File, out.Database, exists, out.Socket, out.Plugins)
+		fprintf(w, "logs:       log_level %s (serve), cli_log_level %s (other commands), log_format %s\n", out.LogLevel, out.CLILogLevel, out.LogFormat)
+		if out.DefaultSender != "" {
+			fprintf(w, "default_sender: %s\n", out.DefaultSender)
+		}
 		fprintf(w, "queue:      batch_size %d, default_concurrency %d, max_attempts %d, in_doubt %s, tick_timeout %s\n",
 			cfg.Queue.BatchSize, cfg.Queue.DefaultConcurrency, cfg.Queue.MaxAttempts, cfg.Queue.InDoubt, cfg.Queue.TickTimeout)
 		for _, name := range cfg.senderNames() {

@@ -57,7 +57,7 @@ func inProcessDaemon(t *testing.T, extraTOML string) (*daemon, *lockedBuffer, st
 		t.Fatal(err)
 	}
 	log := &lockedBuffer{}
-	return newDaemon(cfg, newLogger(cfg.LogLevel, log), func() (*Config, error) { return loadConfig(path) }), log, path
+	return newDaemon(cfg, newLogger(cfg.LogLevel, cfg.LogFormat, log), func() (*Config, error) { return loadConfig(path) }), log, path
 }
 
 // The daemon runs in-process: Open holds the lock and answers on a real

@@ -44,9 +44,10 @@ func exitCode(err error) int {
 const usageText = `usage: campaignd [--config FILE] [--db PATH] [--socket PATH] [--json] COMMAND ...
 
 commands:
+  init                                   create the database (and its directory) and print where
   serve                                  run the daemon
   tick [-v]                              send one batch (at most 50); cron-safe
-  campaign create --name N --sender S --from ADDR --subject TPL [--text-file F] [--html-file F]
+  campaign create --name N [--sender S] --from ADDR --subject TPL [--text-file F] [--html-file F]
                   [--reply-to ADDR] [--concurrency N] [--batch-size N] [--header 'K: V']...
   campaign list | show ID | activate ID | execute ID | pause ID | resume ID | cancel ID | stats ID
   campaign retry ID [--class CLASS]      FAILED -> QUEUED
@@ -108,7 +109,10 @@ func (a *app) main(ctx context.Context, args []string) error {
 		return a.cmdVersion(rest)
 	case "config":
 		return a.cmdConfig(ctx, rest)
+	case "init":
+		return a.cmdInit(ctx, rest)
 	case "serve":
+		a.daemon = true
 		return a.cmdServe(ctx, rest)
 	case "tick":
 		return a.cmdTick(ctx, rest)

@@ -44,8 +44,8 @@ func pluginConfigs(cfg *Config, log hclog.Logger) map[string]plugin.PluginConfig
 		for k, v := range s.options {
 			opts[k] = v
 		}
-		if s.Plugin == "outbox" && opts["dir"] == "" {
-			opts["dir"] = cfg.outboxDir()
+		if dir, ok := cfg.dryRunDir(name); ok {
+			opts["dir"] = dir
 		}
 		var env []string
 		for _, k := range fallbackEnv[s.Plugin] {

@@ -184,7 +184,7 @@ func Launch(ctx context.Context, cfg PluginConfig) (*Plugin, error) {
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		StartTimeout:     timeout,
-		Logger:           logger,
+		Logger:           lifecycleLogger{logger},
 		Stderr:           stderrTail,
 		SyncStdout:       &lineLogger{logger: logger, stream: "stdout"},
 		SyncStderr:       &lineLogger{logger: logger, stream: "stderr"},
@@ -505,4 +505,18 @@ func (l *lineLogger) Write(b []byte) (int, error) {
 		}
 	}
 	return len(b), nil
+}
+
+// lifecycleLogger is the logger go-plugin gets: it demotes go-plugin's Info
+// line for a plugin's clean exit to Debug, like its start lines, so a host
+// logging at info (a CLI tick from cron) prints nothing for a plugin that
+// started and stopped as it should. A failed exit stays an Error.
+type lifecycleLogger struct{ hclog.Logger }
+
+func (l lifecycleLogger) Info(msg string, args ...any) {
+	if msg == "plugin process exited" {
+		l.Logger.Debug(msg, args...)
+		return
+	}
+	l.Logger.Info(msg, args...)
 }

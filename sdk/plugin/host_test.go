@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -368,5 +369,44 @@ func TestPluginStartedByHandExits(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "plugin") {
 		t.Errorf("plugin run by hand: %v, %q; want exit 1 with a notice", err, out)
+	}
+}
+
+// A plugin that starts and stops as it should logs nothing at info (a CLI
+// tick from cron prints nothing); its start and exit lines are debug.
+func TestPluginLifecycleLinesAreDebug(t *testing.T) {
+	lifecycle := []string{"starting plugin", "plugin started", "sender plugin ready", "plugin process exited"}
+	for _, level := range []hclog.Level{hclog.Info, hclog.Debug} {
+		var buf syncBuffer
+		logger := hclog.New(&hclog.LoggerOptions{Level: level, Output: &buf, JSONFormat: true})
+		p, err := plugin.Launch(t.Context(), plugin.PluginConfig{Name: "quiet", Plugin: pluginPath, Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]string{}
+		for line := range strings.Lines(buf.String()) {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) != nil {
+				t.Errorf("host at %s: not a JSON line: %q", level, line)
+				continue
+			}
+			msg, _ := m["@message"].(string)
+			lv, _ := m["@level"].(string)
+			if slices.Contains(lifecycle, msg) {
+				seen[msg] = lv
+			}
+		}
+		for _, msg := range lifecycle {
+			lv, ok := seen[msg]
+			switch {
+			case level == hclog.Info && ok:
+				t.Errorf("host at info logged %q at %s", msg, lv)
+			case level == hclog.Debug && (!ok || lv != "debug"):
+				t.Errorf("host at debug: %q logged = %v at %q, want debug\nlog:\n%s", msg, ok, lv, buf.String())
+			}
+		}
 	}
 }
