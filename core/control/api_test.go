@@ -101,13 +101,17 @@ func methods() []method {
 		method{"CloneCampaign", func(ctx context.Context, c *control.Client) (any, error) {
 			return c.CloneCampaign(ctx, id, core.CloneRequest{Name: "again", WithRecipients: true})
 		}, []any{id, core.CloneRequest{Name: "again", WithRecipients: true}}, fxCampaign},
-		method{"CloneCampaign", func(ctx context.Context, c *control.Client) (any, error) { return c.CloneCampaign(ctx, id, core.CloneRequest{}) },
+		method{"CloneCampaign", func(ctx context.Context, c *control.Client) (any, error) {
+			return c.CloneCampaign(ctx, id, core.CloneRequest{})
+		},
 			[]any{id, core.CloneRequest{}}, fxCampaign},
 		method{"DeleteCampaign", func(ctx context.Context, c *control.Client) (any, error) { return c.DeleteCampaign(ctx, id, true) },
 			[]any{id, true}, fxDelete},
 		method{"DeleteCampaign", func(ctx context.Context, c *control.Client) (any, error) { return c.DeleteCampaign(ctx, id, false) },
 			[]any{id, false}, fxDelete},
-		method{"Preview", func(ctx context.Context, c *control.Client) (any, error) { return c.Preview(ctx, id, "Ann+x@Example.org") },
+		method{"Preview", func(ctx context.Context, c *control.Client) (any, error) {
+			return c.Preview(ctx, id, "Ann+x@Example.org")
+		},
 			[]any{id, "Ann+x@Example.org"}, fxPreview},
 		method{"Preview", func(ctx context.Context, c *control.Client) (any, error) { return c.Preview(ctx, id, "") },
 			[]any{id, ""}, fxPreview},
