@@ -294,7 +294,7 @@ func (a *app) campaignEdit(ctx context.Context, args []string) error {
 	fs := a.flags("campaign edit")
 	var f campaignFlags
 	f.register(fs, "")
-	clear := fs.Bool("clear-headers", false, "remove every extra header")
+	clearHeaders := fs.Bool("clear-headers", false, "remove every extra header")
 	const usage = "campaign edit ID [--name N] [--subject TPL] [--text-file F] [--html-file F] [--from ADDR] ... (only the flags given change)"
 	id, err := a.campaignID(fs, args, usage)
 	if err != nil {
@@ -304,30 +304,23 @@ func (a *app) campaignEdit(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *clear && given["header"] {
+	if *clearHeaders && given["header"] {
 		return usagef("--clear-headers and --header: give one of them")
 	}
-	var edit core.CampaignEdit
-	for flagName, dst := range map[string]**string{
-		"name": &edit.Name, "sender": &edit.Sender, "from": &edit.From, "reply-to": &edit.ReplyTo,
-		"subject": &edit.Subject, "text": &edit.Text, "html": &edit.HTML,
-	} {
-		if given[flagName] {
-			*dst = new(string)
-		}
-	}
 	spec := f.spec
-	for _, fv := range []struct {
-		dst *string
-		src *string
-	}{{edit.Name, &spec.Name}, {edit.Sender, &spec.Sender}, {edit.From, &spec.From}, {edit.ReplyTo, &spec.ReplyTo},
-		{edit.Subject, &spec.Subject}, {edit.Text, &spec.Text}, {edit.HTML, &spec.HTML}} {
-		if fv.dst != nil {
-			*fv.dst = *fv.src
+	str := func(flagName, v string) *string {
+		if given[flagName] {
+			return &v
 		}
+		return nil
+	}
+	edit := core.CampaignEdit{
+		Name: str("name", spec.Name), Sender: str("sender", spec.Sender), From: str("from", spec.From),
+		ReplyTo: str("reply-to", spec.ReplyTo), Subject: str("subject", spec.Subject),
+		Text: str("text", spec.Text), HTML: str("html", spec.HTML),
 	}
 	switch {
-	case *clear:
+	case *clearHeaders:
 		edit.Headers = &[]sdk.Header{}
 	case given["header"]:
 		edit.Headers = &spec.Headers
