@@ -141,7 +141,8 @@ func (db *DB) CloneCampaign(ctx context.Context, c *core.Campaign, srcID int64, 
 // that first asks core.Refused whether its status allows a delete. With
 // dryRun it counts what it would remove in one read transaction and
 // changes nothing. ENOTFOUND for an unknown campaign, the ECONFLICT of
-// core.Refused when its status does not allow it.
+// core.Refused when its status does not allow it, ECONFLICT while any of
+// its recipients is SENDING (a cancelled campaign's sends in flight).
 func (db *DB) DeleteCampaign(ctx context.Context, id int64, by string, dryRun bool, now time.Time) (*core.DeleteResult, error) {
 	var res *core.DeleteResult
 	count := func(tx *sql.Tx) error {
@@ -153,10 +154,19 @@ func (db *DB) DeleteCampaign(ctx context.Context, id int64, by string, dryRun bo
 			return err
 		}
 		res = &core.DeleteResult{CampaignID: id, Status: cur.Status, DryRun: dryRun}
-		return tx.QueryRowContext(ctx, `SELECT name, total,
+		var inFlight int64
+		if err := tx.QueryRowContext(ctx, `SELECT name, total, sending,
 			(SELECT count(*) FROM executions WHERE campaign_id = ?1),
 			(SELECT count(*) FROM events WHERE campaign_id = ?1)
-			FROM campaigns WHERE id = ?1`, id).Scan(&res.Name, &res.Recipients, &res.Executions, &res.Events)
+			FROM campaigns WHERE id = ?1`, id).Scan(&res.Name, &res.Recipients, &inFlight, &res.Executions, &res.Events); err != nil {
+			return err
+		}
+		if inFlight > 0 {
+			// A CANCELLED campaign's sends already in flight finish; their
+			// outcomes must find their rows.
+			return core.Errorf(core.ECONFLICT, "campaign %d has %d sends in flight: delete it once the tick sending them has ended", id, inFlight)
+		}
+		return nil
 	}
 	if dryRun {
 		tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})

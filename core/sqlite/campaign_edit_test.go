@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/core/sqlite"
@@ -98,7 +99,18 @@ func TestDeleteCampaignRemovesRowsKeepsRecord(t *testing.T) {
 		CampaignID: gone.ID, RecipientID: rs[0].ID, At: t0}, core.EventEffect{}); err != nil {
 		t.Fatal(err)
 	}
+	claimed, err := db.Claim(ctx, gone.ID, 1, "tok", t0.Add(time.Minute), t0)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %v", err)
+	}
 	MustStatus(t, db, gone.ID, core.CampaignSending, core.CampaignCancelled)
+	if _, err := db.DeleteCampaign(ctx, gone.ID, "op", false, t0); Code(err) != core.ECONFLICT {
+		t.Fatalf("delete with a send in flight: %v", err)
+	}
+	if err := db.RecordOutcome(ctx, core.Outcome{RecipientID: claimed[0].ID, CampaignID: gone.ID, ClaimToken: "tok",
+		Status: core.RecipientSent, At: t0}); err != nil {
+		t.Fatal(err)
+	}
 	dry, err := db.DeleteCampaign(ctx, gone.ID, "op", true, t0)
 	if err != nil || dry.Recipients != 4 || dry.Executions != 1 || dry.Events != 1 || dry.Name != "sending" {
 		t.Fatalf("dry run: %+v %v", dry, err)
@@ -124,7 +136,7 @@ func TestDeleteCampaignRemovesRowsKeepsRecord(t *testing.T) {
 	}
 	ds, err := db.DeletedCampaigns(ctx, 0)
 	if err != nil || len(ds) != 1 || ds[0].ID != gone.ID || ds[0].DeletedBy != "op" || ds[0].Stats.Total != 4 ||
-		ds[0].Stats.Failed != 4 || ds[0].Status != core.CampaignCancelled || !ds[0].DeletedAt.Equal(t0) {
+		ds[0].Stats.Failed != 3 || ds[0].Stats.Sent != 1 || ds[0].Status != core.CampaignCancelled || !ds[0].DeletedAt.Equal(t0) {
 		t.Fatalf("deleted record: %+v %v", ds, err)
 	}
 	// The highest id was deleted: the next campaign still gets a new one.
