@@ -72,7 +72,7 @@ const (
 //
 // Edit and delete are refused where they could change or lose mail a tick
 // is sending: SENDING must be paused before an edit and cancelled before a
-// delete. NextStep says so to the operator.
+// delete. Refused says so to the operator.
 func Transition(from CampaignStatus, pausedFrom CampaignStatus, a Action) (CampaignStatus, error) {
 	var to CampaignStatus
 	switch a {
@@ -135,30 +135,29 @@ func Transition(from CampaignStatus, pausedFrom CampaignStatus, a Action) (Campa
 
 // Refused returns the ECONFLICT error for an action Transition refuses on
 // campaign c, naming its id and state and the command that gets the
-// operator where they want to be, e.g. "campaign 3 is SENDING: run
-// `campaignd campaign pause 3` first, then edit it and resume it". It
-// returns nil when Transition allows the action.
+// operator where they want to be, e.g. "campaign 3 is SENDING and cannot be
+// edited: run `campaignd campaign pause 3` first, then edit it and
+// `campaignd campaign resume 3`". For other actions it returns
+// Transition's error prefixed with the campaign. It returns nil when
+// Transition allows the action.
 func Refused(c *Campaign, a Action) error {
-	if _, err := Transition(c.Status, c.PausedFrom, a); err == nil || ErrorCode(err) != ECONFLICT {
+	_, err := Transition(c.Status, c.PausedFrom, a)
+	if err == nil || ErrorCode(err) != ECONFLICT {
 		return err
 	}
-	next := ""
 	switch {
 	case a == ActionEdit && c.Status == CampaignSending:
-		next = fmt.Sprintf("run `campaignd campaign pause %d` first, then edit it and `campaignd campaign resume %d`", c.ID, c.ID)
+		return Errorf(ECONFLICT, "campaign %d is %s and cannot be edited: run `campaignd campaign pause %d` first, then edit it and `campaignd campaign resume %d`",
+			c.ID, c.Status, c.ID, c.ID)
 	case a == ActionEdit:
-		next = fmt.Sprintf("its content is final; `campaignd campaign clone %d` copies it into a new DRAFT you can edit", c.ID)
+		return Errorf(ECONFLICT, "campaign %d is %s and cannot be edited: its content is final; `campaignd campaign clone %d` copies it into a new DRAFT you can edit",
+			c.ID, c.Status, c.ID)
 	case a == ActionDelete:
-		next = fmt.Sprintf("run `campaignd campaign cancel %d` first (its unsent recipients fail as cancelled), then delete it", c.ID)
-	default:
-		_, err := Transition(c.Status, c.PausedFrom, a)
-		return fmt.Errorf("campaign %d: %w", c.ID, err)
+		return Errorf(ECONFLICT, "campaign %d is %s and cannot be deleted: run `campaignd campaign cancel %d` first (its unsent recipients fail as cancelled), then delete it",
+			c.ID, c.Status, c.ID)
 	}
-	return Errorf(ECONFLICT, "campaign %d is %s and cannot be %s: %s", c.ID, c.Status, pastTense[a], next)
+	return fmt.Errorf("campaign %d: %w", c.ID, err)
 }
-
-// pastTense words the refusals of Refused.
-var pastTense = map[Action]string{ActionEdit: "edited", ActionDelete: "deleted"}
 
 // Stats are a campaign's per-status recipient counters. They are kept in the
 // same transaction as every status change, so reading them is O(1).
