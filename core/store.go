@@ -48,9 +48,6 @@ type Store interface {
 	// of Refused when not). Campaign ids are never given again. With
 	// dryRun it only counts. ENOTFOUND for an unknown campaign.
 	DeleteCampaign(ctx context.Context, id int64, by string, dryRun bool, now time.Time) (*DeleteResult, error)
-	// DeletedCampaigns lists the records deleted campaigns left, newest
-	// first.
-	DeletedCampaigns(ctx context.Context, limit int) ([]*DeletedCampaign, error)
 
 	// InsertRecipients adds validated recipients to a campaign in one
 	// transaction, as PENDING (or QUEUED with next_attempt_at=now when the
