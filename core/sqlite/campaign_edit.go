@@ -59,6 +59,19 @@ func campaignState(ctx context.Context, tx *sql.Tx, id int64) (*core.Campaign, e
 	return &core.Campaign{ID: id, Status: core.CampaignStatus(st), PausedFrom: core.CampaignStatus(pausedFrom.String)}, nil
 }
 
+// cloneRecipientsSQL copies a campaign's recipients into another as new
+// rows. Parameters: ?1 the new campaign, ?2 the status, ?3 now, ?4 and ?5
+// the source's id range, ?6 the source. It walks the source's rowid range
+// in order (+campaign_id keeps the planner off the (campaign_id, email)
+// index, which would need a sort) and looks each address up in the
+// suppression list's primary key (NOCASE, as the list compares).
+const cloneRecipientsSQL = `INSERT INTO recipients
+	(campaign_id, email, name, attrs, status, created_at, updated_at)
+	SELECT ?1, r.email, r.name, r.attrs, ?2, ?3, ?3 FROM recipients r
+	WHERE r.id BETWEEN ?4 AND ?5 AND +r.campaign_id = ?6
+	AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = r.email)
+	ORDER BY r.id`
+
 // CloneCampaign stores c (validated by the caller) as a new DRAFT campaign
 // and sets its ID, Status, CreatedAt, UpdatedAt and Stats. With
 // withRecipients, in the same transaction, one INSERT ... SELECT copies
@@ -102,12 +115,7 @@ func (db *DB) CloneCampaign(ctx context.Context, c *core.Campaign, srcID int64, 
 		// The source's rows are walked in its id range, like the listings;
 		// new rows take max(id)+1 one after the other, so the clone's rows
 		// are one contiguous range too.
-		out, err := tx.ExecContext(ctx, `INSERT INTO recipients
-			(campaign_id, email, name, attrs, status, created_at, updated_at)
-			SELECT ?1, r.email, r.name, r.attrs, ?2, ?3, ?3 FROM recipients r
-			WHERE r.id BETWEEN ?4 AND ?5 AND r.campaign_id = ?6
-			AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = r.email)
-			ORDER BY r.id`,
+		out, err := tx.ExecContext(ctx, cloneRecipientsSQL,
 			id, string(core.RecipientPending), ms(now), first.Int64, last.Int64, srcID)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,4 +152,22 @@ func TestDeleteCampaignRemovesRowsKeepsRecord(t *testing.T) {
 		t.Fatalf("the other campaign: %+v %v", k, err)
 	}
 	var _ core.Store = (*sqlite.DB)(nil)
+}
+
+// TestCloneQueryPlan: the copy walks the source's id range in order and
+// checks the suppression list by its key: no scan, no sort.
+func TestCloneQueryPlan(t *testing.T) {
+	db := MustOpen(t)
+	c := MustSending(t, db, 50)
+	plan := queryPlan(t, db, sqlite.CloneRecipientsSQL, 99, "PENDING", 1, 1, 100, c.ID)
+	for _, w := range []string{"SEARCH r USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)", "SEARCH s USING PRIMARY KEY (email=?)"} {
+		if !strings.Contains(plan, w) {
+			t.Errorf("plan lacks %q:\n%s", w, plan)
+		}
+	}
+	for _, bad := range []string{"SCAN", "TEMP B-TREE"} {
+		if strings.Contains(plan, bad) {
+			t.Errorf("plan has %q:\n%s", bad, plan)
+		}
+	}
 }
