@@ -1,6 +1,7 @@
 package core
 
 import (
+	"fmt"
 	htmltemplate "html/template"
 	"net/mail"
 	"strings"
@@ -47,6 +48,11 @@ const (
 	ActionResume   Action = "resume"
 	ActionCancel   Action = "cancel"
 	ActionRetry    Action = "retry"
+	// ActionEdit changes a campaign's content and settings; the status
+	// stays as it is.
+	ActionEdit Action = "edit"
+	// ActionDelete removes a campaign with its recipients and history.
+	ActionDelete Action = "delete"
 )
 
 // Transition is the campaign state machine: the one place that says which
@@ -61,6 +67,12 @@ const (
 //	any but COMPLETED (and CANCELLED) -cancel-> CANCELLED
 //	SENDING|COMPLETED -retry-> SENDING (failed recipients requeued)
 //	PAUSED -retry-> PAUSED (requeued, sent after resume)
+//	DRAFT|ACTIVE|PAUSED -edit-> the same state (content changed)
+//	DRAFT|CANCELLED|COMPLETED -delete-> gone ("" is returned)
+//
+// Edit and delete are refused where they could change or lose mail a tick
+// is sending: SENDING must be paused before an edit and cancelled before a
+// delete. Refused says so to the operator.
 func Transition(from CampaignStatus, pausedFrom CampaignStatus, a Action) (CampaignStatus, error) {
 	var to CampaignStatus
 	switch a {
@@ -103,10 +115,48 @@ func Transition(from CampaignStatus, pausedFrom CampaignStatus, a Action) (Campa
 			// stays paused whatever its operator retries.
 			return CampaignPaused, nil
 		}
+	case ActionEdit:
+		switch from {
+		case CampaignDraft, CampaignActive, CampaignPaused:
+			return from, nil
+		}
+		return "", Errorf(ECONFLICT, "cannot edit a %s campaign", from)
+	case ActionDelete:
+		switch from {
+		case CampaignDraft, CampaignCancelled, CampaignCompleted:
+			return "", nil
+		}
+		return "", Errorf(ECONFLICT, "cannot delete a %s campaign", from)
 	default:
 		return "", Errorf(EINVALID, "unknown campaign action %q", a)
 	}
 	return "", Errorf(ECONFLICT, "cannot %s a campaign from %s to %s", a, from, to)
+}
+
+// Refused returns the ECONFLICT error for an action Transition refuses on
+// campaign c, naming its id and state and the command that gets the
+// operator where they want to be, e.g. "campaign 3 is SENDING and cannot be
+// edited: run `campaignd campaign pause 3` first, then edit it and
+// `campaignd campaign resume 3`". For other actions it returns
+// Transition's error prefixed with the campaign. It returns nil when
+// Transition allows the action.
+func Refused(c *Campaign, a Action) error {
+	_, err := Transition(c.Status, c.PausedFrom, a)
+	if err == nil || ErrorCode(err) != ECONFLICT {
+		return err
+	}
+	switch {
+	case a == ActionEdit && c.Status == CampaignSending:
+		return Errorf(ECONFLICT, "campaign %d is %s and cannot be edited: run `campaignd campaign pause %d` first, then edit it and `campaignd campaign resume %d`",
+			c.ID, c.Status, c.ID, c.ID)
+	case a == ActionEdit:
+		return Errorf(ECONFLICT, "campaign %d is %s and cannot be edited: its content is final; `campaignd campaign clone %d` copies it into a new DRAFT you can edit",
+			c.ID, c.Status, c.ID)
+	case a == ActionDelete:
+		return Errorf(ECONFLICT, "campaign %d is %s and cannot be deleted: run `campaignd campaign cancel %d` first (its unsent recipients fail as cancelled), then delete it",
+			c.ID, c.Status, c.ID)
+	}
+	return fmt.Errorf("campaign %d: %w", c.ID, err)
 }
 
 // Stats are a campaign's per-status recipient counters. They are kept in the

@@ -112,20 +112,15 @@ func (e *Engine) WaitIdle(ctx context.Context) bool {
 	}
 }
 
-// CreateCampaign validates spec (see CampaignSpec.Validate) and stores the
-// campaign in DRAFT. An unknown sender is EINVALID.
+// CreateCampaign validates spec (see CampaignSpec.Validate; edit and clone
+// validate alike) and stores the campaign in DRAFT. An unknown sender is
+// EINVALID.
 func (e *Engine) CreateCampaign(ctx context.Context, spec CampaignSpec) (*Campaign, error) {
-	if err := spec.Validate(e.Limits().DefaultConcurrency); err != nil {
+	if err := e.checkSpec(&spec); err != nil {
 		return nil, err
 	}
-	if e.senders != nil && !e.senders.Has(spec.Sender) {
-		return nil, Errorf(EINVALID, "sender: %q is not configured (add a [senders.%s] table)", spec.Sender, spec.Sender)
-	}
-	c := &Campaign{
-		Name: spec.Name, Sender: spec.Sender, From: spec.From, ReplyTo: spec.ReplyTo,
-		Subject: spec.Subject, Text: spec.Text, HTML: spec.HTML, Headers: spec.Headers,
-		Concurrency: spec.Concurrency, BatchSize: spec.BatchSize, Status: CampaignDraft,
-	}
+	c := &Campaign{Status: CampaignDraft}
+	c.setSpec(spec)
 	if err := e.store.CreateCampaign(ctx, c); err != nil {
 		return nil, fmt.Errorf("create campaign: %w", err)
 	}

@@ -14,6 +14,21 @@ type Service interface {
 	Campaigns(ctx context.Context) ([]*Campaign, error)
 	// ChangeCampaign applies activate, pause, resume or cancel.
 	ChangeCampaign(ctx context.Context, id int64, a Action) (*Campaign, error)
+	// EditCampaign changes a DRAFT, ACTIVE or PAUSED campaign (see
+	// Engine.EditCampaign).
+	EditCampaign(ctx context.Context, id int64, edit CampaignEdit) (*Campaign, error)
+	// CloneCampaign copies a campaign into a new DRAFT (see
+	// Engine.CloneCampaign).
+	CloneCampaign(ctx context.Context, id int64, req CloneRequest) (*Campaign, error)
+	// DeleteCampaign removes a DRAFT, CANCELLED or COMPLETED campaign, or
+	// with dryRun counts what it would remove (see Engine.DeleteCampaign).
+	DeleteCampaign(ctx context.Context, id int64, dryRun bool) (*DeleteResult, error)
+	// Preview renders the message one recipient would get (see
+	// Engine.Preview).
+	Preview(ctx context.Context, id int64, email string) (*Preview, error)
+	// TestSend sends one message through the campaign's sender, outside
+	// its queue (see Engine.TestSend).
+	TestSend(ctx context.Context, id int64, req TestSendRequest) (*TestSendResult, error)
 	Execute(ctx context.Context, id int64) (*ExecuteResult, error)
 	Stats(ctx context.Context, id int64) (*Stats, error)
 	Retry(ctx context.Context, id int64, errorClass string) (*RetryResult, error)

@@ -29,6 +29,25 @@ type Store interface {
 	// it is still in `from` (ECONFLICT naming the actual status otherwise).
 	// Moving to PAUSED records `from` as PausedFrom; leaving PAUSED clears it.
 	SetCampaignStatus(ctx context.Context, id int64, from, to CampaignStatus, now time.Time) error
+	// UpdateCampaign replaces a campaign's content and settings (name,
+	// sender, from, reply-to, subject, bodies, headers, concurrency, batch
+	// size: validated by the caller) with c's and sets c.UpdatedAt. In the
+	// same transaction it reads the campaign's status and asks Transition
+	// whether ActionEdit is legal from it (the ECONFLICT of Refused when
+	// not), so an edit never races an execute.
+	UpdateCampaign(ctx context.Context, c *Campaign, now time.Time) error
+	// CloneCampaign stores c (validated by the caller) as a new DRAFT and
+	// sets its ID, Status, CreatedAt and UpdatedAt. With withRecipients it
+	// copies the recipients of campaign srcID (address, name, attributes)
+	// as PENDING, but not those on the suppression list, with one INSERT
+	// ... SELECT and sets the counters, all in one transaction.
+	CloneCampaign(ctx context.Context, c *Campaign, srcID int64, withRecipients bool, now time.Time) (CloneResult, error)
+	// DeleteCampaign removes a campaign, its recipients, executions and
+	// events, and writes its DeletedCampaign record, in one transaction,
+	// asking Transition whether ActionDelete is legal in it (the ECONFLICT
+	// of Refused when not). Campaign ids are never given again. With
+	// dryRun it only counts. ENOTFOUND for an unknown campaign.
+	DeleteCampaign(ctx context.Context, id int64, by string, dryRun bool, now time.Time) (*DeleteResult, error)
 
 	// InsertRecipients adds validated recipients to a campaign in one
 	// transaction, as PENDING (or QUEUED with next_attempt_at=now when the
@@ -40,6 +59,9 @@ type Store interface {
 	Recipients(ctx context.Context, campaignID int64, f RecipientFilter) ([]*Recipient, error)
 	// Recipient returns one recipient.
 	Recipient(ctx context.Context, id int64) (*Recipient, error)
+	// RecipientByEmail returns a campaign's recipient by its normalised
+	// address; ENOTFOUND when the campaign has none.
+	RecipientByEmail(ctx context.Context, campaignID int64, email string) (*Recipient, error)
 
 	// Execute, in one transaction, moves every PENDING recipient of an ACTIVE
 	// campaign to QUEUED (queued_at = next_attempt_at = now) in one

@@ -282,7 +282,7 @@ func (t *tickRun) sendCampaign(ctx context.Context, c *Campaign, rs []*Recipient
 		}
 		return
 	}
-	renderer, err := NewRenderer(c, t.lim.MessageIDDomain, t.e.unsubscribe)
+	renderer, err := t.e.newRenderer(c, t.lim)
 	if err != nil {
 		for _, r := range rs {
 			t.record(ctx, TemplateOutcome(r, err, t.e.now()), r)

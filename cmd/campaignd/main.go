@@ -51,6 +51,11 @@ commands:
                   [--reply-to ADDR] [--concurrency N] [--batch-size N] [--header 'K: V']...
   campaign list | show ID | activate ID | execute ID | pause ID | resume ID | cancel ID | stats ID
   campaign retry ID [--class CLASS]      FAILED -> QUEUED
+  campaign edit ID [create's flags]      change a DRAFT, ACTIVE or PAUSED campaign (only the flags given)
+  campaign clone ID [--name N] [--with-recipients]
+  campaign delete ID --yes               remove a DRAFT, CANCELLED or COMPLETED campaign and its rows
+  campaign preview ID [--recipient EMAIL]  the exact message a recipient would get
+  campaign test ID --to ADDR [--recipient EMAIL]  send one test message through the campaign's sender
   recipients import ID FILE|- [--format csv|jsonl]
   recipients add ID EMAIL [--name N] [--attr k=v]...
   recipients list ID [--status S] [--limit N]

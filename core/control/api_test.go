@@ -16,6 +16,7 @@ import (
 
 	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/core/control"
+	"github.com/campaignd/campaignd/sdk"
 )
 
 // method is one Service method called through the Client, with what the
@@ -92,6 +93,32 @@ func methods() []method {
 			return c.ImportSuppressions(ctx, core.FormatList, nil, "r")
 		}, []any{core.FormatList, "", "r"}, fxImport},
 	}
+	subject, noHeaders, conc := "Hi {{.Name}}", []sdk.Header{}, 4
+	edit := core.CampaignEdit{Subject: &subject, Headers: &noHeaders, Concurrency: &conc}
+	ms = append(ms,
+		method{"EditCampaign", func(ctx context.Context, c *control.Client) (any, error) { return c.EditCampaign(ctx, id, edit) },
+			[]any{id, edit}, fxCampaign},
+		method{"CloneCampaign", func(ctx context.Context, c *control.Client) (any, error) {
+			return c.CloneCampaign(ctx, id, core.CloneRequest{Name: "again", WithRecipients: true})
+		}, []any{id, core.CloneRequest{Name: "again", WithRecipients: true}}, fxCampaign},
+		method{"CloneCampaign", func(ctx context.Context, c *control.Client) (any, error) {
+			return c.CloneCampaign(ctx, id, core.CloneRequest{})
+		},
+			[]any{id, core.CloneRequest{}}, fxCampaign},
+		method{"DeleteCampaign", func(ctx context.Context, c *control.Client) (any, error) { return c.DeleteCampaign(ctx, id, true) },
+			[]any{id, true}, fxDelete},
+		method{"DeleteCampaign", func(ctx context.Context, c *control.Client) (any, error) { return c.DeleteCampaign(ctx, id, false) },
+			[]any{id, false}, fxDelete},
+		method{"Preview", func(ctx context.Context, c *control.Client) (any, error) {
+			return c.Preview(ctx, id, "Ann+x@Example.org")
+		},
+			[]any{id, "Ann+x@Example.org"}, fxPreview},
+		method{"Preview", func(ctx context.Context, c *control.Client) (any, error) { return c.Preview(ctx, id, "") },
+			[]any{id, ""}, fxPreview},
+		method{"TestSend", func(ctx context.Context, c *control.Client) (any, error) {
+			return c.TestSend(ctx, id, core.TestSendRequest{To: "me@example.org", Recipient: "ann@example.org"})
+		}, []any{id, core.TestSendRequest{To: "me@example.org", Recipient: "ann@example.org"}}, fxTestSend},
+	)
 	for _, a := range []core.Action{core.ActionActivate, core.ActionPause, core.ActionResume, core.ActionCancel} {
 		ms = append(ms, method{"ChangeCampaign", func(ctx context.Context, c *control.Client) (any, error) {
 			return c.ChangeCampaign(ctx, id, a)
@@ -318,7 +345,15 @@ func TestStrictRequests(t *testing.T) {
 		{"POST", "/v1/campaigns/7/explode", ``, 404, core.ENOTFOUND, []string{"explode"}},
 		{"GET", "/v1/nothing", ``, 404, core.ENOTFOUND, []string{"/v1/nothing"}},
 		{"GET", "/", ``, 404, core.ENOTFOUND, nil},
-		{"DELETE", "/v1/campaigns/7", ``, 405, "method_not_allowed", []string{"DELETE", "GET"}},
+		{"PUT", "/v1/campaigns/7", ``, 405, "method_not_allowed", []string{"PUT", "DELETE, GET, HEAD, PATCH"}},
+		{"PATCH", "/v1/campaigns/7", `{"subjet":"x"}`, 400, core.EINVALID, []string{"subjet"}},
+		{"PATCH", "/v1/campaigns/7", ``, 400, core.EINVALID, []string{"JSON object is required"}},
+		{"DELETE", "/v1/campaigns/7?dry_run=maybe", ``, 400, core.EINVALID, []string{"dry_run", "maybe"}},
+		{"DELETE", "/v1/campaigns/7?force=1", ``, 400, core.EINVALID, []string{"force", "unknown"}},
+		{"POST", "/v1/campaigns/7/clone", `{"with_recipient":true}`, 400, core.EINVALID, []string{"with_recipient"}},
+		{"GET", "/v1/campaigns/7/preview?email=a@b.org", ``, 400, core.EINVALID, []string{"email", "unknown"}},
+		{"POST", "/v1/campaigns/7/test", ``, 400, core.EINVALID, []string{"JSON object is required"}},
+		{"GET", "/v1/campaigns/7/test", ``, 405, "method_not_allowed", []string{"POST"}},
 		{"PUT", "/v1/tick", ``, 405, "method_not_allowed", []string{"POST"}},
 	} {
 		var body io.Reader

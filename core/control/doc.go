@@ -15,6 +15,11 @@
 //	POST   /v1/campaigns                 CampaignSpec  -> 201 Campaign
 //	GET    /v1/campaigns                               -> []Campaign
 //	GET    /v1/campaigns/{id}                          -> Campaign
+//	PATCH  /v1/campaigns/{id}            CampaignEdit  -> Campaign
+//	DELETE /v1/campaigns/{id}?dry_run=                 -> DeleteResult
+//	POST   /v1/campaigns/{id}/clone      CloneRequest  -> 201 Campaign (body optional)
+//	GET    /v1/campaigns/{id}/preview?recipient=       -> Preview
+//	POST   /v1/campaigns/{id}/test       TestSendRequest -> TestSendResult (a refused send is sent:false, not an error)
 //	POST   /v1/campaigns/{id}/{action}                 -> Campaign  (activate|pause|resume|cancel)
 //	POST   /v1/campaigns/{id}/execute                  -> ExecuteResult
 //	GET    /v1/campaigns/{id}/stats                    -> Stats

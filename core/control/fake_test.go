@@ -266,3 +266,47 @@ func (f *fakeService) Suppressions(ctx context.Context, limit int) ([]*core.Supp
 	}
 	return []*core.Suppression{fxSupp}, nil
 }
+
+// Fixtures of the edit, clone, delete, preview and test-send routes.
+var (
+	fxDelete  = &core.DeleteResult{CampaignID: 7, Name: "spring", Status: core.CampaignCompleted, Recipients: 10, Executions: 2, Events: 1, Message: "deleted"}
+	fxPreview = &core.Preview{CampaignID: 7, RecipientID: 11, Email: "ann@example.org", MessageID: "<c7.r11@example.org>",
+		Subject: "Hello Ann", Text: "Hi", Headers: []sdk.Header{{Name: "Subject", Value: "Hello Ann"}}, Message: "Subject: Hello Ann\r\n\r\nHi\r\n"}
+	fxTestSend = &core.TestSendResult{CampaignID: 7, Sender: "smtp", To: "me@example.org", MessageID: "<test-c7.1@example.org>",
+		Error: &core.SendError{Class: sdk.ClassPermanent, SMTPCode: 550, EnhancedCode: "5.7.1", Message: "relay denied"}}
+)
+
+func (f *fakeService) EditCampaign(ctx context.Context, id int64, edit core.CampaignEdit) (*core.Campaign, error) {
+	if err := f.record(ctx, "EditCampaign", id, edit); err != nil {
+		return nil, err
+	}
+	return fxCampaign, nil
+}
+
+func (f *fakeService) CloneCampaign(ctx context.Context, id int64, req core.CloneRequest) (*core.Campaign, error) {
+	if err := f.record(ctx, "CloneCampaign", id, req); err != nil {
+		return nil, err
+	}
+	return fxCampaign, nil
+}
+
+func (f *fakeService) DeleteCampaign(ctx context.Context, id int64, dryRun bool) (*core.DeleteResult, error) {
+	if err := f.record(ctx, "DeleteCampaign", id, dryRun); err != nil {
+		return nil, err
+	}
+	return fxDelete, nil
+}
+
+func (f *fakeService) Preview(ctx context.Context, id int64, email string) (*core.Preview, error) {
+	if err := f.record(ctx, "Preview", id, email); err != nil {
+		return nil, err
+	}
+	return fxPreview, nil
+}
+
+func (f *fakeService) TestSend(ctx context.Context, id int64, req core.TestSendRequest) (*core.TestSendResult, error) {
+	if err := f.record(ctx, "TestSend", id, req); err != nil {
+		return nil, err
+	}
+	return fxTestSend, nil
+}

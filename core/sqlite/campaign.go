@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/sdk"
 )
 
 const campaignCols = `id, name, sender, from_addr, reply_to, subject, text_body, html_body, headers,
@@ -45,22 +46,16 @@ func (db *DB) CreateCampaign(ctx context.Context, c *core.Campaign) error {
 	if c == nil {
 		return core.Errorf(core.EINVALID, "campaign: required")
 	}
-	var headers any
-	if len(c.Headers) > 0 {
-		b, err := json.Marshal(c.Headers)
-		if err != nil {
-			return fmt.Errorf("create campaign: encode headers: %w", err)
-		}
-		headers = string(b)
+	headers, err := encodeHeaders(c.Headers)
+	if err != nil {
+		return fmt.Errorf("create campaign: %w", err)
 	}
 	now := nowMS()
 	var id int64
-	err := db.writeTx(ctx, "create campaign", func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO campaigns
-			(name, sender, from_addr, reply_to, subject, text_body, html_body, headers, concurrency, batch_size, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			c.Name, c.Sender, c.From, c.ReplyTo, c.Subject, c.Text, c.HTML, headers,
-			c.Concurrency, c.BatchSize, string(core.CampaignDraft), ms(now), ms(now)).Scan(&id)
+	err = db.writeTx(ctx, "create campaign", func(tx *sql.Tx) error {
+		var err error
+		id, err = insertCampaign(ctx, tx, c, headers, now)
+		return err
 	})
 	if err != nil {
 		return err
@@ -69,6 +64,37 @@ func (db *DB) CreateCampaign(ctx context.Context, c *core.Campaign) error {
 	c.CreatedAt, c.UpdatedAt = now, now
 	c.Stats = core.Stats{}
 	return nil
+}
+
+// nextCampaignID is a new campaign's id: above every campaign's, deleted
+// ones included, so an id (and the Message-IDs made from it) is never given
+// twice.
+const nextCampaignID = `(SELECT max(coalesce((SELECT max(id) FROM campaigns), 0),
+	coalesce((SELECT max(id) FROM deleted_campaigns), 0)) + 1)`
+
+// insertCampaign inserts c in DRAFT inside tx and returns its id; headers
+// is c.Headers encoded (nil for none).
+func insertCampaign(ctx context.Context, tx *sql.Tx, c *core.Campaign, headers any, now time.Time) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO campaigns
+		(id, name, sender, from_addr, reply_to, subject, text_body, html_body, headers, concurrency, batch_size, status, created_at, updated_at)
+		VALUES (`+nextCampaignID+`, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		c.Name, c.Sender, c.From, c.ReplyTo, c.Subject, c.Text, c.HTML, headers,
+		c.Concurrency, c.BatchSize, string(core.CampaignDraft), ms(now), ms(now)).Scan(&id)
+	return id, err
+}
+
+// encodeHeaders is the stored form of a campaign's extra headers: a JSON
+// array, or NULL when there are none.
+func encodeHeaders(hs []sdk.Header) (any, error) {
+	if len(hs) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(hs)
+	if err != nil {
+		return nil, fmt.Errorf("encode headers: %w", err)
+	}
+	return string(b), nil
 }
 
 // Campaign returns one campaign with its Stats: one row read. ENOTFOUND

@@ -353,6 +353,21 @@ func (db *DB) Recipient(ctx context.Context, id int64) (*core.Recipient, error) 
 	return r, nil
 }
 
+// RecipientByEmail returns campaign campaignID's recipient of the
+// normalised address email (the UNIQUE (campaign_id, email) index makes it
+// one lookup); ENOTFOUND when the campaign has none.
+func (db *DB) RecipientByEmail(ctx context.Context, campaignID int64, email string) (*core.Recipient, error) {
+	r, err := scanRecipient(db.r.QueryRowContext(ctx, `SELECT `+recipientCols+` FROM recipients
+		WHERE campaign_id = ? AND email = ?`, campaignID, email))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, core.Errorf(core.ENOTFOUND, "campaign %d has no recipient %s", campaignID, email)
+	}
+	if err != nil {
+		return nil, internal("read recipient", err)
+	}
+	return r, nil
+}
+
 // listSQL returns the query for one page of a campaign's recipients in
 // status st ("" for all). Parameters: ?1 lowest id, ?2 highest id, ?3
 // campaign, ?4 limit. FAILED rows come from their partial index; the rest
