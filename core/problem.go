@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/campaignd/campaignd/sdk"
 )
@@ -52,10 +53,12 @@ func (s *campaignSends) problems() []string {
 	var out []string
 	switch {
 	case s.paused != nil:
+		// The error without its class (the line says it), with its codes.
+		why := strings.TrimPrefix(s.paused.Error(), string(s.paused.Class)+": ")
 		out = append(out, fmt.Sprintf("campaign %d paused: sender %s is misconfigured: %s; fix it, then run `campaignd campaign resume %d`",
-			c.ID, c.Sender, s.paused.Error(), c.ID))
+			c.ID, c.Sender, why, c.ID))
 	case s.unavailable != nil:
-		out = append(out, fmt.Sprintf("campaign %d: sender %s would not start: %s", c.ID, c.Sender, ErrorMessage(s.unavailable)))
+		out = append(out, fmt.Sprintf("campaign %d: sender %s would not start: %s", c.ID, c.Sender, sdk.AsError(s.unavailable).Message))
 	}
 	if s.attempted > 0 && s.transient == s.attempted {
 		out = append(out, fmt.Sprintf("campaign %d: all %d sends through sender %s failed transiently (they will be retried): %s",

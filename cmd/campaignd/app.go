@@ -103,7 +103,7 @@ type access int
 const (
 	readAccess  access = iota // no lock: WAL lets reads run beside a tick
 	writeAccess               // the database lock, waiting lock_timeout
-	tickAccess                // the database lock, not waiting: busy -> skipped
+	tickAccess                // the database lock shared, and campaign locks, not waiting: busy -> skipped
 )
 
 // errLockBusy reports that a standalone tick found the lock held.
@@ -141,7 +141,11 @@ func (a *app) open(ctx context.Context, acc access, holder string) (*session, er
 		if acc == tickAccess {
 			wait = 0
 		}
-		lock, err = sqlite.Lock(cfg.Database, wait, holder)
+		if acc == tickAccess {
+			lock, err = sqlite.LockShared(cfg.Database) // ticks run beside each other, per campaign
+		} else {
+			lock, err = sqlite.Lock(cfg.Database, wait, holder)
+		}
 		if err != nil {
 			if acc == tickAccess && errors.Is(err, sqlite.ErrLocked) {
 				return nil, errLockBusy
@@ -155,6 +159,9 @@ func (a *app) open(ctx context.Context, acc access, holder string) (*session, er
 			lock.Release()
 		}
 		return nil, err
+	}
+	if acc == tickAccess {
+		l.eng.SetCampaignLocker(lock)
 	}
 	return &session{Service: l.eng, local: l.eng, closer: func() {
 		l.Close()
