@@ -61,7 +61,7 @@ func (s *campaignSends) problems() []string {
 		out = append(out, fmt.Sprintf("campaign %d: sender %s would not start: %s", c.ID, c.Sender, sdk.AsError(s.unavailable).Message))
 	}
 	if s.attempted > 0 && s.transient == s.attempted {
-		out = append(out, fmt.Sprintf("campaign %d: all %d sends through sender %s failed transiently (they will be retried): %s",
+		out = append(out, fmt.Sprintf("campaign %d: all %d sends through sender %s failed transiently: %s",
 			c.ID, s.attempted, c.Sender, s.lastTransient))
 	}
 	return out

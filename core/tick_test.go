@@ -44,7 +44,7 @@ func TestTickProblems(t *testing.T) {
 		}},
 		{name: "throttled", fn: func(*sdk.Message, int) error { return sdk.Throttled(time.Minute, "421 slow down") }},
 		{name: "all transient", fn: func(*sdk.Message, int) error { return sdk.Transient("dial tcp 127.0.0.1:25: connection refused") },
-			want: []string{"all 10 sends through sender fake failed transiently (they will be retried): dial tcp 127.0.0.1:25: connection refused"}},
+			want: []string{"all 10 sends through sender fake failed transiently: dial tcp 127.0.0.1:25: connection refused"}},
 		{name: "misconfigured", fn: func(*sdk.Message, int) error { return sdk.ConfigError("authentication failed") },
 			want: []string{"paused: sender fake is misconfigured: authentication failed; fix it, then run `campaignd campaign resume"}},
 		{name: "would not start", provErr: errors.New("fork/exec plugins/campaignd-sender-fake: no such file or directory"),

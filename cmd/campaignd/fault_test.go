@@ -440,7 +440,11 @@ func runPluginFault(t *testing.T, plugin string, pf pluginFault, daemon bool) {
 	id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "f", "--concurrency", strconv.Itoa(conc))
 
 	start := time.Now()
-	r := runTick(t, e) // exit 0: the tick survived
+	// The tick survived: exit 0, or 3 when every send it made failed.
+	r, problems, _ := tickAnyExit(t, e)
+	if (len(problems) > 0) != (r.Sent == 0) {
+		t.Errorf("faulty tick %+v with problems %q: want a problem exactly when nothing was sent", r, problems)
+	}
 	if took := time.Since(start); took > tickTimeout+10*time.Second {
 		t.Errorf("the faulty tick took %s (tick_timeout %s)", took, tickTimeout)
 	}
@@ -571,7 +575,7 @@ func TestPluginRestartPastDeadline(t *testing.T) {
 	rows := makeMailRows(n, "example.net")
 	id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "f", "--concurrency", "1")
 
-	if r := runTick(t, e); r != (dlvTickResult{Processed: n, Retried: 1}) {
+	if r, _ := tickProblems(t, e, "failed transiently"); r != (dlvTickResult{Processed: n, Retried: 1}) {
 		t.Errorf("tick whose plugin crashed and restarted too slowly: %+v, want the crashed send retried and nothing failed", r)
 	}
 	if ts := dlvTicks(t, e); len(ts) != 1 || ts[0].Skipped != n-1 {
@@ -1016,7 +1020,7 @@ func TestSendGridFaults(t *testing.T) {
 		c := &sgCLI{t: t, e: e}
 		rows := sgRows(3)
 		id := c.startCampaign(rows, "--concurrency", "3")
-		if r := c.tick(); r != (dlvTickResult{Processed: 3, Retried: 3}) {
+		if r, _ := tickProblems(t, e, "failed transiently"); r != (dlvTickResult{Processed: 3, Retried: 3}) {
 			t.Errorf("tick with SendGrid unreachable: %+v, want all 3 retried", r)
 		}
 		attempts := map[string]int{}
@@ -1052,7 +1056,7 @@ func TestSendGridFaults(t *testing.T) {
 			id := c.startCampaign(rows, "--concurrency", strconv.Itoa(conc))
 			fake.Stall(conc)
 			start := time.Now()
-			r := c.tick()
+			r, _ := tickProblems(t, e, "failed transiently") // every send cut off: exit 3
 			if took := time.Since(start); took > 10*time.Second {
 				t.Errorf("the tick took %s with tick_timeout 2s", took)
 			}

@@ -472,7 +472,7 @@ func TestSendGridBadAPIKey(t *testing.T) {
 	rows := sgRows(8)
 	id := c.startCampaign(rows, "--concurrency", "3")
 
-	r := c.tick()
+	r, _ := tickProblems(t, e, "paused") // exit 3: the campaign was paused
 	refused := fake.Stats().ByStatus[http.StatusUnauthorized]
 	// The refused sends go back to the queue (counted as retried); the
 	// rest of the claim is handed back unsent.

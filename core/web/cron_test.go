@@ -91,7 +91,9 @@ func TestCronTickNeedsTheBearer(t *testing.T) {
 	// A tick that met problems is still a 200: the request worked, and
 	// the problems say what did not.
 	problems := []string{"campaign 3: sender smtp would not start: exec: no such file", "campaign 4: all 5 sends through sender relay failed transiently (they will be retried): connection refused"}
-	e.fake.set(func(f *fakeBackend) { f.tick = core.TickResult{Processed: 5, Retried: 5, Remaining: 5, Problems: problems} })
+	e.fake.set(func(f *fakeBackend) {
+		f.tick = core.TickResult{Processed: 5, Retried: 5, Remaining: 5, Problems: problems}
+	})
 	res = e.do("POST", path, bearer(cronSecret), nil)
 	got = web.CronTickResult{}
 	res.json(t, &got)
