@@ -225,3 +225,60 @@ func TestTickCampaignLocker(t *testing.T) {
 		t.Fatalf("tick once %d is free: %+v", a, res)
 	}
 }
+
+// TestTickRecoveryAndCompletionBesideAnotherTick: lease recovery and
+// completion are not limited to a tick's campaigns, and need not be: run
+// beside a tick with sends in flight, they take only expired leases and
+// complete only campaigns with nothing in flight.
+func TestTickRecoveryAndCompletionBesideAnotherTick(t *testing.T) {
+	h := newHarness(t, nil)
+	g := newGate()
+	h.prov.senders["gated"] = g
+	a := h.campaign(10, func(s *core.CampaignSpec) { s.Sender = "gated" })
+	b := h.campaign(5, nil)
+	c := h.campaign(3, nil)
+
+	first := make(chan *core.TickResult)
+	go func() {
+		res, err := h.eng.Tick(ctx, core.TriggerCLI, a)
+		if err != nil {
+			t.Error(err)
+		}
+		first <- res
+	}()
+	<-g.started
+	// Meanwhile, a tick that claimed c died: its lease is already over.
+	now := time.Now()
+	if rs, err := h.db.Claim(ctx, c, 3, "dead-tick", now.Add(5*time.Millisecond), now); err != nil || len(rs) != 3 {
+		t.Fatalf("claim %v %v", rs, err)
+	}
+	time.Sleep(20 * time.Millisecond)
+
+	// The tick of {b} recovers c's dead lease and completes b, and leaves
+	// a's live leases and a itself alone.
+	res, err := h.eng.Tick(ctx, core.TriggerCLI, b)
+	if err != nil || res.Recovered != 3 || res.Sent != 5 || res.Completed != 1 {
+		t.Fatalf("tick of {%d}: %+v %v", b, res, err)
+	}
+	if ca, _ := h.eng.Campaign(ctx, a); ca.Status != core.CampaignSending || ca.Stats.Sending != 10 {
+		t.Fatalf("campaign %d beside the tick of {%d}: %s %+v", a, b, ca.Status, ca.Stats)
+	}
+	// Without a set: c, recovered, not a.
+	if res := h.tick(); res.Sent != 3 || res.Recovered != 0 || res.Completed != 1 {
+		t.Fatalf("tick without a set: %+v", res)
+	}
+	close(g.open)
+	if res := <-first; res.Sent != 10 || res.Completed != 1 || len(res.Problems) != 0 {
+		t.Fatalf("tick of {%d}: %+v", a, res)
+	}
+	for _, s := range []*fakeSender{h.sender, &g.fakeSender} {
+		for id, n := range s.attempts {
+			if n != 1 {
+				t.Errorf("recipient %d sent %d times", id, n)
+			}
+		}
+	}
+	if rep, err := h.eng.Verify(ctx, 0); err != nil || !rep.OK() {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}

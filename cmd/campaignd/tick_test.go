@@ -148,6 +148,14 @@ func TestTickQuietSuccessLoudFailure(t *testing.T) {
 			e.MustRun("campaign", "cancel", strconv.FormatInt(down, 10))
 			e.MustRun("campaign", "cancel", strconv.FormatInt(ghost, 10))
 
+			// A crontab's typo in --campaign is loud too.
+			if r := e.Run("tick", "--campaign", "999"); r.Code != 1 || !strings.Contains(r.Stderr, "campaign 999") {
+				t.Errorf("tick of a campaign that does not exist: want exit 1 naming it\n%s", r)
+			}
+			if r := e.Run("tick", "--campaign", "x"); r.Code != 2 {
+				t.Errorf("tick --campaign x: want exit 2 (usage)\n%s", r)
+			}
+
 			if mode == "standalone" {
 				// A tick that cannot run at all is exit 1.
 				bad := filepath.Join(e.Dir, "no-such-dir", "c.db")
