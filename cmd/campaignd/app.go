@@ -137,14 +137,10 @@ func (a *app) open(ctx context.Context, acc access, holder string) (*session, er
 	}
 	var lock *sqlite.FileLock
 	if acc != readAccess {
-		wait := cfg.LockTimeout.Duration
-		if acc == tickAccess {
-			wait = 0
-		}
 		if acc == tickAccess {
 			lock, err = sqlite.LockShared(cfg.Database) // ticks run beside each other, per campaign
 		} else {
-			lock, err = sqlite.Lock(cfg.Database, wait, holder)
+			lock, err = sqlite.Lock(cfg.Database, cfg.LockTimeout.Duration, holder)
 		}
 		if err != nil {
 			if acc == tickAccess && errors.Is(err, sqlite.ErrLocked) {
