@@ -25,7 +25,8 @@ type SenderProvider interface {
 }
 
 // Engine implements Service on a Store: campaign lifecycle, import, execute
-// and the tick. One Engine per process; it serialises its own ticks.
+// and the tick. One Engine per process; its ticks lock the campaigns they
+// work on (see Tick), so no two of them send the same campaign at once.
 type Engine struct {
 	store       Store
 	senders     SenderProvider
@@ -36,8 +37,11 @@ type Engine struct {
 	mu     sync.RWMutex
 	limits Limits
 
-	tickMu   sync.Mutex
-	draining atomic.Bool
+	campaignMu sync.Mutex
+	ticking    map[int64]bool // campaigns a tick of this engine holds
+	locker     CampaignLocker // other processes' ticks; nil: none
+	ticks      atomic.Int64   // ticks running
+	draining   atomic.Bool
 }
 
 var _ Service = (*Engine)(nil)
@@ -47,6 +51,16 @@ type EngineOption func(*Engine)
 
 // WithClock replaces time.Now (tests).
 func WithClock(now func() time.Time) EngineOption { return func(e *Engine) { e.now = now } }
+
+// SetCampaignLocker makes every later tick also take its campaigns through
+// l, which keeps them apart from the ticks of other processes (the
+// standalone CLI's lock file). Set it before the first tick: a tick
+// running meanwhile releases its campaigns through the new locker.
+func (e *Engine) SetCampaignLocker(l CampaignLocker) {
+	e.campaignMu.Lock()
+	defer e.campaignMu.Unlock()
+	e.locker = l
+}
 
 // WithUnsubscribeURL sets the function that renders a recipient's
 // unsubscribe URL; without it messages carry no List-Unsubscribe header.
@@ -64,7 +78,7 @@ func NewEngine(store Store, senders SenderProvider, limits Limits, logger hclog.
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	e := &Engine{store: store, senders: senders, log: logger, now: time.Now, limits: limits}
+	e := &Engine{store: store, senders: senders, log: logger, now: time.Now, limits: limits, ticking: map[int64]bool{}}
 	for _, o := range opts {
 		o(e)
 	}
@@ -100,8 +114,7 @@ func (e *Engine) Drain() { e.draining.Store(true) }
 // engine is idle.
 func (e *Engine) WaitIdle(ctx context.Context) bool {
 	for {
-		if e.tickMu.TryLock() {
-			e.tickMu.Unlock()
+		if e.ticks.Load() == 0 {
 			return true
 		}
 		select {

@@ -38,7 +38,9 @@ type Service interface {
 	Recipients(ctx context.Context, id int64, f RecipientFilter) ([]*Recipient, error)
 	Executions(ctx context.Context, id int64) ([]*Execution, error)
 
-	Tick(ctx context.Context, trigger TickTrigger) (*TickResult, error)
+	// Tick runs one tick, of the given campaigns only when any are given
+	// (see Engine.Tick).
+	Tick(ctx context.Context, trigger TickTrigger, campaigns ...int64) (*TickResult, error)
 	Ticks(ctx context.Context, limit int) ([]*TickRecord, error)
 	Queue(ctx context.Context) ([]*QueueSummary, error)
 

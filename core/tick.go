@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,8 +24,10 @@ const (
 	TriggerHTTP      TickTrigger = "http"      // the cron HTTP endpoint
 )
 
-// TickResult is what a tick answers. Skipped is true when another tick held
-// the lock; nothing was done then.
+// TickResult is what a tick answers. Skipped is true when the tick found
+// the campaigns it was to work on busy with other ticks (or, standalone,
+// the database lock held by a daemon or a writing command); nothing was
+// done then.
 type TickResult struct {
 	Processed int  `json:"processed"`
 	Sent      int  `json:"sent"`
@@ -34,6 +37,24 @@ type TickResult struct {
 	Recovered int  `json:"recovered"` // expired leases handled
 	Completed int  `json:"completed"` // campaigns marked COMPLETED
 	Skipped   bool `json:"skipped"`
+	// Remaining is how many recipients are still QUEUED or SENDING, after
+	// the tick, in the campaigns it worked on (from their counters).
+	Remaining int64 `json:"remaining"`
+	// Problems are the sender-level problems the tick met, one line each
+	// (see problem.go): cron must hear of them, and the CLI exits 3. Never
+	// nil in a result the engine returns.
+	Problems []string `json:"problems"`
+}
+
+// CampaignLocker keeps the ticks of other processes off the campaigns a
+// tick works on: the standalone CLI's lock file (sqlite.FileLock). The
+// engine keeps its own ticks apart in process whether or not it has one.
+type CampaignLocker interface {
+	// TryLockCampaign takes campaign id's lock without waiting and reports
+	// whether it got it; an error means the lock could not be asked.
+	TryLockCampaign(id int64) (bool, error)
+	// UnlockCampaign releases campaign id's lock.
+	UnlockCampaign(id int64) error
 }
 
 // TickRecord is the history a tick leaves. A tick that found nothing to do
@@ -67,26 +88,65 @@ type QueueSummary struct {
 // Tick runs one tick (the design's "tick"): recover expired leases, share
 // the batch budget across due campaigns, claim, render, send with each
 // campaign's concurrency, record every outcome as it arrives, complete
-// finished campaigns and leave a tick record. A tick already running in this
-// process makes it return Skipped. A tick with nothing due only reads and
-// starts no plugin. It returns EUNAVAILABLE while draining, and an error
-// when the tick itself could not run or the database failed under it
-// (claims, outcomes or its record could not be written); send failures are
-// outcomes.
-func (e *Engine) Tick(ctx context.Context, trigger TickTrigger) (*TickResult, error) {
-	if !e.tickMu.TryLock() {
-		return &TickResult{Skipped: true}, nil
+// finished campaigns and leave a tick record.
+//
+// Ticks lock campaigns, not the engine: a tick holds each campaign it works
+// on (in process, and through the CampaignLocker when there is one), so
+// ticks of different campaigns run at once, each with its own budget. With
+// campaigns given, the tick works on those only, and is Skipped when any of
+// them is busy with another tick (all or nothing, so two cron lines of
+// overlapping sets never split a set between them). Without, it works on
+// every due campaign it can take and leaves the busy ones alone; it is
+// Skipped when there were due campaigns and all were busy.
+//
+// Lease recovery, completion and the failing of cancelled campaigns'
+// queues are not limited to the tick's campaigns, and need not be: each is
+// a guarded statement that only touches rows no live tick holds. Recovery
+// takes only leases that expired, and a live tick's leases outlive it
+// (tick_timeout plus a margin); completion only completes a campaign whose
+// counters say nothing is QUEUED or SENDING, which a tick working on it
+// never leaves while it holds claimed rows; and the cancelled campaigns'
+// rows it fails are QUEUED, never a tick's SENDING ones. Two ticks running
+// them at once serialise on the database's write lock, and the second finds
+// nothing left to do.
+//
+// A tick with nothing due only reads and starts no plugin. Sender-level
+// problems (see problem.go) are in the result's Problems and the tick
+// record's error; they are not errors. Tick returns EINVALID for a
+// campaign id that is not positive, ENOTFOUND for one that does not exist,
+// EUNAVAILABLE while draining, and an error when the tick itself could not
+// run or the database failed under it (claims, outcomes or its record
+// could not be written); send failures are outcomes.
+func (e *Engine) Tick(ctx context.Context, trigger TickTrigger, campaigns ...int64) (*TickResult, error) {
+	set, err := e.tickSet(ctx, campaigns)
+	if err != nil {
+		return nil, err
 	}
-	defer e.tickMu.Unlock()
+	e.ticks.Add(1)
+	defer e.ticks.Add(-1)
 	if e.draining.Load() {
 		return nil, Errorf(EUNAVAILABLE, "tick: campaignd is shutting down")
+	}
+	held := &heldCampaigns{e: e}
+	defer held.release()
+	if len(set) > 0 {
+		for _, id := range set {
+			ok, err := held.take(id)
+			if err != nil {
+				return nil, fmt.Errorf("tick: %w", err)
+			}
+			if !ok {
+				return skippedTick(), nil
+			}
+		}
 	}
 	lim := e.Limits()
 	start := e.now()
 	ctx, cancel := context.WithTimeout(ctx, lim.TickTimeout)
 	defer cancel()
 
-	t := &tickRun{e: e, lim: lim, start: start, res: &TickResult{}, senders: map[string]*senderState{}}
+	t := &tickRun{e: e, lim: lim, start: start, res: &TickResult{Problems: []string{}},
+		senders: map[string]*senderState{}, sends: map[int64]*campaignSends{}}
 	rec, err := e.store.RecoverLeases(ctx, start, lim.InDoubt.ExpiredLeases(lim.MaxAttempts))
 	if err != nil {
 		return nil, fmt.Errorf("tick: %w", err)
@@ -95,9 +155,28 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger) (*TickResult, er
 	if t.res.Recovered > 0 {
 		e.log.Warn("recovered expired leases", "requeued", rec.Requeued, "failed_in_doubt", rec.Failed, "policy", lim.InDoubt)
 	}
-	due, err := e.store.DueCampaigns(ctx, start)
+	all, err := e.store.DueCampaigns(ctx, start)
 	if err != nil {
 		return nil, fmt.Errorf("tick: %w", err)
+	}
+	due := all[:0:0]
+	for _, c := range all {
+		if len(set) > 0 {
+			if slices.Contains(set, c.ID) {
+				due = append(due, c)
+			}
+			continue
+		}
+		ok, err := held.take(c.ID)
+		if err != nil {
+			return nil, fmt.Errorf("tick: %w", err)
+		}
+		if ok {
+			due = append(due, c)
+		}
+	}
+	if len(set) == 0 && len(all) > 0 && len(due) == 0 && t.res.Recovered == 0 {
+		return skippedTick(), nil // every due campaign is another tick's
 	}
 	if len(due) > 0 {
 		if err := t.run(ctx, due); err != nil {
@@ -122,12 +201,13 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger) (*TickResult, er
 	} else if n > 0 {
 		e.log.Info("recipients of cancelled campaigns failed", "count", n)
 	}
-	if t.res.Processed > 0 || t.res.Recovered > 0 || t.res.Completed > 0 || len(t.errs) > 0 {
+	t.finish(context.WithoutCancel(ctx), due, trigger)
+	if t.res.Processed > 0 || t.res.Recovered > 0 || t.res.Completed > 0 || len(t.errs) > 0 || len(t.res.Problems) > 0 {
 		r := &TickRecord{
 			Trigger: trigger, Started: start, Duration: e.now().Sub(start),
 			Processed: t.res.Processed, Sent: t.res.Sent, Failed: t.res.Failed, Retried: t.res.Retried,
 			Throttled: t.res.Throttled, Recovered: t.res.Recovered, Skipped: t.released,
-			Error: strings.Join(t.errs, "; "),
+			Error: strings.Join(append(slices.Clip(t.errs), t.res.Problems...), "; "),
 		}
 		if err := e.store.InsertTick(context.WithoutCancel(ctx), r); err != nil {
 			if t.storeErr != nil {
@@ -146,6 +226,109 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger) (*TickResult, er
 	return t.res, nil
 }
 
+// skippedTick is the answer of a tick that found its campaigns busy.
+func skippedTick() *TickResult { return &TickResult{Skipped: true, Problems: []string{}} }
+
+// tickSet checks the campaign ids a tick is limited to and returns them
+// sorted without repeats: EINVALID for an id that is not positive,
+// ENOTFOUND for one that does not exist (a typo in a crontab must not
+// make a cron line tick nothing, silently, forever).
+func (e *Engine) tickSet(ctx context.Context, ids []int64) ([]int64, error) {
+	set := slices.Clone(ids)
+	slices.Sort(set)
+	set = slices.Compact(set)
+	for _, id := range set {
+		if id <= 0 {
+			return nil, Errorf(EINVALID, "tick: campaign id %d is not a positive integer", id)
+		}
+		if _, err := e.store.Campaign(ctx, id); err != nil {
+			return nil, fmt.Errorf("tick: %w", err)
+		}
+	}
+	return set, nil
+}
+
+// finish fills in what the tick leaves for its caller: the recipients
+// remaining in its campaigns, and the problems it met, each logged once
+// (loudly when no caller hears the result: the daemon's own schedule).
+func (t *tickRun) finish(ctx context.Context, due []*Campaign, trigger TickTrigger) {
+	for _, c := range due {
+		if s := t.sends[c.ID]; s != nil {
+			t.res.Problems = append(t.res.Problems, s.problems()...)
+		}
+		if t.storeErr != nil {
+			continue
+		}
+		now, err := t.e.store.Campaign(ctx, c.ID)
+		if err != nil {
+			t.storeFailed(fmt.Errorf("campaign %d: %w", c.ID, err))
+			continue
+		}
+		t.res.Remaining += now.Stats.Queued + now.Stats.Sending
+	}
+	for _, p := range t.res.Problems {
+		if trigger == TriggerScheduler {
+			t.e.log.Warn("tick problem", "problem", p)
+		} else {
+			t.e.log.Info("tick problem", "problem", p)
+		}
+	}
+}
+
+// heldCampaigns are the campaigns one tick holds.
+type heldCampaigns struct {
+	e   *Engine
+	ids []int64
+}
+
+// take takes campaign id for the tick, without waiting; false when another
+// tick has it.
+func (h *heldCampaigns) take(id int64) (bool, error) {
+	ok, err := h.e.lockCampaign(id)
+	if ok {
+		h.ids = append(h.ids, id)
+	}
+	return ok, err
+}
+
+func (h *heldCampaigns) release() {
+	for _, id := range h.ids {
+		h.e.unlockCampaign(id)
+	}
+	h.ids = nil
+}
+
+// lockCampaign takes campaign id for a tick of this engine, and through
+// the CampaignLocker for this process; false when another tick (here or
+// elsewhere) has it.
+func (e *Engine) lockCampaign(id int64) (bool, error) {
+	e.campaignMu.Lock()
+	defer e.campaignMu.Unlock()
+	if e.ticking[id] {
+		return false, nil
+	}
+	if e.locker != nil {
+		ok, err := e.locker.TryLockCampaign(id)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	e.ticking[id] = true
+	return true, nil
+}
+
+func (e *Engine) unlockCampaign(id int64) {
+	e.campaignMu.Lock()
+	defer e.campaignMu.Unlock()
+	delete(e.ticking, id)
+	if e.locker != nil {
+		if err := e.locker.UnlockCampaign(id); err != nil {
+			// The lock goes with the process or its lock file anyway.
+			e.log.Warn("unlock campaign", "campaign", id, "error", err)
+		}
+	}
+}
+
 // tickRun is the state of one tick.
 type tickRun struct {
 	e     *Engine
@@ -156,8 +339,9 @@ type tickRun struct {
 	res      *TickResult
 	released int
 	errs     []string
-	storeErr error                   // the first failure to read or write the database mid-tick
-	senders  map[string]*senderState // by sender name
+	storeErr error                    // the first failure to read or write the database mid-tick
+	senders  map[string]*senderState  // by sender name
+	sends    map[int64]*campaignSends // by campaign id, what its sends came to
 }
 
 // storeFailed remembers the first database failure of the tick; the tick
@@ -265,6 +449,10 @@ func (t *tickRun) sendAll(ctx context.Context, due []*Campaign, claimed [][]*Rec
 // flight, recording each outcome as it arrives.
 func (t *tickRun) sendCampaign(ctx context.Context, c *Campaign, rs []*Recipient) {
 	log := t.e.log.With("campaign", c.ID, "sender", c.Sender)
+	sends := &campaignSends{campaign: c}
+	t.mu.Lock()
+	t.sends[c.ID] = sends
+	t.mu.Unlock()
 	rs = t.dropSuppressed(ctx, c, rs)
 	if len(rs) == 0 {
 		return
@@ -272,8 +460,11 @@ func (t *tickRun) sendCampaign(ctx context.Context, c *Campaign, rs []*Recipient
 	sender, err := t.e.senders.Sender(ctx, c.Sender)
 	if err != nil {
 		se := sdk.AsError(err)
-		log.Error("sender unavailable", "error", err)
-		t.addErr(fmt.Sprintf("campaign %d: sender %s: %v", c.ID, c.Sender, err))
+		// Info: the tick's problems say it, once (problem.go).
+		log.Info("sender unavailable", "error", err)
+		t.mu.Lock()
+		sends.unavailable = err
+		t.mu.Unlock()
 		if se.Class == sdk.ClassConfig {
 			t.pause(ctx, c, log, se)
 		}
@@ -309,7 +500,7 @@ func (t *tickRun) sendCampaign(ctx context.Context, c *Campaign, rs []*Recipient
 		wg.Add(1)
 		go func(r *Recipient) {
 			defer func() { <-sem; wg.Done() }()
-			t.sendOne(ctx, c, sender, renderer, r, log)
+			t.sendOne(ctx, c, sends, sender, renderer, r, log)
 		}(r)
 	}
 	wg.Wait()
@@ -355,7 +546,7 @@ func (t *tickRun) dropSuppressed(ctx context.Context, c *Campaign, rs []*Recipie
 // sendOne renders, sends and records one recipient; DecideOutcome says
 // what its result means. A throttled or misconfigured sender gets no more
 // work this tick, and a misconfigured one pauses the campaign.
-func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sender sdk.Sender, renderer *Renderer, r *Recipient, log hclog.Logger) {
+func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sends *campaignSends, sender sdk.Sender, renderer *Renderer, r *Recipient, log hclog.Logger) {
 	msg, err := renderer.Render(r, t.e.now())
 	if err != nil {
 		t.record(ctx, TemplateOutcome(r, err, t.e.now()), r)
@@ -364,6 +555,11 @@ func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sender sdk.Sender, r
 	receipt, err := sender.Send(ctx, msg)
 	res := SendResult{Receipt: receipt, Err: err, MessageID: msg.MessageID, Left: timeLeft(ctx)}
 	o := DecideOutcome(res, r, t.lim, t.e.now(), RandomJitter)
+	if !o.Release {
+		t.mu.Lock()
+		sends.sent(o)
+		t.mu.Unlock()
+	}
 	switch o.ErrorClass {
 	case ClassThrottled:
 		t.hold(c.Sender, o.NextAttemptAt)
@@ -458,8 +654,13 @@ func (t *tickRun) addErr(s string) {
 func (t *tickRun) pause(ctx context.Context, c *Campaign, log hclog.Logger, se *sdk.Error) {
 	err := t.e.store.SetCampaignStatus(context.WithoutCancel(ctx), c.ID, CampaignSending, CampaignPaused, t.e.now())
 	if err == nil {
-		log.Error("campaign paused: its sender is misconfigured; fix it and run campaign resume", "error", se.Error())
-		t.addErr(fmt.Sprintf("campaign %d paused: sender %s: %s", c.ID, c.Sender, se.Error()))
+		// Info: the tick's problems say it, once (problem.go).
+		log.Info("campaign paused: its sender is misconfigured; fix it and run campaign resume", "error", se.Error())
+		t.mu.Lock()
+		if s := t.sends[c.ID]; s != nil {
+			s.paused = se
+		}
+		t.mu.Unlock()
 	} else if ErrorCode(err) != ECONFLICT {
 		log.Error("pause campaign", "error", err)
 	}

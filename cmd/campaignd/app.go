@@ -121,7 +121,7 @@ type access int
 const (
 	readAccess   access = iota // no lock: WAL lets reads run beside a tick
 	writeAccess                // the database lock, waiting lock_timeout
-	tickAccess                 // the database lock, not waiting: busy -> skipped
+	tickAccess                 // the database lock shared, and campaign locks, not waiting: busy -> skipped
 	createAccess               // as writeAccess, and may create the database
 )
 
@@ -164,11 +164,11 @@ func (a *app) open(ctx context.Context, acc access, holder string) (*session, er
 	}
 	var lock *sqlite.FileLock
 	if acc != readAccess {
-		wait := cfg.LockTimeout.Duration
 		if acc == tickAccess {
-			wait = 0
+			lock, err = sqlite.LockShared(cfg.Database) // ticks run beside each other, per campaign
+		} else {
+			lock, err = sqlite.Lock(cfg.Database, cfg.LockTimeout.Duration, holder)
 		}
-		lock, err = sqlite.Lock(cfg.Database, wait, holder)
 		if err != nil {
 			if acc == tickAccess && errors.Is(err, sqlite.ErrLocked) {
 				return nil, errLockBusy
@@ -182,6 +182,9 @@ func (a *app) open(ctx context.Context, acc access, holder string) (*session, er
 			lock.Release()
 		}
 		return nil, err
+	}
+	if acc == tickAccess {
+		l.eng.SetCampaignLocker(lock)
 	}
 	return &session{Service: l.eng, local: l.eng, closer: func() {
 		l.Close()

@@ -419,7 +419,11 @@ func runPluginFault(t *testing.T, plugin string, pf pluginFault, daemon bool) {
 	id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "f", "--concurrency", strconv.Itoa(conc))
 
 	start := time.Now()
-	r := runTick(t, e) // exit 0: the tick survived
+	// The tick survived: exit 0, or 3 when every send it made failed.
+	r, problems, _ := tickAnyExit(t, e)
+	if (len(problems) > 0) != (r.Sent == 0) {
+		t.Errorf("faulty tick %+v with problems %q: want a problem exactly when nothing was sent", r, problems)
+	}
 	if took := time.Since(start); took > tickTimeout+10*time.Second {
 		t.Errorf("the faulty tick took %s (tick_timeout %s)", took, tickTimeout)
 	}
@@ -550,7 +554,7 @@ func TestPluginRestartPastDeadline(t *testing.T) {
 	rows := makeMailRows(n, "example.net")
 	id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "f", "--concurrency", "1")
 
-	if r := runTick(t, e); r != (core.TickResult{Processed: n, Retried: 1}) {
+	if r, _ := tickProblems(t, e, "failed transiently"); countsOf(r) != (tickCounts{Processed: n, Retried: 1}) {
 		t.Errorf("tick whose plugin crashed and restarted too slowly: %+v, want the crashed send retried and nothing failed", r)
 	}
 	if ts := dlvTicks(t, e); len(ts) != 1 || ts[0].Skipped != n-1 {
@@ -899,7 +903,7 @@ func TestSIGTERMMidTick(t *testing.T) {
 			if err := json.Unmarshal(tk.stdout.Bytes(), &r); err != nil {
 				t.Fatalf("tick answer %q: %v", tk.stdout.String(), err)
 			}
-			if want := (core.TickResult{Processed: n, Sent: conc}); r != want {
+			if want := (tickCounts{Processed: n, Sent: conc}); countsOf(r) != want {
 				t.Errorf("the tick cut short by SIGTERM: %+v, want %+v", r, want)
 			}
 			wantDrained(t, e, sink, id, rows, conc)
@@ -961,7 +965,7 @@ func TestSendGridFaults(t *testing.T) {
 		rows := sgRows(3)
 		id := c.startCampaign(rows, "--concurrency", "1")
 		fake.Enqueue(sgfake.Status(http.StatusInternalServerError), sgfake.Status(http.StatusServiceUnavailable))
-		if r := c.tick(); r != (core.TickResult{Processed: 3, Sent: 1, Retried: 2}) {
+		if r := c.tick(); countsOf(r) != (tickCounts{Processed: 3, Sent: 1, Retried: 2}) {
 			t.Errorf("tick against two 5xx: %+v, want 1 sent and 2 retried", r)
 		}
 		attempts := map[string]int{}
@@ -995,7 +999,7 @@ func TestSendGridFaults(t *testing.T) {
 		c := &sgCLI{t: t, e: e}
 		rows := sgRows(3)
 		id := c.startCampaign(rows, "--concurrency", "3")
-		if r := c.tick(); r != (core.TickResult{Processed: 3, Retried: 3}) {
+		if r, _ := tickProblems(t, e, "failed transiently"); countsOf(r) != (tickCounts{Processed: 3, Retried: 3}) {
 			t.Errorf("tick with SendGrid unreachable: %+v, want all 3 retried", r)
 		}
 		attempts := map[string]int{}
@@ -1031,15 +1035,15 @@ func TestSendGridFaults(t *testing.T) {
 			id := c.startCampaign(rows, "--concurrency", strconv.Itoa(conc))
 			fake.Stall(conc)
 			start := time.Now()
-			r := c.tick()
+			r, _ := tickProblems(t, e, "failed transiently") // every send cut off: exit 3
 			if took := time.Since(start); took > 10*time.Second {
 				t.Errorf("the tick took %s with tick_timeout 2s", took)
 			}
-			want := core.TickResult{Processed: n, Retried: conc}
+			want := tickCounts{Processed: n, Retried: conc}
 			if policy == "hold" {
-				want = core.TickResult{Processed: n, Failed: conc}
+				want = tickCounts{Processed: n, Failed: conc}
 			}
-			if r != want {
+			if countsOf(r) != want {
 				t.Errorf("tick against a hanging API: %+v, want %+v", r, want)
 			}
 			inDoubt := map[string]bool{}

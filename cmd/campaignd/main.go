@@ -28,14 +28,19 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
-// exitCode maps an error to the process exit code; the one place that does.
+// exitCode maps an error to the process exit code; the one place that
+// does: 0 success, 1 the command failed (a tick that could not run), 2 a
+// usage mistake, 3 a tick that ran but met sender-level problems.
 func exitCode(err error) int {
 	var ue *usageError
+	var tp *tickProblems
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ue), errors.Is(err, flag.ErrHelp):
 		return 2
+	case errors.As(err, &tp):
+		return 3
 	default:
 		return 1
 	}
@@ -46,7 +51,8 @@ const usageText = `usage: campaignd [--config FILE] [--db PATH] [--socket PATH] 
 commands:
   init                                   create the database (and its directory) and print where
   serve                                  run the daemon
-  tick [-v]                              send one batch (at most 50); cron-safe
+  tick [--campaign ID]... [-v]           send one batch (at most 50); cron-safe: silent
+                                         on success, exit 3 and one line per problem
   campaign create --name N [--sender S] --from ADDR --subject TPL [--text-file F] [--html-file F]
                   [--reply-to ADDR] [--concurrency N] [--batch-size N] [--header 'K: V']...
   campaign list | show ID | activate ID | execute ID | pause ID | resume ID | cancel ID | stats ID
@@ -82,10 +88,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	err := a.main(ctx, args)
 	if err != nil {
 		var ue *usageError
+		var tp *tickProblems
 		switch {
 		case errors.Is(err, flag.ErrHelp):
 		case errors.As(err, &ue):
 			fmt.Fprintf(stderr, "campaignd: %s\n%s", ue.msg, usageText)
+		case errors.As(err, &tp):
+			for _, p := range tp.problems {
+				fmt.Fprintf(stderr, "campaignd: %s\n", p)
+			}
 		default:
 			fmt.Fprintf(stderr, "campaignd: %s\n", core.ErrorMessage(err))
 		}

@@ -387,7 +387,7 @@ func TestSendGridThrottled(t *testing.T) {
 
 	before := time.Now()
 	r := c.tick()
-	if want := (core.TickResult{Processed: len(rows), Throttled: 1}); r != want {
+	if want := (tickCounts{Processed: len(rows), Throttled: 1}); countsOf(r) != want {
 		t.Errorf("throttled tick: %+v, want %+v", r, want)
 	}
 	ts := c.ticks()
@@ -466,7 +466,7 @@ func TestSendGridBadAPIKey(t *testing.T) {
 	rows := sgRows(8)
 	id := c.startCampaign(rows, "--concurrency", "3")
 
-	r := c.tick()
+	r, _ := tickProblems(t, e, "paused") // exit 3: the campaign was paused
 	refused := fake.Stats().ByStatus[http.StatusUnauthorized]
 	// The refused sends go back to the queue (counted as retried); the
 	// rest of the claim is handed back unsent.

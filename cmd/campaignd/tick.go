@@ -5,54 +5,91 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/campaignd/campaignd/core"
 )
 
-// cmdTick runs one tick: through the daemon when it runs, standalone
-// otherwise. Silent on success (cron mails any output); a tick skipped
-// because another holds the lock is a success.
-func (a *app) cmdTick(ctx context.Context, args []string) error {
-	if _, err := a.parse(a.flags("tick"), args, 0, 0, "tick [-v] [--json]"); err != nil {
+// tickProblems is a tick that ran but met sender-level problems (see
+// core/problem.go): each is printed on its own line, and the exit code is 3
+// so cron mails them.
+type tickProblems struct{ problems []string }
+
+func (e *tickProblems) Error() string { return strings.Join(e.problems, "; ") }
+
+// campaignIDs is a repeatable --campaign flag.
+type campaignIDs []int64
+
+func (c *campaignIDs) String() string { return fmt.Sprint([]int64(*c)) }
+
+func (c *campaignIDs) Set(s string) error {
+	id, err := parseID(s)
+	if err != nil {
 		return err
 	}
-	res, err := a.tick(ctx)
+	*c = append(*c, id)
+	return nil
+}
+
+// cmdTick runs one tick: through the daemon when it runs, standalone
+// otherwise; of the --campaign campaigns only when any are given. Quiet
+// success, loud failure, for cron (which mails any output): a tick that
+// sent, had nothing to do, or was skipped because its campaigns were busy
+// prints nothing (without -v or --json) and exits 0; a tick that met
+// sender-level problems prints one line per problem on stderr and exits
+// 3; a tick that could not run exits 1.
+func (a *app) cmdTick(ctx context.Context, args []string) error {
+	fs := a.flags("tick")
+	var ids campaignIDs
+	fs.Var(&ids, "campaign", "tick only this campaign (repeatable)")
+	if _, err := a.parse(fs, args, 0, 0, "tick [--campaign ID]... [-v] [--json]"); err != nil {
+		return err
+	}
+	res, err := a.tick(ctx, ids)
 	if err != nil {
 		return err
 	}
 	if a.jsonOut {
-		return a.print(res, nil)
-	}
-	if a.verbose {
-		if res.Skipped {
-			fprintf(a.stdout, "tick skipped: another tick holds the lock\n")
-		} else {
-			fprintf(a.stdout, "tick: processed %d, sent %d, failed %d, retried %d, throttled %d, recovered %d, completed %d\n",
-				res.Processed, res.Sent, res.Failed, res.Retried, res.Throttled, res.Recovered, res.Completed)
+		if err := a.print(res, nil); err != nil {
+			return err
 		}
+	} else if a.verbose {
+		if res.Skipped {
+			fprintf(a.stdout, "tick skipped: another tick is working on its campaigns\n")
+		} else {
+			fprintf(a.stdout, "tick: processed %d, sent %d, failed %d, retried %d, throttled %d, recovered %d, completed %d, remaining %d\n",
+				res.Processed, res.Sent, res.Failed, res.Retried, res.Throttled, res.Recovered, res.Completed, res.Remaining)
+		}
+	}
+	if len(res.Problems) > 0 {
+		return &tickProblems{problems: res.Problems}
 	}
 	return nil
 }
 
-func (a *app) tick(ctx context.Context) (*core.TickResult, error) {
+// tick runs the tick through the daemon, or standalone under the lock
+// file's shared database lock with the tick's campaigns locked in it (see
+// sqlite.FileLock), so standalone ticks of different campaigns run at
+// once and a daemon or a writing command excludes them all.
+func (a *app) tick(ctx context.Context, ids []int64) (*core.TickResult, error) {
 	s, err := a.open(ctx, tickAccess, "campaignd tick (standalone)")
 	if errors.Is(err, errLockBusy) {
-		return &core.TickResult{Skipped: true}, nil
+		return &core.TickResult{Skipped: true, Problems: []string{}}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
 	if s.local == nil {
-		return s.Tick(ctx, core.TriggerSocket)
+		return s.Tick(ctx, core.TriggerSocket, ids...)
 	}
 	// SIGTERM stops claiming but lets in-flight sends finish and be
 	// recorded: cancelling them would turn sent mail into in-doubt mail.
 	stop := context.AfterFunc(ctx, s.local.Drain)
 	defer stop()
-	return s.Tick(context.WithoutCancel(actorContext(ctx)), core.TriggerCLI)
+	return s.Tick(context.WithoutCancel(actorContext(ctx)), core.TriggerCLI, ids...)
 }
 
 func (a *app) cmdQueue(ctx context.Context, args []string) error {

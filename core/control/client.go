@@ -403,12 +403,13 @@ func (c *Client) Verify(ctx context.Context, id int64) (*core.VerifyReport, erro
 	return &out, nil
 }
 
-// Tick asks the daemon to run one tick now, recorded with trigger (empty:
-// core.TriggerSocket). Cancelling ctx stops waiting for the answer but not
-// the tick: the daemon lets it finish and record its outcomes.
-func (c *Client) Tick(ctx context.Context, trigger core.TickTrigger) (*core.TickResult, error) {
+// Tick asks the daemon to run one tick now, of the given campaigns only
+// when any are given, recorded with trigger (empty: core.TriggerSocket).
+// Cancelling ctx stops waiting for the answer but not the tick: the daemon
+// lets it finish and record its outcomes.
+func (c *Client) Tick(ctx context.Context, trigger core.TickTrigger, campaigns ...int64) (*core.TickResult, error) {
 	var out core.TickResult
-	if err := c.do(ctx, call{op: "tick", method: http.MethodPost, path: "/v1/tick", in: &TickRequest{Trigger: trigger}, out: &out}); err != nil {
+	if err := c.do(ctx, call{op: "tick", method: http.MethodPost, path: "/v1/tick", in: &TickRequest{Trigger: trigger, Campaigns: campaigns}, out: &out}); err != nil {
 		return nil, err
 	}
 	return &out, nil

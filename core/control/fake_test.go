@@ -203,7 +203,7 @@ func (f *fakeService) Executions(ctx context.Context, id int64) ([]*core.Executi
 	return []*core.Execution{fxExecution}, nil
 }
 
-func (f *fakeService) Tick(ctx context.Context, trigger core.TickTrigger) (*core.TickResult, error) {
+func (f *fakeService) Tick(ctx context.Context, trigger core.TickTrigger, campaigns ...int64) (*core.TickResult, error) {
 	if err := f.record(ctx, "Tick", trigger); err != nil {
 		return nil, err
 	}

@@ -339,7 +339,7 @@ func (s *Server) tick(w http.ResponseWriter, r *http.Request) error {
 	// A tick records every outcome it starts: the caller going away (Ctrl-C,
 	// a cron timeout) must not cancel it. The engine bounds it with
 	// tick_timeout.
-	res, err := s.svc.Tick(context.WithoutCancel(r.Context()), req.Trigger)
+	res, err := s.svc.Tick(context.WithoutCancel(r.Context()), req.Trigger, req.Campaigns...)
 	if err != nil {
 		return err
 	}

@@ -21,9 +21,11 @@ type RetryRequest struct {
 }
 
 // TickRequest is the body of POST /v1/tick. An empty Trigger means
-// core.TriggerSocket.
+// core.TriggerSocket; Campaigns, when set, limits the tick to those
+// campaigns (see core.Engine.Tick).
 type TickRequest struct {
-	Trigger core.TickTrigger `json:"trigger,omitempty"`
+	Trigger   core.TickTrigger `json:"trigger,omitempty"`
+	Campaigns []int64          `json:"campaigns,omitempty"`
 }
 
 // ErrorResponse is the body of every error answer:

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -73,12 +74,28 @@ func TestLock(t *testing.T) {
 	}
 }
 
-// lockChildEnv makes the test binary a lock-holding child process.
-const lockChildEnv = "CAMPAIGND_SQLITE_LOCK_CHILD"
+// lockChildEnv makes the test binary a lock-holding child process; with
+// lockChildCampaignEnv it holds the lock shared, like a tick, and that
+// campaign.
+const (
+	lockChildEnv         = "CAMPAIGND_SQLITE_LOCK_CHILD"
+	lockChildCampaignEnv = "CAMPAIGND_SQLITE_LOCK_CHILD_CAMPAIGN"
+)
 
 func TestMain(m *testing.M) {
 	if path := os.Getenv(lockChildEnv); path != "" {
-		l, err := sqlite.Lock(path, 0, "child")
+		var l *sqlite.FileLock
+		var err error
+		if id, _ := strconv.ParseInt(os.Getenv(lockChildCampaignEnv), 10, 64); id > 0 {
+			if l, err = sqlite.LockShared(path); err == nil {
+				var ok bool
+				if ok, err = l.TryLockCampaign(id); err == nil && !ok {
+					err = errors.New("campaign busy")
+				}
+			}
+		} else {
+			l, err = sqlite.Lock(path, 0, "child")
+		}
 		if err != nil {
 			fmt.Println("error:", err)
 			os.Exit(1)
@@ -123,5 +140,110 @@ func TestLockReleasedWhenHolderDies(t *testing.T) {
 	}
 	if err := l.Release(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLockSharedAndCampaigns: ticks share the database lock and take
+// campaigns one by one; an exclusive holder excludes them, and they
+// exclude it, each side naming the other.
+func TestLockSharedAndCampaigns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	a, err := sqlite.LockShared(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := sqlite.LockShared(path)
+	if err != nil {
+		t.Fatalf("second shared lock: %v", err)
+	}
+	// A writing command waits for the ticks, and says they hold it.
+	_, err = sqlite.Lock(path, 50*time.Millisecond, "campaignd campaign execute")
+	if !errors.Is(err, sqlite.ErrLocked) || !strings.Contains(err.Error(), "a running tick") {
+		t.Fatalf("exclusive lock beside ticks: %v", err)
+	}
+
+	// Campaigns: one tick each; taking one twice is fine.
+	for _, c := range []struct {
+		l    *sqlite.FileLock
+		id   int64
+		want bool
+	}{{a, 1, true}, {a, 1, true}, {b, 1, false}, {b, 2, true}, {a, 2, false}, {a, 3, true}} {
+		got, err := c.l.TryLockCampaign(c.id)
+		if err != nil || got != c.want {
+			t.Fatalf("campaign %d: %v, %v; want %v", c.id, got, err, c.want)
+		}
+	}
+	if err := a.UnlockCampaign(1); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.TryLockCampaign(1); !ok || err != nil {
+		t.Fatalf("campaign 1 after its release: %v, %v", ok, err)
+	}
+	if _, err := a.TryLockCampaign(0); core.ErrorCode(err) != core.EINVALID {
+		t.Fatalf("campaign 0: %v", err)
+	}
+
+	// Releasing a tick releases its campaigns.
+	if err := b.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := a.TryLockCampaign(2); !ok || err != nil {
+		t.Fatalf("campaign 2 after its tick ended: %v, %v", ok, err)
+	}
+	if _, err := b.TryLockCampaign(5); err == nil {
+		t.Fatal("a released lock took a campaign")
+	}
+	if err := a.Release(); err != nil {
+		t.Fatal(err)
+	}
+
+	// An exclusive holder keeps ticks out, named by its note.
+	l, err := sqlite.Lock(path, 0, "campaignd serve")
+	if err != nil {
+		t.Fatalf("exclusive lock once the ticks are gone: %v", err)
+	}
+	_, err = sqlite.LockShared(path)
+	if !errors.Is(err, sqlite.ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d: campaignd serve", os.Getpid())) {
+		t.Fatalf("shared lock beside serve: %v", err)
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if note, _ := os.ReadFile(path + ".lock"); len(note) != 0 {
+		t.Fatalf("note left after release: %q", note)
+	}
+}
+
+// TestCampaignLockReleasedWhenHolderDies: a tick killed while it holds a
+// campaign leaves the campaign free.
+func TestCampaignLockReleasedWhenHolderDies(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), lockChildEnv+"="+path, lockChildCampaignEnv+"=7")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "locked\n" {
+		t.Fatalf("child: %q, %v", line, err)
+	}
+	l, err := sqlite.LockShared(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if ok, err := l.TryLockCampaign(7); ok || err != nil {
+		t.Fatalf("campaign 7 held by the child: %v, %v", ok, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if ok, err := l.TryLockCampaign(7); !ok || err != nil {
+		t.Fatalf("campaign 7 after the child died: %v, %v", ok, err)
 	}
 }

@@ -120,7 +120,7 @@ func describeCalls(calls []backendCall) string {
 	return b.String()
 }
 
-func (f *fakeBackend) Tick(ctx context.Context, trigger core.TickTrigger) (*core.TickResult, error) {
+func (f *fakeBackend) Tick(ctx context.Context, trigger core.TickTrigger, campaigns ...int64) (*core.TickResult, error) {
 	if err := f.record(ctx, "Tick", trigger); err != nil {
 		return nil, err
 	}

@@ -14,12 +14,20 @@ import (
 	"github.com/campaignd/campaignd/core/internal/httpx"
 )
 
-// CronTickResult is the answer of POST /api/cron/process-email-queue.
+// CronTickResult is the answer of POST /api/cron/process-email-queue: the
+// seed's processed, sent and failed, then what a caller needs to tell a
+// healthy tick from one that met trouble (see core.TickResult). It is
+// answered with 200 whether or not the tick met problems: the request
+// worked, and Problems says what did not.
 type CronTickResult struct {
-	Processed int  `json:"processed"`
-	Sent      int  `json:"sent"`
-	Failed    int  `json:"failed"`
-	Skipped   bool `json:"skipped"` // another tick was running; nothing was done
+	Processed int      `json:"processed"`
+	Sent      int      `json:"sent"`
+	Failed    int      `json:"failed"`
+	Retried   int      `json:"retried"`
+	Throttled int      `json:"throttled"`
+	Remaining int64    `json:"remaining"`
+	Problems  []string `json:"problems"` // [] when none
+	Skipped   bool     `json:"skipped"`  // another tick was running; nothing was done
 }
 
 // CronExecuteResult is the answer of POST /api/campaigns/{id}/execute.
@@ -86,7 +94,14 @@ func (s *Server) cronTick(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("cron tick: %w", err))
 		return
 	}
-	_ = httpx.WriteJSON(w, http.StatusOK, CronTickResult{Processed: res.Processed, Sent: res.Sent, Failed: res.Failed, Skipped: res.Skipped})
+	problems := res.Problems
+	if problems == nil {
+		problems = []string{}
+	}
+	_ = httpx.WriteJSON(w, http.StatusOK, CronTickResult{
+		Processed: res.Processed, Sent: res.Sent, Failed: res.Failed, Retried: res.Retried,
+		Throttled: res.Throttled, Remaining: res.Remaining, Problems: problems, Skipped: res.Skipped,
+	})
 }
 
 // cronExecute handles POST /api/campaigns/{id}/execute.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -59,15 +60,16 @@ func TestCronTickNeedsTheBearer(t *testing.T) {
 		e.fake.expectNoCalls(t)
 	}
 
-	// Only the four fields of CronTickResult are answered.
+	// Only the fields of CronTickResult are answered; problems is [] when
+	// there are none.
 	e.fake.set(func(f *fakeBackend) {
-		f.tick = core.TickResult{Processed: 7, Sent: 5, Failed: 2, Retried: 3, Throttled: 1, Recovered: 1, Completed: 1}
+		f.tick = core.TickResult{Processed: 7, Sent: 5, Failed: 2, Retried: 3, Throttled: 1, Recovered: 1, Completed: 1, Remaining: 40}
 	})
 	res := e.do("POST", path, bearer(cronSecret), nil)
 	var got web.CronTickResult
 	res.json(t, &got)
-	if res.status != http.StatusOK || got != (web.CronTickResult{Processed: 7, Sent: 5, Failed: 2}) ||
-		res.keys(t) != "failed,processed,sent,skipped" || res.header.Get("Content-Type") != "application/json" {
+	if res.status != http.StatusOK || !reflect.DeepEqual(got, web.CronTickResult{Processed: 7, Sent: 5, Failed: 2, Retried: 3, Throttled: 1, Remaining: 40, Problems: []string{}}) ||
+		res.keys(t) != "failed,problems,processed,remaining,retried,sent,skipped,throttled" || res.header.Get("Content-Type") != "application/json" {
 		t.Fatalf("tick: %d %s", res.status, res.body)
 	}
 	// One tick, triggered by HTTP, attributed to the caller, and not
@@ -81,8 +83,22 @@ func TestCronTickNeedsTheBearer(t *testing.T) {
 	// padding and a body some cron services send.
 	e.fake.set(func(f *fakeBackend) { f.tick = core.TickResult{Skipped: true} })
 	res = e.do("POST", path, http.Header{"Authorization": {"  bearer   " + cronSecret + " "}, "Content-Type": {"application/json"}}, []byte("{}"))
-	if res.status != http.StatusOK || strings.TrimSpace(string(res.body)) != `{"processed":0,"sent":0,"failed":0,"skipped":true}` {
+	if res.status != http.StatusOK || strings.TrimSpace(string(res.body)) != `{"processed":0,"sent":0,"failed":0,"retried":0,"throttled":0,"remaining":0,"problems":[],"skipped":true}` {
 		t.Fatalf("skipped tick: %d %s", res.status, res.body)
+	}
+	e.fake.expectCall(t, "Tick", core.TriggerHTTP)
+
+	// A tick that met problems is still a 200: the request worked, and
+	// the problems say what did not.
+	problems := []string{"campaign 3: sender smtp would not start: exec: no such file", "campaign 4: all 5 sends through sender relay failed transiently (they will be retried): connection refused"}
+	e.fake.set(func(f *fakeBackend) {
+		f.tick = core.TickResult{Processed: 5, Retried: 5, Remaining: 5, Problems: problems}
+	})
+	res = e.do("POST", path, bearer(cronSecret), nil)
+	got = web.CronTickResult{}
+	res.json(t, &got)
+	if res.status != http.StatusOK || !reflect.DeepEqual(got, web.CronTickResult{Processed: 5, Retried: 5, Remaining: 5, Problems: problems}) {
+		t.Fatalf("tick with problems: %d %s", res.status, res.body)
 	}
 	e.fake.expectCall(t, "Tick", core.TriggerHTTP)
 }

@@ -19,7 +19,7 @@ import (
 // satisfies it.
 type Backend interface {
 	// Tick runs one tick; see core.Engine.Tick.
-	Tick(ctx context.Context, trigger core.TickTrigger) (*core.TickResult, error)
+	Tick(ctx context.Context, trigger core.TickTrigger, campaigns ...int64) (*core.TickResult, error)
 	// Execute queues a campaign's recipients; see core.Engine.Execute.
 	Execute(ctx context.Context, id int64) (*core.ExecuteResult, error)
 	// ApplyEvents records provider events; see core.Engine.ApplyEvents.
