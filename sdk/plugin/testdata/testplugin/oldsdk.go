@@ -24,7 +24,9 @@ func serveOldSDK() {
 	})
 }
 
-type oldPlugin struct{ goplugin.NetRPCUnsupportedPlugin }
+type oldPlugin struct {
+	goplugin.NetRPCUnsupportedPlugin
+}
 
 func (*oldPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
 	desc := pb.Sender_ServiceDesc
