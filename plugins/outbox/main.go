@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 
 	"github.com/campaignd/campaignd/sdk"
@@ -36,15 +35,8 @@ type outbox struct {
 }
 
 func (o *outbox) Configure(_ context.Context, options map[string]string) error {
-	var unknown []string
-	for k := range options {
-		if k != "dir" {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return sdk.ConfigError("outbox: unknown options %q (only \"dir\" is accepted)", unknown)
+	if err := sdk.UnknownOption(options, "dir"); err != nil {
+		return sdk.ConfigError("outbox: %v", err)
 	}
 	dir := options["dir"]
 	if dir == "" {
