@@ -221,7 +221,13 @@ func Launch(ctx context.Context, cfg PluginConfig) (*Plugin, error) {
 		logger: logger,
 	}
 	if err := p.Configure(ctx, cfg.Options); err != nil {
-		p.kill()
+		if p.broken.Load() || ctx.Err() != nil {
+			p.kill()
+		} else {
+			// A plugin that answered "bad options" is healthy: stop it
+			// gently, so its exit is not logged as a crash.
+			_ = p.Close()
+		}
 		return nil, fmt.Errorf("launch plugin %s: %w", name, err)
 	}
 	logger.Debug("sender plugin ready", "path", path, "pid", p.pid)

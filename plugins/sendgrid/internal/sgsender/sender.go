@@ -175,7 +175,9 @@ func (s *Sender) Check(ctx context.Context) error {
 	}
 	endpoint := st.cfg.APIURL + ScopesPath
 	fail := func(e *sdk.Error) error {
-		e.Message = "GET " + endpoint + ": " + redact(strings.TrimPrefix(e.Message, "send: "), st.cfg.APIKey)
+		msg := strings.TrimPrefix(e.Message, "send: ")
+		msg = strings.Replace(msg, fmt.Sprintf("Get %q: ", endpoint), "", 1) // net/http's *url.Error repeats the URL
+		e.Message = "GET " + endpoint + ": " + redact(msg, st.cfg.APIKey)
 		return e
 	}
 	sg := sendgrid.GetRequest(st.cfg.APIKey, ScopesPath, st.cfg.APIURL)
