@@ -356,4 +356,3 @@ func printConfig(w io.Writer, cfg *Config, out checkedConfig, connect bool) {
 		fprintf(w, "config %s is valid (use --connect to also open a session through each sender)\n", out.File)
 	}
 }
-
