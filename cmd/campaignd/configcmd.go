@@ -47,8 +47,9 @@ type checkedConfig struct {
 	DefaultFrom     string      `json:"default_from"`
 	Queue           QueueConfig `json:"queue"`
 	HTTP            checkedHTTP `json:"http"`
-	// Env maps each key whose value came from the environment to its
-	// ${VAR} references (sender options are in their sender's Env).
+	// Env maps each key whose value came from the environment (e.g.
+	// "http.cron_secret", "senders.mail.plugin") to its ${VAR} references;
+	// sender options are in their sender's Env.
 	Env     map[string]string            `json:"env,omitempty"`
 	Senders map[string]checkedSenderConf `json:"senders"`
 }
@@ -130,12 +131,12 @@ func describeConfig(cfg *Config, pcs map[string]plugin.PluginConfig) checkedConf
 		"http.unsubscribe_secret": cfg.HTTP.UnsubscribeSecret, "http.cron_secret": cfg.HTTP.CronSecret,
 		"http.sendgrid_public_key": cfg.HTTP.SendGridPublicKey,
 	}
-	shown := shownValues(top, cfg.envRefs, "")
+	shown := shownValues(top, cfg.envRefs)
 	out.HTTP = checkedHTTP{Listen: shown["http.listen"], PublicURL: shown["http.public_url"],
 		UnsubscribeSecret: shown["http.unsubscribe_secret"], CronSecret: shown["http.cron_secret"],
 		SendGridPublicKey: shown["http.sendgrid_public_key"]}
 	for key, vars := range cfg.envRefs {
-		if !strings.HasPrefix(key, "senders.") {
+		if !strings.Contains(key, ".options.") { // options are in their sender's Env
 			out.Env[key] = refs(vars)
 		}
 	}
@@ -143,7 +144,7 @@ func describeConfig(cfg *Config, pcs map[string]plugin.PluginConfig) checkedConf
 		path, _ := pc.Path()
 		opts, sources := effectiveOptions(cfg, name, pc)
 		s := checkedSenderConf{Plugin: pc.Plugin, Path: path, SHA256: pc.SHA256,
-			Options: shownValues(opts, sources, ""), Env: map[string]string{}}
+			Options: shownValues(opts, sources), Env: map[string]string{}}
 		for k, vars := range sources {
 			s.Env[k] = refs(vars)
 		}
@@ -175,11 +176,11 @@ func effectiveOptions(cfg *Config, name string, pc plugin.PluginConfig) (map[str
 
 // shownValues is redacted(values), except that a hidden value that came
 // from the environment is shown as its ${VAR} references instead.
-func shownValues(values map[string]string, sources map[string][]string, prefix string) map[string]string {
+func shownValues(values map[string]string, sources map[string][]string) map[string]string {
 	out := redacted(values)
 	for k, v := range out {
-		if v != values[k] && len(sources[prefix+k]) > 0 {
-			out[k] = refs(sources[prefix+k])
+		if v != values[k] && len(sources[k]) > 0 {
+			out[k] = refs(sources[k])
 		}
 	}
 	return out
