@@ -118,3 +118,9 @@ func AsError(err error) *Error {
 	}
 	return Transient("%v", err)
 }
+
+// ErrCheckUnsupported is in the chain of the error a host-side Check (the
+// Plugin of sdk/plugin) returns when the plugin does not implement Checker,
+// including a plugin built against an SDK that predates it. It means "not
+// supported", not "failed".
+var ErrCheckUnsupported = errors.New("check not supported by this plugin")

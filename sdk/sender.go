@@ -81,3 +81,19 @@ type Receipt struct {
 	// Response is the provider's final reply text, kept for the operator.
 	Response string
 }
+
+// Checker is an optional interface a Sender may implement so that
+// `campaignd config check --connect` can prove its configuration works
+// before a campaign depends on it. Check opens one real session with the
+// provider using the options given to Configure (for example: connect,
+// EHLO, STARTTLS, AUTH, QUIT for SMTP; one read-only authenticated request
+// for an HTTP API) and delivers nothing. It returns nil when the session
+// was opened, or an error saying what failed (an *Error, ClassConfig for
+// rejected credentials, ClassTransient for an unreachable server). Check
+// must honour ctx cancellation and may be called concurrently with Send.
+//
+// A Sender that does not implement Checker still works everywhere; the
+// host reports its check as not supported (ErrCheckUnsupported).
+type Checker interface {
+	Check(ctx context.Context) error
+}

@@ -916,6 +916,11 @@ plugin = "smtp"
 host = "${CD_TEST_HOST}"
 port = 587
 password = "${CD_TEST_PASS}"
+
+[senders.sg]
+plugin = "sendgrid"
+
+[senders.sg.options]
 api_key = "literal-key-VALUE"
 `)
 	e.ExtraEnv = []string{"CD_TEST_FROM=ops@example.com", "CD_TEST_HOST=smtp.example.net", "CD_TEST_PASS=" + secret}
@@ -1014,7 +1019,8 @@ relay = "relay-user:SECRET-relay-pw@mail.example.com:587"
 spaced = " smtp://u:SECRET-spaced-pw@mail.example.com"
 region = "eu-west"
 `)
-	e.ExtraEnv = []string{"CD_TEST_DSN=smtps://user:SECRET-dsn-pw@mail.example.com"}
+	// A third-party plugin (sdk/example) accepts any option.
+	e.ExtraEnv = []string{"CD_TEST_DSN=smtps://user:SECRET-dsn-pw@mail.example.com", "CD_TEST_PLUGIN=" + examplePlugin(t)}
 	var cc struct {
 		Senders map[string]struct {
 			Plugin  string            `json:"plugin"`
@@ -1032,8 +1038,8 @@ region = "eu-west"
 		t.Fatalf("%v\n%s", err, out)
 	}
 	c := cc.Senders["custom"]
-	if c.Plugin != "smtp" {
-		t.Errorf("plugin = %q, want ${CD_TEST_PLUGIN:-smtp} expanded", c.Plugin)
+	if c.Plugin != examplePlugin(t) {
+		t.Errorf("plugin = %q, want ${CD_TEST_PLUGIN} expanded", c.Plugin)
 	}
 	if c.Options["region"] != "eu-west" {
 		t.Errorf("region = %q, want it shown", c.Options["region"])

@@ -44,6 +44,11 @@ type Config struct {
 	path   string   // the file it came from (absolute), "" for defaults
 	looked []string // where loadConfig looked, for messages when path is ""
 	dbFlag bool     // Database came from --db, not from the file
+	// envRefs maps a key (e.g. "http.cron_secret",
+	// "senders.mail.options.password") to the ${VAR}s its value was
+	// expanded from, so config check can name a secret's variable instead
+	// of printing its value.
+	envRefs map[string][]string
 }
 
 // QueueConfig is the [queue] table: the engine's limits.
@@ -104,7 +109,7 @@ func defaultConfig() *Config {
 		LogFormat:       "text",
 		LockTimeout:     duration{60 * time.Second},
 		ShutdownTimeout: duration{30 * time.Second},
-		DefaultFrom:     os.Getenv("SUPPORT_EMAIL"),
+		DefaultFrom:     "${SUPPORT_EMAIL:-}",
 		Queue: QueueConfig{
 			BatchSize: l.BatchSize, DefaultConcurrency: l.DefaultConcurrency, MaxAttempts: l.MaxAttempts,
 			InDoubt: string(l.InDoubt), TickTimeout: duration{l.TickTimeout}, LeaseMargin: duration{l.LeaseMargin},
@@ -112,8 +117,10 @@ func defaultConfig() *Config {
 		},
 		Senders: map[string]SenderConfig{},
 		HTTP: HTTPConfig{
-			CronSecret:        os.Getenv("CRON_SECRET"),
-			UnsubscribeSecret: os.Getenv("CAMPAIGND_UNSUBSCRIBE_SECRET"),
+			// Expanded by finish like any ${VAR}, which records where the
+			// value came from for config check.
+			CronSecret:        "${CRON_SECRET:-}",
+			UnsubscribeSecret: "${CAMPAIGND_UNSUBSCRIBE_SECRET:-}",
 		},
 	}
 }
@@ -284,12 +291,17 @@ func tableLine(data []byte, table string) int {
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
 
 // expandEnv replaces ${VAR} and ${VAR:-default}; an unset VAR without a
-// default is an error naming the key.
-func expandEnv(key, s string) (string, error) {
+// default is an error naming the key. It records in c.envRefs the set
+// variables key's value came from.
+func (c *Config) expandEnv(key, s string) (string, error) {
 	var missing string
 	out := envRef.ReplaceAllStringFunc(s, func(m string) string {
 		sub := envRef.FindStringSubmatch(m)
 		if v, ok := os.LookupEnv(sub[1]); ok {
+			if c.envRefs == nil {
+				c.envRefs = map[string][]string{}
+			}
+			c.envRefs[key] = append(c.envRefs[key], sub[1])
 			return v
 		}
 		if sub[2] != "" {
@@ -318,7 +330,7 @@ func (c *Config) finish() (*Config, error) {
 		{"queue.in_doubt", &c.Queue.InDoubt}, {"queue.message_id_domain", &c.Queue.MessageIDDomain},
 		{"http.listen", &c.HTTP.Listen}, {"http.public_url", &c.HTTP.PublicURL}, {"http.unsubscribe_secret", &c.HTTP.UnsubscribeSecret},
 		{"http.cron_secret", &c.HTTP.CronSecret}, {"http.sendgrid_public_key", &c.HTTP.SendGridPublicKey}} {
-		if *f.p, err = expandEnv(f.key, *f.p); err != nil {
+		if *f.p, err = c.expandEnv(f.key, *f.p); err != nil {
 			return nil, err
 		}
 	}
@@ -378,7 +390,7 @@ func (c *Config) finish() (*Config, error) {
 			key string
 			p   *string
 		}{{"plugin", &s.Plugin}, {"sha256", &s.SHA256}} {
-			if *f.p, err = expandEnv("senders."+name+"."+f.key, *f.p); err != nil {
+			if *f.p, err = c.expandEnv("senders."+name+"."+f.key, *f.p); err != nil {
 				return nil, err
 			}
 		}
@@ -408,7 +420,7 @@ func (c *Config) finish() (*Config, error) {
 			default:
 				return nil, core.Errorf(core.EINVALID, "config: %s: must be a string, number, boolean or array", key)
 			}
-			if str, err = expandEnv(key, str); err != nil {
+			if str, err = c.expandEnv(key, str); err != nil {
 				return nil, err
 			}
 			s.options[k] = str

@@ -2,8 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/sdk"
+	"github.com/campaignd/campaignd/sdk/plugin"
 )
 
 func (a *app) cmdVersion(args []string) error {
@@ -14,21 +25,47 @@ func (a *app) cmdVersion(args []string) error {
 	return a.print(v, func(w io.Writer) { fprintf(w, "campaignd %s (%s)\n", version, runtime.Version()) })
 }
 
+// checkTimeout bounds each sender's plugin start and configuration, and
+// separately its --connect session.
+const checkTimeout = 30 * time.Second
+
 // checkedConfig is what config check prints: the effective configuration,
-// secrets redacted.
+// each secret shown as the ${VAR} it came from or as "(set, redacted)",
+// never its value, and what became of each sender's check.
 type checkedConfig struct {
-	File     string `json:"file"`
-	Database string `json:"database"`
-	Socket   string `json:"socket"`
-	Plugins  string `json:"plugin_dir"`
+	File        string `json:"file"`
+	Database    string `json:"database"`
+	Socket      string `json:"socket"`
+	SocketMode  string `json:"socket_mode"`
+	SocketGroup string `json:"socket_group,omitempty"`
+	AllowUIDs   []int  `json:"allow_uids,omitempty"`
+	Plugins     string `json:"plugin_dir"`
+	LogLevel    string `json:"log_level"`
+	CLILogLevel string `json:"cli_log_level"`
+	LogFormat   string `json:"log_format"`
 	// DatabaseExists is false until init, campaign create or serve creates it.
-	DatabaseExists bool                         `json:"database_exists"`
-	LogLevel       string                       `json:"log_level"`
-	CLILogLevel    string                       `json:"cli_log_level"`
-	LogFormat      string                       `json:"log_format"`
-	DefaultSender  string                       `json:"default_sender"`
-	Queue          QueueConfig                  `json:"queue"`
-	Senders        map[string]checkedSenderConf `json:"senders"`
+	DatabaseExists  bool        `json:"database_exists"`
+	DefaultSender   string      `json:"default_sender"`
+	TickInterval    string      `json:"tick_interval"`
+	LockTimeout     string      `json:"lock_timeout"`
+	ShutdownTimeout string      `json:"shutdown_timeout"`
+	DefaultFrom     string      `json:"default_from"`
+	Queue           QueueConfig `json:"queue"`
+	HTTP            checkedHTTP `json:"http"`
+	// Env maps each key whose value came from the environment (e.g.
+	// "http.cron_secret", "senders.mail.plugin") to its ${VAR} references;
+	// sender options are in their sender's Env.
+	Env     map[string]string            `json:"env,omitempty"`
+	Senders map[string]checkedSenderConf `json:"senders"`
+}
+
+// checkedHTTP is the [http] table as config check prints it.
+type checkedHTTP struct {
+	Listen            string `json:"listen"`
+	PublicURL         string `json:"public_url"`
+	UnsubscribeSecret string `json:"unsubscribe_secret"`
+	CronSecret        string `json:"cron_secret"`
+	SendGridPublicKey string `json:"sendgrid_public_key"`
 }
 
 type checkedSenderConf struct {
@@ -36,45 +73,300 @@ type checkedSenderConf struct {
 	Path    string            `json:"path"`
 	SHA256  string            `json:"sha256,omitempty"`
 	Options map[string]string `json:"options"`
+	// Env maps each option whose value came from the environment (a
+	// ${VAR} in the file, or the plugin's fallback variable for an option
+	// left empty) to its ${VAR}.
+	Env map[string]string `json:"env,omitempty"`
+	// Check is "ok" when the plugin started and accepted its options,
+	// else what went wrong.
+	Check string `json:"check"`
+	// Connect, with --connect only: "ok", "not supported" (the plugin has
+	// no Check call), or what went wrong.
+	Connect string `json:"connect,omitempty"`
 }
 
-func (a *app) cmdConfig(_ context.Context, args []string) error {
+// Check outcomes as printed.
+const (
+	checkOK           = "ok"
+	checkNotSupported = "not supported"
+)
+
+func (a *app) cmdConfig(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "check" {
 		return usagef("config: missing subcommand (check)")
 	}
-	if _, err := a.parse(a.flags("config check"), args[1:], 0, 0, "config check"); err != nil {
+	fs := a.flags("config check")
+	connect := fs.Bool("connect", false, "also open one real session through each sender (SMTP: connect, EHLO, STARTTLS, AUTH, QUIT; SendGrid: one read-only authenticated request)")
+	if _, err := a.parse(fs, args[1:], 0, 0, "config check [--connect]"); err != nil {
 		return err
 	}
 	cfg, err := a.config()
 	if err != nil {
 		return err
 	}
-	out := checkedConfig{File: cfg.path, Database: cfg.Database, Socket: cfg.socketPath(), Plugins: cfg.PluginDir,
-		DatabaseExists: cfg.databaseExists() == nil, LogLevel: cfg.LogLevel, CLILogLevel: cfg.CLILogLevel, LogFormat: cfg.LogFormat,
-		DefaultSender: cfg.DefaultSender, Queue: cfg.Queue, Senders: map[string]checkedSenderConf{}}
+	pcs := pluginConfigs(cfg, a.log)
+	out := describeConfig(cfg, pcs)
+	problems := checkSenders(ctx, cfg, pcs, *connect, out.Senders)
+	if err := a.print(out, func(w io.Writer) { printConfig(w, cfg, out, *connect) }); err != nil {
+		return err
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	for _, p := range problems[:len(problems)-1] {
+		fprintf(a.stderr, "campaignd: %s\n", p)
+	}
+	return core.Errorf(core.EINVALID, "%s", problems[len(problems)-1])
+}
+
+// describeConfig is cfg as config check prints it, before any plugin runs.
+func describeConfig(cfg *Config, pcs map[string]plugin.PluginConfig) checkedConfig {
+	out := checkedConfig{
+		File: cfg.path, Database: cfg.Database, Socket: cfg.socketPath(), SocketMode: cfg.SocketMode,
+		SocketGroup: cfg.SocketGroup, AllowUIDs: cfg.AllowUIDs, Plugins: cfg.PluginDir, LogLevel: cfg.LogLevel,
+		TickInterval: cfg.TickInterval.String(), LockTimeout: cfg.LockTimeout.String(),
+		ShutdownTimeout: cfg.ShutdownTimeout.String(), DefaultFrom: cfg.DefaultFrom, Queue: cfg.Queue,
+		CLILogLevel: cfg.CLILogLevel, LogFormat: cfg.LogFormat, DatabaseExists: cfg.databaseExists() == nil,
+		DefaultSender: cfg.DefaultSender,
+		Env:           map[string]string{}, Senders: map[string]checkedSenderConf{},
+	}
 	if out.File == "" {
 		out.File = "(none: defaults; " + cfg.lookedIn() + ")"
 	}
-	pcs := pluginConfigs(cfg, a.log)
+	top := map[string]string{
+		"http.listen": cfg.HTTP.Listen, "http.public_url": cfg.HTTP.PublicURL,
+		"http.unsubscribe_secret": cfg.HTTP.UnsubscribeSecret, "http.cron_secret": cfg.HTTP.CronSecret,
+		"http.sendgrid_public_key": cfg.HTTP.SendGridPublicKey,
+	}
+	shown := shownValues(top, cfg.envRefs)
+	out.HTTP = checkedHTTP{Listen: shown["http.listen"], PublicURL: shown["http.public_url"],
+		UnsubscribeSecret: shown["http.unsubscribe_secret"], CronSecret: shown["http.cron_secret"],
+		SendGridPublicKey: shown["http.sendgrid_public_key"]}
+	for key, vars := range cfg.envRefs {
+		if !strings.Contains(key, ".options.") { // options are in their sender's Env
+			out.Env[key] = refs(vars)
+		}
+	}
 	for name, pc := range pcs {
 		path, _ := pc.Path()
-		out.Senders[name] = checkedSenderConf{Plugin: pc.Plugin, Path: path, SHA256: pc.SHA256, Options: redacted(pc.Options)}
+		opts, sources := effectiveOptions(cfg, name, pc)
+		s := checkedSenderConf{Plugin: pc.Plugin, Path: path, SHA256: pc.SHA256,
+			Options: shownValues(opts, sources), Env: map[string]string{}}
+		for k, vars := range sources {
+			s.Env[k] = refs(vars)
+		}
+		out.Senders[name] = s
 	}
-	return a.print(out, func(w io.Writer) {
-		exists := "exists"
-		if !out.DatabaseExists {
-			exists = "does not exist yet: `campaignd init` creates it"
+	return out
+}
+
+// effectiveOptions returns a sender's options as its plugin sees them,
+// including the values its fallback variables give options left empty,
+// and for each option the variables it came from.
+func effectiveOptions(cfg *Config, name string, pc plugin.PluginConfig) (map[string]string, map[string][]string) {
+	opts := maps.Clone(pc.Options)
+	sources := map[string][]string{}
+	prefix := "senders." + name + ".options."
+	for key, vars := range cfg.envRefs {
+		if k, ok := strings.CutPrefix(key, prefix); ok {
+			sources[k] = vars
 		}
-		fprintf(w, "config %s is valid\ndatabase:   %s (%s)\nsocket:     %s\nplugin_dir: %s\n", out.File, out.Database, exists, out.Socket, out.Plugins)
-		fprintf(w, "logs:       log_level %s (serve), cli_log_level %s (other commands), log_format %s\n", out.LogLevel, out.CLILogLevel, out.LogFormat)
-		if out.DefaultSender != "" {
-			fprintf(w, "default_sender: %s\n", out.DefaultSender)
+	}
+	for _, kv := range pc.Env {
+		v, val, _ := strings.Cut(kv, "=")
+		if k := fallbackOption[v]; k != "" && opts[k] == "" && val != "" {
+			opts[k], sources[k] = val, []string{v}
 		}
-		fprintf(w, "queue:      batch_size %d, default_concurrency %d, max_attempts %d, in_doubt %s, tick_timeout %s\n",
-			cfg.Queue.BatchSize, cfg.Queue.DefaultConcurrency, cfg.Queue.MaxAttempts, cfg.Queue.InDoubt, cfg.Queue.TickTimeout)
-		for _, name := range cfg.senderNames() {
-			s := out.Senders[name]
-			fprintf(w, "sender %s: plugin %s (%s) options %v\n", name, s.Plugin, s.Path, s.Options)
+	}
+	return opts, sources
+}
+
+// shownValues is redacted(values), except that a hidden value that came
+// from the environment is shown as its ${VAR} references instead.
+func shownValues(values map[string]string, sources map[string][]string) map[string]string {
+	out := redacted(values)
+	for k, v := range out {
+		if v != values[k] && len(sources[k]) > 0 {
+			out[k] = refs(sources[k])
 		}
-	})
+	}
+	return out
+}
+
+// refs renders variable names as ${A}, ${B}.
+func refs(vars []string) string {
+	parts := make([]string, len(vars))
+	for i, v := range vars {
+		parts[i] = "${" + v + "}"
+	}
+	return strings.Join(slices.Compact(parts), ", ")
+}
+
+// checkSenders starts every configured sender's plugin at once, lets it
+// validate its options (Configure) and, with connect, open one real
+// session (the optional sdk.Checker call). It records each outcome in
+// senders and returns one line per problem, sorted by sender name.
+func checkSenders(ctx context.Context, cfg *Config, pcs map[string]plugin.PluginConfig, connect bool, senders map[string]checkedSenderConf) []string {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	problems := map[string]string{}
+	for name, pc := range pcs {
+		wg.Go(func() {
+			check, conn, problem := checkSender(ctx, cfg, pc, connect)
+			mu.Lock()
+			defer mu.Unlock()
+			s := senders[name]
+			s.Check, s.Connect = check, conn
+			senders[name] = s
+			if problem != "" {
+				problems[name] = "senders." + name + ": " + problem
+			}
+		})
+	}
+	wg.Wait()
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(problems)) {
+		out = append(out, problems[name])
+	}
+	return out
+}
+
+// checkSender runs one sender's checks; problem is "" when they passed.
+func checkSender(ctx context.Context, cfg *Config, pc plugin.PluginConfig, connect bool) (check, conn, problem string) {
+	lctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	p, err := plugin.Launch(lctx, pc)
+	if err != nil {
+		msg := launchProblem(cfg, pc, err)
+		if connect {
+			conn = "not attempted"
+		}
+		return msg, conn, msg
+	}
+	defer p.Close()
+	if !connect {
+		return checkOK, "", ""
+	}
+	cctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	switch err := p.Check(cctx); {
+	case err == nil:
+		return checkOK, checkOK, ""
+	case errors.Is(err, sdk.ErrCheckUnsupported):
+		return checkOK, checkNotSupported, ""
+	default:
+		msg := describeSendError(err)
+		return checkOK, msg, msg
+	}
+}
+
+// launchProblem says why a plugin could not be started and configured,
+// without repeating the sender's name.
+func launchProblem(cfg *Config, pc plugin.PluginConfig, err error) string {
+	path, _ := pc.Path()
+	if errors.Is(err, plugin.ErrNotFound) {
+		if strings.Contains(pc.Plugin, "/") {
+			return fmt.Sprintf("plugin %q not found: no executable %s", pc.Plugin, path)
+		}
+		return fmt.Sprintf("plugin %q not found: no executable %s (a plugin named %q is the file %s%s in plugin_dir %s)",
+			pc.Plugin, path, pc.Plugin, plugin.PluginPrefix, pc.Plugin, cfg.PluginDir)
+	}
+	var e *sdk.Error
+	if errors.As(err, &e) && !errors.Is(err, plugin.ErrChecksum) {
+		// The plugin's own verdict on its options.
+		return describeSendError(e)
+	}
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "launch plugin "+pc.Name+": "); ok {
+		msg = rest
+	}
+	return msg
+}
+
+// describeSendError is a plugin's error as the operator reads it: its
+// text and, when the provider gave them, its SMTP or HTTP codes. The class
+// is left out: config check has no retry to decide.
+func describeSendError(err error) string {
+	e := sdk.AsError(err)
+	msg := e.Message
+	switch {
+	case e.SMTPCode != 0:
+		msg += fmt.Sprintf(" (SMTP %d%s)", e.SMTPCode, strings.TrimRight(" "+e.EnhancedCode, " "))
+	case e.HTTPStatus != 0:
+		msg += fmt.Sprintf(" (HTTP %d)", e.HTTPStatus)
+	}
+	return msg
+}
+
+// printConfig is config check's human output.
+func printConfig(w io.Writer, cfg *Config, out checkedConfig, connect bool) {
+	from := func(key, v string) string {
+		if r := out.Env[key]; r != "" && v != r {
+			return v + " (from " + r + ")"
+		}
+		return v
+	}
+	orNone := func(v string) string {
+		if v == "" {
+			return "(not set)"
+		}
+		return v
+	}
+	fprintf(w, "config:        %s\n", out.File)
+	exists := "exists"
+	if !out.DatabaseExists {
+		exists = "does not exist yet: `campaignd init` creates it"
+	}
+	fprintf(w, "database:      %s (%s)\n", from("database", out.Database), exists)
+	fprintf(w, "socket:        %s (mode %s", from("socket", out.Socket), out.SocketMode)
+	if out.SocketGroup != "" {
+		fprintf(w, ", group %s", out.SocketGroup)
+	}
+	if len(out.AllowUIDs) > 0 {
+		fprintf(w, ", allow_uids %v", out.AllowUIDs)
+	}
+	fprintf(w, ")\nplugin_dir:    %s\n", from("plugin_dir", out.Plugins))
+	fprintf(w, "logs:          log_level %s (serve), cli_log_level %s (other commands), log_format %s\n",
+		from("log_level", out.LogLevel), out.CLILogLevel, out.LogFormat)
+	fprintf(w, "tick_interval: %s, lock_timeout %s, shutdown_timeout %s\n", out.TickInterval, out.LockTimeout, out.ShutdownTimeout)
+	fprintf(w, "default_from:  %s\n", from("default_from", orNone(out.DefaultFrom)))
+	fprintf(w, "default_sender: %s\n", orNone(out.DefaultSender))
+	fprintf(w, "queue:         batch_size %d, default_concurrency %d, max_attempts %d, in_doubt %s, tick_timeout %s\n",
+		cfg.Queue.BatchSize, cfg.Queue.DefaultConcurrency, cfg.Queue.MaxAttempts, cfg.Queue.InDoubt, cfg.Queue.TickTimeout)
+	h := out.HTTP
+	fprintf(w, "http:          listen %s, public_url %s, cron_secret %s, unsubscribe_secret %s, sendgrid_public_key %s\n",
+		from("http.listen", orNone(h.Listen)), from("http.public_url", orNone(h.PublicURL)), orNone(h.CronSecret),
+		orNone(h.UnsubscribeSecret), orNone(h.SendGridPublicKey))
+	failed := 0
+	for _, name := range cfg.senderNames() {
+		s := out.Senders[name]
+		fprintf(w, "sender %s: plugin %s (%s)\n", name, s.Plugin, s.Path)
+		for _, k := range slices.Sorted(maps.Keys(s.Options)) {
+			v := s.Options[k]
+			if r := s.Env[k]; r != "" && v != r {
+				v += " (from " + r + ")"
+			}
+			fprintf(w, "  %s = %s\n", k, v)
+		}
+		verdict := "options accepted"
+		switch {
+		case s.Check != checkOK:
+			verdict, failed = "FAILED: "+s.Check, failed+1
+		case s.Connect == checkOK:
+			verdict = "options accepted, session opened"
+		case s.Connect == checkNotSupported:
+			verdict = "options accepted; --connect not supported by this plugin (it has no Check call)"
+		case s.Connect != "":
+			verdict, failed = "options accepted; connect FAILED: "+s.Connect, failed+1
+		}
+		fprintf(w, "  => %s\n", verdict)
+	}
+	switch {
+	case failed > 0:
+		fprintf(w, "config %s: %d sender(s) failed the check\n", out.File, failed)
+	case connect:
+		fprintf(w, "config %s is valid; every sender that supports it opened a session\n", out.File)
+	default:
+		fprintf(w, "config %s is valid (use --connect to also open a session through each sender)\n", out.File)
+	}
 }

@@ -70,7 +70,7 @@ commands:
   queue                                  due, waiting and in-flight work per campaign
   suppress add EMAIL [--reason R] | remove EMAIL | list | import FILE|-
   verify [ID] [-v]                       audit the database's invariants; exit 1 if any is broken
-  config check
+  config check [--connect]               start every sender's plugin to check its options; --connect opens a session
   version
 `
 

@@ -20,6 +20,13 @@ var fallbackEnv = map[string][]string{
 	"sendgrid": {"SENDGRID_API_KEY"},
 }
 
+// fallbackOption is the option each fallbackEnv variable stands in for,
+// so config check can show where an option left empty takes its value.
+var fallbackOption = map[string]string{
+	"EMAIL_HOST": "host", "EMAIL_USER": "username", "EMAIL_PASS": "password",
+	"SENDGRID_API_KEY": "api_key",
+}
+
 // senderSet adapts the configured [senders] to core.SenderProvider. The
 // plugin pool is created on first use, so a command that sends nothing
 // (an idle tick, a create) starts no plugin.

@@ -6,6 +6,9 @@
 //
 //	dir  (required) the outbox directory; created with mode 0700 if missing.
 //
+// Check (config check --connect) creates and removes a temporary file in
+// dir, proving it is writable.
+//
 // Each message becomes <dir>/<campaignID>-<recipientID>.eml, written to a
 // temporary file in the same directory, synced, then renamed over the final
 // name, so a reader never sees a partial file and a resend of the same
@@ -20,7 +23,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 
 	"github.com/campaignd/campaignd/sdk"
@@ -36,15 +38,8 @@ type outbox struct {
 }
 
 func (o *outbox) Configure(_ context.Context, options map[string]string) error {
-	var unknown []string
-	for k := range options {
-		if k != "dir" {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return sdk.ConfigError("outbox: unknown options %q (only \"dir\" is accepted)", unknown)
+	if err := sdk.UnknownOption(options, "dir"); err != nil {
+		return sdk.ConfigError("outbox: %v", err)
 	}
 	dir := options["dir"]
 	if dir == "" {
@@ -64,6 +59,31 @@ func (o *outbox) Configure(_ context.Context, options map[string]string) error {
 
 func (o *outbox) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{Name: "outbox", Version: version}, nil
+}
+
+// Check implements sdk.Checker: it proves the directory still exists and
+// takes files by creating and removing a temporary file in it, as Send's
+// atomic write would. A failure is ClassConfig naming the directory.
+func (o *outbox) Check(context.Context) error {
+	o.mu.RLock()
+	dir := o.dir
+	o.mu.RUnlock()
+	if dir == "" {
+		return sdk.ConfigError("outbox: not configured")
+	}
+	f, err := os.CreateTemp(dir, ".outbox-check-*.tmp")
+	if err != nil {
+		return sdk.ConfigError("outbox: dir %s is not writable: %v", dir, err)
+	}
+	name := f.Name()
+	err = f.Close()
+	if rerr := os.Remove(name); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return sdk.ConfigError("outbox: dir %s: %v", dir, err)
+	}
+	return nil
 }
 
 func (o *outbox) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, error) {

@@ -67,8 +67,9 @@ func TestConformance(t *testing.T) {
 			Edit: func(m *sdk.Message) { m.Subject = "evil\r\nBcc: victim@example.com" },
 			Want: &sdk.Error{Class: sdk.ClassPermanent, Message: "outbox: render message"},
 		}},
-		BadOptions: []map[string]string{{"dir": ""}, {"dri": "/tmp/x"}},
-		Verify:     func(t *testing.T, msg *sdk.Message, r *sdk.Receipt) { readEML(t, dir, msg, r) },
+		BadOptions:   []map[string]string{{"dir": ""}, {"dri": "/tmp/x"}},
+		RequireCheck: true,
+		Verify:       func(t *testing.T, msg *sdk.Message, r *sdk.Receipt) { readEML(t, dir, msg, r) },
 	})
 	fi, err := os.Stat(dir)
 	if err != nil || fi.Mode().Perm() != 0o700 {
@@ -106,5 +107,32 @@ func TestResendOverwrites(t *testing.T) {
 	}
 	if fi, _ := os.Stat(filepath.Join(dir, "1-9.eml")); fi.Mode().Perm() != 0o600 {
 		t.Errorf("eml mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+func TestCheckNeedsAWritableDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "outbox")
+	p, err := plugin.Launch(t.Context(), plugin.PluginConfig{Name: "outbox", Plugin: binary, Options: map[string]string{"dir": dir}, Logger: hclog.NewNullLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Check(t.Context()); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("Check left %v behind", entries)
+	}
+	// Replaced by a file: no permission bits involved, so this holds for
+	// root too.
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = p.Check(t.Context())
+	if e := sdk.AsError(err); err == nil || e.Class != sdk.ClassConfig || !strings.Contains(e.Message, dir) {
+		t.Errorf("Check with the dir gone: %v, want ClassConfig naming %s", err, dir)
 	}
 }

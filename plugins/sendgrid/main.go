@@ -27,7 +27,9 @@
 //	asm_group_id  (none)                    unsubscribe group id (asm.group_id)
 //
 // An unknown option or an invalid value fails Configure with a ClassConfig
-// error naming the option. SENDGRID_API_KEY is read from the plugin's own
+// error naming the option. Check, which `campaignd config check --connect`
+// calls, makes one GET /v3/scopes to api_url: it sends nothing, and fails
+// for a key SendGrid refuses or one without the mail.send permission. SENDGRID_API_KEY is read from the plugin's own
 // environment, which the host builds (the plugin does not inherit the
 // host's environment).
 //

@@ -111,7 +111,12 @@ func TestConformance(t *testing.T) {
 				Want: &sdk.Error{Class: sdk.ClassTransient, HTTPStatus: 503, Message: "service unavailable"},
 			},
 		},
-		Stall: &sdktest.Scenario{Edit: to(rcptStall)},
+		Stall:        &sdktest.Scenario{Edit: to(rcptStall)},
+		RequireCheck: true,
+		BadCheckOptions: []map[string]string{
+			{"api_key": "SG.wrong-key"},
+			{"api_url": f.URL() + "/not-the-api"},
+		},
 		BadOptions: []map[string]string{
 			{"api_key": ""},
 			{"api_key": "${SENDGRID_API_KEY}"},

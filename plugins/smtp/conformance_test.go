@@ -69,7 +69,13 @@ func TestConformance(t *testing.T) {
 			{Name: "STARTTLS missing", Options: map[string]string{"host": plain.Host, "port": plain.Port},
 				Want: sdk.ConfigError("does not offer STARTTLS")},
 		},
-		Stall: &sdktest.Scenario{Name: "stalled RCPT", Edit: to("stall@example.com")},
+		Stall:        &sdktest.Scenario{Name: "stalled RCPT", Edit: to("stall@example.com")},
+		RequireCheck: true,
+		BadCheckOptions: []map[string]string{
+			{"password": "wrong"},
+			{"host": "127.0.0.1", "port": closedPort},
+			{"host": plain.Host, "port": plain.Port},
+		},
 		BadOptions: []map[string]string{
 			{"tls": "sometimes"},
 			{"colour": "blue"},

@@ -28,7 +28,9 @@
 //	                                                       non-loopback host
 //
 // An unknown option or an invalid value fails Configure with an error
-// naming the option. The EMAIL_* variables are read from the plugin's own
+// naming the option (and the nearest known one for a typo). Check, which
+// `campaignd config check --connect` calls, opens one session (connect,
+// EHLO, STARTTLS and AUTH as configured, QUIT) and sends nothing. The EMAIL_* variables are read from the plugin's own
 // environment, which the host builds (the plugin does not inherit the
 // host's environment).
 //

@@ -12,5 +12,8 @@
 // ProtocolVersion, Handshake), so a plugin can be written in any language.
 // The plain types that cross it (Message, Receipt, Error, ...) are in
 // package sdk, which the campaignd core imports without this package's
-// gRPC and go-plugin dependencies.
+// gRPC and go-plugin dependencies. The Check call (sdk.Checker) is
+// optional on the wire: a plugin without it, or built before it existed,
+// answers UNIMPLEMENTED and Plugin.Check reports sdk.ErrCheckUnsupported,
+// so old plugins keep working with a newer host.
 package plugin

@@ -42,6 +42,9 @@ var (
 	// did not complete go-plugin's handshake: it printed something else on
 	// stdout, exited, timed out, or speaks another protocol version.
 	ErrHandshake = errors.New("plugin handshake failed")
+	// ErrNotFound is wrapped by Launch when the plugin executable does not
+	// exist; the error names the path it looked at.
+	ErrNotFound = errors.New("plugin not found")
 )
 
 // PluginConfig says how to start and configure one sender plugin.
@@ -129,7 +132,8 @@ type Plugin struct {
 }
 
 // Launch starts the plugin described by cfg and configures it with
-// cfg.Options. It resolves the executable (Path), verifies cfg.SHA256 when
+// cfg.Options. It resolves the executable (Path; ErrNotFound when there is
+// no such file), verifies cfg.SHA256 when
 // set (ErrChecksum, classified ClassConfig; nothing is started), starts
 // the process with AutoMTLS over gRPC only, waits for its handshake
 // (ErrHandshake, with the stray stdout line or the last stderr output when
@@ -146,6 +150,9 @@ func Launch(ctx context.Context, cfg PluginConfig) (*Plugin, error) {
 	path, err := cfg.Path()
 	if err != nil {
 		return nil, fmt.Errorf("launch plugin %s: %w", name, err)
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("launch plugin %s: %w: no executable %s", name, ErrNotFound, path)
 	}
 	if err := checkExecutable(path, cfg.SHA256); err != nil {
 		err = fmt.Errorf("launch plugin %s: %w", name, err)
@@ -214,7 +221,13 @@ func Launch(ctx context.Context, cfg PluginConfig) (*Plugin, error) {
 		logger: logger,
 	}
 	if err := p.Configure(ctx, cfg.Options); err != nil {
-		p.kill()
+		if p.broken.Load() || ctx.Err() != nil {
+			p.kill()
+		} else {
+			// A plugin that answered "bad options" is healthy: stop it
+			// gently, so its exit is not logged as a crash.
+			_ = p.Close()
+		}
 		return nil, fmt.Errorf("launch plugin %s: %w", name, err)
 	}
 	logger.Debug("sender plugin ready", "path", path, "pid", p.pid)
@@ -384,6 +397,30 @@ func (p *Plugin) Info(ctx context.Context) (sdk.Info, error) {
 		MaxPerSecond:   resp.GetMaxPerSecond(),
 		MaxConcurrency: int(resp.GetMaxConcurrency()),
 	}, nil
+}
+
+// Check asks the plugin to open one real session with its provider (see
+// sdk.Checker) and returns nil when it could. A plugin that does not
+// implement sdk.Checker, or was built against an SDK without the call,
+// yields an error wrapping sdk.ErrCheckUnsupported. Other errors are
+// classified as for Send: the plugin's own *Error (e.g. ClassConfig for
+// rejected credentials) intact, ClassTransient for an expired ctx or a
+// crashed plugin.
+func (p *Plugin) Check(ctx context.Context) error {
+	p.inflight.Add(1)
+	defer p.inflight.Add(-1)
+	resp, err := p.rpc.Check(ctx, &pb.CheckRequest{})
+	if status.Code(err) == codes.Unimplemented {
+		return fmt.Errorf("plugin %s: %w", p.name, sdk.ErrCheckUnsupported)
+	}
+	if err != nil {
+		e, _ := p.callFailed(ctx, "check", err)
+		return e
+	}
+	if resp.GetError() != nil {
+		return errorFromPB(resp.GetError())
+	}
+	return nil
 }
 
 // Send delivers msg through the plugin and returns its Receipt, or an

@@ -106,7 +106,8 @@ func sameConfig(a, b PluginConfig) bool {
 // until the operator fixes it), or the plugin's own class when its
 // Configure rejected the options with another. A send that never reached a
 // plugin (ctx already done, or no plugin started in time) has
-// ErrNotAttempted in its chain.
+// ErrNotAttempted in its chain. The Sender also implements sdk.Checker
+// (see Plugin.Check).
 func (pl *Pool) Sender(ctx context.Context, name string) (sdk.Sender, error) {
 	if _, err := pl.instance(ctx, name); err != nil {
 		return nil, err
@@ -279,6 +280,16 @@ func (ps *pooledSender) Info(ctx context.Context) (sdk.Info, error) {
 		return sdk.Info{}, ps.startFailed(ctx, err)
 	}
 	return p.Info(ctx)
+}
+
+// Check runs the plugin's optional check (see Plugin.Check), starting the
+// plugin first when needed.
+func (ps *pooledSender) Check(ctx context.Context) error {
+	p, err := ps.pool.instance(ctx, ps.name)
+	if err != nil {
+		return ps.startFailed(ctx, err)
+	}
+	return p.Check(ctx)
 }
 
 func (ps *pooledSender) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, error) {

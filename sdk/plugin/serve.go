@@ -11,6 +11,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/campaignd/campaignd/sdk"
@@ -55,7 +57,9 @@ const exitHostGone = 3
 // when the host asks for it, messages up to MaxMessageBytes) and answers
 // every classified failure of s inside the response, so the host sees the
 // same *Error the plugin returned. An error from Configure that is not an
-// *Error becomes ClassConfig; one from Send or Info becomes ClassTransient.
+// *Error becomes ClassConfig; one from Send, Info or Check becomes
+// ClassTransient. When s also implements sdk.Checker, the host's Check
+// calls it; otherwise the host's Check reports sdk.ErrCheckUnsupported.
 // A nil Receipt with a nil error is sent as an empty Receipt.
 //
 // Started without a host (by hand), Serve prints a notice and exits 1. The
@@ -199,6 +203,20 @@ func (s *server) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendRespons
 	return &pb.SendResponse{Result: &pb.SendResponse_Receipt{
 		Receipt: &pb.Receipt{ProviderId: r.ProviderID, Response: r.Response},
 	}}, nil
+}
+
+// Check runs the plugin's optional sdk.Checker. A Sender without one
+// answers UNIMPLEMENTED, as a plugin built before the call existed does,
+// so the host sees one answer for both.
+func (s *server) Check(ctx context.Context, _ *pb.CheckRequest) (*pb.CheckResponse, error) {
+	c, ok := s.impl.(sdk.Checker)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "method Check not implemented")
+	}
+	if err := c.Check(ctx); err != nil {
+		return &pb.CheckResponse{Error: errorToPB(sdk.AsError(err))}, nil
+	}
+	return &pb.CheckResponse{}, nil
 }
 
 var classToPB = map[sdk.Class]pb.Class{

@@ -11,6 +11,10 @@
 //   - 20 concurrent sends all succeed;
 //   - a 10 MiB HTML body goes through;
 //   - bad options are rejected at Configure as ClassConfig;
+//   - the optional sdk.Checker call: with the working options Check
+//     succeeds, with a cancelled context it fails promptly, and with each
+//     of BadCheckOptions it fails (a plugin without Check passes with a
+//     note unless RequireCheck is set);
 //   - Close stops the process.
 //
 // A plugin author's test looks like this:
@@ -74,6 +78,15 @@ type Config struct {
 	// BadOptions are option sets (merged over Options) that Configure must
 	// reject with ClassConfig, e.g. {"url": ""} for a required option.
 	BadOptions []map[string]string
+	// RequireCheck fails a plugin that does not implement sdk.Checker.
+	// Without it such a plugin passes the Check checks with a log note.
+	RequireCheck bool
+	// BadCheckOptions are option sets (merged over Options) that
+	// Configure accepts but Check must refuse, e.g. {"password": "wrong"}
+	// or a port nothing listens on. Each runs in its own plugin process;
+	// Check must fail within SendTimeout with an error that is not
+	// sdk.ErrCheckUnsupported.
+	BadCheckOptions []map[string]string
 	// Verify, when set, is called after every successful send with the
 	// message sent and its Receipt, so the author can check what the
 	// backend received (a file written, a request recorded).
@@ -146,6 +159,7 @@ func Run(t *testing.T, cfg Config) {
 			t.Errorf("Info = %+v: want a name and no negative limits", info)
 		}
 	})
+	t.Run("Check", func(t *testing.T) { k.check(t, p) })
 	t.Run("Send", func(t *testing.T) { k.sendOK(t, p, k.message(1, nil)) })
 	for _, sc := range cfg.Scenarios {
 		t.Run("Scenario/"+sc.Name, func(t *testing.T) { k.scenario(t, p, sc) })
@@ -271,6 +285,49 @@ func (k *kit) scenario(t *testing.T, p *plugin.Plugin, sc Scenario) {
 		got.HTTPStatus != want.HTTPStatus || got.RetryAfter != want.RetryAfter ||
 		!strings.Contains(got.Message, want.Message) {
 		t.Errorf("send: got %#v\nwant %#v (Message as a substring)", *got, want)
+	}
+}
+
+// check runs the optional Check call: it must succeed with the working
+// options, fail promptly with a cancelled context, and fail with each of
+// BadCheckOptions.
+func (k *kit) check(t *testing.T, p *plugin.Plugin) {
+	ctx, cancel := context.WithTimeout(t.Context(), k.cfg.SendTimeout)
+	defer cancel()
+	err := p.Check(ctx)
+	if errors.Is(err, sdk.ErrCheckUnsupported) {
+		if k.cfg.RequireCheck {
+			t.Fatalf("Check: %v; RequireCheck is set", err)
+		}
+		t.Logf("the plugin does not implement sdk.Checker (optional): %v", err)
+		return
+	}
+	if err != nil {
+		t.Fatalf("Check with the working options: %v", err)
+	}
+
+	dead, cancelDead := context.WithCancel(t.Context())
+	cancelDead()
+	start := time.Now()
+	if err := p.Check(dead); err == nil {
+		t.Error("Check with a cancelled context succeeded")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Check with a cancelled context took %s", d)
+	}
+
+	for _, bad := range k.cfg.BadCheckOptions {
+		q := k.launch(t, bad)
+		ctx, cancel := context.WithTimeout(t.Context(), k.cfg.SendTimeout)
+		err := q.Check(ctx)
+		cancel()
+		switch {
+		case err == nil:
+			t.Errorf("Check with options %v succeeded, want an error", bad)
+		case errors.Is(err, sdk.ErrCheckUnsupported):
+			t.Errorf("Check with options %v: %v, want a failure, not unsupported", bad, err)
+		}
+		q.Close()
 	}
 }
 

@@ -29,8 +29,10 @@ func TestKitOnTestPlugin(t *testing.T) {
 			{Name: "bounced", Edit: subject("bounced"), Want: sdk.Bounced("no such user").WithSMTP(550, "5.1.1")},
 			{Name: "config", Edit: subject("config"), Want: sdk.ConfigError("bad api key").WithHTTP(401)},
 		},
-		Stall:      &sdktest.Scenario{Edit: subject("slow")},
-		BadOptions: []map[string]string{{"reject": "yes"}},
+		Stall:           &sdktest.Scenario{Edit: subject("slow")},
+		BadOptions:      []map[string]string{{"reject": "yes"}},
+		RequireCheck:    true,
+		BadCheckOptions: []map[string]string{{"check": "fail"}},
 		Verify: func(t *testing.T, msg *sdk.Message, r *sdk.Receipt) {
 			var echo struct{ MessageID, To, TextSHA, HTMLSHA string }
 			if err := json.Unmarshal([]byte(r.Response), &echo); err != nil {

@@ -3,6 +3,11 @@
 // end-to-end tests elsewhere in the repository. It imports only the
 // standard library.
 //
+// It also serves GET /v3/scopes (the permissions of the calling key, the
+// read-only request a sender uses to check its key): 200 with
+// {"scopes":[...]} (SetScopes; "mail.send" by default) for the right key,
+// 401 as below otherwise.
+//
 // It answers as the real API documents it, so a client that works against
 // the fake has been checked against the documented contract:
 //
@@ -53,8 +58,12 @@ import (
 	"unicode/utf8"
 )
 
-// MailSendPath is the only path the fake serves; others are 404.
-const MailSendPath = "/v3/mail/send"
+// MailSendPath and ScopesPath are the paths the fake serves; others are
+// 404.
+const (
+	MailSendPath = "/v3/mail/send"
+	ScopesPath   = "/v3/scopes"
+)
 
 // DefaultAPIKey is the API key a new Server accepts.
 const DefaultAPIKey = "SG.sgfake-test-key.0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
@@ -142,6 +151,8 @@ func (m Message) Recipients() []string {
 type Stats struct {
 	// Requests counts requests to MailSendPath with method POST.
 	Requests int
+	// ScopeRequests counts requests to ScopesPath with method GET.
+	ScopeRequests int
 	// Accepted counts 202 answers; Sandboxed counts 200 (sandbox) answers.
 	Accepted, Sandboxed int
 	// ByStatus counts every answer by HTTP status, scripted ones included
@@ -168,6 +179,7 @@ type Server struct {
 	stats         Stats
 	now           func() time.Time
 	sandboxStatus int
+	scopes        []string
 }
 
 // New starts a fake on a loopback port. It accepts DefaultAPIKey, bodies
@@ -182,6 +194,7 @@ func New() *Server {
 		stats:         Stats{ByStatus: map[int]int{}},
 		now:           time.Now,
 		sandboxStatus: http.StatusOK,
+		scopes:        []string{"mail.send"},
 	}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	return s
@@ -213,6 +226,14 @@ func (s *Server) APIKey() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.apiKey
+}
+
+// SetScopes sets the permissions GET /v3/scopes lists for the accepted
+// key (by default just "mail.send").
+func (s *Server) SetScopes(scopes ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scopes = append([]string(nil), scopes...)
 }
 
 // SetMaxBodyBytes sets the largest accepted request body; larger is 413.
@@ -383,6 +404,10 @@ const invalidGrant = "The provided authorization grant is invalid, expired, or r
 const unverifiedSender = "The from address does not match a verified Sender Identity. Mail cannot be sent until this error is resolved. Visit https://sendgrid.com/docs/for-developers/sending-email/sender-identity/ to see the Sender Identity requirements"
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == ScopesPath {
+		s.serveScopes(w, r)
+		return
+	}
 	if r.URL.Path != MailSendPath {
 		s.writeError(w, http.StatusNotFound, nil, apiError{Message: defaultMessages[http.StatusNotFound]})
 		return
@@ -411,14 +436,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// Authentication comes first, as on the real API.
-	auth := r.Header.Get("Authorization")
-	token, isBearer := strings.CutPrefix(auth, "Bearer ")
-	switch {
-	case auth == "" || !isBearer || strings.TrimSpace(token) == "":
-		s.writeError(w, http.StatusUnauthorized, nil, apiError{Message: defaultMessages[http.StatusUnauthorized]})
-		return
-	case token != key:
-		s.writeError(w, http.StatusUnauthorized, nil, apiError{Message: invalidGrant})
+	if !s.authorized(w, r, key) {
 		return
 	}
 
@@ -511,6 +529,49 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.stats.ByStatus[status]++
 	s.mu.Unlock()
 	w.WriteHeader(status)
+}
+
+// authorized checks the Bearer key; when it is missing or wrong it answers
+// 401 with the real API's texts and returns false.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request, key string) bool {
+	auth := r.Header.Get("Authorization")
+	token, isBearer := strings.CutPrefix(auth, "Bearer ")
+	switch {
+	case auth == "" || !isBearer || strings.TrimSpace(token) == "":
+		s.writeError(w, http.StatusUnauthorized, nil, apiError{Message: defaultMessages[http.StatusUnauthorized]})
+		return false
+	case token != key:
+		s.writeError(w, http.StatusUnauthorized, nil, apiError{Message: invalidGrant})
+		return false
+	}
+	return true
+}
+
+// serveScopes answers GET /v3/scopes: the accepted key's scopes as
+// {"scopes":[...]}. Scripted responses and rules are for mail/send and
+// are not consumed here; SetDelay applies.
+func (s *Server) serveScopes(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		s.writeError(w, http.StatusMethodNotAllowed, nil, apiError{Message: defaultMessages[http.StatusMethodNotAllowed]})
+		return
+	}
+	s.mu.Lock()
+	s.stats.ScopeRequests++
+	key, delay := s.apiKey, s.delay
+	scopes := append([]string{}, s.scopes...)
+	s.mu.Unlock()
+	if !s.wait(w, r, delay) || !s.authorized(w, r, key) {
+		return
+	}
+	b, _ := json.Marshal(struct {
+		Scopes []string `json:"scopes"`
+	}{scopes})
+	s.setDate(w)
+	w.Header().Set("Content-Type", "application/json")
+	s.count(http.StatusOK)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
 }
 
 // decodeBody checks the media type, undoes gzip and checks UTF-8. It

@@ -673,3 +673,45 @@ func TestConcurrentRequests(t *testing.T) {
 		ids[m.ID] = true
 	}
 }
+
+func TestScopes(t *testing.T) {
+	f := sgfake.New()
+	defer f.Close()
+	get := func(key string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, f.URL()+sgfake.ScopesPath, nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(f.APIKey()); code != 200 || body != `{"scopes":["mail.send"]}` {
+		t.Errorf("right key: %d %s", code, body)
+	}
+	f.SetScopes("mail.send", "stats.read")
+	if code, body := get(f.APIKey()); code != 200 || body != `{"scopes":["mail.send","stats.read"]}` {
+		t.Errorf("after SetScopes: %d %s", code, body)
+	}
+	if code, body := get("SG.wrong"); code != 401 || !strings.Contains(body, "authorization grant is invalid") {
+		t.Errorf("wrong key: %d %s", code, body)
+	}
+	if code, body := get(""); code != 401 || !strings.Contains(body, "authorization required") {
+		t.Errorf("no key: %d %s", code, body)
+	}
+	resp, err := http.Post(f.URL()+sgfake.ScopesPath, "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET" {
+		t.Errorf("POST scopes: %d Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	if st := f.Stats(); st.ScopeRequests != 4 || st.Requests != 0 {
+		t.Errorf("stats = %+v", st)
+	}
+}

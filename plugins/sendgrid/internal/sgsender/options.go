@@ -77,15 +77,8 @@ func ParseOptions(opts map[string]string, getenv func(string) string) (*Config, 
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	var unknown []string
-	for k := range opts {
-		if !slices.Contains(knownOptions, k) {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		return nil, sdk.ConfigError("configure sendgrid: unknown option %q (known: %s)", unknown[0], strings.Join(knownOptions, ", "))
+	if err := sdk.UnknownOption(opts, knownOptions...); err != nil {
+		return nil, sdk.ConfigError("configure sendgrid: %v", err)
 	}
 	get := func(k string) string { return strings.TrimSpace(opts[k]) }
 	c := &Config{Timeout: DefaultTimeout}

@@ -39,6 +39,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -151,6 +152,66 @@ func (s *Sender) Configure(_ context.Context, options map[string]string) error {
 // There is no concurrency cap: each send is an independent HTTPS request.
 func (s *Sender) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{Name: "sendgrid", Version: Version, MaxPerSecond: DocumentedMaxPerSecond}, nil
+}
+
+// ScopesPath is the v3 endpoint that lists the permissions of the API key
+// it is called with. It is read-only and authenticated, which makes it the
+// check that the key is valid and may send.
+const ScopesPath = "/v3/scopes"
+
+// Check implements sdk.Checker with one GET /v3/scopes to api_url, which
+// sends nothing. It returns nil when SendGrid accepts the key and lists
+// the mail.send permission among its scopes; otherwise an *sdk.Error
+// naming the URL: ClassConfig for a refused key (401, with SendGrid's
+// text), a key without mail.send, or an api_url that is not the v3 API;
+// ClassTransient for a network failure or a timeout; the class Classify
+// gives any other answer. No error text contains the API key.
+func (s *Sender) Check(ctx context.Context) error {
+	s.mu.Lock()
+	st := s.state
+	s.mu.Unlock()
+	if st == nil {
+		return sdk.ConfigError("check: sendgrid sender is not configured")
+	}
+	endpoint := st.cfg.APIURL + ScopesPath
+	fail := func(e *sdk.Error) error {
+		msg := strings.TrimPrefix(e.Message, "send: ")
+		msg = strings.Replace(msg, fmt.Sprintf("Get %q: ", endpoint), "", 1) // net/http's *url.Error repeats the URL
+		e.Message = "GET " + endpoint + ": " + redact(msg, st.cfg.APIKey)
+		return e
+	}
+	sg := sendgrid.GetRequest(st.cfg.APIKey, ScopesPath, st.cfg.APIURL)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sg.BaseURL, nil)
+	if err != nil {
+		return fail(sdk.ConfigError("build request: %v", err))
+	}
+	for k, v := range sg.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := st.client.Do(req)
+	if err != nil {
+		return fail(transportError(ctx, err, st.cfg.Timeout))
+	}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, e := Classify(resp.StatusCode, resp.Header, data, false, time.Now())
+		if e == nil {
+			e = sdk.Transient("unexpected %d %s", resp.StatusCode, http.StatusText(resp.StatusCode)).WithHTTP(resp.StatusCode)
+		}
+		return fail(e)
+	}
+	var scopes struct {
+		Scopes []string `json:"scopes"`
+	}
+	if err := json.Unmarshal(data, &scopes); err != nil {
+		return fail(sdk.ConfigError("the answer is not SendGrid's scopes list (is api_url the v3 API?): %v", err).WithHTTP(resp.StatusCode))
+	}
+	if !slices.Contains(scopes.Scopes, "mail.send") {
+		return fail(sdk.ConfigError("the API key is valid but lacks the mail.send permission (it has %d other scopes)", len(scopes.Scopes)).WithHTTP(resp.StatusCode))
+	}
+	s.log.Debug("sendgrid check passed", "api_url", st.cfg.APIURL, "scopes", len(scopes.Scopes))
+	return nil
 }
 
 // Close releases idle connections. Send after Close fails with ClassConfig.

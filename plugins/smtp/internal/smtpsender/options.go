@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/campaignd/campaignd/sdk"
 )
 
 // TLS modes accepted by the tls option.
@@ -66,19 +67,8 @@ func ParseOptions(opts map[string]string, getenv func(string) string) (*Config, 
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	known := make(map[string]bool, len(knownOptions))
-	for _, k := range knownOptions {
-		known[k] = true
-	}
-	var unknown []string
-	for k := range opts {
-		if !known[k] {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, fmt.Errorf("configure smtp: unknown option %q (known: %s)", unknown[0], strings.Join(knownOptions, ", "))
+	if err := sdk.UnknownOption(opts, knownOptions...); err != nil {
+		return nil, fmt.Errorf("configure smtp: %w", err)
 	}
 	get := func(k string) string { return strings.TrimSpace(opts[k]) }
 

@@ -76,6 +76,7 @@ func TestParseOptionsErrors(t *testing.T) {
 		want []string // substrings of the error
 	}{
 		{map[string]string{"host": "h", "hots": "x"}, nil, []string{`unknown option "hots"`}},
+		{map[string]string{"host": "h", "pasword": "x"}, nil, []string{`unknown option "pasword" (did you mean "password"?)`}},
 		{map[string]string{"host": "h", "tls": "ssl"}, nil, []string{`"tls"`, `"ssl"`}},
 		{map[string]string{"host": "h", "auth": "cram-md5"}, nil, []string{`"auth"`, `"cram-md5"`}},
 		{map[string]string{}, nil, []string{`"host" is required`, "EMAIL_HOST"}},

@@ -78,6 +78,43 @@ func (s *Sender) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{Name: "smtp", Version: Version, MaxConcurrency: n}, nil
 }
 
+// Check implements sdk.Checker: it opens one session exactly as a send
+// would (connect, greeting, EHLO, STARTTLS and the TLS handshake when tls
+// is "starttls" or "implicit", AUTH when configured), then says QUIT. No
+// mail is sent and the session is not pooled. A failure is the *sdk.Error
+// a send would have met, classified the same way, its message naming the
+// stage and the server, e.g. "connect smtp.example.com:587: connection
+// refused: ..." or "AUTH smtp.example.com:587: authentication failed".
+func (s *Sender) Check(ctx context.Context) error {
+	s.mu.Lock()
+	cfg := s.cfg
+	s.mu.Unlock()
+	if cfg == nil {
+		return sdk.ConfigError("smtp sender is not configured")
+	}
+	c, f := dial(ctx, cfg)
+	if f != nil {
+		e := *f.err
+		if rest, ok := strings.CutPrefix(e.Message, string(f.stage)+": "); ok {
+			e.Message = fmt.Sprintf("%s %s: %s", f.stage, cfg.Addr(), rest)
+		} else {
+			e.Message = cfg.Addr() + ": " + e.Message
+		}
+		return &e
+	}
+	c.guard.mu.Lock()
+	c.guard.limit = stepDeadline(ctx, quitTimeout)
+	c.guard.mu.Unlock()
+	if err := c.client.Quit(); err != nil {
+		_ = c.client.Close()
+		ff := Classify(ctx, "QUIT", err)
+		ff.err.Message = fmt.Sprintf("QUIT %s: %s", cfg.Addr(), strings.TrimPrefix(ff.err.Message, "QUIT: "))
+		return ff.err
+	}
+	s.log.Debug("smtp check passed", "addr", cfg.Addr(), "tls", cfg.TLS, "auth", cfg.Auth)
+	return nil
+}
+
 // Close closes every idle connection (QUIT) and makes in-flight ones close
 // when their send ends. Send after Close fails with ClassConfig.
 func (s *Sender) Close() error {

@@ -682,6 +682,87 @@ func (x *Receipt) GetResponse() string {
 	return ""
 }
 
+type CheckRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckRequest) Reset() {
+	*x = CheckRequest{}
+	mi := &file_sender_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckRequest) ProtoMessage() {}
+
+func (x *CheckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sender_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
+func (*CheckRequest) Descriptor() ([]byte, []int) {
+	return file_sender_proto_rawDescGZIP(), []int{9}
+}
+
+type CheckResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set when the session could not be opened; unset means it was.
+	Error         *Error `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckResponse) Reset() {
+	*x = CheckResponse{}
+	mi := &file_sender_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckResponse) ProtoMessage() {}
+
+func (x *CheckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sender_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
+func (*CheckResponse) Descriptor() ([]byte, []int) {
+	return file_sender_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CheckResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 type SendResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Exactly one is set.
@@ -697,7 +778,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_sender_proto_msgTypes[9]
+	mi := &file_sender_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +790,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sender_proto_msgTypes[9]
+	mi := &file_sender_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +803,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_sender_proto_rawDescGZIP(), []int{9}
+	return file_sender_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SendResponse) GetResult() isSendResponse_Result {
@@ -817,7 +898,10 @@ const file_sender_proto_rawDesc = "" +
 	"\aReceipt\x12\x1f\n" +
 	"\vprovider_id\x18\x01 \x01(\tR\n" +
 	"providerId\x12\x1a\n" +
-	"\bresponse\x18\x02 \x01(\tR\bresponse\"\x86\x01\n" +
+	"\bresponse\x18\x02 \x01(\tR\bresponse\"\x0e\n" +
+	"\fCheckRequest\"A\n" +
+	"\rCheckResponse\x120\n" +
+	"\x05error\x18\x01 \x01(\v2\x1a.campaignd.sender.v1.ErrorR\x05error\"\x86\x01\n" +
 	"\fSendResponse\x128\n" +
 	"\areceipt\x18\x01 \x01(\v2\x1c.campaignd.sender.v1.ReceiptH\x00R\areceipt\x122\n" +
 	"\x05error\x18\x02 \x01(\v2\x1a.campaignd.sender.v1.ErrorH\x00R\x05errorB\b\n" +
@@ -828,11 +912,12 @@ const file_sender_proto_rawDesc = "" +
 	"\x0fCLASS_THROTTLED\x10\x02\x12\x13\n" +
 	"\x0fCLASS_PERMANENT\x10\x03\x12\x11\n" +
 	"\rCLASS_BOUNCED\x10\x04\x12\x10\n" +
-	"\fCLASS_CONFIG\x10\x052\xfe\x01\n" +
+	"\fCLASS_CONFIG\x10\x052\xce\x02\n" +
 	"\x06Sender\x12Z\n" +
 	"\tConfigure\x12%.campaignd.sender.v1.ConfigureRequest\x1a&.campaignd.sender.v1.ConfigureResponse\x12K\n" +
 	"\x04Info\x12 .campaignd.sender.v1.InfoRequest\x1a!.campaignd.sender.v1.InfoResponse\x12K\n" +
-	"\x04Send\x12 .campaignd.sender.v1.SendRequest\x1a!.campaignd.sender.v1.SendResponseB7Z5github.com/campaignd/campaignd/sdk/plugin/internal/pbb\x06proto3"
+	"\x04Send\x12 .campaignd.sender.v1.SendRequest\x1a!.campaignd.sender.v1.SendResponse\x12N\n" +
+	"\x05Check\x12!.campaignd.sender.v1.CheckRequest\x1a\".campaignd.sender.v1.CheckResponseB7Z5github.com/campaignd/campaignd/sdk/plugin/internal/pbb\x06proto3"
 
 var (
 	file_sender_proto_rawDescOnce sync.Once
@@ -847,7 +932,7 @@ func file_sender_proto_rawDescGZIP() []byte {
 }
 
 var file_sender_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sender_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_sender_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_sender_proto_goTypes = []any{
 	(Class)(0),                    // 0: campaignd.sender.v1.Class
 	(*Error)(nil),                 // 1: campaignd.sender.v1.Error
@@ -859,31 +944,36 @@ var file_sender_proto_goTypes = []any{
 	(*Message)(nil),               // 7: campaignd.sender.v1.Message
 	(*SendRequest)(nil),           // 8: campaignd.sender.v1.SendRequest
 	(*Receipt)(nil),               // 9: campaignd.sender.v1.Receipt
-	(*SendResponse)(nil),          // 10: campaignd.sender.v1.SendResponse
-	nil,                           // 11: campaignd.sender.v1.ConfigureRequest.OptionsEntry
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*CheckRequest)(nil),          // 10: campaignd.sender.v1.CheckRequest
+	(*CheckResponse)(nil),         // 11: campaignd.sender.v1.CheckResponse
+	(*SendResponse)(nil),          // 12: campaignd.sender.v1.SendResponse
+	nil,                           // 13: campaignd.sender.v1.ConfigureRequest.OptionsEntry
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
 }
 var file_sender_proto_depIdxs = []int32{
 	0,  // 0: campaignd.sender.v1.Error.class:type_name -> campaignd.sender.v1.Class
-	11, // 1: campaignd.sender.v1.ConfigureRequest.options:type_name -> campaignd.sender.v1.ConfigureRequest.OptionsEntry
+	13, // 1: campaignd.sender.v1.ConfigureRequest.options:type_name -> campaignd.sender.v1.ConfigureRequest.OptionsEntry
 	1,  // 2: campaignd.sender.v1.ConfigureResponse.error:type_name -> campaignd.sender.v1.Error
 	1,  // 3: campaignd.sender.v1.InfoResponse.error:type_name -> campaignd.sender.v1.Error
-	12, // 4: campaignd.sender.v1.Message.date:type_name -> google.protobuf.Timestamp
+	14, // 4: campaignd.sender.v1.Message.date:type_name -> google.protobuf.Timestamp
 	6,  // 5: campaignd.sender.v1.Message.headers:type_name -> campaignd.sender.v1.Header
 	7,  // 6: campaignd.sender.v1.SendRequest.message:type_name -> campaignd.sender.v1.Message
-	9,  // 7: campaignd.sender.v1.SendResponse.receipt:type_name -> campaignd.sender.v1.Receipt
-	1,  // 8: campaignd.sender.v1.SendResponse.error:type_name -> campaignd.sender.v1.Error
-	2,  // 9: campaignd.sender.v1.Sender.Configure:input_type -> campaignd.sender.v1.ConfigureRequest
-	4,  // 10: campaignd.sender.v1.Sender.Info:input_type -> campaignd.sender.v1.InfoRequest
-	8,  // 11: campaignd.sender.v1.Sender.Send:input_type -> campaignd.sender.v1.SendRequest
-	3,  // 12: campaignd.sender.v1.Sender.Configure:output_type -> campaignd.sender.v1.ConfigureResponse
-	5,  // 13: campaignd.sender.v1.Sender.Info:output_type -> campaignd.sender.v1.InfoResponse
-	10, // 14: campaignd.sender.v1.Sender.Send:output_type -> campaignd.sender.v1.SendResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	1,  // 7: campaignd.sender.v1.CheckResponse.error:type_name -> campaignd.sender.v1.Error
+	9,  // 8: campaignd.sender.v1.SendResponse.receipt:type_name -> campaignd.sender.v1.Receipt
+	1,  // 9: campaignd.sender.v1.SendResponse.error:type_name -> campaignd.sender.v1.Error
+	2,  // 10: campaignd.sender.v1.Sender.Configure:input_type -> campaignd.sender.v1.ConfigureRequest
+	4,  // 11: campaignd.sender.v1.Sender.Info:input_type -> campaignd.sender.v1.InfoRequest
+	8,  // 12: campaignd.sender.v1.Sender.Send:input_type -> campaignd.sender.v1.SendRequest
+	10, // 13: campaignd.sender.v1.Sender.Check:input_type -> campaignd.sender.v1.CheckRequest
+	3,  // 14: campaignd.sender.v1.Sender.Configure:output_type -> campaignd.sender.v1.ConfigureResponse
+	5,  // 15: campaignd.sender.v1.Sender.Info:output_type -> campaignd.sender.v1.InfoResponse
+	12, // 16: campaignd.sender.v1.Sender.Send:output_type -> campaignd.sender.v1.SendResponse
+	11, // 17: campaignd.sender.v1.Sender.Check:output_type -> campaignd.sender.v1.CheckResponse
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_sender_proto_init() }
@@ -891,7 +981,7 @@ func file_sender_proto_init() {
 	if File_sender_proto != nil {
 		return
 	}
-	file_sender_proto_msgTypes[9].OneofWrappers = []any{
+	file_sender_proto_msgTypes[11].OneofWrappers = []any{
 		(*SendResponse_Receipt)(nil),
 		(*SendResponse_Error)(nil),
 	}
@@ -901,7 +991,7 @@ func file_sender_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sender_proto_rawDesc), len(file_sender_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,7 @@ const (
 	Sender_Configure_FullMethodName = "/campaignd.sender.v1.Sender/Configure"
 	Sender_Info_FullMethodName      = "/campaignd.sender.v1.Sender/Info"
 	Sender_Send_FullMethodName      = "/campaignd.sender.v1.Sender/Send"
+	Sender_Check_FullMethodName     = "/campaignd.sender.v1.Sender/Check"
 )
 
 // SenderClient is the client API for Sender service.
@@ -52,6 +53,12 @@ type SenderClient interface {
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
 	// Send delivers one message. It must honour the gRPC deadline.
 	Send(ctx context.Context, in *SendRequest, opts ...grpc.CallOption) (*SendResponse, error)
+	// Check opens one real session with the provider using the configured
+	// options (connect, authenticate, say goodbye) and sends nothing. It is
+	// optional: a plugin that does not offer it answers the gRPC status
+	// UNIMPLEMENTED (what a plugin built before this call existed answers),
+	// and the host reports the check as not supported.
+	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
 }
 
 type senderClient struct {
@@ -92,6 +99,16 @@ func (c *senderClient) Send(ctx context.Context, in *SendRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *senderClient) Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckResponse)
+	err := c.cc.Invoke(ctx, Sender_Check_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SenderServer is the server API for Sender service.
 // All implementations must embed UnimplementedSenderServer
 // for forward compatibility.
@@ -107,6 +124,12 @@ type SenderServer interface {
 	Info(context.Context, *InfoRequest) (*InfoResponse, error)
 	// Send delivers one message. It must honour the gRPC deadline.
 	Send(context.Context, *SendRequest) (*SendResponse, error)
+	// Check opens one real session with the provider using the configured
+	// options (connect, authenticate, say goodbye) and sends nothing. It is
+	// optional: a plugin that does not offer it answers the gRPC status
+	// UNIMPLEMENTED (what a plugin built before this call existed answers),
+	// and the host reports the check as not supported.
+	Check(context.Context, *CheckRequest) (*CheckResponse, error)
 	mustEmbedUnimplementedSenderServer()
 }
 
@@ -125,6 +148,9 @@ func (UnimplementedSenderServer) Info(context.Context, *InfoRequest) (*InfoRespo
 }
 func (UnimplementedSenderServer) Send(context.Context, *SendRequest) (*SendResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Send not implemented")
+}
+func (UnimplementedSenderServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
 }
 func (UnimplementedSenderServer) mustEmbedUnimplementedSenderServer() {}
 func (UnimplementedSenderServer) testEmbeddedByValue()                {}
@@ -201,6 +227,24 @@ func _Sender_Send_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Sender_Check_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SenderServer).Check(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sender_Check_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SenderServer).Check(ctx, req.(*CheckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Sender_ServiceDesc is the grpc.ServiceDesc for Sender service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -219,6 +263,10 @@ var Sender_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Send",
 			Handler:    _Sender_Send_Handler,
+		},
+		{
+			MethodName: "Check",
+			Handler:    _Sender_Check_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -59,6 +59,25 @@ func (s *sender) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{Name: "test", Version: "1.2.3", MaxPerSecond: 12.5, MaxConcurrency: 7}, nil
 }
 
+// Check answers by the "check" option: "" succeeds, "fail" is refused
+// credentials, "slow" waits for the deadline.
+func (s *sender) Check(ctx context.Context) error {
+	s.mu.Lock()
+	mode := s.opts["check"]
+	s.mu.Unlock()
+	switch mode {
+	case "fail":
+		return sdk.ConfigError("AUTH: authentication failed").WithSMTP(535, "5.7.8")
+	case "slow":
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
+}
+
+// noChecker hides sender's Check: a plugin that does not offer the call.
+type noChecker struct{ sdk.Sender }
+
 func sum(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
 
 func (s *sender) Send(ctx context.Context, m *sdk.Message) (*sdk.Receipt, error) {
@@ -120,5 +139,12 @@ func main() {
 	if os.Getenv("TESTPLUGIN_JUNK") != "" {
 		fmt.Println("junk before handshake")
 	}
-	plugin.Serve(&sender{})
+	switch {
+	case os.Getenv("TESTPLUGIN_NO_CHECKER") != "":
+		plugin.Serve(noChecker{&sender{}})
+	case os.Getenv("TESTPLUGIN_OLD_SDK") != "":
+		serveOldSDK()
+	default:
+		plugin.Serve(&sender{})
+	}
 }
