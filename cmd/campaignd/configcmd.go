@@ -3,16 +3,7 @@ package main
 import (
 	"context"
 	"io"
-	"runtime"
 )
-
-func (a *app) cmdVersion(args []string) error {
-	if _, err := a.parse(a.flags("version"), args, 0, 0, "version"); err != nil {
-		return err
-	}
-	v := map[string]string{"version": version, "go": runtime.Version()}
-	return a.print(v, func(w io.Writer) { fprintf(w, "campaignd %s (%s)\n", version, runtime.Version()) })
-}
 
 // checkedConfig is what config check prints: the effective configuration,
 // secrets redacted.

@@ -18,9 +18,6 @@ import (
 	"github.com/campaignd/campaignd/core"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 // usageError is a command-line mistake: exit code 2.
 type usageError struct{ msg string }
 
@@ -59,8 +56,10 @@ commands:
   queue                                  due, waiting and in-flight work per campaign
   suppress add EMAIL [--reason R] | remove EMAIL | list | import FILE|-
   verify [ID] [-v]                       audit the database's invariants; exit 1 if any is broken
+  backup DEST [--force]                  a consistent, fsynced, verified copy of the database
+  migrate [--status]                     apply pending schema migrations, or list applied and pending
   config check
-  version
+  version [--json]                       version, commit and Go version
 `
 
 func main() {
@@ -128,6 +127,10 @@ func (a *app) main(ctx context.Context, args []string) error {
 		return a.cmdExecutions(ctx, rest)
 	case "verify":
 		return a.cmdVerify(ctx, rest)
+	case "backup":
+		return a.cmdBackup(ctx, rest)
+	case "migrate":
+		return a.cmdMigrate(ctx, rest)
 	case "suppress", "suppressions":
 		return a.cmdSuppress(ctx, rest)
 	case "help":

@@ -39,12 +39,36 @@ type BackupInfo struct {
 // directory must exist. An integrity failure of the copy is EINTERNAL and
 // removes it.
 func (db *DB) Backup(ctx context.Context, dest string, overwrite bool) (*BackupInfo, error) {
+	return backup(ctx, db.r, db.path, dest, overwrite)
+}
+
+// BackupFile is Backup of the database file at path, whatever its schema
+// version (a database not yet migrated can be saved before it is): it
+// opens a read-only connection of its own. ENOTFOUND when path does not
+// exist.
+func BackupFile(ctx context.Context, path, dest string, overwrite bool) (*BackupInfo, error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, core.Errorf(core.ENOTFOUND, "database %s does not exist", path)
+		}
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	r, err := openReader(ctx, path, 1, DefaultReadCacheKiB)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return backup(ctx, r, path, dest, overwrite)
+}
+
+// backup is Backup through the read pool r on the database at src.
+func backup(ctx context.Context, r *sql.DB, src, dest string, overwrite bool) (*BackupInfo, error) {
 	const op = "backup"
 	abs, err := filepath.Abs(dest)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	if same, err := samePath(abs, db.path); err != nil {
+	if same, err := samePath(abs, src); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	} else if same {
 		return nil, core.Errorf(core.EINVALID, "backup: %s is the database itself", abs)
@@ -69,7 +93,7 @@ func (db *DB) Backup(ctx context.Context, dest string, overwrite bool) (*BackupI
 			_ = os.Remove(tmpPath)
 		}
 	}()
-	conn, err := db.r.Conn(ctx)
+	conn, err := r.Conn(ctx)
 	if err != nil {
 		return nil, internal(op, err)
 	}
