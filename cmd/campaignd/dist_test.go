@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
 )
 
 // scripts/dist.sh (make dist) packages the binaries in CAMPAIGND_BIN_DIR
