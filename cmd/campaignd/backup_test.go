@@ -26,6 +26,9 @@ func TestBackupWhileSending(t *testing.T) {
 	sink := startSink(t, smtptest.Options{ReplyDelay: func() time.Duration { return 5 * time.Millisecond }})
 	e := NewEnv(t, "tick_interval = \"20ms\"\n"+sinkTOML("mail", sink))
 	d := e.StartDaemon()
+	if r := e.Run("backup"); r.Code != 2 || !strings.Contains(r.Stderr, "backup DEST [--force]") {
+		t.Fatalf("backup without DEST: %s", r)
+	}
 	var csv strings.Builder
 	csv.WriteString("email,name\n")
 	for i := range n {
