@@ -6,7 +6,8 @@ GO          ?= go
 BIN         := $(CURDIR)/bin
 TOOLS       := $(BIN)/tools
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS     := -s -w -X main.version=$(VERSION)
+COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 MAILPIT_VERSION     := v1.33.1
 STATICCHECK_VERSION := v0.8.2
@@ -18,7 +19,7 @@ PLUGINS := smtp outbox sendgrid
 
 export CGO_ENABLED := 1
 
-.PHONY: all build tools test lint bench demo proto clean chaos load fuzz
+.PHONY: all build tools test lint bench demo proto clean chaos load fuzz dist
 
 all: build
 
@@ -71,6 +72,12 @@ bench: build
 demo: build
 	./scripts/demo.sh $(BIN)
 
+# Release tarball: dist/campaignd-VERSION-linux-amd64.tar.gz (+ .sha256) of
+# the binaries make build stamped, the example config, deploy/ and the
+# README, with SHA256SUMS inside. make dist VERSION=v1.2.0
+dist: build
+	CAMPAIGND_BIN_DIR=$(BIN) ./scripts/dist.sh $(CURDIR)/dist
+
 proto:
 	GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO)
@@ -78,4 +85,4 @@ proto:
 	cd sdk/plugin/internal/pb && $(TOOLS)/buf lint && $(TOOLS)/buf generate
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

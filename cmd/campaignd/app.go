@@ -110,9 +110,10 @@ func (a *app) config() (*Config, error) {
 
 // newLogger returns the process's logger: hclog's text lines, or one JSON
 // object per line with format "json" (for a service's log collector).
+// Lines to the journal carry no timestamp of their own (underJournal).
 func newLogger(level, format string, w io.Writer) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: "campaignd", Level: hclog.LevelFromString(level), Output: w,
-		JSONFormat: format == "json"})
+		JSONFormat: format == "json", DisableTime: underJournal(w)})
 }
 
 // access says what a command needs from the database when no daemon runs.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -16,14 +15,6 @@ import (
 	"github.com/campaignd/campaignd/sdk"
 	"github.com/campaignd/campaignd/sdk/plugin"
 )
-
-func (a *app) cmdVersion(args []string) error {
-	if _, err := a.parse(a.flags("version"), args, 0, 0, "version"); err != nil {
-		return err
-	}
-	v := map[string]string{"version": version, "go": runtime.Version()}
-	return a.print(v, func(w io.Writer) { fprintf(w, "campaignd %s (%s)\n", version, runtime.Version()) })
-}
 
 // checkTimeout bounds each sender's plugin start and configuration, and
 // separately its --connect session.

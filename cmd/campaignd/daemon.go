@@ -90,6 +90,9 @@ func (d *daemon) Open(ctx context.Context) (err error) {
 	}
 	// The admin listener opens here, after the public one.
 	d.log.Info("serving", "socket", cfg.socketPath(), "database", cfg.Database, "tick_interval", cfg.TickInterval.Duration)
+	// Type=notify: systemd starts what depends on campaignd only now that
+	// the socket answers and the database is open.
+	d.notify("READY=1\nSTATUS=serving on " + cfg.socketPath())
 	return nil
 }
 
@@ -98,7 +101,7 @@ func (d *daemon) listenControl(mode os.FileMode) error {
 	cfg := d.cfg
 	srv := control.NewServer(d.local.eng, control.ServerConfig{
 		SocketPath: cfg.socketPath(), Mode: mode, Group: cfg.SocketGroup, AllowUIDs: cfg.AllowUIDs,
-		Logger: d.log.Named("control"), Version: version,
+		Logger: d.log.Named("control"), Version: version, Backup: d.backup,
 	})
 	if err := srv.Listen(); err != nil {
 		return err
@@ -198,6 +201,8 @@ func (d *daemon) Reload() {
 	if d.closed || d.local == nil {
 		return
 	}
+	d.notify(reloadingState())
+	defer d.notify("READY=1\nSTATUS=serving on " + d.cfg.socketPath())
 	cfg, err := d.reread()
 	if err != nil {
 		d.log.Error("reload: configuration not applied", "error", core.ErrorMessage(err))
@@ -227,6 +232,7 @@ func (d *daemon) Close() {
 		return
 	}
 	d.closed = true
+	d.notify("STOPPING=1")
 	if d.local != nil {
 		d.local.eng.Drain()
 	}

@@ -18,9 +18,6 @@ import (
 	"github.com/campaignd/campaignd/core"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 // usageError is a command-line mistake: exit code 2.
 type usageError struct{ msg string }
 
@@ -71,7 +68,9 @@ commands:
   suppress add EMAIL [--reason R] | remove EMAIL | list | import FILE|-
   verify [ID] [-v]                       audit the database's invariants; exit 1 if any is broken
   config check [--connect]               start every sender's plugin to check its options; --connect opens a session
-  version
+  backup DEST [--force]                  a consistent, fsynced, verified copy of the database
+  migrate [--status]                     apply pending schema migrations, or list applied and pending
+  version [--json]                       version, commit and Go version
 `
 
 func main() {
@@ -144,6 +143,10 @@ func (a *app) main(ctx context.Context, args []string) error {
 		return a.cmdExecutions(ctx, rest)
 	case "verify":
 		return a.cmdVerify(ctx, rest)
+	case "backup":
+		return a.cmdBackup(ctx, rest)
+	case "migrate":
+		return a.cmdMigrate(ctx, rest)
 	case "suppress", "suppressions":
 		return a.cmdSuppress(ctx, rest)
 	case "help":

@@ -403,6 +403,17 @@ func (c *Client) Verify(ctx context.Context, id int64) (*core.VerifyReport, erro
 	return &out, nil
 }
 
+// Backup asks the daemon to write a verified copy of its database to dest,
+// an absolute path the daemon's user may write (POST /v1/backup). ECONFLICT
+// when dest exists and force is false; EINVALID for a relative dest.
+func (c *Client) Backup(ctx context.Context, dest string, force bool) (*BackupResult, error) {
+	var out BackupResult
+	if err := c.do(ctx, call{op: "backup", method: http.MethodPost, path: "/v1/backup", in: &BackupRequest{Dest: dest, Force: force}, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Tick asks the daemon to run one tick now, of the given campaigns only
 // when any are given, recorded with trigger (empty: core.TriggerSocket).
 // Cancelling ctx stops waiting for the answer but not the tick: the daemon

@@ -32,6 +32,7 @@
 //	GET    /v1/ticks?limit=                            -> []TickRecord
 //	GET    /v1/queue                                   -> []QueueSummary
 //	GET    /v1/verify?campaign=                        -> VerifyReport
+//	POST   /v1/backup                    BackupRequest -> BackupResult (a verified copy of the database)
 //	GET    /v1/suppressions?limit=                     -> []Suppression
 //	POST   /v1/suppressions              Suppression   -> 204
 //	DELETE /v1/suppressions/{email}                    -> 204 (email path-escaped)

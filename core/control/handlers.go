@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +55,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/ticks", s.ticks)
 	handle("GET /v1/queue", s.queue)
 	handle("GET /v1/verify", s.verify)
+	handle("POST /v1/backup", s.backup)
 	handle("GET /v1/suppressions", s.suppressions)
 	handle("POST /v1/suppressions", s.suppress)
 	handle("DELETE /v1/suppressions/{email}", s.unsuppress)
@@ -317,6 +319,27 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	var req BackupRequest
+	if err := s.decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	if !filepath.IsAbs(req.Dest) {
+		return core.Errorf(core.EINVALID, "dest: %q is not an absolute path", req.Dest)
+	}
+	if s.cfg.Backup == nil {
+		return core.Errorf(core.EUNAVAILABLE, "this daemon does not make backups")
+	}
+	res, err := s.cfg.Backup(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
 }
 
 // tickTriggers are the triggers a tick request may name.

@@ -81,6 +81,10 @@ type ServerConfig struct {
 	BodyReadTimeout time.Duration
 	// Version is the daemon's version, reported by GET /v1/status.
 	Version string
+	// Backup makes a verified copy of the database for POST /v1/backup
+	// (the store is not part of core.Service). Nil answers that route with
+	// EUNAVAILABLE.
+	Backup func(ctx context.Context, req BackupRequest) (*BackupResult, error)
 }
 
 // Server serves the control API on a Unix socket. Create it with NewServer,

@@ -28,6 +28,24 @@ type TickRequest struct {
 	Campaigns []int64          `json:"campaigns,omitempty"`
 }
 
+// BackupRequest is the body of POST /v1/backup: where the daemon writes
+// the copy (an absolute path the daemon's user may write) and whether an
+// existing file there may be replaced.
+type BackupRequest struct {
+	Dest  string `json:"dest"`
+	Force bool   `json:"force,omitempty"`
+}
+
+// BackupResult is what a backup made: the copy's path, size and schema
+// version, and the verify report of the copy.
+type BackupResult struct {
+	Path          string             `json:"path"`
+	Bytes         int64              `json:"bytes"`
+	SchemaVersion int                `json:"schema_version"`
+	Duration      time.Duration      `json:"duration_ns"`
+	Verify        *core.VerifyReport `json:"verify"`
+}
+
 // ErrorResponse is the body of every error answer:
 // {"error": {"code": "...", "message": "..."}}.
 type ErrorResponse = httpx.ErrorResponse

@@ -199,10 +199,13 @@ func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*DB, error)
 		_ = r.Close()
 		return nil, openError(path, err)
 	}
-	if latest := SchemaVersion(); v != latest {
+	if latest := SchemaVersion(); v > latest {
+		_ = r.Close()
+		return nil, errNewerSchema(v)
+	} else if v != latest {
 		_ = r.Close()
 		return nil, core.Errorf(core.EINVALID,
-			"database %s has schema version %d, this campaignd expects %d: open it read-write once to migrate", path, v, latest)
+			"database %s has schema version %d, this campaignd expects %d: run `campaignd migrate`", path, v, latest)
 	}
 	return &DB{path: path, r: r}, nil
 }

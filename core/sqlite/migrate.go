@@ -2,10 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,8 +95,7 @@ func applyMigration(ctx context.Context, w *sql.DB, m migration) error {
 		return fmt.Errorf("migrate: read schema version: %w", err)
 	}
 	if v > len(migrations) {
-		return core.Errorf(core.EINVALID,
-			"database schema version %d is newer than this campaignd understands (%d): upgrade campaignd", v, len(migrations))
+		return errNewerSchema(v)
 	}
 	if v >= m.version {
 		return nil
@@ -121,4 +124,121 @@ func applyMigration(ctx context.Context, w *sql.DB, m migration) error {
 		return fmt.Errorf("migrate %04d_%s: commit: %w", m.version, m.name, err)
 	}
 	return nil
+}
+
+// errNewerSchema is the refusal of a database a newer campaignd migrated:
+// this binary would misread or corrupt it, and the fix is a newer binary.
+func errNewerSchema(v int) error {
+	return core.Errorf(core.EINVALID,
+		"database schema %d is newer than this campaignd (knows %d): upgrade campaignd", v, len(migrations))
+}
+
+// Migration is one embedded schema step as this build knows it.
+type Migration struct {
+	Version int    `json:"version"`
+	Name    string `json:"name"`
+	// SHA256 is the hex SHA-256 of the step's SQL text. A released step
+	// never changes: the tests pin the checksum of every released one.
+	SHA256 string `json:"sha256"`
+}
+
+// Migrations returns the embedded schema steps in version order.
+func Migrations() []Migration {
+	out := make([]Migration, len(migrations))
+	for i, m := range migrations {
+		sum := sha256.Sum256([]byte(m.sql))
+		out[i] = Migration{Version: m.version, Name: m.name, SHA256: hex.EncodeToString(sum[:])}
+	}
+	return out
+}
+
+// MigrationState is one schema step and whether a database has it.
+type MigrationState struct {
+	Migration
+	Applied   bool       `json:"applied"`
+	AppliedAt *time.Time `json:"applied_at,omitempty"`
+}
+
+// MigrationStatus is where a database's schema stands against this build.
+type MigrationStatus struct {
+	Database string `json:"database"`
+	// Version is the database's schema version (PRAGMA user_version);
+	// Known is this build's (SchemaVersion).
+	Version int `json:"version"`
+	Known   int `json:"known"`
+	// Migrations are this build's steps, applied or pending; Newer are
+	// steps the database records that this build does not know (a newer
+	// campaignd applied them: SHA256 is empty).
+	Migrations []MigrationState `json:"migrations"`
+	Newer      []MigrationState `json:"newer"`
+}
+
+// Pending returns the steps the database lacks.
+func (s *MigrationStatus) Pending() []MigrationState {
+	var out []MigrationState
+	for _, m := range s.Migrations {
+		if !m.Applied {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// ReadMigrationStatus reads the schema version and the applied steps of
+// the database at path without migrating it or taking any lock (a
+// read-only connection: it runs beside a daemon). It returns ENOTFOUND
+// when the file does not exist, EINVALID when it is not a campaignd
+// database.
+func ReadMigrationStatus(ctx context.Context, path string) (*MigrationStatus, error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, core.Errorf(core.ENOTFOUND, "database %s does not exist", path)
+		}
+		return nil, fmt.Errorf("migration status of %s: %w", path, err)
+	}
+	r, err := openReader(ctx, path, 1, DefaultReadCacheKiB)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	st := &MigrationStatus{Database: path, Known: len(migrations), Migrations: []MigrationState{}, Newer: []MigrationState{}}
+	if err := r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&st.Version); err != nil {
+		return nil, openError(path, err)
+	}
+	applied := map[int]time.Time{}
+	names := map[int]string{}
+	if st.Version > 0 {
+		rows, err := r.QueryContext(ctx, "SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+		if err != nil {
+			return nil, openError(path, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v int
+			var name string
+			var at int64
+			if err := rows.Scan(&v, &name, &at); err != nil {
+				return nil, internal("migration status", err)
+			}
+			applied[v], names[v] = fromMS(at), name
+		}
+		if err := rows.Err(); err != nil {
+			return nil, internal("migration status", err)
+		}
+	}
+	for _, m := range Migrations() {
+		s := MigrationState{Migration: m}
+		if at, ok := applied[m.Version]; ok {
+			s.Applied, s.AppliedAt = true, &at
+		}
+		st.Migrations = append(st.Migrations, s)
+	}
+	for v := len(migrations) + 1; v <= st.Version; v++ {
+		s := MigrationState{Migration: Migration{Version: v, Name: names[v]}, Applied: true}
+		if at, ok := applied[v]; ok {
+			s.AppliedAt = &at
+		}
+		st.Newer = append(st.Newer, s)
+	}
+	return st, nil
 }

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 	"github.com/campaignd/campaignd/plugins/smtp/internal/smtpsender"
+	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 	"github.com/campaignd/campaignd/sdk"
 )
 
