@@ -112,8 +112,10 @@ func (e *Engine) WaitIdle(ctx context.Context) bool {
 	}
 }
 
-// CreateCampaign validates spec (see CampaignSpec.Validate) and stores the
-// campaign in DRAFT. An unknown sender is EINVALID.
+// CreateCampaign validates spec (see CampaignSpec.Validate), checks its
+// templates for real (see CheckTemplates) and stores the campaign in DRAFT
+// with the attributes its templates reference. An unknown sender, or a
+// template that fails on the sample recipient, is EINVALID.
 func (e *Engine) CreateCampaign(ctx context.Context, spec CampaignSpec) (*Campaign, error) {
 	if err := spec.Validate(e.Limits().DefaultConcurrency); err != nil {
 		return nil, err
@@ -121,10 +123,15 @@ func (e *Engine) CreateCampaign(ctx context.Context, spec CampaignSpec) (*Campai
 	if e.senders != nil && !e.senders.Has(spec.Sender) {
 		return nil, Errorf(EINVALID, "sender: %q is not configured (add a [senders.%s] table)", spec.Sender, spec.Sender)
 	}
+	refs, err := e.checkTemplates(spec)
+	if err != nil {
+		return nil, err
+	}
 	c := &Campaign{
 		Name: spec.Name, Sender: spec.Sender, From: spec.From, ReplyTo: spec.ReplyTo,
 		Subject: spec.Subject, Text: spec.Text, HTML: spec.HTML, Headers: spec.Headers,
 		Concurrency: spec.Concurrency, BatchSize: spec.BatchSize, Status: CampaignDraft,
+		TemplateAttrs: refs.Attrs,
 	}
 	if err := e.store.CreateCampaign(ctx, c); err != nil {
 		return nil, fmt.Errorf("create campaign: %w", err)
@@ -144,6 +151,9 @@ func (e *Engine) Campaigns(ctx context.Context) ([]*Campaign, error) {
 
 // ChangeCampaign applies activate, pause, resume or cancel. An illegal move
 // is ECONFLICT naming both states; a concurrent change is ECONFLICT too.
+// Activate is ECONFLICT while a recipient lacks an attribute the templates
+// reference, unless ctx carries WithAllowMissingAttrs (see
+// checkMissingAttrs).
 func (e *Engine) ChangeCampaign(ctx context.Context, id int64, a Action) (*Campaign, error) {
 	switch a {
 	case ActionActivate, ActionPause, ActionResume, ActionCancel:
@@ -158,6 +168,11 @@ func (e *Engine) ChangeCampaign(ctx context.Context, id int64, a Action) (*Campa
 	if err != nil {
 		return nil, err
 	}
+	if a == ActionActivate {
+		if err := e.checkMissingAttrs(ctx, c, a); err != nil {
+			return nil, err
+		}
+	}
 	if err := e.store.SetCampaignStatus(ctx, id, c.Status, to, e.now()); err != nil {
 		return nil, fmt.Errorf("%s campaign %d: %w", a, id, err)
 	}
@@ -167,7 +182,9 @@ func (e *Engine) ChangeCampaign(ctx context.Context, id int64, a Action) (*Campa
 // Execute queues every PENDING recipient of an ACTIVE campaign and moves it
 // to SENDING, in one transaction; nothing is sent. Every call leaves an
 // execution record: a refused or failed execute leaves a FAILED one and the
-// campaign as it was.
+// campaign as it was. Like activate, it is ECONFLICT while a PENDING
+// recipient lacks an attribute the templates reference, unless ctx carries
+// WithAllowMissingAttrs.
 func (e *Engine) Execute(ctx context.Context, id int64) (*ExecuteResult, error) {
 	c, err := e.store.Campaign(ctx, id)
 	if err != nil {
@@ -187,6 +204,9 @@ func (e *Engine) Execute(ctx context.Context, id int64) (*ExecuteResult, error) 
 		return nil, cause
 	}
 	if _, err := Transition(c.Status, c.PausedFrom, ActionExecute); err != nil {
+		return fail(err)
+	}
+	if err := e.checkMissingAttrs(ctx, c, ActionExecute); err != nil {
 		return fail(err)
 	}
 	x, err := e.store.Execute(ctx, id, actor, e.now())
@@ -248,15 +268,16 @@ func (e *Engine) Retry(ctx context.Context, id int64, errorClass string) (*Retry
 // campaign; EINVALID for an unreadable header or stream, with the counts of
 // what was already committed.
 func (e *Engine) ImportRecipients(ctx context.Context, id int64, format ImportFormat, r io.Reader) (*ImportResult, error) {
-	if err := e.checkOpen(ctx, id); err != nil {
+	c, err := e.checkOpen(ctx, id)
+	if err != nil {
 		return nil, err
 	}
-	return importRecipients(ctx, e.store, id, format, r, e.now)
+	return importRecipients(ctx, e.store, id, format, r, e.now, e.templateAttrs(c))
 }
 
 // AddRecipient adds one recipient; an invalid address or name is EINVALID.
 func (e *Engine) AddRecipient(ctx context.Context, id int64, in RecipientInput) (*ImportResult, error) {
-	if err := e.checkOpen(ctx, id); err != nil {
+	if _, err := e.checkOpen(ctx, id); err != nil {
 		return nil, err
 	}
 	if err := in.Validate(); err != nil {
@@ -269,15 +290,15 @@ func (e *Engine) AddRecipient(ctx context.Context, id int64, in RecipientInput) 
 	return &ImportResult{Added: ir.Added, Duplicates: ir.Duplicates, Suppressed: ir.Suppressed, Errors: []ImportError{}}, nil
 }
 
-func (e *Engine) checkOpen(ctx context.Context, id int64) error {
+func (e *Engine) checkOpen(ctx context.Context, id int64) (*Campaign, error) {
 	c, err := e.store.Campaign(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if c.Status == CampaignCompleted || c.Status == CampaignCancelled {
-		return Errorf(ECONFLICT, "campaign %d is %s: recipients can no longer be added", id, c.Status)
+		return nil, Errorf(ECONFLICT, "campaign %d is %s: recipients can no longer be added", id, c.Status)
 	}
-	return nil
+	return c, nil
 }
 
 // Recipients lists a campaign's recipients, a page of f.Limit (see

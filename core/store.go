@@ -40,6 +40,10 @@ type Store interface {
 	Recipients(ctx context.Context, campaignID int64, f RecipientFilter) ([]*Recipient, error)
 	// Recipient returns one recipient.
 	Recipient(ctx context.Context, id int64) (*Recipient, error)
+	// MissingAttrs counts a campaign's PENDING recipients that lack at
+	// least one of attrs, with the first such recipient as the example:
+	// a scan of the campaign's rows, for activate and execute only.
+	MissingAttrs(ctx context.Context, campaignID int64, attrs []string) (*MissingAttrs, error)
 
 	// Execute, in one transaction, moves every PENDING recipient of an ACTIVE
 	// campaign to QUEUED (queued_at = next_attempt_at = now) in one

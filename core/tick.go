@@ -282,7 +282,7 @@ func (t *tickRun) sendCampaign(ctx context.Context, c *Campaign, rs []*Recipient
 		}
 		return
 	}
-	renderer, err := NewRenderer(c, t.lim.MessageIDDomain, t.e.unsubscribe)
+	renderer, err := NewRenderer(c, t.lim.MessageIDDomain, t.e.unsubscribe, WithRenderBudget(t.lim.RenderBudget()))
 	if err != nil {
 		for _, r := range rs {
 			t.record(ctx, TemplateOutcome(r, err, t.e.now()), r)
@@ -356,8 +356,15 @@ func (t *tickRun) dropSuppressed(ctx context.Context, c *Campaign, rs []*Recipie
 // what its result means. A throttled or misconfigured sender gets no more
 // work this tick, and a misconfigured one pauses the campaign.
 func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sender sdk.Sender, renderer *Renderer, r *Recipient, log hclog.Logger) {
-	msg, err := renderer.Render(r, t.e.now())
+	msg, err := renderer.RenderContext(ctx, r, t.e.now())
 	if err != nil {
+		if ErrorCode(err) == EUNAVAILABLE {
+			// The tick ended mid-render (deadline, shutdown): not the
+			// recipient's fault, it goes back unsent.
+			now := t.e.now()
+			t.record(ctx, ReleaseOutcome(r, now, now), r)
+			return
+		}
 		t.record(ctx, TemplateOutcome(r, err, t.e.now()), r)
 		return
 	}

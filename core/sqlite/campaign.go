@@ -13,19 +13,25 @@ import (
 
 const campaignCols = `id, name, sender, from_addr, reply_to, subject, text_body, html_body, headers,
 	concurrency, batch_size, status, paused_from, created_at, updated_at,
-	total, pending, queued, sending, sent, failed, bounced`
+	total, pending, queued, sending, sent, failed, bounced, template_attrs`
 
 func scanCampaign(s scanner) (*core.Campaign, error) {
 	var (
 		c                    core.Campaign
 		headers, pausedFrom  sql.NullString
+		templateAttrs        sql.NullString
 		createdAt, updatedAt int64
 	)
 	err := s.Scan(&c.ID, &c.Name, &c.Sender, &c.From, &c.ReplyTo, &c.Subject, &c.Text, &c.HTML, &headers,
 		&c.Concurrency, &c.BatchSize, &c.Status, &pausedFrom, &createdAt, &updatedAt,
-		&c.Stats.Total, &c.Stats.Pending, &c.Stats.Queued, &c.Stats.Sending, &c.Stats.Sent, &c.Stats.Failed, &c.Stats.Bounced)
+		&c.Stats.Total, &c.Stats.Pending, &c.Stats.Queued, &c.Stats.Sending, &c.Stats.Sent, &c.Stats.Failed, &c.Stats.Bounced, &templateAttrs)
 	if err != nil {
 		return nil, err
+	}
+	if templateAttrs.Valid {
+		if err := json.Unmarshal([]byte(templateAttrs.String), &c.TemplateAttrs); err != nil {
+			return nil, fmt.Errorf("campaign %d: decode template attrs: %w", c.ID, err)
+		}
 	}
 	if headers.Valid && headers.String != "" {
 		if err := json.Unmarshal([]byte(headers.String), &c.Headers); err != nil {
@@ -53,14 +59,21 @@ func (db *DB) CreateCampaign(ctx context.Context, c *core.Campaign) error {
 		}
 		headers = string(b)
 	}
+	if c.TemplateAttrs == nil {
+		c.TemplateAttrs = []string{} // NULL is for campaigns older than the column
+	}
+	attrs, err := json.Marshal(c.TemplateAttrs)
+	if err != nil {
+		return fmt.Errorf("create campaign: encode template attrs: %w", err)
+	}
 	now := nowMS()
 	var id int64
-	err := db.writeTx(ctx, "create campaign", func(tx *sql.Tx) error {
+	err = db.writeTx(ctx, "create campaign", func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO campaigns
-			(name, sender, from_addr, reply_to, subject, text_body, html_body, headers, concurrency, batch_size, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			(name, sender, from_addr, reply_to, subject, text_body, html_body, headers, concurrency, batch_size, status, created_at, updated_at, template_attrs)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			c.Name, c.Sender, c.From, c.ReplyTo, c.Subject, c.Text, c.HTML, headers,
-			c.Concurrency, c.BatchSize, string(core.CampaignDraft), ms(now), ms(now)).Scan(&id)
+			c.Concurrency, c.BatchSize, string(core.CampaignDraft), ms(now), ms(now), string(attrs)).Scan(&id)
 	})
 	if err != nil {
 		return err
