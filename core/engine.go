@@ -38,6 +38,10 @@ type Engine struct {
 
 	tickMu   sync.Mutex
 	draining atomic.Bool
+	// drained ends at Drain: renders in progress stop at once (see
+	// tickRun.renderCtx), whatever their templates do.
+	drained     context.Context
+	stopDrained context.CancelFunc
 }
 
 var _ Service = (*Engine)(nil)
@@ -65,6 +69,7 @@ func NewEngine(store Store, senders SenderProvider, limits Limits, logger hclog.
 		logger = hclog.NewNullLogger()
 	}
 	e := &Engine{store: store, senders: senders, log: logger, now: time.Now, limits: limits}
+	e.drained, e.stopDrained = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(e)
 	}
@@ -92,9 +97,12 @@ func (e *Engine) SetLimits(l Limits) error {
 }
 
 // Drain makes the engine stop claiming: a running tick finishes the sends in
-// flight, hands back what it claimed but did not start, and later ticks
-// return EUNAVAILABLE. Used on SIGTERM.
-func (e *Engine) Drain() { e.draining.Store(true) }
+// flight, hands back what it claimed but did not start (and what it was
+// still rendering), and later ticks return EUNAVAILABLE. Used on SIGTERM.
+func (e *Engine) Drain() {
+	e.draining.Store(true)
+	e.stopDrained()
+}
 
 // WaitIdle waits until no tick runs or ctx ends; it reports whether the
 // engine is idle.

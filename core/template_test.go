@@ -228,3 +228,32 @@ func TestTickDeadlineMidRender(t *testing.T) {
 		t.Fatalf("recipient not handed back: %+v", rs)
 	}
 }
+
+// Drain (SIGTERM) ends a render at once, whatever the template does.
+func TestDrainStopsRender(t *testing.T) {
+	h := newHarness(t, func(l *core.Limits) { l.TickTimeout = 60 * time.Second; l.RenderTimeout = 30 * time.Second })
+	c := &core.Campaign{Name: "slow", Sender: "fake", From: "a@example.org", Subject: "x",
+		Text: "{{$n := 2000000000}}{{range $n}}{{end}}", Concurrency: 2, BatchSize: 50}
+	if err := h.db.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.ImportRecipients(ctx, c.ID, core.FormatCSV, strings.NewReader("email\na@example.org\nb@example.org\nc@example.org\n")); err != nil {
+		t.Fatal(err)
+	}
+	h.eng.ChangeCampaign(ctx, c.ID, core.ActionActivate)
+	h.eng.Execute(ctx, c.ID)
+	done := make(chan struct{})
+	go func() { h.eng.Tick(ctx, core.TriggerScheduler); close(done) }()
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	h.eng.Drain()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("tick still running 5s after Drain")
+	}
+	t.Logf("tick ended %s after Drain", time.Since(start))
+	if rs := h.recipients(c.ID, core.RecipientQueued); len(rs) != 3 {
+		t.Fatalf("recipients not handed back: %+v", rs)
+	}
+}

@@ -87,6 +87,10 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger) (*TickResult, er
 	defer cancel()
 
 	t := &tickRun{e: e, lim: lim, start: start, res: &TickResult{}, senders: map[string]*senderState{}}
+	var stopRender context.CancelFunc
+	t.renderCtx, stopRender = context.WithCancel(ctx)
+	defer context.AfterFunc(e.drained, stopRender)()
+	defer stopRender()
 	rec, err := e.store.RecoverLeases(ctx, start, lim.InDoubt.ExpiredLeases(lim.MaxAttempts))
 	if err != nil {
 		return nil, fmt.Errorf("tick: %w", err)
@@ -151,6 +155,10 @@ type tickRun struct {
 	e     *Engine
 	lim   Limits
 	start time.Time
+
+	// renderCtx is the tick's context, ended by Drain too: a render
+	// never holds a shutdown.
+	renderCtx context.Context
 
 	mu       sync.Mutex
 	res      *TickResult
@@ -356,7 +364,7 @@ func (t *tickRun) dropSuppressed(ctx context.Context, c *Campaign, rs []*Recipie
 // what its result means. A throttled or misconfigured sender gets no more
 // work this tick, and a misconfigured one pauses the campaign.
 func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sender sdk.Sender, renderer *Renderer, r *Recipient, log hclog.Logger) {
-	msg, err := renderer.RenderContext(ctx, r, t.e.now())
+	msg, err := renderer.RenderContext(t.renderCtx, r, t.e.now())
 	if err != nil {
 		if ErrorCode(err) == EUNAVAILABLE {
 			// The tick ended mid-render (deadline, shutdown): not the
