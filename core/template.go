@@ -342,7 +342,7 @@ func (w *refWalker) node(n parse.Node, dot dotKind, mult int64) error {
 		if c := rangeLiteral(n.Pipe); c > 0 {
 			inner = mult * c
 			if c > MaxRangeCount || inner > MaxRangeCount {
-				loc, _ := w.tree.ErrorContext(n)
+				loc := location(w.tree, n)
 				return Errorf(EINVALID, "%s: {{range %d}} asks for %d iterations in all: at most %d per message", loc, c, inner, MaxRangeCount)
 			}
 		}
@@ -431,7 +431,7 @@ func (w *refWalker) fields(n parse.Node, base dotKind, idents []string) {
 		w.attrs[idents[1]] = true
 	case base == dotRoot && len(idents) >= 1 && idents[0] == "UnsubscribeURL":
 		if w.unsub == "" {
-			w.unsub, _ = w.tree.ErrorContext(n)
+			w.unsub = location(w.tree, n)
 		}
 	case base == dotAttr && len(idents) >= 1:
 		w.attrs[idents[0]] = true
@@ -508,7 +508,7 @@ func renderError(name string, err error, b RenderBudget) error {
 	if m == nil {
 		return Errorf(EINVALID, "%s: %s", name, strings.TrimPrefix(msg, "template: "))
 	}
-	loc, what := m[1], m[2]
+	loc, what := oneBased(m[1]), m[2]
 	if f := fieldErrRE.FindStringSubmatch(what); f != nil {
 		if f[2] == "RenderCampaign" {
 			return Errorf(EINVALID, "%s: unknown field %s of .Campaign (fields: %s)", loc, f[1], campaignFields)
@@ -563,4 +563,22 @@ func (e *Engine) checkMissingAttrs(ctx context.Context, c *Campaign, a Action) e
 	return Errorf(ECONFLICT, "cannot %s campaign %d: %d recipients lack attributes its templates use (%s), e.g. %s lacks %s: "+
 		"import them again with those columns, or run `campaignd campaign %s %d --allow-missing-attrs` to render them empty",
 		a, c.ID, m.Count, strings.Join(attrs, ", "), m.Example, strings.Join(m.Attrs, ", "), a, c.ID)
+}
+
+// location is "name:line:column" of node n of tr, the column counted
+// from 1 as editors do (text/template counts bytes from 0).
+func location(tr *parse.Tree, n parse.Node) string {
+	loc, _ := tr.ErrorContext(n)
+	return oneBased(loc)
+}
+
+// oneBased turns text/template's "name:line:col" (col from 0) into one
+// whose column counts from 1.
+func oneBased(loc string) string {
+	i := strings.LastIndexByte(loc, ':')
+	col, err := strconv.Atoi(loc[i+1:])
+	if i < 0 || err != nil {
+		return loc
+	}
+	return loc[:i+1] + strconv.Itoa(col+1)
 }

@@ -17,11 +17,11 @@ func checkSpec(subject, text, html string) core.CampaignSpec {
 
 func TestCheckTemplatesUnknownField(t *testing.T) {
 	for _, tc := range []struct{ subject, text, html, want string }{
-		{"Hi {{.Nmae}}", "x", "", "subject:1:5: unknown field Nmae (fields: .Email .Name .Attr.<key> .Campaign.Name .Campaign.ID .UnsubscribeURL)"},
-		{"Hi", "line\n  {{.Campaign.Nmae}}", "", "text:2:13: unknown field Nmae of .Campaign"},
-		{"Hi", "", "<p>{{.Emial}}</p>", "html:1:5: unknown field Emial"},
-		{"Hi", "{{.Attr.city.x}}", "", "text:1:7: can't evaluate field x in type string"},
-		{"Hi", "{{template \"x\" .}}{{define \"x\"}}{{.Nope}}{{end}}", "", "text:1:34: unknown field Nope"},
+		{"Hi {{.Nmae}}", "x", "", "subject:1:6: unknown field Nmae (fields: .Email .Name .Attr.<key> .Campaign.Name .Campaign.ID .UnsubscribeURL)"},
+		{"Hi", "line\n  {{.Campaign.Nmae}}", "", "text:2:14: unknown field Nmae of .Campaign"},
+		{"Hi", "", "<p>{{.Emial}}</p>", "html:1:6: unknown field Emial"},
+		{"Hi", "{{.Attr.city.x}}", "", "text:1:8: can't evaluate field x in type string"},
+		{"Hi", "{{template \"x\" .}}{{define \"x\"}}{{.Nope}}{{end}}", "", "text:1:35: unknown field Nope"},
 	} {
 		_, err := core.CheckTemplates(checkSpec(tc.subject, tc.text, tc.html), core.TemplateCheckOptions{})
 		if core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), tc.want) {
@@ -47,7 +47,7 @@ func TestCheckTemplatesRefs(t *testing.T) {
 func TestCheckTemplatesUnsubscribeNeedsPublicURL(t *testing.T) {
 	spec := checkSpec("Hi", "bye\n{{.UnsubscribeURL}}", "")
 	_, err := core.CheckTemplates(spec, core.TemplateCheckOptions{})
-	if core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "text:2:2") || !strings.Contains(err.Error(), "[http] public_url") {
+	if core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "text:2:3") || !strings.Contains(err.Error(), "[http] public_url") {
 		t.Fatalf("got %v", err)
 	}
 	refs, err := core.CheckTemplates(spec, core.TemplateCheckOptions{HasUnsubscribeURL: true})
@@ -59,8 +59,8 @@ func TestCheckTemplatesUnsubscribeNeedsPublicURL(t *testing.T) {
 // The exact inputs of the hardening issue: refused at create, fast.
 func TestCheckTemplatesBudget(t *testing.T) {
 	for _, tc := range []struct{ subject, text, want string }{
-		{"{{range 200000000}}{{end}}x", "x", "subject:1:8: {{range 200000000}}"},
-		{"x", "{{range 30000000}}0123456789{{end}}", "text:1:8: {{range 30000000}}"},
+		{"{{range 200000000}}{{end}}x", "x", "subject:1:9: {{range 200000000}}"},
+		{"x", "{{range 30000000}}0123456789{{end}}", "text:1:9: {{range 30000000}}"},
 		{"x", "{{range 1000}}{{range 1000}}{{end}}{{end}}", "at most 100000"},
 		{"x", "{{$n := 200000000}}{{range $n}}{{end}}", "render_timeout"},
 		{"x", "{{$n := 90000}}{{range $n}}{{range $n}}0123456789{{end}}{{end}}", "render_max_bytes"},
@@ -196,7 +196,7 @@ func TestTickRenderBudget(t *testing.T) {
 	if res.Failed != 8 || res.Sent != 0 {
 		t.Fatalf("tick %+v", res)
 	}
-	for name, want := range map[string]string{"literal": "subject:1:8: {{range 200000000}}", "size-literal": "text:1:8: {{range 30000000}}",
+	for name, want := range map[string]string{"literal": "subject:1:9: {{range 200000000}}", "size-literal": "text:1:9: {{range 30000000}}",
 		"slow": "render_timeout (100ms)", "big": "render_max_bytes (1000 bytes)"} {
 		for _, r := range h.recipients(ids[name], core.RecipientFailed) {
 			if r.LastErrorClass != core.ClassTemplate || !strings.Contains(r.LastError, want) || r.Attempts != 1 {
