@@ -272,4 +272,3 @@ func TestFaultTemplateSIGTERM(t *testing.T) {
 		t.Fatalf("recipients: %+v", rs)
 	}
 }
-
