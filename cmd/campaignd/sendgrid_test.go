@@ -45,7 +45,8 @@ func sgTestKey(t *testing.T) string {
 // sgEnv starts a fake and an Env whose sender "sg" is the sendgrid plugin
 // pointed at the fake, reading configuredKey from the environment. top is
 // written first (top-level keys, then tables such as [queue] and [http]).
-// sgPublicURL lets sgTextTpl's {{.UnsubscribeURL}} pass create.
+// sgPublicURL lets sgTextTpl's {{.UnsubscribeURL}} pass create; sgEnv
+// adds it unless top sets a public_url of its own.
 const sgPublicURL = "[http]\npublic_url = \"https://mail.example.com\"\nunsubscribe_secret = \"sendgrid-e2e-unsubscribe-secret\"\n"
 
 func sgEnv(t *testing.T, top, configuredKey string) (*Env, *sgfake.Server) {
@@ -54,6 +55,9 @@ func sgEnv(t *testing.T, top, configuredKey string) (*Env, *sgfake.Server) {
 	t.Cleanup(fake.Close)
 	if top != "" && !strings.HasSuffix(top, "\n") {
 		top += "\n"
+	}
+	if !strings.Contains(top, "public_url") {
+		top += sgPublicURL
 	}
 	e := NewEnv(t, top+fmt.Sprintf("[senders.sg]\nplugin = \"sendgrid\"\n[senders.sg.options]\napi_key = \"${%s}\"\napi_url = %q\ntimeout = \"10s\"\n",
 		sgKeyEnv, fake.URL()))
@@ -387,7 +391,7 @@ func TestSendGridCampaign(t *testing.T) {
 func TestSendGridThrottled(t *testing.T) {
 	t.Parallel()
 	key := sgTestKey(t)
-	e, fake := sgEnv(t, "[queue]\nthrottle_delay = \"1s\"\nretry_base = \"100ms\"\n"+sgPublicURL, key)
+	e, fake := sgEnv(t, "[queue]\nthrottle_delay = \"1s\"\nretry_base = \"100ms\"\n", key)
 	fake.SetAPIKey(key)
 	fake.RateLimit(1, 2*time.Second)
 	c := &sgCLI{t: t, e: e}
@@ -468,7 +472,7 @@ func TestSendGridThrottled(t *testing.T) {
 func TestSendGridBadAPIKey(t *testing.T) {
 	t.Parallel()
 	goodKey, badKey := sgTestKey(t), sgTestKey(t)
-	e, fake := sgEnv(t, "log_level = \"trace\"\n[queue]\nretry_base = \"100ms\"\n"+sgPublicURL, badKey)
+	e, fake := sgEnv(t, "log_level = \"trace\"\n[queue]\nretry_base = \"100ms\"\n", badKey)
 	fake.SetAPIKey(goodKey)
 	d := e.StartDaemon()
 	c := &sgCLI{t: t, e: e}
