@@ -63,7 +63,7 @@ func TestCheckTemplatesBudget(t *testing.T) {
 		{"x", "{{range 30000000}}0123456789{{end}}", "text:1:9: {{range 30000000}}"},
 		{"x", "{{range 1000}}{{range 1000}}{{end}}{{end}}", "at most 100000"},
 		{"x", "{{$n := 200000000}}{{range $n}}{{end}}", "render_timeout"},
-		{"x", "{{$n := 90000}}{{range $n}}{{range $n}}0123456789{{end}}{{end}}", "render_max_bytes"},
+		{"x", `{{$n := 90000}}{{range $n}}{{printf "%0999999d" 1}}{{end}}`, "render_max_bytes"},
 		{"x", `{{define "a"}}{{range 10}}{{template "b"}}{{end}}{{end}}{{define "b"}}{{range 10}}{{template "c"}}{{end}}{{end}}` +
 			`{{define "c"}}{{range 100000}}{{end}}{{end}}{{template "a"}}`, "render_timeout"},
 	} {
@@ -255,5 +255,31 @@ func TestDrainStopsRender(t *testing.T) {
 	t.Logf("tick ended %s after Drain", time.Since(start))
 	if rs := h.recipients(c.ID, core.RecipientQueued); len(rs) != 3 {
 		t.Fatalf("recipients not handed back: %+v", rs)
+	}
+}
+
+func TestLimitsRenderBudget(t *testing.T) {
+	l := core.DefaultLimits()
+	if b := l.RenderBudget(); b != core.DefaultRenderBudget() || b.Timeout != 2*time.Second || b.MaxBytes != 10<<20 {
+		t.Fatalf("default budget %+v", b)
+	}
+	l.RenderTimeout, l.RenderMaxBytes = 0, 0 // 0 takes the default
+	if err := l.Validate(); err != nil || l.RenderBudget() != core.DefaultRenderBudget() {
+		t.Fatalf("zero budget: %v %+v", err, l.RenderBudget())
+	}
+	for _, tc := range []struct {
+		mut  func(*core.Limits)
+		want string
+	}{
+		{func(l *core.Limits) { l.RenderTimeout = 31 * time.Second }, "queue.render_timeout"},
+		{func(l *core.Limits) { l.RenderTimeout = -time.Second }, "queue.render_timeout"},
+		{func(l *core.Limits) { l.RenderMaxBytes = -1 }, "queue.render_max_bytes"},
+		{func(l *core.Limits) { l.RenderMaxBytes = 101 << 20 }, "queue.render_max_bytes"},
+	} {
+		l := core.DefaultLimits()
+		tc.mut(&l)
+		if err := l.Validate(); core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: got %v, want %s", l, err, tc.want)
+		}
 	}
 }
