@@ -2,10 +2,8 @@ package core
 
 import (
 	"fmt"
-	htmltemplate "html/template"
 	"net/mail"
 	"strings"
-	"text/template"
 	"time"
 	"unicode/utf8"
 
@@ -192,6 +190,9 @@ type Campaign struct {
 	CreatedAt   time.Time      `json:"created_at"`
 	UpdatedAt   time.Time      `json:"updated_at"`
 	Stats       Stats          `json:"stats"`
+	// TemplateAttrs are the recipient attributes the templates reference
+	// (see CheckTemplates), sorted; set at create.
+	TemplateAttrs []string `json:"template_attrs"`
 }
 
 // CampaignSpec is what an operator supplies to create a campaign.
@@ -257,14 +258,9 @@ func (s *CampaignSpec) Validate(defaultConcurrency int) error {
 	if s.Text == "" && s.HTML == "" {
 		return Errorf(EINVALID, "text/html: a campaign needs a text or an HTML body")
 	}
-	if _, err := template.New("subject").Option("missingkey=error").Parse(s.Subject); err != nil {
-		return Errorf(EINVALID, "subject: template: %v", err)
-	}
-	if _, err := template.New("text").Option("missingkey=error").Parse(s.Text); err != nil {
-		return Errorf(EINVALID, "text: template: %v", err)
-	}
-	if _, err := htmltemplate.New("html").Option("missingkey=error").Parse(s.HTML); err != nil {
-		return Errorf(EINVALID, "html: template: %v", err)
+	// Parsed here; executed against a sample by CheckTemplates.
+	if _, _, err := parseTemplates(s.Subject, s.Text, s.HTML); err != nil {
+		return err
 	}
 	for i, h := range s.Headers {
 		if err := sdk.ValidateHeader(h.Name, h.Value); err != nil {

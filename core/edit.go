@@ -116,18 +116,18 @@ type DeletedCampaign struct {
 
 // checkSpec is the one validation of a campaign's content and settings,
 // shared by create, edit and clone: the spec's own checks (see
-// CampaignSpec.Validate, which fills defaults) and that its sender is
-// configured. EINVALID naming the first bad field.
-func (e *Engine) checkSpec(spec *CampaignSpec) error {
+// CampaignSpec.Validate, which fills defaults), that its sender is
+// configured, and its templates executed for real (see CheckTemplates). It
+// returns what the templates reference; EINVALID naming the first bad
+// field, or the template, line and column.
+func (e *Engine) checkSpec(spec *CampaignSpec) (TemplateRefs, error) {
 	if err := spec.Validate(e.Limits().DefaultConcurrency); err != nil {
-		return err
+		return TemplateRefs{}, err
 	}
-	// TEMPLATE CHECK: the templates executed against a sample recipient
-	// (issue 10 item 1) plug in here, for create, edit and clone alike.
 	if e.senders != nil && !e.senders.Has(spec.Sender) {
-		return Errorf(EINVALID, "sender: %q is not configured (add a [senders.%s] table)", spec.Sender, spec.Sender)
+		return TemplateRefs{}, Errorf(EINVALID, "sender: %q is not configured (add a [senders.%s] table)", spec.Sender, spec.Sender)
 	}
-	return nil
+	return e.checkTemplates(*spec)
 }
 
 // EditCampaign changes a DRAFT, ACTIVE or PAUSED campaign's content and
@@ -149,10 +149,12 @@ func (e *Engine) EditCampaign(ctx context.Context, id int64, edit CampaignEdit) 
 	}
 	spec := c.Spec()
 	edit.apply(&spec)
-	if err := e.checkSpec(&spec); err != nil {
+	refs, err := e.checkSpec(&spec)
+	if err != nil {
 		return nil, err
 	}
 	c.setSpec(spec)
+	c.TemplateAttrs = refs.Attrs
 	if err := e.store.UpdateCampaign(ctx, c, e.now()); err != nil {
 		return nil, fmt.Errorf("edit campaign %d: %w", id, err)
 	}
@@ -175,11 +177,13 @@ func (e *Engine) CloneCampaign(ctx context.Context, id int64, req CloneRequest) 
 	if spec.Name == "" {
 		spec.Name = src.Name + " (copy)"
 	}
-	if err := e.checkSpec(&spec); err != nil {
+	refs, err := e.checkSpec(&spec)
+	if err != nil {
 		return nil, err
 	}
 	c := &Campaign{}
 	c.setSpec(spec)
+	c.TemplateAttrs = refs.Attrs
 	if _, err := e.store.CloneCampaign(ctx, c, id, req.WithRecipients, e.now()); err != nil {
 		return nil, fmt.Errorf("clone campaign %d: %w", id, err)
 	}

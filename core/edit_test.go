@@ -119,7 +119,8 @@ func TestRetryTemplateAfterEdit(t *testing.T) {
 	h := newHarness(t, nil)
 	c, _ := h.eng.CreateCampaign(ctx, core.CampaignSpec{Name: "t", Sender: "fake", From: "a@example.org",
 		Subject: "For {{.Attr.city}}", Text: "x", BatchSize: 2})
-	csv := "email,city\na@example.org,Oslo\nb@example.org,\nc@example.org,Rome\n"
+	// b's city breaks the subject (a header): b fails on the template.
+	csv := "email,city\na@example.org,Oslo\nb@example.org,\"Os\nlo\"\nc@example.org,Rome\n"
 	if _, err := h.eng.ImportRecipients(ctx, c.ID, core.FormatCSV, strings.NewReader(csv)); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestRetryTemplateAfterEdit(t *testing.T) {
 	if _, err := h.eng.ChangeCampaign(ctx, c.ID, core.ActionPause); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{Subject: ptr(`For {{or (index .Attr "city") "you"}}`)}); err != nil {
+	if _, err := h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{Subject: ptr(`For {{if eq .Email "b@example.org"}}you{{else}}{{.Attr.city}}{{end}}`)}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := h.eng.Retry(ctx, c.ID, string(core.ClassTemplate))
@@ -284,7 +285,7 @@ func TestPreview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sample := core.SampleRecipient()
+	sample := core.SampleRecipient(core.TemplateRefs{})
 	if !p.Sample || p.RecipientID != 0 || p.Email != sample.Email || p.Subject != "Hi "+sample.Name {
 		t.Fatalf("sample preview: %+v", p)
 	}
@@ -349,8 +350,8 @@ func TestPreview(t *testing.T) {
 	}
 	// A recipient the template fails on: EINVALID with the template error.
 	c2, _ := h.eng.CreateCampaign(ctx, core.CampaignSpec{Name: "q", Sender: "fake", From: "a@example.org", Subject: "For {{.Attr.city}}", Text: "x"})
-	h.eng.AddRecipient(ctx, c2.ID, core.RecipientInput{Email: "z@example.org"})
-	if _, err := h.eng.Preview(ctx, c2.ID, ""); core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "city") {
+	h.eng.AddRecipient(ctx, c2.ID, core.RecipientInput{Email: "z@example.org", Attrs: map[string]string{"city": "Os\nlo"}})
+	if _, err := h.eng.Preview(ctx, c2.ID, ""); core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "subject") {
 		t.Errorf("preview of a failing template: %v", err)
 	}
 }

@@ -42,6 +42,10 @@ type Engine struct {
 	locker     CampaignLocker // other processes' ticks; nil: none
 	ticks      atomic.Int64   // ticks running
 	draining   atomic.Bool
+	// drained ends at Drain: renders in progress stop at once (see
+	// tickRun.renderCtx), whatever their templates do.
+	drained     context.Context
+	stopDrained context.CancelFunc
 }
 
 var _ Service = (*Engine)(nil)
@@ -79,6 +83,7 @@ func NewEngine(store Store, senders SenderProvider, limits Limits, logger hclog.
 		logger = hclog.NewNullLogger()
 	}
 	e := &Engine{store: store, senders: senders, log: logger, now: time.Now, limits: limits, ticking: map[int64]bool{}}
+	e.drained, e.stopDrained = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(e)
 	}
@@ -106,9 +111,12 @@ func (e *Engine) SetLimits(l Limits) error {
 }
 
 // Drain makes the engine stop claiming: a running tick finishes the sends in
-// flight, hands back what it claimed but did not start, and later ticks
-// return EUNAVAILABLE. Used on SIGTERM.
-func (e *Engine) Drain() { e.draining.Store(true) }
+// flight, hands back what it claimed but did not start (and what it was
+// still rendering), and later ticks return EUNAVAILABLE. Used on SIGTERM.
+func (e *Engine) Drain() {
+	e.draining.Store(true)
+	e.stopDrained()
+}
 
 // WaitIdle waits until no tick runs or ctx ends; it reports whether the
 // engine is idle.
@@ -125,15 +133,18 @@ func (e *Engine) WaitIdle(ctx context.Context) bool {
 	}
 }
 
-// CreateCampaign validates spec (see CampaignSpec.Validate; edit and clone
-// validate alike) and stores the campaign in DRAFT. An unknown sender is
-// EINVALID.
+// CreateCampaign validates spec (see CampaignSpec.Validate), checks its
+// templates for real (see CheckTemplates) and stores the campaign in DRAFT
+// with the attributes its templates reference. An unknown sender, or a
+// template that fails on the sample recipient, is EINVALID.
 func (e *Engine) CreateCampaign(ctx context.Context, spec CampaignSpec) (*Campaign, error) {
-	if err := e.checkSpec(&spec); err != nil {
+	refs, err := e.checkSpec(&spec)
+	if err != nil {
 		return nil, err
 	}
 	c := &Campaign{Status: CampaignDraft}
 	c.setSpec(spec)
+	c.TemplateAttrs = refs.Attrs
 	if err := e.store.CreateCampaign(ctx, c); err != nil {
 		return nil, fmt.Errorf("create campaign: %w", err)
 	}
@@ -152,6 +163,9 @@ func (e *Engine) Campaigns(ctx context.Context) ([]*Campaign, error) {
 
 // ChangeCampaign applies activate, pause, resume or cancel. An illegal move
 // is ECONFLICT naming both states; a concurrent change is ECONFLICT too.
+// Activate is ECONFLICT while a recipient lacks an attribute the templates
+// reference, unless ctx carries WithAllowMissingAttrs (see
+// checkMissingAttrs).
 func (e *Engine) ChangeCampaign(ctx context.Context, id int64, a Action) (*Campaign, error) {
 	switch a {
 	case ActionActivate, ActionPause, ActionResume, ActionCancel:
@@ -166,6 +180,11 @@ func (e *Engine) ChangeCampaign(ctx context.Context, id int64, a Action) (*Campa
 	if err != nil {
 		return nil, err
 	}
+	if a == ActionActivate {
+		if err := e.checkMissingAttrs(ctx, c, a); err != nil {
+			return nil, err
+		}
+	}
 	if err := e.store.SetCampaignStatus(ctx, id, c.Status, to, e.now()); err != nil {
 		return nil, fmt.Errorf("%s campaign %d: %w", a, id, err)
 	}
@@ -175,7 +194,9 @@ func (e *Engine) ChangeCampaign(ctx context.Context, id int64, a Action) (*Campa
 // Execute queues every PENDING recipient of an ACTIVE campaign and moves it
 // to SENDING, in one transaction; nothing is sent. Every call leaves an
 // execution record: a refused or failed execute leaves a FAILED one and the
-// campaign as it was.
+// campaign as it was. Like activate, it is ECONFLICT while a PENDING
+// recipient lacks an attribute the templates reference, unless ctx carries
+// WithAllowMissingAttrs.
 func (e *Engine) Execute(ctx context.Context, id int64) (*ExecuteResult, error) {
 	c, err := e.store.Campaign(ctx, id)
 	if err != nil {
@@ -195,6 +216,9 @@ func (e *Engine) Execute(ctx context.Context, id int64) (*ExecuteResult, error) 
 		return nil, cause
 	}
 	if _, err := Transition(c.Status, c.PausedFrom, ActionExecute); err != nil {
+		return fail(err)
+	}
+	if err := e.checkMissingAttrs(ctx, c, ActionExecute); err != nil {
 		return fail(err)
 	}
 	x, err := e.store.Execute(ctx, id, actor, e.now())
@@ -256,15 +280,16 @@ func (e *Engine) Retry(ctx context.Context, id int64, errorClass string) (*Retry
 // campaign; EINVALID for an unreadable header or stream, with the counts of
 // what was already committed.
 func (e *Engine) ImportRecipients(ctx context.Context, id int64, format ImportFormat, r io.Reader) (*ImportResult, error) {
-	if err := e.checkOpen(ctx, id); err != nil {
+	c, err := e.checkOpen(ctx, id)
+	if err != nil {
 		return nil, err
 	}
-	return importRecipients(ctx, e.store, id, format, r, e.now)
+	return importRecipients(ctx, e.store, id, format, r, e.now, e.templateAttrs(c))
 }
 
 // AddRecipient adds one recipient; an invalid address or name is EINVALID.
 func (e *Engine) AddRecipient(ctx context.Context, id int64, in RecipientInput) (*ImportResult, error) {
-	if err := e.checkOpen(ctx, id); err != nil {
+	if _, err := e.checkOpen(ctx, id); err != nil {
 		return nil, err
 	}
 	if err := in.Validate(); err != nil {
@@ -277,15 +302,15 @@ func (e *Engine) AddRecipient(ctx context.Context, id int64, in RecipientInput) 
 	return &ImportResult{Added: ir.Added, Duplicates: ir.Duplicates, Suppressed: ir.Suppressed, Errors: []ImportError{}}, nil
 }
 
-func (e *Engine) checkOpen(ctx context.Context, id int64) error {
+func (e *Engine) checkOpen(ctx context.Context, id int64) (*Campaign, error) {
 	c, err := e.store.Campaign(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if c.Status == CampaignCompleted || c.Status == CampaignCancelled {
-		return Errorf(ECONFLICT, "campaign %d is %s: recipients can no longer be added", id, c.Status)
+		return nil, Errorf(ECONFLICT, "campaign %d is %s: recipients can no longer be added", id, c.Status)
 	}
-	return nil
+	return c, nil
 }
 
 // Recipients lists a campaign's recipients, a page of f.Limit (see

@@ -447,7 +447,8 @@ func TestSenderUnavailableRequeuesWithoutFailing(t *testing.T) {
 func TestTemplateFailureIsPerRecipient(t *testing.T) {
 	h := newHarness(t, nil)
 	c, _ := h.eng.CreateCampaign(ctx, core.CampaignSpec{Name: "t", Sender: "fake", From: "a@example.org", Subject: "For {{.Attr.city}}", Text: "x"})
-	csv := "email,city\na@example.org,Oslo\nb@example.org,\nc@example.org,Rome\n"
+	// b's city breaks the subject (a header): b fails, the others go out.
+	csv := "email,city\na@example.org,Oslo\nb@example.org,\"Os\nlo\"\nc@example.org,Rome\n"
 	if _, err := h.eng.ImportRecipients(ctx, c.ID, core.FormatCSV, strings.NewReader(csv)); err != nil {
 		t.Fatal(err)
 	}
@@ -766,15 +767,18 @@ func TestOverlappingTicksInOneProcessSkip(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	sent, skipped := 0, 0
+	// One tick sends the batch. Each other one either met the campaign
+	// locked (skipped) or, starting after the claim, found nothing due:
+	// ticks lock campaigns, not the engine.
+	sent, worked := 0, 0
 	for _, r := range results {
 		sent += r.Sent
-		if r.Skipped {
-			skipped++
+		if r.Processed > 0 {
+			worked++
 		}
 	}
-	if sent != 50 || skipped != 3 || h.sender.sentCount() != 50 {
-		t.Fatalf("sent %d skipped %d sends %d", sent, skipped, h.sender.sentCount())
+	if sent != 50 || worked != 1 || h.sender.sentCount() != 50 {
+		t.Fatalf("sent %d by %d ticks, %d sends; want 50 by one tick", sent, worked, h.sender.sentCount())
 	}
 }
 

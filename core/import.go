@@ -47,6 +47,44 @@ type ImportResult struct {
 	Suppressed int64         `json:"suppressed"`
 	Invalid    int64         `json:"invalid"`
 	Errors     []ImportError `json:"errors"`
+	// MissingAttrs reports the valid rows that lack an attribute the
+	// campaign's templates reference; nil when none does (and for
+	// suppression imports).
+	MissingAttrs *ImportMissingAttrs `json:"missing_attrs,omitempty"`
+}
+
+// ImportMissingAttrs counts the imported rows lacking an attribute the
+// templates reference (duplicates and suppressed rows included: they are
+// counted as read). Such rows make activate and execute refuse until they
+// are completed, or the operator allows it (see WithAllowMissingAttrs).
+type ImportMissingAttrs struct {
+	Rows  int64    `json:"rows"`
+	Lines []int64  `json:"lines"` // the first MaxMissingAttrLines of them
+	Attrs []string `json:"attrs"` // the referenced attributes missing at least once, sorted
+}
+
+// MaxMissingAttrLines bounds the line numbers ImportMissingAttrs lists.
+const MaxMissingAttrLines = 10
+
+// note counts row line if it lacks one of attrs.
+func (m *ImportMissingAttrs) note(line int64, in *RecipientInput, attrs []string) {
+	lacks := false
+	for _, a := range attrs {
+		if _, ok := in.Attrs[a]; !ok {
+			lacks = true
+			if !slices.Contains(m.Attrs, a) {
+				m.Attrs = append(m.Attrs, a)
+				slices.Sort(m.Attrs)
+			}
+		}
+	}
+	if !lacks {
+		return
+	}
+	m.Rows++
+	if len(m.Lines) < MaxMissingAttrLines {
+		m.Lines = append(m.Lines, line)
+	}
 }
 
 // MaxImportErrors bounds the per-row errors an ImportResult lists; Invalid
@@ -94,8 +132,10 @@ func (e *rowError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.
 // importChunk rows per transaction, so parsing overlaps SQLite's work. Two
 // runs take turns, so memory stays bounded whatever the file's size. It
 // returns the counts so far together with any error that stopped it: rows
-// already committed stay committed.
-func importRecipients(ctx context.Context, store Store, campaignID int64, format ImportFormat, r io.Reader, now func() time.Time) (*ImportResult, error) {
+// already committed stay committed. Valid rows lacking one of attrs (the
+// attributes the campaign's templates reference) are reported in
+// res.MissingAttrs.
+func importRecipients(ctx context.Context, store Store, campaignID int64, format ImportFormat, r io.Reader, now func() time.Time, attrs []string) (*ImportResult, error) {
 	var src recipientSource
 	switch format {
 	case FormatCSV, "":
@@ -110,6 +150,12 @@ func importRecipients(ctx context.Context, store Store, campaignID int64, format
 		return nil, Errorf(EINVALID, "format %q: must be csv or jsonl", format)
 	}
 	res := &ImportResult{Errors: []ImportError{}}
+	missing := &ImportMissingAttrs{Lines: []int64{}}
+	defer func() {
+		if missing.Rows > 0 {
+			res.MissingAttrs = missing
+		}
+	}()
 
 	// The writer owns written and werr until done is closed; it drains
 	// full to the end even after a failure, so sending never blocks for
@@ -176,6 +222,9 @@ func importRecipients(ctx context.Context, store Store, campaignID int64, format
 		if verr := in.Validate(); verr != nil {
 			res.addError(line, ErrorMessage(verr))
 			continue
+		}
+		if len(attrs) > 0 {
+			missing.note(line, &in, attrs)
 		}
 		run.add(&in)
 		if run.full() {

@@ -35,6 +35,23 @@ type Limits struct {
 	// MessageIDDomain is the right-hand side of Message-IDs; "" uses the
 	// campaign's From domain.
 	MessageIDDomain string
+	// RenderTimeout and RenderMaxBytes are the render budget of one
+	// message (see RenderBudget and Renderer.RenderContext); 0 takes the
+	// default. A tick's deadline also ends a render, whichever comes first.
+	RenderTimeout  time.Duration
+	RenderMaxBytes int64
+}
+
+// RenderBudget returns the render budget in force, defaults filled in.
+func (l Limits) RenderBudget() RenderBudget {
+	b := DefaultRenderBudget()
+	if l.RenderTimeout > 0 {
+		b.Timeout = l.RenderTimeout
+	}
+	if l.RenderMaxBytes > 0 {
+		b.MaxBytes = l.RenderMaxBytes
+	}
+	return b
 }
 
 // DefaultLimits returns the documented defaults.
@@ -49,6 +66,8 @@ func DefaultLimits() Limits {
 		RetryBase:          time.Minute,
 		RetryMax:           time.Hour,
 		ThrottleDelay:      time.Minute,
+		RenderTimeout:      DefaultRenderTimeout,
+		RenderMaxBytes:     DefaultRenderMaxBytes,
 	}
 }
 
@@ -72,6 +91,10 @@ func (l Limits) Validate() error {
 		return Errorf(EINVALID, "queue.retry_base/retry_max: need 0 <= retry_base <= retry_max")
 	case l.ThrottleDelay < 0:
 		return Errorf(EINVALID, "queue.throttle_delay: must not be negative")
+	case l.RenderTimeout < 0 || l.RenderTimeout > MaxRenderTimeout:
+		return Errorf(EINVALID, "queue.render_timeout: %s is outside (0, %s]", l.RenderTimeout, MaxRenderTimeout)
+	case l.RenderMaxBytes < 0 || l.RenderMaxBytes > MaxRenderMaxBytes:
+		return Errorf(EINVALID, "queue.render_max_bytes: %d is outside 1..%d", l.RenderMaxBytes, int64(MaxRenderMaxBytes))
 	}
 	return nil
 }

@@ -63,15 +63,10 @@ type TestSendResult struct {
 	Error      *SendError `json:"error,omitempty"`
 }
 
-// SampleRecipient is who a campaign without recipients is previewed for.
-func SampleRecipient() *Recipient {
-	return &Recipient{Email: "sample.recipient@example.com", Name: "Sample Recipient", Attrs: map[string]string{}}
-}
-
 // newRenderer is the one way a campaign's messages are rendered: the
 // tick, preview and test send all build their Renderer here.
 func (e *Engine) newRenderer(c *Campaign, lim Limits) (*Renderer, error) {
-	return NewRenderer(c, lim.MessageIDDomain, e.unsubscribe)
+	return NewRenderer(c, lim.MessageIDDomain, e.unsubscribe, WithRenderBudget(lim.RenderBudget()))
 }
 
 // previewRecipient returns the campaign's recipient of address email, or
@@ -95,7 +90,7 @@ func (e *Engine) previewRecipient(ctx context.Context, c *Campaign, email string
 		return nil, false, err
 	}
 	if len(rs) == 0 {
-		return SampleRecipient(), true, nil
+		return SampleRecipient(TemplateRefs{Attrs: c.TemplateAttrs}), true, nil
 	}
 	return rs[0], false, nil
 }

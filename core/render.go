@@ -2,11 +2,16 @@ package core
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	htmltemplate "html/template"
+	"io"
+	"maps"
 	"mime"
 	"net/mail"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"text/template"
 	"time"
 
@@ -33,28 +38,52 @@ type RenderCampaign struct {
 // campaign with NewRenderer; it is safe for concurrent use.
 type Renderer struct {
 	c           *Campaign
-	subject     *template.Template
-	text        *template.Template
-	html        *htmltemplate.Template
+	master      *templateSet // parsed and instrumented, never executed
+	refs        TemplateRefs
+	budget      RenderBudget
 	domain      string
 	unsubscribe func(c *Campaign, r *Recipient) string
+
+	mu   sync.Mutex
+	free []*pooledSet // executable copies not in use
+}
+
+// pooledSet is an executable copy of the master set whose budget
+// checkpoints ask cur: one render at a time uses it.
+type pooledSet struct {
+	templateSet
+	cur *renderRun
+}
+
+// RenderOption customises a Renderer.
+type RenderOption func(*Renderer)
+
+// WithRenderBudget sets the render budget; a zero field keeps its default
+// (DefaultRenderBudget).
+func WithRenderBudget(b RenderBudget) RenderOption {
+	return func(r *Renderer) {
+		if b.Timeout > 0 {
+			r.budget.Timeout = b.Timeout
+		}
+		if b.MaxBytes > 0 {
+			r.budget.MaxBytes = b.MaxBytes
+		}
+	}
 }
 
 // NewRenderer parses the campaign's templates. messageIDDomain names the
 // right-hand side of Message-IDs ("" uses the From address's domain);
 // unsubscribe, when not nil, returns the recipient's unsubscribe URL. It
-// returns an EINVALID error when a template does not parse.
-func NewRenderer(c *Campaign, messageIDDomain string, unsubscribe func(*Campaign, *Recipient) string) (*Renderer, error) {
-	r := &Renderer{c: c, domain: messageIDDomain, unsubscribe: unsubscribe}
+// returns an EINVALID error when a template does not parse or asks for a
+// literal range over MaxRangeCount.
+func NewRenderer(c *Campaign, messageIDDomain string, unsubscribe func(*Campaign, *Recipient) string, opts ...RenderOption) (*Renderer, error) {
+	r := &Renderer{c: c, domain: messageIDDomain, unsubscribe: unsubscribe, budget: DefaultRenderBudget()}
+	for _, o := range opts {
+		o(r)
+	}
 	var err error
-	if r.subject, err = template.New("subject").Option("missingkey=error").Parse(c.Subject); err != nil {
-		return nil, Errorf(EINVALID, "subject: template: %v", err)
-	}
-	if r.text, err = template.New("text").Option("missingkey=error").Parse(c.Text); err != nil {
-		return nil, Errorf(EINVALID, "text: template: %v", err)
-	}
-	if r.html, err = htmltemplate.New("html").Option("missingkey=error").Parse(c.HTML); err != nil {
-		return nil, Errorf(EINVALID, "html: template: %v", err)
+	if r.master, r.refs, err = parseTemplates(c.Subject, c.Text, c.HTML); err != nil {
+		return nil, err
 	}
 	if r.domain == "" {
 		if a, perr := mail.ParseAddress(c.From); perr == nil {
@@ -67,6 +96,9 @@ func NewRenderer(c *Campaign, messageIDDomain string, unsubscribe func(*Campaign
 	return r, nil
 }
 
+// Refs returns what the campaign's templates reference.
+func (r *Renderer) Refs() TemplateRefs { return r.refs }
+
 // MessageID returns the deterministic Message-ID of a recipient of the
 // campaign: the same on every retry and resend, so a duplicate delivery is
 // recognisable.
@@ -74,15 +106,45 @@ func (r *Renderer) MessageID(recipientID int64) string {
 	return fmt.Sprintf("<c%d.r%d@%s>", r.c.ID, recipientID, r.domain)
 }
 
-// Render builds the message for one recipient. A template that fails on the
-// recipient's data, or a rendered subject containing CR or LF, returns an
-// EINVALID error: the recipient fails permanently with class template.
+// Render is RenderContext without a context.
 func (r *Renderer) Render(rc *Recipient, now time.Time) (*sdk.Message, error) {
+	return r.RenderContext(context.Background(), rc, now)
+}
+
+// RenderContext builds the message for one recipient. A template that
+// fails on the recipient's data, a rendered subject containing CR or LF,
+// or a message over the render budget returns an EINVALID error (the
+// recipient fails with class template); a ctx that ends first returns an
+// EUNAVAILABLE error (the recipient is not at fault). An attribute the
+// templates reference that the recipient lacks renders empty (activate
+// and execute are where missing attributes are refused).
+//
+// The budget guarantees:
+//   - RenderContext returns within the budget's Timeout (plus scheduling)
+//     or as soon as ctx ends, whatever the templates do: execution runs in
+//     its own goroutine, which is abandoned when the budget is spent.
+//   - An abandoned execution stops by itself: every write and every
+//     budget checkpoint (at the start of each template and of each
+//     {{range}} iteration) fails once the deadline has passed or the
+//     caller gave up, so a loop, writing or not, ends within one
+//     iteration. Between checkpoints a template does straight-line work
+//     bounded by its own size (builtins are bounded: printf refuses widths
+//     over 10^6).
+//   - At most MaxBytes are rendered (subject, text and HTML together): the
+//     writer refuses the write that would pass the limit.
+func (r *Renderer) RenderContext(ctx context.Context, rc *Recipient, now time.Time) (*sdk.Message, error) {
 	data := RenderData{
 		Email:    rc.Email,
 		Name:     rc.Name,
 		Attr:     rc.Attrs,
 		Campaign: RenderCampaign{ID: r.c.ID, Name: r.c.Name},
+	}
+	if len(r.refs.Attrs) > 0 {
+		data.Attr = make(map[string]string, len(rc.Attrs)+len(r.refs.Attrs))
+		for _, k := range r.refs.Attrs {
+			data.Attr[k] = ""
+		}
+		maps.Copy(data.Attr, rc.Attrs)
 	}
 	if data.Attr == nil {
 		data.Attr = map[string]string{}
@@ -90,22 +152,13 @@ func (r *Renderer) Render(rc *Recipient, now time.Time) (*sdk.Message, error) {
 	if r.unsubscribe != nil {
 		data.UnsubscribeURL = r.unsubscribe(r.c, rc)
 	}
-	var buf bytes.Buffer
-	if err := r.subject.Execute(&buf, data); err != nil {
-		return nil, Errorf(EINVALID, "subject: %v", err)
+	parts, err := r.execute(ctx, &data)
+	if err != nil {
+		return nil, err
 	}
-	subject := buf.String()
+	subject, text, html := parts[0], parts[1], parts[2]
 	if strings.ContainsAny(subject, "\r\n\x00") {
 		return nil, Errorf(EINVALID, "subject: rendered subject contains CR, LF or NUL")
-	}
-	buf.Reset()
-	if err := r.text.Execute(&buf, data); err != nil {
-		return nil, Errorf(EINVALID, "text: %v", err)
-	}
-	text := buf.String()
-	buf.Reset()
-	if err := r.html.Execute(&buf, data); err != nil {
-		return nil, Errorf(EINVALID, "html: %v", err)
 	}
 	// Stored addresses are addr-specs, quoted where needed ("a b"@x.org);
 	// mail.Address wants the unquoted form and quotes it again itself.
@@ -142,8 +195,154 @@ func (r *Renderer) Render(rc *Recipient, now time.Time) (*sdk.Message, error) {
 		ReplyTo:     r.c.ReplyTo,
 		Subject:     subject,
 		Text:        text,
-		HTML:        buf.String(),
+		HTML:        html,
 		Date:        now,
 		Headers:     headers,
 	}, nil
+}
+
+// renderGrace is how long past its deadline a render may take to report
+// where it stopped before it is abandoned.
+const renderGrace = 50 * time.Millisecond
+
+// renderRun is one render's budget, which its set's checkpoints and its
+// writer ask.
+type renderRun struct {
+	deadline time.Time
+	gaveUp   atomic.Bool // the caller stopped waiting
+}
+
+func (b *renderRun) check() error {
+	if b.gaveUp.Load() {
+		return errRenderAbandon
+	}
+	if time.Now().After(b.deadline) {
+		return errRenderTimeout
+	}
+	return nil
+}
+
+// budgetWriter refuses a write once its run is over budget in time or
+// the next write would pass max bytes in all.
+type budgetWriter struct {
+	buf bytes.Buffer
+	run *renderRun
+	n   int64
+	max int64
+}
+
+func (w *budgetWriter) Write(p []byte) (int, error) {
+	if err := w.run.check(); err != nil {
+		return 0, err
+	}
+	if w.n+int64(len(p)) > w.max {
+		return 0, errRenderTooLarge
+	}
+	w.n += int64(len(p))
+	return w.buf.Write(p)
+}
+
+// execute renders subject, text and HTML under the budget (see
+// RenderContext).
+func (r *Renderer) execute(ctx context.Context, data *RenderData) ([3]string, error) {
+	run := &renderRun{deadline: time.Now().Add(r.budget.Timeout)}
+	type result struct {
+		parts [3]string
+		err   error
+	}
+	done := make(chan result, 1) // the abandoned goroutine must not block
+	go func() {
+		var res result
+		res.parts, res.err = r.executeSet(run, data)
+		done <- res
+	}()
+	timer := time.NewTimer(r.budget.Timeout)
+	defer timer.Stop()
+	select {
+	case res := <-done:
+		return res.parts, res.err
+	case <-timer.C:
+		// The execution fails at its next checkpoint or write: give it a
+		// moment to say in which template.
+		grace := time.NewTimer(renderGrace)
+		defer grace.Stop()
+		select {
+		case res := <-done:
+			return res.parts, res.err
+		case <-grace.C:
+		case <-ctx.Done():
+		}
+		run.gaveUp.Store(true)
+		return [3]string{}, renderError("message", errRenderTimeout, r.budget)
+	case <-ctx.Done():
+		run.gaveUp.Store(true)
+		return [3]string{}, Errorf(EUNAVAILABLE, "render: %v", ctx.Err())
+	}
+}
+
+// executeSet runs the three templates on a pooled set; the set goes back
+// to the pool only when its execution has ended.
+func (r *Renderer) executeSet(run *renderRun, data *RenderData) ([3]string, error) {
+	var parts [3]string
+	set, err := r.take()
+	if err != nil {
+		return parts, err
+	}
+	defer r.give(set)
+	set.cur = run
+	w := &budgetWriter{run: run, max: r.budget.MaxBytes}
+	type executor interface {
+		Execute(io.Writer, any) error
+	}
+	for i, t := range []struct {
+		name string
+		src  string
+		ex   executor
+	}{{"subject", r.c.Subject, set.subject}, {"text", r.c.Text, set.text}, {"html", r.c.HTML, set.html}} {
+		if t.src == "" {
+			continue
+		}
+		if err := t.ex.Execute(w, *data); err != nil {
+			return parts, renderError(t.name, err, r.budget)
+		}
+		parts[i] = w.buf.String()
+		w.buf.Reset()
+	}
+	return parts, nil
+}
+
+// take returns an executable copy of the master set: a free one, or a
+// new clone whose checkpoints ask its own current run.
+func (r *Renderer) take() (*pooledSet, error) {
+	r.mu.Lock()
+	if n := len(r.free); n > 0 {
+		s := r.free[n-1]
+		r.free = r.free[:n-1]
+		r.mu.Unlock()
+		return s, nil
+	}
+	r.mu.Unlock()
+	s := &pooledSet{}
+	check := func() (string, error) { return "", s.cur.check() }
+	var err error
+	if s.subject, err = r.master.subject.Clone(); err != nil {
+		return nil, Errorf(EINTERNAL, "subject: clone template: %v", err)
+	}
+	if s.text, err = r.master.text.Clone(); err != nil {
+		return nil, Errorf(EINTERNAL, "text: clone template: %v", err)
+	}
+	if s.html, err = r.master.html.Clone(); err != nil {
+		return nil, Errorf(EINTERNAL, "html: clone template: %v", err)
+	}
+	s.subject.Funcs(template.FuncMap{budgetFunc: check})
+	s.text.Funcs(template.FuncMap{budgetFunc: check})
+	s.html.Funcs(htmltemplate.FuncMap{budgetFunc: check})
+	return s, nil
+}
+
+func (r *Renderer) give(s *pooledSet) {
+	s.cur = nil
+	r.mu.Lock()
+	r.free = append(r.free, s)
+	r.mu.Unlock()
 }

@@ -60,8 +60,10 @@ func TestRenderTemplateFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Render(&core.Recipient{ID: 1, Email: "b@example.org"}, time.Now()); err == nil {
-		t.Fatal("missing attribute rendered without error")
+	// Missing attributes are refused at activate and execute; one that
+	// reaches the tick was allowed by the operator and renders empty.
+	if m, err := r.Render(&core.Recipient{ID: 1, Email: "b@example.org"}, time.Now()); err != nil || m.Subject != "" {
+		t.Fatalf("missing attribute: %v %+v", err, m)
 	}
 	c.Subject = "{{.Attr.x}}"
 	r, _ = core.NewRenderer(c, "", nil)

@@ -147,6 +147,10 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger, campaigns ...int
 
 	t := &tickRun{e: e, lim: lim, start: start, res: &TickResult{Problems: []string{}},
 		senders: map[string]*senderState{}, sends: map[int64]*campaignSends{}}
+	var stopRender context.CancelFunc
+	t.renderCtx, stopRender = context.WithCancel(ctx)
+	defer context.AfterFunc(e.drained, stopRender)()
+	defer stopRender()
 	rec, err := e.store.RecoverLeases(ctx, start, lim.InDoubt.ExpiredLeases(lim.MaxAttempts))
 	if err != nil {
 		return nil, fmt.Errorf("tick: %w", err)
@@ -334,6 +338,10 @@ type tickRun struct {
 	e     *Engine
 	lim   Limits
 	start time.Time
+
+	// renderCtx is the tick's context, ended by Drain too: a render
+	// never holds a shutdown.
+	renderCtx context.Context
 
 	mu       sync.Mutex
 	res      *TickResult
@@ -547,8 +555,15 @@ func (t *tickRun) dropSuppressed(ctx context.Context, c *Campaign, rs []*Recipie
 // what its result means. A throttled or misconfigured sender gets no more
 // work this tick, and a misconfigured one pauses the campaign.
 func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sends *campaignSends, sender sdk.Sender, renderer *Renderer, r *Recipient, log hclog.Logger) {
-	msg, err := renderer.Render(r, t.e.now())
+	msg, err := renderer.RenderContext(t.renderCtx, r, t.e.now())
 	if err != nil {
+		if ErrorCode(err) == EUNAVAILABLE {
+			// The tick ended mid-render (deadline, shutdown): not the
+			// recipient's fault, it goes back unsent.
+			now := t.e.now()
+			t.record(ctx, ReleaseOutcome(r, now, now), r)
+			return
+		}
 		t.record(ctx, TemplateOutcome(r, err, t.e.now()), r)
 		return
 	}

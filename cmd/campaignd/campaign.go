@@ -237,7 +237,11 @@ func (a *app) campaignShow(ctx context.Context, sub string, args []string) error
 		if c.ReplyTo != "" {
 			fprintf(w, "reply-to:    %s\n", c.ReplyTo)
 		}
-		fprintf(w, "subject:     %s\nconcurrency: %d\nbatch size:  %d\ncreated:     %s\n", c.Subject, c.Concurrency, c.BatchSize, c.CreatedAt.Format("2006-01-02 15:04:05Z07:00"))
+		fprintf(w, "subject:     %s\n", c.Subject)
+		if len(c.TemplateAttrs) > 0 {
+			fprintf(w, "attributes:  %s (used by the templates)\n", strings.Join(c.TemplateAttrs, ", "))
+		}
+		fprintf(w, "concurrency: %d\nbatch size:  %d\ncreated:     %s\n", c.Concurrency, c.BatchSize, c.CreatedAt.Format("2006-01-02 15:04:05Z07:00"))
 		printStats(w, &c.Stats)
 	})
 }
@@ -260,9 +264,19 @@ func printStats(w io.Writer, st *core.Stats) {
 }
 
 func (a *app) campaignChange(ctx context.Context, act core.Action, args []string) error {
-	pos, err := a.parse(a.flags("campaign "+string(act)), args, 1, 1, "campaign "+string(act)+" ID")
+	fs := a.flags("campaign " + string(act))
+	usage := "campaign " + string(act) + " ID"
+	var allowMissing *bool
+	if act == core.ActionActivate {
+		allowMissing = allowMissingAttrsFlag(fs)
+		usage += " [--allow-missing-attrs]"
+	}
+	pos, err := a.parse(fs, args, 1, 1, usage)
 	if err != nil {
 		return err
+	}
+	if allowMissing != nil && *allowMissing {
+		ctx = core.WithAllowMissingAttrs(ctx)
 	}
 	id, err := parseID(pos[0])
 	if err != nil {
@@ -281,9 +295,14 @@ func (a *app) campaignChange(ctx context.Context, act core.Action, args []string
 }
 
 func (a *app) campaignExecute(ctx context.Context, args []string) error {
-	pos, err := a.parse(a.flags("campaign execute"), args, 1, 1, "campaign execute ID")
+	fs := a.flags("campaign execute")
+	allowMissing := allowMissingAttrsFlag(fs)
+	pos, err := a.parse(fs, args, 1, 1, "campaign execute ID [--allow-missing-attrs]")
 	if err != nil {
 		return err
+	}
+	if *allowMissing {
+		ctx = core.WithAllowMissingAttrs(ctx)
 	}
 	id, err := parseID(pos[0])
 	if err != nil {
@@ -514,4 +533,29 @@ func (a *app) campaignTest(ctx context.Context, args []string) error {
 		fprintf(a.stdout, "\n")
 	}
 	return nil
+}
+
+// allowMissingAttrsFlag is activate's and execute's --allow-missing-attrs.
+func allowMissingAttrsFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("allow-missing-attrs", false,
+		"proceed although recipients lack attributes the templates use: they render empty")
+}
+
+// printMissingAttrs says which imported rows lack attributes the
+// templates use, and what that means.
+func printMissingAttrs(w io.Writer, m *core.ImportMissingAttrs) {
+	if m == nil || m.Rows == 0 {
+		return
+	}
+	lines := make([]string, len(m.Lines))
+	for i, l := range m.Lines {
+		lines[i] = fmt.Sprint(l)
+	}
+	more := ""
+	if int64(len(m.Lines)) < m.Rows {
+		more = ", ..."
+	}
+	fprintf(w, "missing attributes: %d rows lack %s, used by the templates (lines %s%s); "+
+		"activate and execute refuse until they are imported, or run them with --allow-missing-attrs to render them empty\n",
+		m.Rows, strings.Join(m.Attrs, ", "), strings.Join(lines, ", "), more)
 }

@@ -560,10 +560,15 @@ func (r *chaosRun) reap() {
 		switch code := pr.exitCode(); {
 		case pr.killed:
 			rep.TicksKilled++
-		case code == 0:
+		case code == 0 || code == 3:
+			// 3: the tick ran but met sender-level problems (a plugin
+			// killed under it, the sink too slow for the deadline), each
+			// a line of its own on stderr.
 			var res core.TickResult
 			if err := json.Unmarshal([]byte(pr.stdout.String()), &res); err != nil {
-				r.fail("tick exit 0 with unreadable answer %q: %v", pr.stdout.String(), err)
+				r.fail("tick exit %d with unreadable answer %q: %v", code, pr.stdout.String(), err)
+			} else if (code == 3) != (len(res.Problems) > 0) {
+				r.fail("tick exit %d with problems %q", code, res.Problems)
 			} else if res.Skipped {
 				rep.TicksSkipped++
 			} else {

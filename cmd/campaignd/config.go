@@ -63,6 +63,8 @@ type QueueConfig struct {
 	RetryMax           duration `toml:"retry_max" json:"retry_max"`
 	ThrottleDelay      duration `toml:"throttle_delay" json:"throttle_delay"`
 	MessageIDDomain    string   `toml:"message_id_domain" json:"message_id_domain"`
+	RenderTimeout      duration `toml:"render_timeout" json:"render_timeout"`
+	RenderMaxBytes     int64    `toml:"render_max_bytes" json:"render_max_bytes"`
 }
 
 // HTTPConfig is the [http] table: the optional public listener (webhooks,
@@ -114,6 +116,7 @@ func defaultConfig() *Config {
 			BatchSize: l.BatchSize, DefaultConcurrency: l.DefaultConcurrency, MaxAttempts: l.MaxAttempts,
 			InDoubt: string(l.InDoubt), TickTimeout: duration{l.TickTimeout}, LeaseMargin: duration{l.LeaseMargin},
 			RetryBase: duration{l.RetryBase}, RetryMax: duration{l.RetryMax}, ThrottleDelay: duration{l.ThrottleDelay},
+			RenderTimeout: duration{l.RenderTimeout}, RenderMaxBytes: l.RenderMaxBytes,
 		},
 		Senders: map[string]SenderConfig{},
 		HTTP: HTTPConfig{
@@ -542,6 +545,7 @@ func (c *Config) limits() core.Limits {
 		InDoubt: core.InDoubtPolicy(q.InDoubt), TickTimeout: q.TickTimeout.Duration, LeaseMargin: q.LeaseMargin.Duration,
 		RetryBase: q.RetryBase.Duration, RetryMax: q.RetryMax.Duration, ThrottleDelay: q.ThrottleDelay.Duration,
 		MessageIDDomain: q.MessageIDDomain,
+		RenderTimeout:   q.RenderTimeout.Duration, RenderMaxBytes: q.RenderMaxBytes,
 	}
 }
 

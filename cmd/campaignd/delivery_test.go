@@ -923,15 +923,18 @@ func TestTickKilledMidBatch(t *testing.T) {
 // ---- 5. template failure ----
 
 // TestTemplateFailureOneRecipient: a recipient whose data breaks the
-// template (missingkey=error) is FAILED class template; the rest is sent.
+// template (a CR carried into the subject) is FAILED class template; the
+// rest is sent. (A missing attribute is refused at activate: see
+// TestTemplateMissingAttrs.)
 func TestTemplateFailureOneRecipient(t *testing.T) {
 	t.Parallel()
 	sink := NewSink(t)
 	e := NewEnv(t, sinkTOML("sink", sink))
 	rows := makeMailRows(6, "example.net")
 	broken := rows[3].Email
-	rows[3].City = "" // an empty CSV cell: no city attribute
-	id := startSendingCampaign(t, e, mailRowsCSV(rows), "--sender", "sink", "--subject", subjectTpl, "--text", textTpl)
+	rows[3].City = "Oslo\rBcc: evil@example.net"
+	csv := strings.Replace(mailRowsCSV(rows), `Oslo\rBcc`, "Oslo\rBcc", 1)
+	id := startSendingCampaign(t, e, csv, "--sender", "sink", "--subject", subjectTpl, "--text", textTpl)
 
 	r := runTick(t, e)
 	if want := (tickCounts{Processed: 6, Sent: 5, Failed: 1, Completed: 1}); countsOf(r) != want {
@@ -939,8 +942,8 @@ func TestTemplateFailureOneRecipient(t *testing.T) {
 	}
 	checkCompleted(t, e, id, 6, 5, 1, 0)
 	rs := dlvRecipients(t, e, id)
-	if rc := rs[broken]; rc.Status != "FAILED" || rc.LastErrorClass != "template" || !strings.Contains(rc.LastError, "city") {
-		t.Errorf("%s: %+v, want FAILED template naming city", broken, rc)
+	if rc := rs[broken]; rc.Status != "FAILED" || rc.LastErrorClass != "template" || !strings.Contains(rc.LastError, "CR, LF") {
+		t.Errorf("%s: %+v, want FAILED template naming the CR", broken, rc)
 	}
 	got := sink.Received()
 	for _, row := range rows {

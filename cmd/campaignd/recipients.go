@@ -88,6 +88,7 @@ func (a *app) recipientsImport(ctx context.Context, args []string) error {
 		if int64(len(res.Errors)) < res.Invalid {
 			fprintf(w, "... and %d more invalid rows\n", res.Invalid-int64(len(res.Errors)))
 		}
+		printMissingAttrs(w, res.MissingAttrs)
 	})
 }
 

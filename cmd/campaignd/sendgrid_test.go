@@ -46,12 +46,19 @@ func sgTestKey(t *testing.T) string {
 // sgEnv starts a fake and an Env whose sender "sg" is the sendgrid plugin
 // pointed at the fake, reading configuredKey from the environment. top is
 // written first (top-level keys, then tables such as [queue] and [http]).
+// sgPublicURL lets sgTextTpl's {{.UnsubscribeURL}} pass create; sgEnv
+// adds it unless top sets a public_url of its own.
+const sgPublicURL = "[http]\npublic_url = \"https://mail.example.com\"\nunsubscribe_secret = \"sendgrid-e2e-unsubscribe-secret\"\n"
+
 func sgEnv(t *testing.T, top, configuredKey string) (*Env, *sgfake.Server) {
 	t.Helper()
 	fake := sgfake.New()
 	t.Cleanup(fake.Close)
 	if top != "" && !strings.HasSuffix(top, "\n") {
 		top += "\n"
+	}
+	if !strings.Contains(top, "public_url") {
+		top += sgPublicURL
 	}
 	e := NewEnv(t, top+fmt.Sprintf("[senders.sg]\nplugin = \"sendgrid\"\n[senders.sg.options]\napi_key = \"${%s}\"\napi_url = %q\ntimeout = \"10s\"\n",
 		sgKeyEnv, fake.URL()))

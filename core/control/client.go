@@ -283,7 +283,8 @@ func (c *Client) Campaigns(ctx context.Context) ([]*core.Campaign, error) {
 // ChangeCampaign applies activate, pause, resume or cancel and returns the
 // campaign after it. Any other action is EINVALID without asking the
 // daemon (execute and retry have their own methods); an illegal move is
-// the daemon's ECONFLICT naming both states.
+// the daemon's ECONFLICT naming both states. core.WithAllowMissingAttrs in
+// ctx is carried to the daemon.
 func (c *Client) ChangeCampaign(ctx context.Context, id int64, a core.Action) (*core.Campaign, error) {
 	switch a {
 	case core.ActionActivate, core.ActionPause, core.ActionResume, core.ActionCancel:
@@ -291,20 +292,31 @@ func (c *Client) ChangeCampaign(ctx context.Context, id int64, a core.Action) (*
 		return nil, core.Errorf(core.EINVALID, "unknown campaign action %q: want activate, pause, resume or cancel", a)
 	}
 	var out core.Campaign
-	if err := c.do(ctx, call{op: string(a) + " campaign", method: http.MethodPost, path: campaignPath(id, "/"+string(a)), out: &out}); err != nil {
+	if err := c.do(ctx, call{op: string(a) + " campaign", method: http.MethodPost, path: campaignPath(id, "/"+string(a)),
+		query: allowMissingAttrsQuery(ctx), out: &out}); err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
 // Execute queues every PENDING recipient of an ACTIVE campaign and returns
-// at once; no email is sent by it.
+// at once; no email is sent by it. Like ChangeCampaign's activate, it
+// carries core.WithAllowMissingAttrs from ctx.
 func (c *Client) Execute(ctx context.Context, id int64) (*core.ExecuteResult, error) {
 	var out core.ExecuteResult
-	if err := c.do(ctx, call{op: "execute campaign", method: http.MethodPost, path: campaignPath(id, "/execute"), out: &out}); err != nil {
+	if err := c.do(ctx, call{op: "execute campaign", method: http.MethodPost, path: campaignPath(id, "/execute"),
+		query: allowMissingAttrsQuery(ctx), out: &out}); err != nil {
 		return nil, err
 	}
 	return &out, nil
+}
+
+// allowMissingAttrsQuery carries core.WithAllowMissingAttrs to the daemon.
+func allowMissingAttrsQuery(ctx context.Context) url.Values {
+	if core.AllowMissingAttrs(ctx) {
+		return url.Values{"allow_missing_attrs": {"true"}}
+	}
+	return nil
 }
 
 // Stats returns a campaign's recipient counters.

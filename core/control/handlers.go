@@ -132,13 +132,22 @@ func (s *Server) changeCampaign(w http.ResponseWriter, r *http.Request) error {
 	if !slices.Contains(campaignActions, a) {
 		return core.Errorf(core.ENOTFOUND, "no campaign action %q: want activate, pause, resume or cancel", a)
 	}
-	if _, err := query(r); err != nil {
+	var allowed []string
+	if a == core.ActionActivate {
+		allowed = append(allowed, "allow_missing_attrs")
+	}
+	q, err := query(r, allowed...)
+	if err != nil {
 		return err
 	}
 	if err := s.noBody(w, r); err != nil {
 		return err
 	}
-	c, err := s.svc.ChangeCampaign(r.Context(), id, a)
+	ctx, err := allowMissingAttrs(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	c, err := s.svc.ChangeCampaign(ctx, id, a)
 	if err != nil {
 		return err
 	}
@@ -150,13 +159,18 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := query(r); err != nil {
+	q, err := query(r, "allow_missing_attrs")
+	if err != nil {
 		return err
 	}
 	if err := s.noBody(w, r); err != nil {
 		return err
 	}
-	res, err := s.svc.Execute(r.Context(), id)
+	ctx, err := allowMissingAttrs(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	res, err := s.svc.Execute(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -490,6 +504,23 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 		}
 	}
 	return q, nil
+}
+
+// allowMissingAttrs reads the optional allow_missing_attrs parameter of
+// activate and execute (see core.WithAllowMissingAttrs): "true" or
+// "false"; anything else is EINVALID.
+func allowMissingAttrs(ctx context.Context, q url.Values) (context.Context, error) {
+	if !q.Has("allow_missing_attrs") {
+		return ctx, nil
+	}
+	v, err := strconv.ParseBool(q.Get("allow_missing_attrs"))
+	if err != nil {
+		return nil, core.Errorf(core.EINVALID, "query parameter allow_missing_attrs: %q is not true or false", q.Get("allow_missing_attrs"))
+	}
+	if v {
+		ctx = core.WithAllowMissingAttrs(ctx)
+	}
+	return ctx, nil
 }
 
 // queryLimit reads the query string of a listing that takes only an

@@ -14,19 +14,25 @@ import (
 
 const campaignCols = `id, name, sender, from_addr, reply_to, subject, text_body, html_body, headers,
 	concurrency, batch_size, status, paused_from, created_at, updated_at,
-	total, pending, queued, sending, sent, failed, bounced`
+	total, pending, queued, sending, sent, failed, bounced, template_attrs`
 
 func scanCampaign(s scanner) (*core.Campaign, error) {
 	var (
 		c                    core.Campaign
 		headers, pausedFrom  sql.NullString
+		templateAttrs        sql.NullString
 		createdAt, updatedAt int64
 	)
 	err := s.Scan(&c.ID, &c.Name, &c.Sender, &c.From, &c.ReplyTo, &c.Subject, &c.Text, &c.HTML, &headers,
 		&c.Concurrency, &c.BatchSize, &c.Status, &pausedFrom, &createdAt, &updatedAt,
-		&c.Stats.Total, &c.Stats.Pending, &c.Stats.Queued, &c.Stats.Sending, &c.Stats.Sent, &c.Stats.Failed, &c.Stats.Bounced)
+		&c.Stats.Total, &c.Stats.Pending, &c.Stats.Queued, &c.Stats.Sending, &c.Stats.Sent, &c.Stats.Failed, &c.Stats.Bounced, &templateAttrs)
 	if err != nil {
 		return nil, err
+	}
+	if templateAttrs.Valid {
+		if err := json.Unmarshal([]byte(templateAttrs.String), &c.TemplateAttrs); err != nil {
+			return nil, fmt.Errorf("campaign %d: decode template attrs: %w", c.ID, err)
+		}
 	}
 	if headers.Valid && headers.String != "" {
 		if err := json.Unmarshal([]byte(headers.String), &c.Headers); err != nil {
@@ -49,6 +55,9 @@ func (db *DB) CreateCampaign(ctx context.Context, c *core.Campaign) error {
 	headers, err := encodeHeaders(c.Headers)
 	if err != nil {
 		return fmt.Errorf("create campaign: %w", err)
+	}
+	if c.TemplateAttrs == nil {
+		c.TemplateAttrs = []string{} // NULL is for campaigns older than the column
 	}
 	now := nowMS()
 	var id int64
@@ -77,11 +86,22 @@ const nextCampaignID = `(SELECT max(coalesce((SELECT max(id) FROM campaigns), 0)
 func insertCampaign(ctx context.Context, tx *sql.Tx, c *core.Campaign, headers any, now time.Time) (int64, error) {
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO campaigns
-		(id, name, sender, from_addr, reply_to, subject, text_body, html_body, headers, concurrency, batch_size, status, created_at, updated_at)
-		VALUES (`+nextCampaignID+`, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		(id, name, sender, from_addr, reply_to, subject, text_body, html_body, headers, concurrency, batch_size, status, created_at, updated_at, template_attrs)
+		VALUES (`+nextCampaignID+`, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		c.Name, c.Sender, c.From, c.ReplyTo, c.Subject, c.Text, c.HTML, headers,
-		c.Concurrency, c.BatchSize, string(core.CampaignDraft), ms(now), ms(now)).Scan(&id)
+		c.Concurrency, c.BatchSize, string(core.CampaignDraft), ms(now), ms(now), encodeTemplateAttrs(c.TemplateAttrs)).Scan(&id)
 	return id, err
+}
+
+// encodeTemplateAttrs is the stored form of the attributes a campaign's
+// templates reference: a JSON array of names, or NULL when unknown (a
+// campaign created before the column, or a copy of one).
+func encodeTemplateAttrs(attrs []string) any {
+	if attrs == nil {
+		return nil
+	}
+	b, _ := json.Marshal(attrs) // strings always marshal
+	return string(b)
 }
 
 // encodeHeaders is the stored form of a campaign's extra headers: a JSON

@@ -33,10 +33,11 @@ func (db *DB) UpdateCampaign(ctx context.Context, c *core.Campaign, now time.Tim
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET name = ?, sender = ?, from_addr = ?, reply_to = ?,
-			subject = ?, text_body = ?, html_body = ?, headers = ?, concurrency = ?, batch_size = ?, updated_at = ?
+			subject = ?, text_body = ?, html_body = ?, headers = ?, concurrency = ?, batch_size = ?,
+			template_attrs = ?, updated_at = ?
 			WHERE id = ?`,
 			c.Name, c.Sender, c.From, c.ReplyTo, c.Subject, c.Text, c.HTML, headers,
-			c.Concurrency, c.BatchSize, ms(now), c.ID)
+			c.Concurrency, c.BatchSize, encodeTemplateAttrs(c.TemplateAttrs), ms(now), c.ID)
 		if err == nil {
 			c.UpdatedAt = fromMS(ms(now))
 		}
