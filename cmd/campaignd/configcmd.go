@@ -72,6 +72,9 @@ func (a *app) cmdConfig(_ context.Context, args []string) error {
 		}
 		fprintf(w, "queue:      batch_size %d, default_concurrency %d, max_attempts %d, in_doubt %s, tick_timeout %s\n",
 			cfg.Queue.BatchSize, cfg.Queue.DefaultConcurrency, cfg.Queue.MaxAttempts, cfg.Queue.InDoubt, cfg.Queue.TickTimeout)
+		if cfg.HTTP.SendGridUnsigned {
+			fprintf(w, "warning: sendgrid_webhook_unsigned = true: anyone who reaches [http] listen can bounce, suppress and unsubscribe any recipient; set sendgrid_public_key instead\n")
+		}
 		for _, name := range cfg.senderNames() {
 			s := out.Senders[name]
 			fprintf(w, "sender %s: plugin %s (%s) options %v\n", name, s.Plugin, s.Path, s.Options)

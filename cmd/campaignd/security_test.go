@@ -748,3 +748,49 @@ func TestSecuritySocketPeerUID(t *testing.T) {
 		t.Errorf("uid 65534 listed %q (%v), want campaign %s from the daemon", r.Stdout, err, id)
 	}
 }
+
+// TestSecurityUnsignedWebhookRefused is issue 12 item 1: with [http]
+// listen and a SendGrid sender but no sendgrid_public_key, an unsigned
+// post (anyone's) is refused and nothing is suppressed; accepting
+// unsigned posts takes sendgrid_webhook_unsigned = true, which config
+// check and the daemon warn about; without a SendGrid sender the route
+// does not exist.
+func TestSecurityUnsignedWebhookRefused(t *testing.T) {
+	t.Parallel()
+	const sg = "[senders.sg]\nplugin = \"sendgrid\"\n[senders.sg.options]\napi_key = \"unused\"\n"
+	bounce := `[{"event":"bounce","type":"bounce","status":"5.1.1","sg_event_id":"1","email":"ann@example.org","campaign_id":"1","recipient_id":"1"}]`
+	ctype := map[string]string{"Content-Type": "application/json"}
+	start := func(extraHTTP, senders string) (*Env, *Daemon, *publicClient) {
+		t.Helper()
+		port := freePort(t)
+		e := NewEnv(t, fmt.Sprintf("tick_interval = \"0s\"\n[http]\nlisten = \"127.0.0.1:%d\"\n%s\n%s", port, extraHTTP, senders))
+		d := e.StartDaemon()
+		return e, d, &publicClient{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), c: &http.Client{Timeout: 30 * time.Second}}
+	}
+
+	e, _, p := start("", sg)
+	MustCreateCampaign(t, e, "--sender", "outbox", "--from", "news@example.com")
+	e.MustRun("recipients", "import", "1", WriteFile(t, e.Dir, "r.csv", "email\nann@example.org\n"))
+	if r := p.do("POST", "/webhooks/sendgrid", ctype, bounce); r.Status != http.StatusForbidden || !strings.Contains(r.Body, "sendgrid_public_key") {
+		t.Errorf("unsigned bounce without a key: %d %s, want 403 naming sendgrid_public_key", r.Status, r.Body)
+	}
+	if out := e.MustRun("suppress", "list"); strings.Contains(out, "ann@example.org") {
+		t.Errorf("a refused unsigned bounce suppressed the address:\n%s", out)
+	}
+
+	e, d, p := start("sendgrid_webhook_unsigned = true", sg)
+	if out := e.MustRun("config", "check"); !strings.Contains(out, "warning: sendgrid_webhook_unsigned = true") {
+		t.Errorf("config check with unsigned webhooks does not warn:\n%s", out)
+	}
+	if r := p.do("POST", "/webhooks/sendgrid", ctype, bounce); r.Status != http.StatusOK {
+		t.Errorf("unsigned bounce with the opt-in: %d %s, want 200", r.Status, r.Body)
+	}
+	if !strings.Contains(d.Stderr(), "UNSIGNED") {
+		t.Errorf("the daemon does not warn about unsigned webhooks:\n%s", d.Stderr())
+	}
+
+	_, _, p = start("", "")
+	if r := p.do("POST", "/webhooks/sendgrid", ctype, bounce); r.Status != http.StatusNotFound {
+		t.Errorf("webhook without a SendGrid sender: %d %s, want 404", r.Status, r.Body)
+	}
+}
