@@ -256,5 +256,3 @@ func parseID(s string) (int64, error) {
 	}
 	return id, nil
 }
-
-func fprintf(w io.Writer, format string, args ...any) { fmt.Fprintf(w, format, args...) }

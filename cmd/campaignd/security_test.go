@@ -794,3 +794,30 @@ func TestSecurityUnsignedWebhookRefused(t *testing.T) {
 		t.Errorf("webhook without a SendGrid sender: %d %s, want 404", r.Status, r.Body)
 	}
 }
+
+// TestSecurityTerminalEscapes is issue 12 item 6: names and reasons from
+// CSV files and operators (and so from webhooks and SMTP replies, which
+// print the same way) reach the table output with control characters
+// escaped, while --json keeps them exact.
+func TestSecurityTerminalEscapes(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, "")
+	const evilName = "Mallory \x1b]0;pwned\x07\x1b[2J\u202e"
+	id := strconv.FormatInt(MustCreateCampaign(t, e, "--sender", "outbox", "--name", "camp\x1b[31m"), 10)
+	e.MustRun("recipients", "import", id, WriteFile(t, e.Dir, "r.csv", "email,name\nmal@example.org,\""+evilName+"\"\n"))
+	e.MustRun("suppress", "add", "--reason", "bounced\x1b[8m hidden\rreal", "sup@example.org")
+	for _, args := range [][]string{{"recipients", "list", id}, {"suppress", "list"}, {"campaign", "list"}, {"campaign", "show", id}} {
+		out := e.MustRun(args...)
+		if strings.ContainsAny(out, "\x1b\x07\r\u202e") {
+			t.Errorf("%s prints raw control characters: %q", strings.Join(args, " "), out)
+		}
+		if !strings.Contains(out, `\x1b`) {
+			t.Errorf("%s: want the ESC shown escaped as \\x1b: %q", strings.Join(args, " "), out)
+		}
+	}
+	var rs []core.Recipient
+	e.MustJSON(&rs, "recipients", "list", id)
+	if len(rs) != 1 || rs[0].Name != evilName {
+		t.Errorf("--json recipients list: %+v, want the name exactly %q", rs, evilName)
+	}
+}
