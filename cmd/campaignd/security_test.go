@@ -821,3 +821,15 @@ func TestSecurityTerminalEscapes(t *testing.T) {
 		t.Errorf("--json recipients list: %+v, want the name exactly %q", rs, evilName)
 	}
 }
+
+// TestSecurityPublicURLWithoutCredentials: a public_url with a user and
+// password is refused (it would be printed in every List-Unsubscribe
+// header), and the refusal does not print the password (issue 12 item 13).
+func TestSecurityPublicURLWithoutCredentials(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, "[http]\npublic_url = \"https://admin:hunter2-secret@mail.example.com\"\nunsubscribe_secret = \"0123456789abcdef0123\"\n")
+	r := e.Run("config", "check")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "http.public_url: must not carry a user or password") || strings.Contains(r.Stderr+r.Stdout, "hunter2") {
+		t.Errorf("config check with user:password in public_url: want exit 1 refusing it without printing the password; got %s", r)
+	}
+}
