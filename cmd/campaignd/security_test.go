@@ -833,3 +833,27 @@ func TestSecurityPublicURLWithoutCredentials(t *testing.T) {
 		t.Errorf("config check with user:password in public_url: want exit 1 refusing it without printing the password; got %s", r)
 	}
 }
+
+// TestSecurityIDNSuppression is issue 12 item 11: an address suppressed
+// with a Unicode domain is suppressed in its punycode spelling too (and
+// the other way round), and one person is one recipient however the
+// domain is spelt.
+func TestSecurityIDNSuppression(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, "")
+	e.MustRun("init")
+	e.MustRun("suppress", "add", "user@bücher.example")
+	e.MustRun("suppress", "add", "other@XN--BCHER-KVA.example")
+	id := strconv.FormatInt(MustCreateCampaign(t, e, "--sender", "outbox"), 10)
+	var res core.ImportResult
+	e.MustJSON(&res, "recipients", "import", id, WriteFile(t, e.Dir, "r.csv",
+		"email\nuser@xn--bcher-kva.example\nother@bücher.example\nnew@bücher.example\nnew@xn--bcher-kva.example\nnew@BÜCHER.example\n"))
+	if res.Suppressed != 2 || res.Added != 1 || res.Duplicates != 2 {
+		t.Fatalf("import %+v, want 2 suppressed, 1 added, 2 duplicates", res)
+	}
+	var rs []core.Recipient
+	e.MustJSON(&rs, "recipients", "list", id)
+	if len(rs) != 1 || rs[0].Email != "new@xn--bcher-kva.example" {
+		t.Fatalf("recipients %+v, want new@xn--bcher-kva.example stored once", rs)
+	}
+}

@@ -83,9 +83,11 @@ const driverName = "sqlite3_campaignd"
 
 func init() {
 	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		_, err := c.Exec(fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d; PRAGMA journal_size_limit = %d; PRAGMA temp_store = MEMORY`,
-			autoCheckpointPages, journalSizeLimit), nil)
-		return err
+		if _, err := c.Exec(fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d; PRAGMA journal_size_limit = %d; PRAGMA temp_store = MEMORY`,
+			autoCheckpointPages, journalSizeLimit), nil); err != nil {
+			return err
+		}
+		return registerFuncs(c)
 	}})
 }
 
