@@ -857,3 +857,89 @@ func TestSecurityIDNSuppression(t *testing.T) {
 		t.Fatalf("recipients %+v, want new@xn--bcher-kva.example stored once", rs)
 	}
 }
+
+// TestSecurityCLIRefusesForeignDaemon is issue 12 item 3: another user
+// (uid 65534) runs a campaignd of their own on the socket path root's
+// configuration names. Root's CLI checks who serves the socket and refuses
+// it, naming the uid, before sending anything (it would otherwise hand over
+// its recipient lists); it does not fall back to the database either.
+// Listing that uid in allow_uids trusts it.
+func TestSecurityCLIRefusesForeignDaemon(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a daemon as uid 65534")
+	}
+	t.Parallel()
+	world, err := os.MkdirTemp("", "cdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(world) })
+	if err := os.Chown(world, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	for d := filepath.Dir(world); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			t.Skipf("%s is not searchable by other users; set TMPDIR to a directory that is", d)
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	bin := filepath.Join(world, "campaignd")
+	data, err := os.ReadFile(Bin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(world, "c.sock")
+	conf := filepath.Join(world, "c.toml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("database = %q\nsocket = %q\nsocket_mode = \"0666\"\nplugin_dir = %q\ntick_interval = \"0s\"\n",
+		filepath.Join(world, "fake.db"), sock, world)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fake := exec.Command(bin, "--config", conf, "serve")
+	fake.Dir = world
+	fake.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + world}
+	fake.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true}}
+	var fakeLog syncBuffer
+	fake.Stdout, fake.Stderr = &fakeLog, &fakeLog
+	if err := fake.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fake.Process.Signal(syscall.SIGTERM); _ = fake.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the uid 65534 daemon did not listen:\n%s", fakeLog.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	e := NewEnv(t, fmt.Sprintf("socket = %q\n", sock))
+	csv := WriteFile(t, e.Dir, "r.csv", "email\nsecret@example.org\n")
+	for _, args := range [][]string{{"init"}, {"campaign", "list"}, {"recipients", "import", "1", csv}} {
+		r := e.Run(args...)
+		if r.Code != 1 || !strings.Contains(r.Stderr, "served by uid 65534") || !strings.Contains(r.Stderr, "allow_uids") {
+			t.Errorf("%s against a daemon of uid 65534: want exit 1 naming the uid; got %s", strings.Join(args, " "), r)
+		}
+	}
+
+	f, err := os.OpenFile(e.Config, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("allow_uids = [65534]\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if r := e.Run("--json", "campaign", "list"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "[]" {
+		t.Errorf("with allow_uids = [65534] the CLI should use that daemon (no campaigns); got %s", r)
+	}
+}
