@@ -6,6 +6,7 @@ import (
 	htmltemplate "html/template"
 	"mime"
 	"net/mail"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -124,7 +125,11 @@ func (r *Renderer) Render(rc *Recipient, now time.Time) (*sdk.Message, error) {
 	}
 	headers := make([]sdk.Header, 0, len(r.c.Headers)+3)
 	headers = append(headers, r.c.Headers...)
-	headers = append(headers, sdk.Header{Name: "Precedence", Value: "bulk"})
+	// A campaign's own Precedence (say "list") replaces the default rather
+	// than joining it: two Precedence headers leave receivers to guess.
+	if !slices.ContainsFunc(r.c.Headers, func(h sdk.Header) bool { return strings.EqualFold(h.Name, "Precedence") }) {
+		headers = append(headers, sdk.Header{Name: "Precedence", Value: "bulk"})
+	}
 	if data.UnsubscribeURL != "" {
 		if strings.ContainsAny(data.UnsubscribeURL, "\r\n\x00<>") {
 			return nil, Errorf(EINVALID, "unsubscribe URL contains forbidden characters")

@@ -943,3 +943,31 @@ func TestSecurityCLIRefusesForeignDaemon(t *testing.T) {
 		t.Errorf("with allow_uids = [65534] the CLI should use that daemon (no campaigns); got %s", r)
 	}
 }
+
+// TestSecurityHeaderAndPagingEdges pins two small items of issue 12: a
+// campaign's --header 'Precedence: list' replaces the default rather than
+// giving the message two Precedence headers; and paging after the largest
+// id (the int64 maximum) is an empty page, not page one again.
+func TestSecurityHeaderAndPagingEdges(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, "")
+	id := secCampaign(t, e, []string{"--name", "edges", "--sender", "outbox", "--from", "news@example.com", "--subject", "Hi", "--text", "Hello",
+		"--header", "Precedence: list"}, []string{"ann@example.org"})
+	if res, r := secTick(t, e); res.Sent != 1 {
+		t.Fatalf("tick: %s", r)
+	}
+	emls, _ := filepath.Glob(filepath.Join(e.Outbox, "*.eml"))
+	if len(emls) != 1 {
+		t.Fatalf("outbox holds %v, want one message", emls)
+	}
+	msg, _, _ := secParseEML(t, emls[0])
+	if got := msg.Header["Precedence"]; len(got) != 1 || got[0] != "list" {
+		t.Errorf("Precedence headers %q, want just \"list\"", got)
+	}
+
+	var rs []core.Recipient
+	e.MustJSON(&rs, "recipients", "list", id, "--after", "9223372036854775807")
+	if len(rs) != 0 {
+		t.Errorf("recipients after the int64 maximum: %+v, want none", rs)
+	}
+}
