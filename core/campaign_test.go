@@ -129,6 +129,7 @@ func TestNormalizeAddress(t *testing.T) {
 		{"u@ｂüｃｈｅｒ。example", "u@xn--bcher-kva.example", "", ""},       // full-width letters and dot
 		{"u@xn--zz.example", "", "", "not a valid internationalised domain name"},
 		{"u@xn--.example", "", "", "not a valid internationalised domain name"},
+		{"u@ｂüｃｈｅｒ。example。", "", "", "ends with a dot"},
 	}
 	for _, c := range cases {
 		addr, name, err := core.NormalizeAddress(c.in)

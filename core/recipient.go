@@ -148,6 +148,11 @@ func normalizeDomain(domain string) (string, error) {
 	if err != nil {
 		return "", Errorf(EINVALID, "domain %q is not a valid internationalised domain name: %v", domain, err)
 	}
+	if strings.HasSuffix(lower, ".") {
+		// A full-width or ideographic full stop at the end maps to a
+		// root dot, which an address may not end with.
+		return "", Errorf(EINVALID, "domain %q ends with a dot", domain)
+	}
 	return lower, nil
 }
 
