@@ -16,7 +16,16 @@ package main_test
 //     recipient with class template and writes no message;
 //   - HTML bodies escape recipient data;
 //   - the control socket refuses a uid it was not told to allow, even when
-//     its mode lets everyone connect.
+//     its mode lets everyone connect; and the CLI refuses a daemon run by
+//     a uid it was not told to trust, before sending anything;
+//   - unsigned SendGrid webhooks are refused unless the operator opted in,
+//     and the route exists only with a SendGrid sender;
+//   - text output escapes control characters from CSVs, webhooks and SMTP
+//     replies, while --json stays exact;
+//   - an IDN address is one recipient and one suppression however its
+//     domain is spelt; a public_url with credentials is refused; a
+//     campaign's Precedence replaces the default; paging past the int64
+//     maximum is an empty page.
 
 import (
 	"bytes"
