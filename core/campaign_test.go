@@ -120,6 +120,16 @@ func TestNormalizeAddress(t *testing.T) {
 		{"", "", "", "empty"},
 		{"a@b.c\r\nBcc: x@y.z", "", "", "CR, LF or NUL"},
 		{"\xff@b.c", "", "", "UTF-8"},
+		// IDN domains: one A-label form however they are spelled (issue 12
+		// item 11), invalid ones refused.
+		{"user@bücher.example", "user@xn--bcher-kva.example", "", ""},
+		{"User@XN--BCHER-KVA.Example", "User@xn--bcher-kva.example", "", ""},
+		{"Ann <ann@BÜCHER.example>", "ann@xn--bcher-kva.example", "Ann", ""},
+		{"u@bu\u0308cher.example", "u@xn--bcher-kva.example", "", ""}, // decomposed ü
+		{"u@ｂüｃｈｅｒ。example", "u@xn--bcher-kva.example", "", ""},       // full-width letters and dot
+		{"u@xn--zz.example", "", "", "not a valid internationalised domain name"},
+		{"u@xn--.example", "", "", "not a valid internationalised domain name"},
+		{"u@ｂüｃｈｅｒ。example。", "", "", "ends with a dot"},
 	}
 	for _, c := range cases {
 		addr, name, err := core.NormalizeAddress(c.in)

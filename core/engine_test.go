@@ -799,6 +799,35 @@ func TestClaimTimeSuppression(t *testing.T) {
 	}
 }
 
+// TestVerifyAfterLoweringMaxAttempts is issue 12 item 9: rows tried under
+// a higher max_attempts are not violations once the limit is lowered (a
+// note says so); only attempts no configuration allows are.
+func TestVerifyAfterLoweringMaxAttempts(t *testing.T) {
+	h := newHarness(t, nil) // max_attempts 5
+	id := h.campaign(3, nil)
+	h.tick()
+	raw, err := sql.Open("sqlite3", h.db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`UPDATE recipients SET attempts = 4 WHERE id = (SELECT min(id) FROM recipients)`); err != nil {
+		t.Fatal(err)
+	}
+	lim := h.eng.Limits()
+	lim.MaxAttempts = 2
+	if err := h.eng.SetLimits(lim); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := h.eng.Verify(ctx, id)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify after lowering max_attempts: %+v %v, want no violation", rep, err)
+	}
+	if len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "1 SENT recipients have more attempts than the current max_attempts (2)") {
+		t.Fatalf("notes %q, want one about the row tried under the higher limit", rep.Notes)
+	}
+}
+
 func TestVerifyFindsBrokenInvariants(t *testing.T) {
 	h := newHarness(t, nil)
 	id := h.campaign(10, nil)
@@ -815,7 +844,7 @@ func TestVerifyFindsBrokenInvariants(t *testing.T) {
 	for _, q := range []string{
 		`UPDATE recipients SET provider_id = NULL WHERE id = (SELECT min(id) FROM recipients)`,
 		`UPDATE recipients SET status = 'QUEUED', next_attempt_at = NULL WHERE id = (SELECT max(id) FROM recipients)`,
-		`UPDATE recipients SET attempts = 99 WHERE id = (SELECT min(id) + 1 FROM recipients)`,
+		`UPDATE recipients SET attempts = 101 WHERE id = (SELECT min(id) + 1 FROM recipients)`,
 	} {
 		if _, err := raw.Exec(q); err != nil {
 			t.Fatal(err)

@@ -408,10 +408,12 @@ func newCSVSource(r io.Reader, ragged bool) (*csvSource, error) {
 	s := &csvSource{r: cr, limit: limit, emailCol: -1, nameCol: -1}
 	seen := map[string]bool{}
 	for i, h := range header {
-		h = strings.ToLower(strings.TrimSpace(h))
+		// Checked before lower-casing, which turns invalid bytes into
+		// U+FFFD and so would let them through as a column name.
 		if !utf8.ValidString(h) {
 			return nil, Errorf(EINVALID, "line 1: header column %d is not valid UTF-8", i+1)
 		}
+		h = strings.ToLower(strings.TrimSpace(h))
 		if h == "" {
 			if ragged {
 				s.header = append(s.header, h)
@@ -535,7 +537,7 @@ type lineReader struct {
 type jsonlSource struct{ lineReader }
 
 func newJSONLSource(r io.Reader) *jsonlSource {
-	return &jsonlSource{lineReader{r: bufio.NewReaderSize(r, importBuffer)}}
+	return &jsonlSource{lineReader{r: newImportReader(r)}}
 }
 
 func (s *jsonlSource) Next() (RecipientInput, int64, error) {

@@ -64,6 +64,28 @@ func TestImportCSVBOMBeforeQuotedHeader(t *testing.T) {
 	}
 }
 
+// A byte order mark before a JSON-lines file is skipped as it is before a
+// CSV header, instead of making line 1 invalid (issue 12 item 10).
+func TestImportJSONLBOM(t *testing.T) {
+	e, st := newImportEngine(t)
+	res, err := e.ImportRecipients(context.Background(), 1, core.FormatJSONL,
+		strings.NewReader("\ufeff{\"email\":\"ann@example.com\"}\n{\"email\":\"bob@example.com\"}\n"))
+	if err != nil || res.Added != 2 || res.Invalid != 0 || !st.emails["ann@example.com"] {
+		t.Fatalf("import: %+v, %v", res, err)
+	}
+}
+
+// A header name that is not UTF-8 is refused, not turned into U+FFFD by
+// lower-casing and accepted as an attribute (issue 12 item 13).
+func TestImportCSVHeaderNotUTF8(t *testing.T) {
+	e, _ := newImportEngine(t)
+	res, err := e.ImportRecipients(context.Background(), 1, core.FormatCSV,
+		strings.NewReader("email,Ci\xfft\xff\nann@example.com,Oslo\n"))
+	if core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "column 2 is not valid UTF-8") {
+		t.Fatalf("import: %+v, %v; want EINVALID: column 2 is not valid UTF-8", res, err)
+	}
+}
+
 func TestImportCSV(t *testing.T) {
 	e, st := newImportEngine(t)
 	csv := "\ufeffEmail,Name,City\n" +

@@ -6,6 +6,11 @@ import "time"
 // the HTTP cron endpoint must be able to answer before its 90 s write timeout.
 const MaxTickTimeout = 80 * time.Second
 
+// MaxAttemptsCeiling bounds max_attempts under any configuration, so no
+// recipient can ever have had more attempts (verify flags those as
+// impossible).
+const MaxAttemptsCeiling = 100
+
 // Limits are the engine's tunables, from the [queue] table. SIGHUP reloads
 // them through Engine.SetLimits.
 type Limits struct {
@@ -79,8 +84,8 @@ func (l Limits) Validate() error {
 		return Errorf(EINVALID, "queue.batch_size: %d is outside 1..%d (50 per tick is the hard ceiling)", l.BatchSize, MaxBatchSize)
 	case l.DefaultConcurrency < 1 || l.DefaultConcurrency > MaxConcurrency:
 		return Errorf(EINVALID, "queue.default_concurrency: %d is outside 1..%d", l.DefaultConcurrency, MaxConcurrency)
-	case l.MaxAttempts < 1 || l.MaxAttempts > 100:
-		return Errorf(EINVALID, "queue.max_attempts: %d is outside 1..100", l.MaxAttempts)
+	case l.MaxAttempts < 1 || l.MaxAttempts > MaxAttemptsCeiling:
+		return Errorf(EINVALID, "queue.max_attempts: %d is outside 1..%d", l.MaxAttempts, MaxAttemptsCeiling)
 	case l.InDoubt != InDoubtResend && l.InDoubt != InDoubtHold:
 		return Errorf(EINVALID, "queue.in_doubt: %q must be \"resend\" or \"hold\"", l.InDoubt)
 	case l.TickTimeout <= 0 || l.TickTimeout > MaxTickTimeout:

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // RecipientStatus is a recipient's delivery state.
@@ -78,8 +80,15 @@ const maxAddressLen = 254
 // NormalizeAddress validates a bare email address (RFC 5322 addr-spec, as
 // net/mail parses it) and returns it with the domain lower-cased; the local
 // part keeps its case, since RFC 5321 lets servers treat it as significant.
-// A display-name form ("Ann <ann@x.org>") returns the name too. It returns
-// an EINVALID error saying why the address is unusable.
+// An internationalised domain (non-ASCII, or with an xn-- label) is
+// normalised by UTS #46 (golang.org/x/net/idna, lookup processing) to its
+// lower-case A-label ("punycode") form, so user@bücher.example and
+// user@XN--BCHER-KVA.example are one recipient and one suppression. The
+// ASCII form is the one stored: it compares byte for byte, every SMTP
+// server and provider API takes it without SMTPUTF8, and it is what DNS
+// resolves; the cost is that lists show xn-- domains. A display-name form
+// ("Ann <ann@x.org>") returns the name too. It returns an EINVALID error
+// saying why the address is unusable, an invalid IDN domain included.
 func NormalizeAddress(s string) (addr, name string, err error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -99,19 +108,62 @@ func NormalizeAddress(s string) (addr, name string, err error) {
 	if at <= 0 || at == len(a.Address)-1 {
 		return "", "", Errorf(EINVALID, "invalid email address %q: missing domain", s)
 	}
-	domain := a.Address[at+1:]
+	domain, err := normalizeDomain(a.Address[at+1:])
+	if err != nil {
+		return "", "", Errorf(EINVALID, "invalid email address %q: %s", s, ErrorMessage(err))
+	}
 	if !strings.Contains(domain, ".") && domain != "localhost" {
 		return "", "", Errorf(EINVALID, "invalid email address %q: domain %q is not fully qualified", s, domain)
 	}
 	// net/mail returns a quoted local part unquoted ("a b"@x.org comes
 	// back as a b@x.org, which it would then refuse); re-render it so the
 	// stored form is quoted where needed and normalising is idempotent.
-	canon := (&mail.Address{Address: a.Address[:at+1] + strings.ToLower(domain)}).String()
+	canon := (&mail.Address{Address: a.Address[:at+1] + domain}).String()
 	canon = canon[1 : len(canon)-1]
 	if len(canon) > maxAddressLen {
 		return "", "", Errorf(EINVALID, "invalid email address: %d octets, longer than the %d an SMTP path allows", len(canon), maxAddressLen)
 	}
 	return canon, a.Name, nil
+}
+
+// idnaProfile is UTS #46 lookup processing (non-transitional: ß and ς
+// stay themselves, as browsers resolve them) that also refuses empty or
+// over-long labels, which the plain lookup profile lets through.
+var idnaProfile = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.VerifyDNSLength(true))
+
+// normalizeDomain lower-cases an ASCII domain, and turns an
+// internationalised one (any non-ASCII character or an xn-- label) into
+// its canonical A-label form: decoded to Unicode, mapped by UTS #46
+// (lower case, NFC, full-width dots) and encoded again, so every spelling
+// of one domain gives the same string. EINVALID for a domain IDNA refuses.
+func normalizeDomain(domain string) (string, error) {
+	lower := strings.ToLower(domain)
+	if isASCII(lower) && !strings.HasPrefix(lower, "xn--") && !strings.Contains(lower, ".xn--") {
+		return lower, nil
+	}
+	u, err := idnaProfile.ToUnicode(domain)
+	if err == nil {
+		lower, err = idnaProfile.ToASCII(u)
+	}
+	if err != nil {
+		return "", Errorf(EINVALID, "domain %q is not a valid internationalised domain name: %v", domain, err)
+	}
+	if strings.HasSuffix(lower, ".") {
+		// A full-width or ideographic full stop at the end maps to a
+		// root dot, which an address may not end with.
+		return "", Errorf(EINVALID, "domain %q ends with a dot", domain)
+	}
+	return lower, nil
+}
+
+// isASCII reports whether s is all ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // Validate normalises the input's address and checks its header-bound name

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"mime"
 	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -177,7 +178,11 @@ func (r *Renderer) RenderContext(ctx context.Context, rc *Recipient, now time.Ti
 	}
 	headers := make([]sdk.Header, 0, len(r.c.Headers)+3)
 	headers = append(headers, r.c.Headers...)
-	headers = append(headers, sdk.Header{Name: "Precedence", Value: "bulk"})
+	// A campaign's own Precedence (say "list") replaces the default rather
+	// than joining it: two Precedence headers leave receivers to guess.
+	if !slices.ContainsFunc(r.c.Headers, func(h sdk.Header) bool { return strings.EqualFold(h.Name, "Precedence") }) {
+		headers = append(headers, sdk.Header{Name: "Precedence", Value: "bulk"})
+	}
 	if data.UnsubscribeURL != "" {
 		if strings.ContainsAny(data.UnsubscribeURL, "\r\n\x00<>") {
 			return nil, Errorf(EINVALID, "unsubscribe URL contains forbidden characters")

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/sdk"
 )
 
 func TestRenderer(t *testing.T) {
@@ -51,6 +52,30 @@ func TestRenderer(t *testing.T) {
 	m2, _ := r.Render(rc, time.Now())
 	if m2.MessageID != m.MessageID {
 		t.Errorf("message id not deterministic: %q vs %q", m.MessageID, m2.MessageID)
+	}
+}
+
+// A campaign's own Precedence header replaces the default "bulk" instead
+// of adding a second one (issue 12 item 13).
+func TestRenderCampaignPrecedence(t *testing.T) {
+	c := &core.Campaign{ID: 7, Name: "L", From: "news@example.org", Subject: "s", Text: "t",
+		Headers: []sdk.Header{{Name: "precedence", Value: "list"}, {Name: "X-Tag", Value: "a"}}}
+	r, err := core.NewRenderer(c, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.Render(&core.Recipient{ID: 1, Email: "ann@example.com"}, time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var precedence []string
+	for _, h := range m.Headers {
+		if strings.EqualFold(h.Name, "Precedence") {
+			precedence = append(precedence, h.Value)
+		}
+	}
+	if len(precedence) != 1 || precedence[0] != "list" {
+		t.Fatalf("Precedence headers %q, want just the campaign's \"list\"", precedence)
 	}
 }
 

@@ -15,7 +15,8 @@ type StatusAudit struct {
 	SendingWithoutLease int64 // SENDING with no lease or claim token
 	ExpiredLeases       int64 // SENDING with an expired lease: recovery's work
 	SentWithoutProof    int64 // SENT with no provider id or sent time
-	AttemptsOutOfRange  int64 // attempts < 0 or > max_attempts
+	AttemptsOutOfRange  int64 // attempts < 0 or > MaxAttemptsCeiling: impossible under any configuration
+	AttemptsAboveLimit  int64 // attempts > the max_attempts asked about: legal if the limit was lowered since
 	QueuedWithoutDue    int64 // QUEUED with no next_attempt_at: never claimable
 	FailedWithoutReason int64 // FAILED or BOUNCED with no error class
 }
@@ -53,11 +54,19 @@ func (r *VerifyReport) OK() bool { return len(r.Violations) == 0 }
 // each recipient in one known state; counters equal to real counts; no
 // SENDING row without a lease (expired leases are noted, recovery handles
 // them); no SENT row without provider id or sent time; attempts within
-// 0..max_attempts; no QUEUED row that can never be claimed; no FAILED row
+// 0..MaxAttemptsCeiling; no QUEUED row that can never be claimed; no FAILED row
 // without its reason; no COMPLETED campaign with anything left to send. It
 // reads only, in one read transaction (so it may run beside a daemon that
 // is sending): one scan of the recipients (of the campaign), so it costs
 // about as much as a COUNT(*). ENOTFOUND for an unknown campaign.
+//
+// Attempts are judged only for values no configuration allows, not
+// against the current max_attempts: the limit is reloadable (SIGHUP) and
+// the database does not record which limit was in force when a row was
+// tried, so a row with more attempts than today's limit had them legally
+// under an earlier, higher one (an operator retry resets attempts to 0,
+// so none exceeds the limit of its time). Such rows are a note, since
+// their next transient failure fails them.
 func (e *Engine) Verify(ctx context.Context, id int64) (*VerifyReport, error) {
 	start := e.now()
 	lim := e.Limits()
@@ -110,7 +119,10 @@ func (e *Engine) Verify(ctx context.Context, id int64) (*VerifyReport, error) {
 			add(a.CampaignID, "sent", "%d SENT recipients have no provider id or sent time", a.SentWithoutProof)
 		}
 		if a.AttemptsOutOfRange > 0 {
-			add(a.CampaignID, "attempts", "%d %s recipients have attempts outside 0..%d", a.AttemptsOutOfRange, a.Status, lim.MaxAttempts)
+			add(a.CampaignID, "attempts", "%d %s recipients have attempts outside 0..%d, which no max_attempts allows", a.AttemptsOutOfRange, a.Status, MaxAttemptsCeiling)
+		}
+		if n := a.AttemptsAboveLimit - a.AttemptsOutOfRange; n > 0 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("campaign %d: %d %s recipients have more attempts than the current max_attempts (%d): tried under a higher limit", a.CampaignID, n, a.Status, lim.MaxAttempts))
 		}
 		if a.QueuedWithoutDue > 0 {
 			add(a.CampaignID, "queued", "%d QUEUED recipients have no next attempt time and can never be claimed", a.QueuedWithoutDue)

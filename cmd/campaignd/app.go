@@ -149,7 +149,7 @@ func (a *app) open(ctx context.Context, acc access, holder string) (*session, er
 	if err != nil {
 		return nil, err
 	}
-	client := &control.Client{SocketPath: cfg.socketPath()}
+	client := &control.Client{SocketPath: cfg.socketPath(), AllowUIDs: cfg.AllowUIDs}
 	if _, err := client.Status(ctx); err == nil {
 		return &session{Service: client}, nil
 	} else if !errors.Is(err, control.ErrNoDaemon) {
@@ -260,5 +260,3 @@ func parseID(s string) (int64, error) {
 	}
 	return id, nil
 }
-
-func fprintf(w io.Writer, format string, args ...any) { fmt.Fprintf(w, format, args...) }

@@ -177,7 +177,7 @@ func (a *app) campaignList(ctx context.Context, args []string) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tSENDER\tTOTAL\tQUEUED\tSENT\tFAILED\tBOUNCED")
 		for _, c := range cs {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", c.ID, c.Name, c.Status, c.Sender,
+			fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", c.ID, c.Name, c.Status, c.Sender,
 				c.Stats.Total, c.Stats.Queued+c.Stats.Sending, c.Stats.Sent, c.Stats.Failed, c.Stats.Bounced)
 		}
 		tw.Flush()
@@ -477,7 +477,7 @@ func (a *app) campaignPreview(ctx context.Context, args []string) error {
 	if p.Sample {
 		fprintf(a.stderr, "campaignd: campaign %d has no recipients: previewing for the sample recipient %s\n", id, p.Email)
 	}
-	return a.print(p, func(w io.Writer) { fprintf(w, "%s", p.Message) })
+	return a.print(p, func(w io.Writer) { writeTermLines(w, p.Message) })
 }
 
 func (a *app) campaignTest(ctx context.Context, args []string) error {

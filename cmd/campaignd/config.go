@@ -17,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/core/web"
+	"github.com/campaignd/campaignd/sdk/plugin"
 )
 
 // Config is campaignd.toml. Every key has a default, so a missing file
@@ -75,6 +76,9 @@ type HTTPConfig struct {
 	UnsubscribeSecret string `toml:"unsubscribe_secret"`
 	CronSecret        string `toml:"cron_secret"`
 	SendGridPublicKey string `toml:"sendgrid_public_key"`
+	// SendGridUnsigned opts in to unsigned SendGrid webhook posts; see
+	// web.Config.SendGridUnsigned.
+	SendGridUnsigned bool `toml:"sendgrid_webhook_unsigned"`
 }
 
 // SenderConfig is one [senders.NAME] table.
@@ -371,6 +375,10 @@ func (c *Config) finish() (*Config, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, core.Errorf(core.EINVALID, "config: http.public_url: %q must be an http(s) URL", c.HTTP.PublicURL)
 		}
+		if u.User != nil {
+			// It is written into every message's List-Unsubscribe header.
+			return nil, core.Errorf(core.EINVALID, "config: http.public_url: must not carry a user or password (%s): every recipient would see it", u.Redacted())
+		}
 		if len(c.HTTP.UnsubscribeSecret) < 16 {
 			return nil, core.Errorf(core.EINVALID, "config: http.unsubscribe_secret: must be set (at least 16 characters) when http.public_url is")
 		}
@@ -525,7 +533,19 @@ func (c *Config) unsubscriber() (*core.Unsubscriber, error) {
 // webConfig is the public listener's configuration as [http] gives it;
 // serve adds the unsubscriber and the logger.
 func (c *Config) webConfig() web.Config {
-	return web.Config{Listen: c.HTTP.Listen, CronSecret: c.HTTP.CronSecret, SendGridPublicKey: c.HTTP.SendGridPublicKey}
+	return web.Config{Listen: c.HTTP.Listen, CronSecret: c.HTTP.CronSecret, SendGridPublicKey: c.HTTP.SendGridPublicKey,
+		SendGridWebhook: c.hasSendGridSender(), SendGridUnsigned: c.HTTP.SendGridUnsigned}
+}
+
+// hasSendGridSender reports whether a sender uses the SendGrid plugin (by
+// name or by a path to its binary): only then is its webhook served.
+func (c *Config) hasSendGridSender() bool {
+	for _, s := range c.Senders {
+		if s.Plugin == "sendgrid" || filepath.Base(s.Plugin) == plugin.PluginPrefix+"sendgrid" {
+			return true
+		}
+	}
+	return false
 }
 
 // engineOptions are the engine options every process builds the same way.

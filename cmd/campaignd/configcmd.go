@@ -328,6 +328,9 @@ func printConfig(w io.Writer, cfg *Config, out checkedConfig, connect bool) {
 	fprintf(w, "http:          listen %s, public_url %s, cron_secret %s, unsubscribe_secret %s, sendgrid_public_key %s\n",
 		from("http.listen", orNone(h.Listen)), from("http.public_url", orNone(h.PublicURL)), orNone(h.CronSecret),
 		orNone(h.UnsubscribeSecret), orNone(h.SendGridPublicKey))
+	if cfg.HTTP.SendGridUnsigned {
+		fprintf(w, "warning: sendgrid_webhook_unsigned = true: anyone who reaches [http] listen can bounce, suppress and unsubscribe any recipient; set sendgrid_public_key instead\n")
+	}
 	failed := 0
 	for _, name := range cfg.senderNames() {
 		s := out.Senders[name]

@@ -745,6 +745,36 @@ func TestDiskFullImport(t *testing.T) {
 	integrityOK(t, db)
 }
 
+// TestDiskFullReadOnlyCommands is issue 12 item 13: with the disk full,
+// read-only commands (which need room for the WAL's -shm file even to
+// read) fail with one line saying the disk is full, not "internal error:
+// disk I/O error", and work again once space is freed.
+func TestDiskFullReadOnlyCommands(t *testing.T) {
+	t.Parallel()
+	mnt := mountTmpfs(t, "8m")
+	db := filepath.Join(mnt, "campaignd.db")
+	e := NewEnv(t, fmt.Sprintf("database = %q\n", db))
+	e.DB = db
+	id := strconv.FormatInt(MustCreateCampaign(t, e), 10)
+	ballast := fillFree(t, mnt, 0)
+	full := regexp.MustCompile(`disk is full: free space`)
+	for _, args := range [][]string{{"campaign", "list"}, {"campaign", "stats", id}, {"recipients", "list", id}, {"verify"}} {
+		r := e.Run(args...)
+		if r.Code == 0 {
+			continue // SQLite found room after all
+		}
+		wantOneLineError(t, strings.Join(args, " ")+" on a full disk", r, full)
+		if strings.Contains(r.Stderr, "I/O error") || strings.Contains(r.Stderr, "internal error") {
+			t.Errorf("%s on a full disk: %s", strings.Join(args, " "), r)
+		}
+	}
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	e.MustRun("campaign", "stats", id)
+	verifyClean(t, e)
+}
+
 // TestDiskFullTick: the disk fills while a tick's messages are in flight
 // (the plugin fills it), so their outcomes cannot be recorded. The tick
 // says so (exit 1, "full"), the daemon survives it, and no recipient is

@@ -47,7 +47,7 @@ func (a *app) cmdTicks(ctx context.Context, args []string) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tSTARTED\tTRIGGER\tDURATION\tPROCESSED\tSENT\tFAILED\tRETRIED\tTHROTTLED\tRECOVERED\tERROR")
 		for _, t := range ts {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", t.ID, t.Started.Local().Format(time.DateTime), t.Trigger,
+			fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", t.ID, t.Started.Local().Format(time.DateTime), t.Trigger,
 				t.Duration.Round(time.Millisecond), t.Processed, t.Sent, t.Failed, t.Retried, t.Throttled, t.Recovered, t.Error)
 		}
 		tw.Flush()
@@ -75,7 +75,7 @@ func (a *app) cmdExecutions(ctx context.Context, args []string) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tCAMPAIGN\tAT\tSTATUS\tQUEUED\tBY\tERROR")
 		for _, x := range xs {
-			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%s\t%s\n", x.ID, x.CampaignID, x.At.Local().Format(time.DateTime), x.Status, x.Queued, x.By, x.Error)
+			fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%s\t%s\n", x.ID, x.CampaignID, x.At.Local().Format(time.DateTime), x.Status, x.Queued, x.By, x.Error)
 		}
 		tw.Flush()
 	})

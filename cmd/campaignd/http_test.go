@@ -187,7 +187,10 @@ func TestHTTPListener(t *testing.T) {
 	signer := newWebhookSigner(t)
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	e := NewEnv(t, fmt.Sprintf("tick_interval = \"0s\"\n[http]\nlisten = \"127.0.0.1:%d\"\npublic_url = %q\nunsubscribe_secret = %q\ncron_secret = %q\nsendgrid_public_key = %q\n",
+	// The webhook route exists only with a SendGrid sender configured (its
+	// plugin never starts here: the campaign sends through outbox).
+	e := NewEnv(t, fmt.Sprintf("tick_interval = \"0s\"\n[http]\nlisten = \"127.0.0.1:%d\"\npublic_url = %q\nunsubscribe_secret = %q\ncron_secret = %q\nsendgrid_public_key = %q\n"+
+		"[senders.sg]\nplugin = \"sendgrid\"\n[senders.sg.options]\napi_key = \"unused\"\n",
 		port, base, unsubSecret, cronSecret, signer.publicKey(t)))
 	d := e.StartDaemon()
 	p := &publicClient{t: t, base: base, c: &http.Client{Timeout: 30 * time.Second}}

@@ -188,7 +188,7 @@ func (a *app) recipientsList(ctx context.Context, args []string) error {
 				}
 				last = string(r.LastErrorClass) + code + ": " + last
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Email, r.Name, r.Status, r.Attempts, last)
+			fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Email, r.Name, r.Status, r.Attempts, last)
 		}
 		tw.Flush()
 	})

@@ -16,7 +16,16 @@ package main_test
 //     recipient with class template and writes no message;
 //   - HTML bodies escape recipient data;
 //   - the control socket refuses a uid it was not told to allow, even when
-//     its mode lets everyone connect.
+//     its mode lets everyone connect; and the CLI refuses a daemon run by
+//     a uid it was not told to trust, before sending anything;
+//   - unsigned SendGrid webhooks are refused unless the operator opted in,
+//     and the route exists only with a SendGrid sender;
+//   - text output escapes control characters from CSVs, webhooks and SMTP
+//     replies, while --json stays exact;
+//   - an IDN address is one recipient and one suppression however its
+//     domain is spelt; a public_url with credentials is refused; a
+//     campaign's Precedence replaces the default; paging past the int64
+//     maximum is an empty page.
 
 import (
 	"bytes"
@@ -754,5 +763,228 @@ func TestSecuritySocketPeerUID(t *testing.T) {
 	var cs []core.Campaign
 	if err := json.Unmarshal([]byte(r.Stdout), &cs); err != nil || len(cs) != 1 || strconv.FormatInt(cs[0].ID, 10) != id {
 		t.Errorf("uid 65534 listed %q (%v), want campaign %s from the daemon", r.Stdout, err, id)
+	}
+}
+
+// TestSecurityUnsignedWebhookRefused is issue 12 item 1: with [http]
+// listen and a SendGrid sender but no sendgrid_public_key, an unsigned
+// post (anyone's) is refused and nothing is suppressed; accepting
+// unsigned posts takes sendgrid_webhook_unsigned = true, which config
+// check and the daemon warn about; without a SendGrid sender the route
+// does not exist.
+func TestSecurityUnsignedWebhookRefused(t *testing.T) {
+	t.Parallel()
+	const sg = "[senders.sg]\nplugin = \"sendgrid\"\n[senders.sg.options]\napi_key = \"unused\"\n"
+	bounce := `[{"event":"bounce","type":"bounce","status":"5.1.1","sg_event_id":"1","email":"ann@example.org","campaign_id":"1","recipient_id":"1"}]`
+	ctype := map[string]string{"Content-Type": "application/json"}
+	start := func(extraHTTP, senders string) (*Env, *Daemon, *publicClient) {
+		t.Helper()
+		port := freePort(t)
+		e := NewEnv(t, fmt.Sprintf("tick_interval = \"0s\"\n[http]\nlisten = \"127.0.0.1:%d\"\n%s\n%s", port, extraHTTP, senders))
+		d := e.StartDaemon()
+		return e, d, &publicClient{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), c: &http.Client{Timeout: 30 * time.Second}}
+	}
+
+	e, _, p := start("", sg)
+	MustCreateCampaign(t, e, "--sender", "outbox", "--from", "news@example.com")
+	e.MustRun("recipients", "import", "1", WriteFile(t, e.Dir, "r.csv", "email\nann@example.org\n"))
+	if r := p.do("POST", "/webhooks/sendgrid", ctype, bounce); r.Status != http.StatusForbidden || !strings.Contains(r.Body, "sendgrid_public_key") {
+		t.Errorf("unsigned bounce without a key: %d %s, want 403 naming sendgrid_public_key", r.Status, r.Body)
+	}
+	if out := e.MustRun("suppress", "list"); strings.Contains(out, "ann@example.org") {
+		t.Errorf("a refused unsigned bounce suppressed the address:\n%s", out)
+	}
+
+	e, d, p := start("sendgrid_webhook_unsigned = true", sg)
+	if out := e.MustRun("config", "check"); !strings.Contains(out, "warning: sendgrid_webhook_unsigned = true") {
+		t.Errorf("config check with unsigned webhooks does not warn:\n%s", out)
+	}
+	if r := p.do("POST", "/webhooks/sendgrid", ctype, bounce); r.Status != http.StatusOK {
+		t.Errorf("unsigned bounce with the opt-in: %d %s, want 200", r.Status, r.Body)
+	}
+	if !strings.Contains(d.Stderr(), "UNSIGNED") {
+		t.Errorf("the daemon does not warn about unsigned webhooks:\n%s", d.Stderr())
+	}
+
+	_, _, p = start("", "")
+	if r := p.do("POST", "/webhooks/sendgrid", ctype, bounce); r.Status != http.StatusNotFound {
+		t.Errorf("webhook without a SendGrid sender: %d %s, want 404", r.Status, r.Body)
+	}
+}
+
+// TestSecurityTerminalEscapes is issue 12 item 6: names and reasons from
+// CSV files and operators (and so from webhooks and SMTP replies, which
+// print the same way) reach the table output with control characters
+// escaped, while --json keeps them exact.
+func TestSecurityTerminalEscapes(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, "")
+	const evilName = "Mallory \x1b]0;pwned\x07\x1b[2J\u202e"
+	id := strconv.FormatInt(MustCreateCampaign(t, e, "--sender", "outbox", "--name", "camp\x1b[31m"), 10)
+	e.MustRun("recipients", "import", id, WriteFile(t, e.Dir, "r.csv", "email,name\nmal@example.org,\""+evilName+"\"\n"))
+	e.MustRun("suppress", "add", "--reason", "bounced\x1b[8m hidden\rreal", "sup@example.org")
+	for _, args := range [][]string{{"recipients", "list", id}, {"suppress", "list"}, {"campaign", "list"}, {"campaign", "show", id}} {
+		out := e.MustRun(args...)
+		if strings.ContainsAny(out, "\x1b\x07\r\u202e") {
+			t.Errorf("%s prints raw control characters: %q", strings.Join(args, " "), out)
+		}
+		if !strings.Contains(out, `\x1b`) {
+			t.Errorf("%s: want the ESC shown escaped as \\x1b: %q", strings.Join(args, " "), out)
+		}
+	}
+	var rs []core.Recipient
+	e.MustJSON(&rs, "recipients", "list", id)
+	if len(rs) != 1 || rs[0].Name != evilName {
+		t.Errorf("--json recipients list: %+v, want the name exactly %q", rs, evilName)
+	}
+}
+
+// TestSecurityPublicURLWithoutCredentials: a public_url with a user and
+// password is refused (it would be printed in every List-Unsubscribe
+// header), and the refusal does not print the password (issue 12 item 13).
+func TestSecurityPublicURLWithoutCredentials(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, "[http]\npublic_url = \"https://admin:hunter2-secret@mail.example.com\"\nunsubscribe_secret = \"0123456789abcdef0123\"\n")
+	r := e.Run("config", "check")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "http.public_url: must not carry a user or password") || strings.Contains(r.Stderr+r.Stdout, "hunter2") {
+		t.Errorf("config check with user:password in public_url: want exit 1 refusing it without printing the password; got %s", r)
+	}
+}
+
+// TestSecurityIDNSuppression is issue 12 item 11: an address suppressed
+// with a Unicode domain is suppressed in its punycode spelling too (and
+// the other way round), and one person is one recipient however the
+// domain is spelt.
+func TestSecurityIDNSuppression(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, "")
+	e.MustRun("init")
+	e.MustRun("suppress", "add", "user@bücher.example")
+	e.MustRun("suppress", "add", "other@XN--BCHER-KVA.example")
+	id := strconv.FormatInt(MustCreateCampaign(t, e, "--sender", "outbox"), 10)
+	var res core.ImportResult
+	e.MustJSON(&res, "recipients", "import", id, WriteFile(t, e.Dir, "r.csv",
+		"email\nuser@xn--bcher-kva.example\nother@bücher.example\nnew@bücher.example\nnew@xn--bcher-kva.example\nnew@BÜCHER.example\n"))
+	if res.Suppressed != 2 || res.Added != 1 || res.Duplicates != 2 {
+		t.Fatalf("import %+v, want 2 suppressed, 1 added, 2 duplicates", res)
+	}
+	var rs []core.Recipient
+	e.MustJSON(&rs, "recipients", "list", id)
+	if len(rs) != 1 || rs[0].Email != "new@xn--bcher-kva.example" {
+		t.Fatalf("recipients %+v, want new@xn--bcher-kva.example stored once", rs)
+	}
+}
+
+// TestSecurityCLIRefusesForeignDaemon is issue 12 item 3: another user
+// (uid 65534) runs a campaignd of their own on the socket path root's
+// configuration names. Root's CLI checks who serves the socket and refuses
+// it, naming the uid, before sending anything (it would otherwise hand over
+// its recipient lists); it does not fall back to the database either.
+// Listing that uid in allow_uids trusts it.
+func TestSecurityCLIRefusesForeignDaemon(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a daemon as uid 65534")
+	}
+	t.Parallel()
+	world, err := os.MkdirTemp("", "cdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(world) })
+	if err := os.Chown(world, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	for d := filepath.Dir(world); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			t.Skipf("%s is not searchable by other users; set TMPDIR to a directory that is", d)
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	bin := filepath.Join(world, "campaignd")
+	data, err := os.ReadFile(Bin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(world, "c.sock")
+	conf := filepath.Join(world, "c.toml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("database = %q\nsocket = %q\nsocket_mode = \"0666\"\nplugin_dir = %q\ntick_interval = \"0s\"\n",
+		filepath.Join(world, "fake.db"), sock, world)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fake := exec.Command(bin, "--config", conf, "serve")
+	fake.Dir = world
+	fake.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + world}
+	fake.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true}}
+	var fakeLog syncBuffer
+	fake.Stdout, fake.Stderr = &fakeLog, &fakeLog
+	if err := fake.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fake.Process.Signal(syscall.SIGTERM); _ = fake.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the uid 65534 daemon did not listen:\n%s", fakeLog.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	e := NewEnv(t, fmt.Sprintf("socket = %q\n", sock))
+	csv := WriteFile(t, e.Dir, "r.csv", "email\nsecret@example.org\n")
+	for _, args := range [][]string{{"init"}, {"campaign", "list"}, {"recipients", "import", "1", csv}} {
+		r := e.Run(args...)
+		if r.Code != 1 || !strings.Contains(r.Stderr, "served by uid 65534") || !strings.Contains(r.Stderr, "allow_uids") {
+			t.Errorf("%s against a daemon of uid 65534: want exit 1 naming the uid; got %s", strings.Join(args, " "), r)
+		}
+	}
+
+	f, err := os.OpenFile(e.Config, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("allow_uids = [65534]\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if r := e.Run("--json", "campaign", "list"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "[]" {
+		t.Errorf("with allow_uids = [65534] the CLI should use that daemon (no campaigns); got %s", r)
+	}
+}
+
+// TestSecurityHeaderAndPagingEdges pins two small items of issue 12: a
+// campaign's --header 'Precedence: list' replaces the default rather than
+// giving the message two Precedence headers; and paging after the largest
+// id (the int64 maximum) is an empty page, not page one again.
+func TestSecurityHeaderAndPagingEdges(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, "")
+	id := secCampaign(t, e, []string{"--name", "edges", "--sender", "outbox", "--from", "news@example.com", "--subject", "Hi", "--text", "Hello",
+		"--header", "Precedence: list"}, []string{"ann@example.org"})
+	if res, r := secTick(t, e); res.Sent != 1 {
+		t.Fatalf("tick: %s", r)
+	}
+	emls, _ := filepath.Glob(filepath.Join(e.Outbox, "*.eml"))
+	if len(emls) != 1 {
+		t.Fatalf("outbox holds %v, want one message", emls)
+	}
+	msg, _, _ := secParseEML(t, emls[0])
+	if got := msg.Header["Precedence"]; len(got) != 1 || got[0] != "list" {
+		t.Errorf("Precedence headers %q, want just \"list\"", got)
+	}
+
+	var rs []core.Recipient
+	e.MustJSON(&rs, "recipients", "list", id, "--after", "9223372036854775807")
+	if len(rs) != 0 {
+		t.Errorf("recipients after the int64 maximum: %+v, want none", rs)
 	}
 }

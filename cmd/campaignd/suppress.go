@@ -69,7 +69,7 @@ func (a *app) cmdSuppress(ctx context.Context, args []string) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "EMAIL\tSOURCE\tSINCE\tREASON")
 			for _, x := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", x.Email, x.Source, x.CreatedAt.Local().Format(time.DateTime), x.Reason)
+				fprintf(tw, "%s\t%s\t%s\t%s\n", x.Email, x.Source, x.CreatedAt.Local().Format(time.DateTime), x.Reason)
 			}
 			tw.Flush()
 		})

@@ -116,7 +116,7 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 			if q.NextAttempt != nil {
 				next = q.NextAttempt.Local().Format(time.DateTime)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\n", q.CampaignID, q.CampaignName, q.Status, q.DueNow, q.Waiting, q.InFlight, next)
+			fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\n", q.CampaignID, q.CampaignName, q.Status, q.DueNow, q.Waiting, q.InFlight, next)
 		}
 		tw.Flush()
 	})

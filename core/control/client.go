@@ -36,6 +36,10 @@ import (
 type Client struct {
 	// SocketPath is the daemon's socket (DefaultSocketPath if empty).
 	SocketPath string
+	// AllowUIDs are the uids a daemon may run as besides root and the
+	// caller's own effective uid: Dial refuses a socket served by anyone
+	// else before sending a byte (see Dial).
+	AllowUIDs []int
 	// HTTPClient, if set, is used for every request instead of the
 	// Client's own; its Transport must reach the daemon, for example by
 	// dialing with (*Client).Dial.
@@ -87,10 +91,13 @@ func (c *Client) httpClient() *http.Client {
 	return c.hc
 }
 
-// Dial connects to the daemon's socket. If no daemon is listening (the
-// socket is missing or refuses connections) the error matches ErrNoDaemon;
-// if the caller may not open the socket it is a *core.Error with code
-// core.EFORBIDDEN; other errors are wrapped with the socket's path.
+// Dial connects to the daemon's socket and checks, by the kernel's peer
+// credentials, that the process serving it runs as root, as the caller's
+// uid or as one of AllowUIDs, before anything is sent. If no daemon is
+// listening (the socket is missing or refuses connections) the error
+// matches ErrNoDaemon; if the caller may not open the socket, or the
+// server is someone else, it is a *core.Error with code core.EFORBIDDEN;
+// other errors are wrapped with the socket's path.
 func (c *Client) Dial(ctx context.Context) (net.Conn, error) {
 	path := c.socketPath()
 	var d net.Dialer
@@ -108,6 +115,10 @@ func (c *Client) Dial(ctx context.Context) (net.Conn, error) {
 			}
 		}
 		return nil, fmt.Errorf("dial control socket %s: %w", path, err)
+	}
+	if err := c.checkServer(conn, path); err != nil {
+		conn.Close()
+		return nil, err
 	}
 	return &clientConn{Conn: conn, closed: make(chan struct{})}, nil
 }

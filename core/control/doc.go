@@ -61,4 +61,10 @@
 // user and the configured AllowUIDs may call, anyone else gets 403
 // forbidden. The caller is recorded on each request's context as
 // core.WithActor(ctx, "uid N via socket").
+//
+// The Client checks the other direction: Dial reads the server's uid from
+// the connection's peer credentials and refuses (EFORBIDDEN) a server not
+// run by root, the caller's uid or one of Client.AllowUIDs, before it
+// writes anything. Whoever can write the socket's directory could
+// otherwise pose as the daemon and receive what the caller sends.
 package control

@@ -29,7 +29,15 @@ type childResult struct {
 	Message string `json:"message"`
 }
 
+// fakeServerEnv, when set, makes the test binary serve a fake daemon on
+// that socket (see TestClientRefusesForeignServer).
+const fakeServerEnv = "CAMPAIGND_CONTROL_TEST_FAKE_SERVER"
+
 func TestMain(m *testing.M) {
+	if path := os.Getenv(fakeServerEnv); path != "" {
+		serveFake(path)
+		os.Exit(0)
+	}
 	if path := os.Getenv(childSocketEnv); path != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -345,6 +345,32 @@ func TestStreamedImportBoundedMemory(t *testing.T) {
 // path, and returns what it got.
 func runChild(t *testing.T, dir, path string) childResult {
 	t.Helper()
+	cmd := exec.Command(childBinary(t, dir))
+	cmd.Dir = dir
+	cmd.Env = []string{childSocketEnv + "=" + path}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("child: %v: %s", err, ee.Stderr)
+		}
+		t.Fatalf("child: %v", err)
+	}
+	var res childResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("child said %q: %v", out, err)
+	}
+	if res.UID != 65534 {
+		t.Fatalf("child ran as uid %d", res.UID)
+	}
+	return res
+}
+
+// childBinary copies this test binary into dir, where uid 65534 can run
+// it, and returns its path.
+func childBinary(t *testing.T, dir string) string {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -368,26 +394,90 @@ func runChild(t *testing.T, dir, path string) childResult {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(bin)
+	return bin
+}
+
+// TestClientRefusesForeignServer is issue 12 item 3: a user who can write
+// the socket's directory serves a fake daemon there (here uid 65534); the
+// client, run by root, checks the server's uid by SO_PEERCRED and refuses
+// it before sending a single byte, unless that uid is in AllowUIDs.
+func TestClientRefusesForeignServer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a fake server as another uid")
+	}
+	dir := shortDir(t)
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "campaignd.sock")
+	cmd := exec.Command(childBinary(t, dir))
 	cmd.Dir = dir
-	cmd.Env = []string{childSocketEnv + "=" + path}
+	cmd.Env = []string{fakeServerEnv + "=" + path}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.Output()
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
 	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Fatalf("child: %v: %s", err, ee.Stderr)
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(out)
+	next := func() string {
+		t.Helper()
+		if !lines.Scan() {
+			t.Fatalf("fake server ended: %v", lines.Err())
 		}
-		t.Fatalf("child: %v", err)
+		return lines.Text()
 	}
-	var res childResult
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("child said %q: %v", out, err)
+	if l := next(); l != "ready" {
+		t.Fatalf("fake server said %q", l)
 	}
-	if res.UID != 65534 {
-		t.Fatalf("child ran as uid %d", res.UID)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = (&control.Client{SocketPath: path}).ImportRecipients(ctx, 1, core.FormatCSV, strings.NewReader("email\nsecret@example.org\n"))
+	if core.ErrorCode(err) != core.EFORBIDDEN || !strings.Contains(err.Error(), "served by uid 65534") ||
+		!strings.Contains(err.Error(), "allow_uids") || errors.Is(err, control.ErrNoDaemon) {
+		t.Fatalf("import to a server run by uid 65534: %v, want forbidden naming the uid and allow_uids", err)
 	}
-	return res
+	if l := next(); l != "received 0" {
+		t.Fatalf("the fake server got %q, want nothing", l)
+	}
+
+	conn, err := (&control.Client{SocketPath: path, AllowUIDs: []int{65534}}).Dial(ctx)
+	if err != nil {
+		t.Fatalf("dial with allow_uids = [65534]: %v", err)
+	}
+	_, _ = conn.Write([]byte("hello"))
+	conn.Close()
+	if l := next(); l != "received 5" {
+		t.Fatalf("the allowed connection: fake server got %q", l)
+	}
+}
+
+// serveFake is the fake daemon of TestClientRefusesForeignServer: it
+// listens on path, says "ready", and for each of two connections says how
+// many bytes it received before the client closed.
+func serveFake(path string) {
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println("ready")
+	for range 2 {
+		conn, err := ln.Accept()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _ := io.Copy(io.Discard, conn)
+		conn.Close()
+		fmt.Printf("received %d\n", n)
+	}
 }
 
 func TestPeerUID(t *testing.T) {

@@ -34,6 +34,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/campaignd/campaignd/core"
@@ -83,9 +84,11 @@ const driverName = "sqlite3_campaignd"
 
 func init() {
 	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		_, err := c.Exec(fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d; PRAGMA journal_size_limit = %d; PRAGMA temp_store = MEMORY`,
-			autoCheckpointPages, journalSizeLimit), nil)
-		return err
+		if _, err := c.Exec(fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d; PRAGMA journal_size_limit = %d; PRAGMA temp_store = MEMORY`,
+			autoCheckpointPages, journalSizeLimit), nil); err != nil {
+			return err
+		}
+		return registerFuncs(c)
 	}})
 }
 
@@ -355,11 +358,23 @@ func internal(op string, err error) error {
 			return &core.Error{Code: core.EUNAVAILABLE, Op: op, Err: err,
 				Message: "the database is read-only: check the mount of its file system and the permissions and attributes of the file and its directory"}
 		case sqlite3.ErrFull:
-			return &core.Error{Code: core.EUNAVAILABLE, Op: op, Err: err,
-				Message: "database or disk is full: free space on the database's file system and try again"}
+			return errDiskFull(op, err)
+		case sqlite3.ErrIoErr:
+			// A reader on a full disk cannot grow the -shm file WAL mode
+			// needs: SQLite reports an I/O error whose errno says why.
+			if se.SystemErrno == syscall.ENOSPC || se.SystemErrno == syscall.EDQUOT {
+				return errDiskFull(op, err)
+			}
 		}
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// errDiskFull is the one message for a full disk (or quota), whatever
+// SQLite called it.
+func errDiskFull(op string, err error) error {
+	return &core.Error{Code: core.EUNAVAILABLE, Op: op, Err: err,
+		Message: "database or disk is full: free space on the database's file system and try again (even reading needs room for its -shm file)"}
 }
 
 func errReadOnly(op string) error {

@@ -419,7 +419,9 @@ func (db *DB) Recipients(ctx context.Context, campaignID int64, f core.Recipient
 	if err != nil {
 		return nil, internal("list recipients", err)
 	}
-	if !first.Valid {
+	// Past the last id the page is empty; checked first because
+	// AfterID+1 would overflow at the int64 maximum and list page one.
+	if !first.Valid || f.AfterID >= last.Int64 {
 		return nil, nil
 	}
 	rows, err := db.r.QueryContext(ctx, listSQL(f.Status), max(first.Int64, f.AfterID+1), last.Int64, campaignID, limit)

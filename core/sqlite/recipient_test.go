@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -205,6 +206,13 @@ func TestRecipientsPaging(t *testing.T) {
 	for i, r := range all {
 		if r.CampaignID != a.ID || (i > 0 && r.ID <= all[i-1].ID) {
 			t.Fatalf("row %d: %+v (previous id %d)", i, r, all[i-1].ID)
+		}
+	}
+	// After the int64 maximum is past the end, not page one again (it
+	// overflowed: issue 12 item 13).
+	for _, f := range []core.RecipientFilter{{AfterID: math.MaxInt64}, {AfterID: math.MaxInt64, Status: core.RecipientFailed}} {
+		if rs, err := db.Recipients(ctx, a.ID, f); err != nil || len(rs) != 0 {
+			t.Fatalf("after_id %d: %d rows, %v; want none", f.AfterID, len(rs), err)
 		}
 	}
 	if rs, _ := db.Recipients(ctx, b.ID, core.RecipientFilter{Limit: 1000}); len(rs) != 35 {

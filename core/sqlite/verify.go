@@ -23,7 +23,7 @@ func (db *DB) Audit(ctx context.Context, campaignID int64, now time.Time, maxAtt
 	defer tx.Rollback() // read-only: nothing to undo
 	snap := &core.AuditSnapshot{}
 	query, cargs := `SELECT `+campaignCols+` FROM campaigns ORDER BY id DESC`, []any{}
-	where, args := "", []any{ms(orNow(now)), maxAttempts}
+	where, args := "", []any{ms(orNow(now)), maxAttempts, core.MaxAttemptsCeiling}
 	if campaignID > 0 {
 		query, cargs = `SELECT `+campaignCols+` FROM campaigns WHERE id = ?`, []any{campaignID}
 		where = "WHERE campaign_id = ?"
@@ -39,7 +39,8 @@ func (db *DB) Audit(ctx context.Context, campaignID int64, now time.Time, maxAtt
 			total(status = 'SENDING' AND (lease_until IS NULL OR claim_token IS NULL)),
 			total(status = 'SENDING' AND lease_until < ?1),
 			total(status = 'SENT' AND (provider_id IS NULL OR provider_id = '' OR sent_at IS NULL)),
-			total(attempts < 0 OR attempts > ?2),
+			total(attempts < 0 OR attempts > ?3),
+			total(attempts > ?2),
 			total(status = 'QUEUED' AND next_attempt_at IS NULL),
 			total(status IN ('FAILED', 'BOUNCED') AND (last_error_class IS NULL OR last_error_class = ''))
 		FROM recipients `+where+` GROUP BY campaign_id, status`, args...)
@@ -50,13 +51,14 @@ func (db *DB) Audit(ctx context.Context, campaignID int64, now time.Time, maxAtt
 	for rows.Next() {
 		var a core.StatusAudit
 		var status string
-		var noLease, expired, noProof, attempts, noDue, noReason float64
-		if err := rows.Scan(&a.CampaignID, &status, &a.Count, &noLease, &expired, &noProof, &attempts, &noDue, &noReason); err != nil {
+		var noLease, expired, noProof, attempts, aboveLimit, noDue, noReason float64
+		if err := rows.Scan(&a.CampaignID, &status, &a.Count, &noLease, &expired, &noProof, &attempts, &aboveLimit, &noDue, &noReason); err != nil {
 			return nil, internal(op, err)
 		}
 		a.Status = core.RecipientStatus(status)
 		a.SendingWithoutLease, a.ExpiredLeases, a.SentWithoutProof = int64(noLease), int64(expired), int64(noProof)
-		a.AttemptsOutOfRange, a.QueuedWithoutDue, a.FailedWithoutReason = int64(attempts), int64(noDue), int64(noReason)
+		a.AttemptsOutOfRange, a.AttemptsAboveLimit = int64(attempts), int64(aboveLimit)
+		a.QueuedWithoutDue, a.FailedWithoutReason = int64(noDue), int64(noReason)
 		snap.Statuses = append(snap.Statuses, a)
 	}
 	if err := rows.Err(); err != nil {

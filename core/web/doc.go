@@ -27,6 +27,13 @@
 //
 // # SendGrid Event Webhook
 //
+// The route exists only when Config.SendGridWebhook is set (the daemon
+// sets it when a SendGrid sender is configured); otherwise it is 404.
+// Unsigned posts are refused (403) unless the operator opted in with
+// Config.SendGridUnsigned: event ids are guessable small integers, so an
+// unsigned webhook lets anyone who reaches the listener suppress any
+// address and turn SENT into BOUNCED.
+//
 // The body is the JSON array SendGrid posts. When Config.SendGridPublicKey
 // is set the request must carry SendGrid's signature: the
 // X-Twilio-Email-Event-Webhook-Signature header holds a base64 ASN.1 (DER)
@@ -53,10 +60,11 @@
 // The whole body is read, verified and parsed before anything is applied:
 // malformed JSON (or a body that is not an array) is 400 and nothing
 // changes. Within a valid array, an element that is not an event object
-// or lacks sg_event_id is skipped with a log line (a 4xx would make
-// SendGrid retry the whole batch for a day and then drop it), and event
-// types campaignd does not act on (processed, group_resubscribe, ...) are
-// ignored; both are counted in the answer. The recipient comes from the
+// or lacks sg_event_id (or whose sg_event_id is over 128 bytes or email
+// over 320) is skipped with a log line (a 4xx would make SendGrid retry
+// the whole batch for a day and then drop it), a reason is cut at 500
+// bytes, and event types campaignd does not act on (processed,
+// group_resubscribe, ...) are ignored; both are counted in the answer. The recipient comes from the
 // custom args campaign_id and recipient_id that the SendGrid plugin puts
 // on every message and SendGrid echoes as top-level event fields (strings
 // or numbers), falling back to the email address within the campaign.

@@ -45,10 +45,14 @@ type env struct {
 
 // options for newEnv.
 type options struct {
-	signed  bool // configure SendGridPublicKey
-	noUnsub bool // no Unsubscriber
-	noCron  bool // no CronSecret
-	maxBody int64
+	signed bool // configure SendGridPublicKey
+	// refuseUnsigned leaves out the SendGridUnsigned opt-in an unsigned
+	// env otherwise has.
+	refuseUnsigned bool
+	noWebhook      bool // no SendGrid sender: no webhook route
+	noUnsub        bool // no Unsubscriber
+	noCron         bool // no CronSecret
+	maxBody        int64
 }
 
 func newEnv(t *testing.T, o options) *env {
@@ -58,7 +62,8 @@ func newEnv(t *testing.T, o options) *env {
 	if e.unsub, err = core.NewUnsubscriber(unsubSecret, "http://placeholder"); err != nil {
 		t.Fatal(err)
 	}
-	cfg := web.Config{Listen: "127.0.0.1:0", MaxBodyBytes: o.maxBody, Logger: hclog.NewNullLogger()}
+	cfg := web.Config{Listen: "127.0.0.1:0", MaxBodyBytes: o.maxBody, Logger: hclog.NewNullLogger(),
+		SendGridWebhook: !o.noWebhook, SendGridUnsigned: !o.signed && !o.refuseUnsigned}
 	if !o.noUnsub {
 		cfg.Unsubscriber = e.unsub
 	}

@@ -32,8 +32,16 @@ const (
 // (and deduplicated within).
 const ProviderSendGrid = "sendgrid"
 
-// maxReasonLen bounds the reason text kept from an event.
-const maxReasonLen = 500
+// Bounds on an event's text fields, so an unsigned or buggy post cannot
+// store (or print to an operator) megabytes per event. SendGrid's own
+// sg_event_id is about 22 to 48 characters; an address is at most 254
+// octets (RFC 5321), with room for a display form.
+const (
+	maxReasonLen  = 500
+	maxEventIDLen = 128
+	maxEmailLen   = 320
+	maxLogTextLen = 64
+)
 
 // WebhookResult is the answer to a webhook post: what ApplyEvents did
 // (applied, duplicates, unknown) plus the events not handed to it.
@@ -145,11 +153,16 @@ func (s *Server) sendgridWebhook(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if s.sgKey != nil {
+	switch {
+	case s.sgKey != nil:
 		if err := s.verifySendGrid(r, body); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+	case !s.cfg.SendGridUnsigned:
+		s.writeError(w, r, core.Errorf(core.EFORBIDDEN,
+			"sendgrid webhook: unsigned posts are refused: set [http] sendgrid_public_key to the Signed Event Webhook verification key (or sendgrid_webhook_unsigned = true to accept posts from anyone)"))
+		return
 	}
 	events, res, err := s.parseSendGrid(body)
 	if err != nil {
@@ -202,12 +215,18 @@ func (s *Server) parseSendGrid(body []byte) ([]core.DeliveryEvent, *WebhookResul
 		typ, known := sgTypes[ev.Event]
 		if !known {
 			res.Ignored++
-			s.log.Trace("sendgrid webhook: event type not acted on", "event", ev.Event, "sg_event_id", ev.EventID)
+			s.log.Trace("sendgrid webhook: event type not acted on", "event", truncate(ev.Event, maxLogTextLen), "sg_event_id", truncate(ev.EventID, maxLogTextLen))
 			continue
 		}
 		if strings.TrimSpace(ev.EventID) == "" {
 			res.Skipped++
 			s.log.Warn("sendgrid webhook: event without sg_event_id skipped", "index", i, "event", ev.Event)
+			continue
+		}
+		if len(strings.TrimSpace(ev.EventID)) > maxEventIDLen || len(strings.TrimSpace(ev.Email)) > maxEmailLen {
+			res.Skipped++
+			s.log.Warn("sendgrid webhook: event with an over-long sg_event_id or email skipped", "index", i, "event", ev.Event,
+				"sg_event_id", truncate(ev.EventID, maxLogTextLen), "max_id", maxEventIDLen, "max_email", maxEmailLen)
 			continue
 		}
 		cid, _ := flexInt(ev.CampaignID)

@@ -347,3 +347,57 @@ func TestSendGridPublicKeyFormats(t *testing.T) {
 		t.Fatalf("New with a bad key: %v", err)
 	}
 }
+
+// TestUnsignedWebhookRefusedByDefault is issue 12 item 1: without a
+// public key, unsigned posts are refused unless the operator opted in,
+// and the route does not exist at all without a SendGrid sender.
+func TestUnsignedWebhookRefusedByDefault(t *testing.T) {
+	e := newEnv(t, options{refuseUnsigned: true})
+	rs := e.recipients(1)
+	body := mustJSON(t, []any{sgEvent("bounce", "1", rs[0], map[string]any{"type": "bounce", "status": "5.1.1"})})
+	res := e.do("POST", "/webhooks/sendgrid", http.Header{"Content-Type": {"application/json"}}, body)
+	if res.status != http.StatusForbidden || res.errorCode(t) != core.EFORBIDDEN || !strings.Contains(string(res.body), "sendgrid_public_key") {
+		t.Fatalf("unsigned post without the opt-in: %d %s", res.status, res.body)
+	}
+	e.fake.expectNoCalls(t)
+
+	off := newEnv(t, options{noWebhook: true})
+	if res := off.do("POST", "/webhooks/sendgrid", http.Header{"Content-Type": {"application/json"}}, body); res.status != http.StatusNotFound {
+		t.Fatalf("webhook without a SendGrid sender: %d %s, want 404", res.status, res.body)
+	}
+	off.fake.expectNoCalls(t)
+
+	if _, err := web.New(&fakeBackend{}, web.Config{Listen: "127.0.0.1:0", SendGridWebhook: true, SendGridUnsigned: true,
+		SendGridPublicKey: publicKeyB64(t, e.key)}); core.ErrorCode(err) != core.EINVALID {
+		t.Fatalf("unsigned opt-in with a key: %v, want EINVALID", err)
+	}
+}
+
+// TestWebhookBoundsTextFields: an over-long sg_event_id or email is
+// skipped, a long reason cut, so a post cannot store megabytes per event.
+func TestWebhookBoundsTextFields(t *testing.T) {
+	e := newEnv(t, options{signed: true})
+	rs := e.recipients(2)
+	long := &core.Recipient{ID: rs[1].ID, CampaignID: 7, Email: strings.Repeat("a", 400) + "@example.org"}
+	body := mustJSON(t, []any{
+		sgEvent("bounce", strings.Repeat("i", 129), rs[0], nil),
+		sgEvent("bounce", "ev-2", long, nil),
+		sgEvent("dropped", "ev-3", rs[0], map[string]any{"reason": strings.Repeat("r", 100000)}),
+	})
+	e.fake.set(func(f *fakeBackend) { f.events = &core.EventsResult{Applied: 1} })
+	got := webhookResult(t, e.do("POST", "/webhooks/sendgrid", signedHeader(t, e.key, time.Now(), body), body))
+	if got.Skipped != 2 || got.Applied != 1 {
+		t.Fatalf("result %+v, want 2 skipped, 1 applied", got)
+	}
+	e.fake.expectCall(t, "ApplyEvents", []core.DeliveryEvent{wantEvent(core.EventDropped, "ev-3", rs[0], strings.Repeat("r", 500))})
+}
+
+// publicKeyB64 is key's public half as sendgrid_public_key takes it.
+func publicKeyB64(t *testing.T, key *ecdsa.PrivateKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(der)
+}

@@ -67,10 +67,20 @@ type Config struct {
 	// empty disables them (404). It must be at least MinCronSecretLen
 	// characters.
 	CronSecret string
+	// SendGridWebhook serves POST /webhooks/sendgrid. False (no SendGrid
+	// sender is configured) leaves the route out: it answers 404.
+	SendGridWebhook bool
 	// SendGridPublicKey is the Signed Event Webhook verification key as
 	// SendGrid shows it: base64 of the DER (PKIX) ECDSA P-256 public key.
-	// A PEM block is accepted too. Empty accepts unsigned webhooks.
+	// A PEM block is accepted too. Empty refuses every webhook post (403)
+	// unless SendGridUnsigned is set.
 	SendGridPublicKey string
+	// SendGridUnsigned accepts unsigned webhook posts when no
+	// SendGridPublicKey is set: anyone who can reach the listener can
+	// then bounce, suppress and unsubscribe any recipient. An explicit
+	// opt-in for a listener only SendGrid can reach; it cannot be combined
+	// with SendGridPublicKey.
+	SendGridUnsigned bool
 	// SignatureMaxAge is how old a signed webhook's timestamp may be
 	// (DefaultSignatureMaxAge if zero; negative disables the check).
 	SignatureMaxAge time.Duration
@@ -92,7 +102,7 @@ type Server struct {
 	b     Backend
 	cfg   Config
 	log   hclog.Logger
-	sgKey *ecdsa.PublicKey // nil: unsigned webhooks accepted
+	sgKey *ecdsa.PublicKey // nil: unsigned posts refused unless cfg.SendGridUnsigned
 	hs    *httpx.Server
 	now   func() time.Time
 }
@@ -100,8 +110,8 @@ type Server struct {
 // Validate checks what New would refuse, so a configuration can be
 // checked without starting a server. It returns an EINVALID error when
 // Listen is not a host:port address, the CronSecret is set but too short,
-// or SendGridPublicKey is set but not a base64 (or PEM) ECDSA P-256 public
-// key.
+// SendGridPublicKey is set but not a base64 (or PEM) ECDSA P-256 public
+// key, or SendGridUnsigned is set together with SendGridPublicKey.
 func (cfg Config) Validate() error {
 	if strings.TrimSpace(cfg.Listen) == "" {
 		return core.Errorf(core.EINVALID, "listen: an address (host:port) is required")
@@ -115,6 +125,9 @@ func (cfg Config) Validate() error {
 	if strings.TrimSpace(cfg.SendGridPublicKey) != "" {
 		if _, err := ParseSendGridPublicKey(cfg.SendGridPublicKey); err != nil {
 			return err
+		}
+		if cfg.SendGridUnsigned {
+			return core.Errorf(core.EINVALID, "sendgrid webhook: unsigned posts cannot be accepted when a public key is set: choose one")
 		}
 	}
 	return nil
@@ -165,9 +178,29 @@ func (s *Server) Listen() error {
 	if err := s.hs.Listen("tcp", s.cfg.Listen); err != nil {
 		return err
 	}
+	if s.cfg.SendGridWebhook && s.sgKey == nil {
+		if s.cfg.SendGridUnsigned {
+			s.log.Warn("sendgrid webhook accepts UNSIGNED posts (sendgrid_webhook_unsigned = true): anyone who reaches this listener can bounce, suppress and unsubscribe any recipient; set sendgrid_public_key instead")
+		} else {
+			s.log.Warn("sendgrid webhook refuses every post: no sendgrid_public_key is set")
+		}
+	}
 	s.log.Info("public HTTP listener up", "addr", s.hs.Addr().String(),
-		"sendgrid_signed", s.sgKey != nil, "unsubscribe", s.cfg.Unsubscriber != nil, "cron", s.cfg.CronSecret != "")
+		"sendgrid_webhook", s.webhookMode(), "unsubscribe", s.cfg.Unsubscriber != nil, "cron", s.cfg.CronSecret != "")
 	return nil
+}
+
+// webhookMode names how the SendGrid webhook is guarded, for the log.
+func (s *Server) webhookMode() string {
+	switch {
+	case !s.cfg.SendGridWebhook:
+		return "off"
+	case s.sgKey != nil:
+		return "signed"
+	case s.cfg.SendGridUnsigned:
+		return "UNSIGNED (accepted from anyone)"
+	}
+	return "refused (no sendgrid_public_key)"
 }
 
 // Addr returns the address Listen bound (useful with port 0), or nil
@@ -190,7 +223,9 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.hs.Shutdown(ctx)
 // exist.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /webhooks/sendgrid", s.sendgridWebhook)
+	if s.cfg.SendGridWebhook {
+		mux.HandleFunc("POST /webhooks/sendgrid", s.sendgridWebhook)
+	}
 	if s.cfg.Unsubscriber != nil {
 		mux.HandleFunc("GET /unsubscribe/{token}", s.unsubscribePage)
 		mux.HandleFunc("POST /unsubscribe/{token}", s.unsubscribePost)

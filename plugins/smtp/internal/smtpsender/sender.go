@@ -18,6 +18,7 @@ import (
 	"github.com/campaignd/campaignd/sdk"
 	"github.com/emersion/go-smtp"
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/net/idna"
 )
 
 // Version is the plugin version reported by Info.
@@ -171,6 +172,9 @@ func (s *Sender) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, erro
 		return nil, sdk.Permanent("send: %v", err)
 	}
 	env := envelope{from: smtpPath(from.Address), to: smtpPath(to.Address), data: data.Bytes(), messageID: msg.MessageID}
+	if !isASCII(env.from) || !isASCII(env.to) {
+		env.ascii = asciiEnvelope(msg, from, to)
+	}
 
 	if err := p.acquire(ctx); err != nil {
 		return nil, err
@@ -208,6 +212,51 @@ type envelope struct {
 	from, to  string
 	data      []byte
 	messageID string
+	// ascii is the same message with internationalised domains in their
+	// A-label (punycode) form, for a server without SMTPUTF8; nil when the
+	// addresses are ASCII already or a local part is not (no ASCII
+	// spelling exists: only SMTPUTF8 can carry it).
+	ascii *envelope
+}
+
+// asciiEnvelope is msg with the From, To and Reply-To domains in A-label
+// form (RFC 5890), envelope and header alike, or nil when a From or To
+// local part is not ASCII or a domain is not valid IDNA. A Reply-To that
+// cannot be made ASCII is left as it is: it is a header, Q-encoded by no
+// one, and a server without SMTPUTF8 usually passes 8-bit headers on.
+func asciiEnvelope(msg *sdk.Message, from, to *mail.Address) *envelope {
+	fromA, ok1 := aceAddress(from.Address)
+	toA, ok2 := aceAddress(to.Address)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	m := *msg
+	m.From = (&mail.Address{Name: from.Name, Address: fromA}).String()
+	m.To = (&mail.Address{Name: to.Name, Address: toA}).String()
+	if rt, err := mail.ParseAddress(msg.ReplyTo); err == nil {
+		if a, ok := aceAddress(rt.Address); ok {
+			m.ReplyTo = (&mail.Address{Name: rt.Name, Address: a}).String()
+		}
+	}
+	var data bytes.Buffer
+	if _, err := m.WriteTo(&data); err != nil {
+		return nil
+	}
+	return &envelope{from: smtpPath(fromA), to: smtpPath(toA), data: data.Bytes(), messageID: msg.MessageID}
+}
+
+// aceAddress is addr with its domain in A-label form; ok is false when
+// the local part is not ASCII or the domain is not valid IDNA.
+func aceAddress(addr string) (string, bool) {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 || !isASCII(addr[:at]) {
+		return "", false
+	}
+	domain, err := idna.Lookup.ToASCII(addr[at+1:])
+	if err != nil {
+		return "", false
+	}
+	return addr[:at+1] + domain, true
 }
 
 // pool holds idle sessions. Open sessions (idle + busy) never exceed
@@ -407,14 +456,21 @@ func smtpPath(addr string) string {
 // transact sends MAIL, RCPT and DATA. open reports whether a transaction
 // was left open by a rejection (so RSET is needed before reuse).
 func (p *pool) transact(ctx context.Context, c *conn, env envelope) (_ *sdk.Receipt, _ *failure, open bool) {
-	opts := &smtp.MailOptions{Size: int64(len(env.data))}
+	opts := &smtp.MailOptions{}
 	if !isASCII(env.from) || !isASCII(env.to) {
-		if !c.utf8 {
+		switch {
+		case c.utf8:
+			opts.UTF8 = true
+		case env.ascii != nil:
+			// Internationalised domains go as A-labels (punycode),
+			// which every server takes.
+			env = *env.ascii
+		default:
 			return nil, &failure{stage: StageMail, err: sdk.Permanent(
-				"%s: address %q / %q is not ASCII and the server does not offer SMTPUTF8", StageMail, env.from, env.to)}, false
+				"%s: address %q / %q has a non-ASCII local part and the server does not offer SMTPUTF8", StageMail, env.from, env.to)}, false
 		}
-		opts.UTF8 = true
 	}
+	opts.Size = int64(len(env.data))
 	if err := c.client.Mail(env.from, opts); err != nil {
 		f := Classify(ctx, StageMail, err)
 		return nil, &f, false

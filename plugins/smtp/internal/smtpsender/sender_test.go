@@ -356,6 +356,43 @@ func TestNonASCIIAddresses(t *testing.T) {
 	})
 }
 
+// An internationalised domain with an ASCII local part goes to a server
+// without SMTPUTF8 as A-labels (punycode), in the envelope and in the
+// From and To headers; a server with SMTPUTF8 gets it as written (issue
+// 12 item 11).
+func TestIDNDomainsWithoutSMTPUTF8(t *testing.T) {
+	m := message(1)
+	m.From = "News <news@bücher.example>"
+	m.To = "Jörg <joerg@EXÄMPLE.org>"
+	m.ReplyTo = "help@bücher.example"
+	t.Run("without SMTPUTF8", func(t *testing.T) {
+		srv := startServer(t, smtptest.Options{})
+		s := configure(t, options(srv, "none", nil))
+		mustSend(t, s, m)
+		msgs := srv.Messages()
+		if len(msgs) != 1 || msgs[0].From != "news@xn--bcher-kva.example" || msgs[0].To != "joerg@xn--exmple-cua.org" {
+			t.Fatalf("envelope %+v, want A-labels", msgs)
+		}
+		h := msgs[0].Header
+		for _, f := range []string{"From", "To", "Reply-To"} {
+			if v := h.Get(f); strings.ContainsFunc(v, func(r rune) bool { return r >= 0x80 }) || !strings.Contains(v, "@xn--") {
+				t.Errorf("header %s: %q, want the A-label domain", f, v)
+			}
+		}
+		if msgs[0].Subject != m.Subject {
+			t.Errorf("subject %q", msgs[0].Subject)
+		}
+	})
+	t.Run("with SMTPUTF8", func(t *testing.T) {
+		srv := startServer(t, smtptest.Options{SMTPUTF8: true})
+		s := configure(t, options(srv, "none", nil))
+		mustSend(t, s, m)
+		if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].From != "news@bücher.example" {
+			t.Errorf("messages %+v", msgs)
+		}
+	})
+}
+
 func TestBadMessagesAreNotSent(t *testing.T) {
 	srv := startServer(t, smtptest.Options{})
 	s := configure(t, options(srv, "none", nil))

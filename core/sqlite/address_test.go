@@ -1,0 +1,96 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/sqlite"
+)
+
+// TestMigrationNormalisesIDNAddresses is issue 12 item 11 on an existing
+// database: addresses stored with a Unicode (or non-canonical) domain by
+// an older build are rewritten to the A-label form NormalizeAddress now
+// returns, so old suppressions still match and re-imports still
+// deduplicate; a row already present in both spellings is not lost.
+func TestMigrationNormalisesIDNAddresses(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	db := MustOpenPath(t, path)
+	c := MustCampaign(t, db, "idn")
+	MustInsert(t, db, c.ID, []core.RecipientInput{{Email: "c@example.org"}, {Email: "d@example.org"}, {Email: "d@example.net"}, {Email: "e@example.org"}})
+	for _, s := range []string{"a@example.org", "b@example.org", "b@example.net"} {
+		if err := db.Suppress(ctx, core.Suppression{Email: s, Reason: s, Source: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// What an older build stored: domains as imported.
+	raw := rawDB(t, path)
+	for _, q := range []string{
+		`UPDATE recipients SET email = 'c@Bücher.example' WHERE email = 'c@example.org'`,
+		`UPDATE recipients SET email = 'd@bücher.example' WHERE email = 'd@example.org'`,
+		`UPDATE recipients SET email = 'd@xn--bcher-kva.example' WHERE email = 'd@example.net'`,
+		`UPDATE recipients SET email = 'e@xn--zz.example' WHERE email = 'e@example.org'`, // not valid IDNA: left alone
+		`UPDATE suppressions SET email = 'a@bücher.example' WHERE email = 'a@example.org'`,
+		`UPDATE suppressions SET email = 'b@bücher.example' WHERE email = 'b@example.org'`,
+		`UPDATE suppressions SET email = 'b@xn--bcher-kva.example' WHERE email = 'b@example.net'`,
+		`PRAGMA user_version = 4`,
+		`DELETE FROM schema_migrations WHERE version >= 5`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+
+	db = MustOpenPath(t, path)
+	var got []string
+	rows, err := rawDB(t, path).Query(`SELECT email FROM recipients UNION ALL SELECT 'suppressed ' || email || ' ' || reason FROM suppressions`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s)
+	}
+	rows.Close()
+	sort.Strings(got)
+	want := []string{
+		"c@xn--bcher-kva.example",
+		"d@bücher.example", // its normal form was already a recipient: both rows kept
+		"d@xn--bcher-kva.example",
+		"e@xn--zz.example",
+		"suppressed a@xn--bcher-kva.example a@example.org",
+		"suppressed b@xn--bcher-kva.example b@example.net", // the entry already normalised wins
+	}
+	if len(got) != len(want) {
+		t.Fatalf("after migration:\n%q\nwant\n%q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("after migration:\n%q\nwant\n%q", got, want)
+		}
+	}
+	// A new import, in either spelling, meets the old suppression and the
+	// old recipient.
+	in := []core.RecipientInput{{Email: "a@BÜCHER.example"}, {Email: "c@xn--bcher-kva.example"}, {Email: "c@bücher.example"}}
+	for i := range in {
+		if err := in[i].Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res := MustInsert(t, db, c.ID, in); res.Suppressed != 1 || res.Duplicates != 2 || res.Added != 0 {
+		t.Fatalf("import after the upgrade: %+v, want 1 suppressed and 2 duplicates", res)
+	}
+	if v := sqlite.SchemaVersion(); v < 3 {
+		t.Fatalf("schema version %d", v)
+	}
+}
