@@ -213,7 +213,7 @@ func (c *Config) resolvePaths() error {
 		}
 		return filepath.Join(base, p)
 	}
-	c.Database, c.Socket, c.PluginDir = abs(c.Database), abs(c.Socket), abs(c.PluginDir)
+	c.Database, c.Socket, c.PluginDir = canonicalPath(abs(c.Database)), abs(c.Socket), abs(c.PluginDir)
 	for name, s := range c.Senders {
 		// A plugin given by short name lives in plugin_dir; one given as
 		// a path is a path like any other.
@@ -226,6 +226,27 @@ func (c *Config) resolvePaths() error {
 		c.Senders[name] = s
 	}
 	return nil
+}
+
+// canonicalPath resolves the symbolic links of an absolute database path
+// (the file's when it exists, else its directory's), because the lock
+// file, the default socket and the default outbox are derived from it: one
+// database reached through two paths (a symlinked directory, a symlink to
+// the file) must have one lock, or two daemons would run on it. A path
+// that does not resolve (a missing directory) is returned as is, for the
+// open to report.
+func canonicalPath(p string) string {
+	if p == "" {
+		return p
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	dir, base := filepath.Split(p)
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		return filepath.Join(r, base)
+	}
+	return p
 }
 
 func decodeConfig(path string, data []byte, cfg *Config) error {
