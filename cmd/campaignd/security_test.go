@@ -756,3 +756,56 @@ func TestSecuritySocketPeerUID(t *testing.T) {
 		t.Errorf("uid 65534 listed %q (%v), want campaign %s from the daemon", r.Stdout, err, id)
 	}
 }
+
+// Issue 12 item 13: config check printed option values whose names
+// slipped past its word list ("pw", "api"). Now only an option its plugin
+// declares (sdk.Info.Options) and not secret (sdk.Info.SecretOptions) is
+// printed: a plugin that declares nothing (sdk/example, or one built
+// before the fields existed) has every value hidden, and the smtp plugin
+// shows its host but never its password.
+func TestSecurityConfigCheckRedactsUndeclaredOptions(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, `[senders.custom]
+plugin = "`+examplePlugin(t)+`"
+
+[senders.custom.options]
+pw = "SECRET-pw"
+api = "SECRET-api"
+region = "eu-west"
+
+[senders.mail]
+plugin = "smtp"
+
+[senders.mail.options]
+host = "mail.example.com"
+port = 587
+tls = "starttls"
+username = "mailer"
+password = "SECRET-smtp-password"
+`)
+	out := e.MustRun("--json", "config", "check")
+	human := e.MustRun("config", "check")
+	for _, o := range []string{out, human} {
+		if strings.Contains(o, "SECRET") {
+			t.Errorf("config check printed a secret:\n%s", o)
+		}
+	}
+	var cc struct {
+		Senders map[string]struct {
+			Options map[string]string `json:"options"`
+		} `json:"senders"`
+	}
+	if err := json.Unmarshal([]byte(out), &cc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for sender, want := range map[string]map[string]string{
+		"custom": {"pw": "(set, redacted)", "api": "(set, redacted)", "region": "(set, redacted)"},
+		"mail":   {"host": "mail.example.com", "username": "mailer", "password": "(set, redacted)"},
+	} {
+		for k, w := range want {
+			if got := cc.Senders[sender].Options[k]; got != w {
+				t.Errorf("senders.%s.options.%s = %q, want %q", sender, k, got, w)
+			}
+		}
+	}
+}

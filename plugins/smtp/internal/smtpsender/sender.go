@@ -75,7 +75,7 @@ func (s *Sender) Info(context.Context) (sdk.Info, error) {
 		n = s.cfg.MaxConnections
 	}
 	s.mu.Unlock()
-	return sdk.Info{Name: "smtp", Version: Version, MaxConcurrency: n}, nil
+	return sdk.Info{Name: "smtp", Version: Version, MaxConcurrency: n, Options: knownOptions, SecretOptions: secretOptions}, nil
 }
 
 // Check implements sdk.Checker: it opens one session exactly as a send

@@ -407,7 +407,8 @@ func TestInfo(t *testing.T) {
 	srv := startServer(t, smtptest.Options{})
 	s := configure(t, options(srv, "none", map[string]string{"max_connections": "7"}))
 	info, err := s.Info(context.Background())
-	if err != nil || info.Name != "smtp" || info.Version == "" || info.MaxConcurrency != 7 {
+	if err != nil || info.Name != "smtp" || info.Version == "" || info.MaxConcurrency != 7 ||
+		!slices.Contains(info.Options, "host") || !slices.Equal(info.SecretOptions, []string{"password"}) {
 		t.Errorf("Info = %+v, %v", info, err)
 	}
 }
