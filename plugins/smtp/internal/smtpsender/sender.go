@@ -409,6 +409,14 @@ func smtpPath(addr string) string {
 func (p *pool) transact(ctx context.Context, c *conn, env envelope) (_ *sdk.Receipt, _ *failure, open bool) {
 	opts := &smtp.MailOptions{Size: int64(len(env.data))}
 	if !isASCII(env.from) || !isASCII(env.to) {
+		if !c.utf8 && !isASCII(env.from) {
+			// Every message of the campaign would fail the same way: a
+			// configuration error, which pauses the campaign, rather than
+			// a permanent failure of each recipient.
+			return nil, &failure{stage: StageMail, err: sdk.ConfigError(
+				"%s: From address %q is not ASCII and the server %s does not offer SMTPUTF8: use an ASCII From address or a server with SMTPUTF8",
+				StageMail, env.from, p.cfg.Addr())}, false
+		}
 		if !c.utf8 {
 			return nil, &failure{stage: StageMail, err: sdk.Permanent(
 				"%s: address %q / %q is not ASCII and the server does not offer SMTPUTF8", StageMail, env.from, env.to)}, false
