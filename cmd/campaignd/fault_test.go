@@ -22,6 +22,7 @@ package main_test
 import (
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -1160,5 +1161,35 @@ func TestFaultImportStalledPipe(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the import did not finish after its input ended")
+	}
+}
+
+// Issue 12 item 13: a database deleted under a running daemon is noticed:
+// the daemon logs it, and refuses writes (naming the path) instead of
+// writing into the unlinked file, whose rows would vanish at exit.
+func TestFaultDatabaseDeletedUnderDaemon(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, "")
+	MustCreateCampaign(t, e)
+	d := e.StartDaemon()
+	for _, f := range []string{e.DB, e.DB + "-wal", e.DB + "-shm"} {
+		os.Remove(f)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(d.Stderr(), "database file lost") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not log the deleted database:\n%s", d.Stderr())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(d.Stderr(), e.DB) {
+		t.Errorf("the log does not name the database:\n%s", d.Stderr())
+	}
+	r := e.Run("campaign", "create", "--name", "after", "--from", "a@example.org", "--subject", "s", "--text", "t")
+	if r.Code == 0 || !strings.Contains(r.Stderr, e.DB) || !strings.Contains(r.Stderr, "deleted") {
+		t.Errorf("a write after the database was deleted: want refused naming it; got %s", r)
+	}
+	if _, err := os.Stat(e.DB); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the database reappeared: %v", err)
 	}
 }
