@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/campaignd/campaignd/sdk"
@@ -124,10 +125,28 @@ func (e *Engine) checkSpec(spec *CampaignSpec) (TemplateRefs, error) {
 	if err := spec.Validate(e.Limits().DefaultConcurrency); err != nil {
 		return TemplateRefs{}, err
 	}
+	if err := checkHeaderLines(spec.Headers); err != nil {
+		return TemplateRefs{}, err
+	}
 	if e.senders != nil && !e.senders.Has(spec.Sender) {
 		return TemplateRefs{}, Errorf(EINVALID, "sender: %q is not configured (add a [senders.%s] table)", spec.Sender, spec.Sender)
 	}
 	return e.checkTemplates(*spec)
+}
+
+// checkHeaderLines refuses an extra header every message would fail on: one
+// with a word too long to fold into a legal (998-octet) line. It renders a
+// probe message holding each header alone, so the rule is the renderer's
+// own. EINVALID naming the header.
+func checkHeaderLines(headers []sdk.Header) error {
+	for i, h := range headers {
+		probe := sdk.Message{From: "probe@example.com", To: "probe@example.com", Subject: "probe", Text: "probe",
+			Headers: []sdk.Header{h}}
+		if _, err := probe.WriteTo(io.Discard); err != nil {
+			return Errorf(EINVALID, "header %d (%q): a value every message would fail on: %v", i+1, h.Name, err)
+		}
+	}
+	return nil
 }
 
 // EditCampaign changes a DRAFT, ACTIVE or PAUSED campaign's content and

@@ -413,3 +413,23 @@ func TestTestSend(t *testing.T) {
 		t.Fatalf("stats changed: %+v, was %+v", st, before)
 	}
 }
+
+// Issue 12 item 5: a --header value with a word too long for a legal line
+// was accepted at create and failed every message; create, edit and clone
+// refuse it naming the header, and a long value that folds is accepted.
+func TestHeaderTooLongToFoldRefused(t *testing.T) {
+	h := newHarness(t, nil)
+	long := []sdk.Header{{Name: "X-Long", Value: strings.Repeat("a", 1000)}}
+	spec := core.CampaignSpec{Name: "n", Sender: "fake", From: "a@example.org", Subject: "S", Text: "T", Headers: long}
+	if _, err := h.eng.CreateCampaign(ctx, spec); core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "X-Long") {
+		t.Fatalf("create with an unfoldable header: %v, want EINVALID naming it", err)
+	}
+	spec.Headers = []sdk.Header{{Name: "X-Folds", Value: strings.TrimSpace(strings.Repeat("word ", 400))}}
+	c, err := h.eng.CreateCampaign(ctx, spec)
+	if err != nil {
+		t.Fatalf("create with a long header that folds: %v", err)
+	}
+	if _, err := h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{Headers: &long}); core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "X-Long") {
+		t.Fatalf("edit to an unfoldable header: %v, want EINVALID naming it", err)
+	}
+}

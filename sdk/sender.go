@@ -45,6 +45,15 @@ type Info struct {
 	MaxPerSecond float64
 	// MaxConcurrency caps concurrent sends; 0 means no cap beyond the host's.
 	MaxConcurrency int
+	// Options lists every option key the plugin knows (what it passes to
+	// UnknownOption). The host prints an option's value (in `campaignd
+	// config check`) only when it is listed here and not in
+	// SecretOptions: a plugin that lists none, like one built before these
+	// fields existed, has every value hidden.
+	Options []string
+	// SecretOptions lists the option keys whose values are secrets
+	// (passwords, API keys, tokens): the host never prints them.
+	SecretOptions []string
 }
 
 // Header is one extra header line. Names and values never contain CR, LF or

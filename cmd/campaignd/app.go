@@ -92,6 +92,7 @@ func (a *app) config() (*Config, error) {
 		if cfg.Database, err = filepath.Abs(a.dbPath); err != nil {
 			return nil, fmt.Errorf("--db: %w", err)
 		}
+		cfg.Database = canonicalPath(cfg.Database)
 		cfg.dbFlag = true
 	}
 	if a.socketPath != "" {
@@ -172,7 +173,8 @@ func (a *app) open(ctx context.Context, acc access, holder string) (*session, er
 		}
 		if err != nil {
 			if acc == tickAccess && errors.Is(err, sqlite.ErrLocked) {
-				return nil, errLockBusy
+				// The message names the holder (from the lock file's note).
+				return nil, fmt.Errorf("%w: %s", errLockBusy, core.ErrorMessage(err))
 			}
 			return nil, err
 		}

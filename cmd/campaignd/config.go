@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -221,7 +220,7 @@ func (c *Config) resolvePaths() error {
 		}
 		return filepath.Join(base, p)
 	}
-	c.Database, c.Socket, c.PluginDir = abs(c.Database), abs(c.Socket), abs(c.PluginDir)
+	c.Database, c.Socket, c.PluginDir = canonicalPath(abs(c.Database)), abs(c.Socket), abs(c.PluginDir)
 	for name, s := range c.Senders {
 		// A plugin given by short name lives in plugin_dir; one given as
 		// a path is a path like any other.
@@ -234,6 +233,27 @@ func (c *Config) resolvePaths() error {
 		c.Senders[name] = s
 	}
 	return nil
+}
+
+// canonicalPath resolves the symbolic links of an absolute database path
+// (the file's when it exists, else its directory's), because the lock
+// file, the default socket and the default outbox are derived from it: one
+// database reached through two paths (a symlinked directory, a symlink to
+// the file) must have one lock, or two daemons would run on it. A path
+// that does not resolve (a missing directory) is returned as is, for the
+// open to report.
+func canonicalPath(p string) string {
+	if p == "" {
+		return p
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	dir, base := filepath.Split(p)
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		return filepath.Join(r, base)
+	}
+	return p
 }
 
 func decodeConfig(path string, data []byte, cfg *Config) error {
@@ -295,34 +315,101 @@ func tableLine(data []byte, table string) int {
 	return 0
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
-
-// expandEnv replaces ${VAR} and ${VAR:-default}; an unset VAR without a
-// default is an error naming the key. It records in c.envRefs the set
-// variables key's value came from.
+// expandEnv replaces ${VAR} and ${VAR:-default}, where default may itself
+// hold references (${A:-${B:-x}}) expanded only when used. An unset VAR
+// without a default, and a "${" that does not start a well-formed
+// reference (unterminated, or not a variable name), are errors naming the
+// key: a value is never accepted with a literal "${" left in it (a value
+// that truly needs one comes from a variable, whose value is not
+// expanded). It records in c.envRefs the set variables key's value came
+// from.
 func (c *Config) expandEnv(key, s string) (string, error) {
-	var missing string
-	out := envRef.ReplaceAllStringFunc(s, func(m string) string {
-		sub := envRef.FindStringSubmatch(m)
-		if v, ok := os.LookupEnv(sub[1]); ok {
+	out, rest, err := c.expandDepth(key, s, false, true, 0)
+	if err == nil && rest != "" {
+		err = fmt.Errorf("unexpected %q", rest)
+	}
+	if err != nil {
+		return "", core.Errorf(core.EINVALID, "config: %s: %v", key, err)
+	}
+	return out, nil
+}
+
+// maxEnvDepth bounds the nesting of defaults, so a hostile file cannot
+// recurse without end.
+const maxEnvDepth = 8
+
+// expandDepth expands s up to its end or, inside a default (nested), up to
+// the "}" that closes it, returning the expansion and what follows that
+// "}" (the "}" included). Without eval it only parses: a default that is
+// not used names no variable and may name unset ones.
+func (c *Config) expandDepth(key, s string, nested, eval bool, depth int) (string, string, error) {
+	if depth > maxEnvDepth {
+		return "", "", fmt.Errorf("${...} nested more than %d deep", maxEnvDepth)
+	}
+	var b strings.Builder
+	for len(s) > 0 {
+		if nested && s[0] == '}' {
+			return b.String(), s, nil
+		}
+		if !strings.HasPrefix(s, "${") {
+			b.WriteByte(s[0])
+			s = s[1:]
+			continue
+		}
+		body := s[2:]
+		n := 0
+		for n < len(body) && (body[n] == '_' || body[n] >= 'A' && body[n] <= 'Z' || body[n] >= 'a' && body[n] <= 'z' || n > 0 && body[n] >= '0' && body[n] <= '9') {
+			n++
+		}
+		name, after := body[:n], body[n:]
+		if name == "" {
+			return "", "", fmt.Errorf("%q is not a ${VAR} reference", clip(s))
+		}
+		v, set := os.LookupEnv(name)
+		var def string
+		hasDef := false
+		switch {
+		case strings.HasPrefix(after, "}"):
+			after = after[1:]
+		case strings.HasPrefix(after, ":-"):
+			d, rest, err := c.expandDepth(key, after[2:], true, eval && !set, depth+1)
+			if err != nil {
+				return "", "", err
+			}
+			if !strings.HasPrefix(rest, "}") {
+				return "", "", fmt.Errorf("%q is not closed by }", clip(s))
+			}
+			def, hasDef, after = d, true, rest[1:]
+		default:
+			return "", "", fmt.Errorf("%q is not a ${VAR} or ${VAR:-default} reference", clip(s))
+		}
+		switch {
+		case !eval:
+		case set:
 			if c.envRefs == nil {
 				c.envRefs = map[string][]string{}
 			}
-			c.envRefs[key] = append(c.envRefs[key], sub[1])
-			return v
+			c.envRefs[key] = append(c.envRefs[key], name)
+			b.WriteString(v)
+		case hasDef:
+			b.WriteString(def)
+		default:
+			return "", "", fmt.Errorf("environment variable %s is not set", name)
 		}
-		if sub[2] != "" {
-			return sub[2][2:]
-		}
-		if missing == "" {
-			missing = sub[1]
-		}
-		return ""
-	})
-	if missing != "" {
-		return "", core.Errorf(core.EINVALID, "config: %s: environment variable %s is not set", key, missing)
+		s = after
 	}
-	return out, nil
+	if nested {
+		return "", "", errors.New("a ${VAR:-default} is not closed by }")
+	}
+	return b.String(), "", nil
+}
+
+// clip shortens s for a message.
+func clip(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "..."
+	}
+	return s
 }
 
 // finish expands ${ENV}, fills derived defaults and validates every value.
@@ -369,6 +456,10 @@ func (c *Config) finish() (*Config, error) {
 	}
 	if err := c.limits().Validate(); err != nil {
 		return nil, core.Errorf(core.EINVALID, "config: %s", core.ErrorMessage(err))
+	}
+	if d := c.Queue.MessageIDDomain; d != "" && !validMessageIDDomain(d) {
+		return nil, core.Errorf(core.EINVALID,
+			"config: queue.message_id_domain: %q must be a host name (letters, digits, - and . only), as it ends every Message-ID", d)
 	}
 	if c.HTTP.PublicURL != "" {
 		u, err := url.Parse(c.HTTP.PublicURL)
@@ -448,6 +539,30 @@ func (c *Config) finish() (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// validMessageIDDomain reports whether d can be the right-hand side of a
+// Message-ID as a dot-atom a receiving server accepts: an ASCII host name
+// of at most 253 characters, labels of letters, digits and "-" of 1..63
+// characters. Anything else (a space, ">", CR/LF, non-ASCII) would make
+// every message of every campaign fail, so it is refused where it is
+// given.
+func validMessageIDDomain(d string) bool {
+	if len(d) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			b := label[i]
+			if !(b == '-' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func validSenderName(s string) bool {

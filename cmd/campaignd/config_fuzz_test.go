@@ -65,6 +65,13 @@ func FuzzConfig(f *testing.F) {
 		"lock_timeout = \"forever\"\n",
 		"[queue\nbatch_size = 5\n",
 		"database = \"\"\"\nmulti\nline\"\"\"\n",
+		// issue 12: nested defaults, a "${" left over, illegal Message-ID domains.
+		"[http]\ncron_secret = \"${CAMPAIGND_FUZZ_UNSET_VAR:-${CAMPAIGND_FUZZ_UNSET_B}}\"\n",
+		"[http]\ncron_secret = \"${CAMPAIGND_FUZZ_UNSET_VAR:-${CAMPAIGND_FUZZ_UNSET_B:-0123456789abcdef}}\"\n",
+		"database = \"${CAMPAIGND_FUZZ_UNSET_VAR:-${x\"\n",
+		"[queue]\nmessage_id_domain = \"ex ample.com\"\n",
+		"[queue]\nmessage_id_domain = \"example.com>\"\n",
+		"[queue]\nmessage_id_domain = \"example.com\\r\\nBcc: x@y\"\n",
 	} {
 		f.Add(s)
 	}
@@ -136,6 +143,14 @@ func FuzzConfig(f *testing.F) {
 					t.Fatalf("sender %q: option %q's value is not redacted", name, k)
 				}
 			}
+		}
+		for _, v := range []string{cfg.Database, cfg.Socket, cfg.DefaultFrom, cfg.HTTP.CronSecret, cfg.HTTP.UnsubscribeSecret, cfg.HTTP.PublicURL} {
+			if strings.Contains(v, "${") {
+				t.Fatalf("accepted a value with \"${\" left after expansion: %q", v)
+			}
+		}
+		if d := cfg.Queue.MessageIDDomain; d != "" && !validMessageIDDomain(d) {
+			t.Fatalf("accepted message_id_domain %q", d)
 		}
 		if _, err := cfg.unsubscriber(); err != nil {
 			t.Fatalf("accepted [http] that cannot make unsubscribe URLs: %v", err)

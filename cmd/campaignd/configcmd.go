@@ -142,7 +142,7 @@ func describeConfig(cfg *Config, pcs map[string]plugin.PluginConfig) checkedConf
 		path, _ := pc.Path()
 		opts, sources := effectiveOptions(cfg, name, pc)
 		s := checkedSenderConf{Plugin: pc.Plugin, Path: path, SHA256: pc.SHA256,
-			Options: shownValues(opts, sources), Env: map[string]string{}}
+			Options: shownOptions(opts, sources, nil), Env: map[string]string{}}
 		for k, vars := range sources {
 			s.Env[k] = refs(vars)
 		}
@@ -170,6 +170,29 @@ func effectiveOptions(cfg *Config, name string, pc plugin.PluginConfig) (map[str
 		}
 	}
 	return opts, sources
+}
+
+// shownOptions is a sender's options as config check prints them: only an
+// option the plugin declared (info, from its Info call; nil before the
+// plugin ran or when it could not start) and did not declare secret is
+// shown as is, and then only when redacted would show it; every other
+// value is hidden, as its ${VAR} references when it came from the
+// environment. So a plugin built before it could declare its options has
+// them all hidden, and a secret whose key no word list would guess
+// ("pw", "api") is hidden once its plugin says so.
+func shownOptions(values map[string]string, sources map[string][]string, info *sdk.Info) map[string]string {
+	out := shownValues(values, sources)
+	for k, v := range values {
+		public := info != nil && slices.Contains(info.Options, k) && !slices.Contains(info.SecretOptions, k)
+		if public || v == "" {
+			continue
+		}
+		out[k] = "(set, redacted)"
+		if len(sources[k]) > 0 {
+			out[k] = refs(sources[k])
+		}
+	}
+	return out
 }
 
 // shownValues is redacted(values), except that a hidden value that came
@@ -203,11 +226,15 @@ func checkSenders(ctx context.Context, cfg *Config, pcs map[string]plugin.Plugin
 	problems := map[string]string{}
 	for name, pc := range pcs {
 		wg.Go(func() {
-			check, conn, problem := checkSender(ctx, cfg, pc, connect)
+			check, conn, problem, info := checkSender(ctx, cfg, pc, connect)
 			mu.Lock()
 			defer mu.Unlock()
 			s := senders[name]
 			s.Check, s.Connect = check, conn
+			if info != nil {
+				opts, sources := effectiveOptions(cfg, name, pc)
+				s.Options = shownOptions(opts, sources, info)
+			}
 			senders[name] = s
 			if problem != "" {
 				problems[name] = "senders." + name + ": " + problem
@@ -223,7 +250,9 @@ func checkSenders(ctx context.Context, cfg *Config, pcs map[string]plugin.Plugin
 }
 
 // checkSender runs one sender's checks; problem is "" when they passed.
-func checkSender(ctx context.Context, cfg *Config, pc plugin.PluginConfig, connect bool) (check, conn, problem string) {
+// info is what the plugin says of itself (its options, which are
+// secret), nil when it could not start or would not say.
+func checkSender(ctx context.Context, cfg *Config, pc plugin.PluginConfig, connect bool) (check, conn, problem string, info *sdk.Info) {
 	lctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	p, err := plugin.Launch(lctx, pc)
@@ -232,22 +261,25 @@ func checkSender(ctx context.Context, cfg *Config, pc plugin.PluginConfig, conne
 		if connect {
 			conn = "not attempted"
 		}
-		return msg, conn, msg
+		return msg, conn, msg, nil
 	}
 	defer p.Close()
+	if i, err := p.Info(lctx); err == nil {
+		info = &i
+	}
 	if !connect {
-		return checkOK, "", ""
+		return checkOK, "", "", info
 	}
 	cctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	switch err := p.Check(cctx); {
 	case err == nil:
-		return checkOK, checkOK, ""
+		return checkOK, checkOK, "", info
 	case errors.Is(err, sdk.ErrCheckUnsupported):
-		return checkOK, checkNotSupported, ""
+		return checkOK, checkNotSupported, "", info
 	default:
 		msg := describeSendError(err)
-		return checkOK, msg, msg
+		return checkOK, msg, msg, info
 	}
 }
 

@@ -150,6 +150,11 @@ func (d *daemon) Run(ctx context.Context) error {
 	// them claiming, and in-flight sends finish and are recorded.
 	schedCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	d.stopSched = stop
+	d.sched.Add(1)
+	go func() {
+		defer d.sched.Done()
+		d.watchDatabase(schedCtx, dbCheckInterval)
+	}()
 	if iv := d.cfg.TickInterval.Duration; iv > 0 {
 		d.sched.Add(1)
 		go func() {
@@ -187,6 +192,33 @@ func (d *daemon) schedule(ctx context.Context, every time.Duration) {
 				d.log.Error("scheduled tick", "error", err)
 			case res.Processed > 0:
 				d.log.Info("tick", "processed", res.Processed, "sent", res.Sent, "failed", res.Failed, "retried", res.Retried, "throttled", res.Throttled)
+			}
+		}
+	}
+}
+
+// dbCheckInterval is how often the daemon checks that its database file is
+// still where it was opened.
+const dbCheckInterval = 2 * time.Second
+
+// watchDatabase checks every interval, until ctx ends, that the database
+// path still leads to the open file (sqlite.DB.CheckFile). Once it does
+// not, writes are refused (EUNAVAILABLE naming the path, to every caller),
+// and the loss is logged as an error and shown in systemd's status, once:
+// the daemon keeps answering reads so the operator can see what it had,
+// and must be restarted once the file is restored.
+func (d *daemon) watchDatabase(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := d.local.db.CheckFile(); err != nil {
+				d.log.Error("database file lost", "error", core.ErrorMessage(err))
+				d.notify("STATUS=" + core.ErrorMessage(err))
+				return
 			}
 		}
 	}

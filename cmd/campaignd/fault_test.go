@@ -22,11 +22,13 @@ package main_test
 import (
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"net/mail"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -1111,5 +1113,113 @@ func TestSendGridFaults(t *testing.T) {
 			}
 			sentOnce(t, c, fake, id, rows, attempts)
 		})
+	}
+}
+
+// Issue 12 item 8: one database reached through a symlink elsewhere (its
+// lock file would be beside the symlink) has one lock: a second daemon
+// through the other path is refused, and a standalone tick through it is
+// skipped, naming the real holder (item 12).
+func TestFaultOneDatabaseTwoPaths(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, "")
+	MustCreateCampaign(t, e)
+	linkDir, err := os.MkdirTemp("", "cdl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(linkDir) })
+	link := filepath.Join(linkDir, "l")
+	if err := os.Symlink(e.Dir, link); err != nil {
+		t.Fatal(err)
+	}
+	// Through a symlinked directory, then through a symlink to the file.
+	if err := os.Symlink(filepath.Join(link, "campaignd.db"), filepath.Join(linkDir, "other.db")); err != nil {
+		t.Fatal(err)
+	}
+	other := &Env{T: t, Dir: e.Dir, DB: filepath.Join(linkDir, "other.db"), Socket: filepath.Join(e.Dir, "b.sock"),
+		Config: filepath.Join(e.Dir, "b.toml"), Outbox: e.Outbox}
+	WriteFile(t, e.Dir, "b.toml", fmt.Sprintf("database = %q\nsocket = %q\nplugin_dir = %q\nlog_level = \"warn\"\n",
+		other.DB, other.Socket, binDir))
+
+	d := e.StartDaemon()
+	holder := fmt.Sprintf("pid %d: campaignd serve", d.Cmd.Process.Pid)
+	r := other.RunWith(RunOpts{Timeout: 15 * time.Second}, "serve")
+	if r.Code == 0 || !strings.Contains(r.Stderr, holder) {
+		t.Errorf("a second daemon through a symlinked path: want refused naming %q; got %s", holder, r)
+	}
+	r = other.Run("tick", "-v")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "tick skipped") || !strings.Contains(r.Stdout, holder) {
+		t.Errorf("a standalone tick through a symlinked path: want skipped naming %q; got %s", holder, r)
+	}
+}
+
+// Issue 12 item 12: a standalone import reading a stalled pipe does not
+// hold the database lock while it waits, so ticks run meanwhile; it
+// imports once its input ends.
+func TestFaultImportStalledPipe(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, "")
+	id := MustCreateCampaign(t, e)
+	cmd := exec.Command(Bin(), "--config", e.Config, "--json", "recipients", "import", strconv.FormatInt(id, 10), "-")
+	cmd.Dir = e.Dir
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	if _, err := stdin.Write([]byte("email,name\nstalled@example.org,Stalled\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the import has read what there is, and waits for more
+	r := e.Run("tick", "-v")
+	if r.Code != 0 || strings.Contains(r.Stdout, "skipped") {
+		t.Errorf("a tick beside an import waiting on its pipe: want it to run; got %s", r)
+	}
+	stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(out.String(), `"added": 1`) {
+			t.Errorf("the import once its input ended: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the import did not finish after its input ended")
+	}
+}
+
+// Issue 12 item 13: a database deleted under a running daemon is noticed:
+// the daemon logs it, and refuses writes (naming the path) instead of
+// writing into the unlinked file, whose rows would vanish at exit.
+func TestFaultDatabaseDeletedUnderDaemon(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, "")
+	MustCreateCampaign(t, e)
+	d := e.StartDaemon()
+	for _, f := range []string{e.DB, e.DB + "-wal", e.DB + "-shm"} {
+		os.Remove(f)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(d.Stderr(), "database file lost") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not log the deleted database:\n%s", d.Stderr())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(d.Stderr(), e.DB) {
+		t.Errorf("the log does not name the database:\n%s", d.Stderr())
+	}
+	r := e.Run("campaign", "create", "--name", "after", "--from", "a@example.org", "--subject", "s", "--text", "t")
+	if r.Code == 0 || !strings.Contains(r.Stderr, e.DB) || !strings.Contains(r.Stderr, "deleted") {
+		t.Errorf("a write after the database was deleted: want refused naming it; got %s", r)
+	}
+	if _, err := os.Stat(e.DB); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the database reappeared: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
@@ -63,6 +64,18 @@ func (a *app) recipientsImport(ctx context.Context, args []string) error {
 		}
 		in = file
 	}
+	if size < 0 {
+		// A pipe (stdin, a FIFO, a process substitution) is read to its
+		// end before the database lock is taken: a writer stalled or slow
+		// upstream must not hold the lock, and every tick with it, for as
+		// long as it takes.
+		spool, n, err := a.spoolImport(in)
+		if err != nil {
+			return err
+		}
+		defer spool.Close()
+		in, size = spool, n
+	}
 	s, err := a.open(ctx, writeAccess, "recipients import")
 	if err != nil {
 		return err
@@ -90,6 +103,35 @@ func (a *app) recipientsImport(ctx context.Context, args []string) error {
 		}
 		printMissingAttrs(w, res.MissingAttrs)
 	})
+}
+
+// spoolImport copies in to an unlinked temporary file, streaming (memory
+// stays flat whatever the size), and returns it rewound with its size. The
+// file is made beside the database, whose file system must hold the rows
+// anyway (a tmpfs /tmp would hold them in memory), else in the temporary
+// directory; it is unlinked at once, so nothing is left behind whatever
+// happens to the process.
+func (a *app) spoolImport(in io.Reader) (*os.File, int64, error) {
+	cfg, err := a.config()
+	if err != nil {
+		return nil, 0, err
+	}
+	f, err := os.CreateTemp(filepath.Dir(cfg.Database), ".campaignd-import-*")
+	if err != nil {
+		if f, err = os.CreateTemp("", "campaignd-import-*"); err != nil {
+			return nil, 0, fmt.Errorf("recipients import: spool the input: %w", err)
+		}
+	}
+	_ = os.Remove(f.Name())
+	n, err := io.Copy(f, in)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("recipients import: spool the input: %w", err)
+	}
+	return f, n, nil
 }
 
 func (a *app) recipientsAdd(ctx context.Context, args []string) error {

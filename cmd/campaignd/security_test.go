@@ -988,3 +988,99 @@ func TestSecurityHeaderAndPagingEdges(t *testing.T) {
 		t.Errorf("recipients after the int64 maximum: %+v, want none", rs)
 	}
 }
+
+// Issue 12 item 13: config check printed option values whose names
+// slipped past its word list ("pw", "api"). Now only an option its plugin
+// declares (sdk.Info.Options) and not secret (sdk.Info.SecretOptions) is
+// printed: a plugin that declares nothing (sdk/example, or one built
+// before the fields existed) has every value hidden, and the smtp plugin
+// shows its host but never its password.
+func TestSecurityConfigCheckRedactsUndeclaredOptions(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, `[senders.custom]
+plugin = "`+examplePlugin(t)+`"
+
+[senders.custom.options]
+pw = "SECRET-pw"
+api = "SECRET-api"
+region = "eu-west"
+
+[senders.mail]
+plugin = "smtp"
+
+[senders.mail.options]
+host = "mail.example.com"
+port = 587
+tls = "starttls"
+username = "mailer"
+password = "SECRET-smtp-password"
+`)
+	out := e.MustRun("--json", "config", "check")
+	human := e.MustRun("config", "check")
+	for _, o := range []string{out, human} {
+		if strings.Contains(o, "SECRET") {
+			t.Errorf("config check printed a secret:\n%s", o)
+		}
+	}
+	var cc struct {
+		Senders map[string]struct {
+			Options map[string]string `json:"options"`
+		} `json:"senders"`
+	}
+	if err := json.Unmarshal([]byte(out), &cc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for sender, want := range map[string]map[string]string{
+		"custom": {"pw": "(set, redacted)", "api": "(set, redacted)", "region": "(set, redacted)"},
+		"mail":   {"host": "mail.example.com", "username": "mailer", "password": "(set, redacted)"},
+	} {
+		for k, w := range want {
+			if got := cc.Senders[sender].Options[k]; got != w {
+				t.Errorf("senders.%s.options.%s = %q, want %q", sender, k, got, w)
+			}
+		}
+	}
+}
+
+// Issue 12 item 5: values accepted, then every recipient failed. Now each
+// is refused where it is given, or pauses the campaign: a message_id_domain
+// that cannot end a Message-ID fails config check naming the key; a header
+// with a word too long for a legal line is refused at create and edit; a
+// non-ASCII From to a server without SMTPUTF8 is a configuration error that
+// pauses the campaign, its recipients still queued, nothing sent.
+func TestSecurityValuesEveryMessageWouldFailOn(t *testing.T) {
+	t.Parallel()
+	bad := NewEnv(t, "[queue]\nmessage_id_domain = \"ex ample.com\"\n")
+	if r := bad.Run("config", "check"); r.Code != 1 || !strings.Contains(r.Stderr, "queue.message_id_domain") {
+		t.Errorf("config check with message_id_domain %q: want exit 1 naming the key; got %s", "ex ample.com", r)
+	}
+
+	sink := NewSink(t) // no SMTPUTF8
+	e := NewEnv(t, sinkTOML("mail", sink))
+	long := "X-Long: " + strings.Repeat("a", 1000)
+	create := []string{"campaign", "create", "--name", "h", "--sender", "mail", "--from", "news@example.com", "--subject", "s", "--text", "t"}
+	if r := e.Run(append(create, "--header", long)...); r.Code == 0 || !strings.Contains(r.Stderr, "X-Long") {
+		t.Errorf("create with an unfoldable header: want refused naming it; got %s", r)
+	}
+	id := secID(t, e.MustRun(append([]string{"--json"}, create...)...))
+	if r := e.Run("campaign", "edit", id, "--header", long); r.Code == 0 || !strings.Contains(r.Stderr, "X-Long") {
+		t.Errorf("edit to an unfoldable header: want refused naming it; got %s", r)
+	}
+
+	id = secCampaign(t, e, []string{"--name", "utf8", "--sender", "mail", "--from", "Jörg <jörg@exämple.org>",
+		"--subject", "Hi", "--text", "Hello"}, []string{"a@example.com"}, []string{"b@example.com"})
+	e.Run("--json", "tick")
+	var c core.Campaign
+	e.MustJSON(&c, "campaign", "show", id)
+	if c.Status != core.CampaignPaused {
+		t.Errorf("campaign with a non-ASCII From, server without SMTPUTF8: %s, want PAUSED", c.Status)
+	}
+	for _, rc := range secRecipients(t, e, id) {
+		if rc.Status != core.RecipientQueued {
+			t.Errorf("%s: %s (%s), want QUEUED for when the From is fixed", rc.Email, rc.Status, rc.LastError)
+		}
+	}
+	if n := len(sink.Messages()); n != 0 {
+		t.Errorf("the server accepted %d messages", n)
+	}
+}

@@ -48,6 +48,12 @@ func (a *app) cmdTick(ctx context.Context, args []string) error {
 		return err
 	}
 	res, err := a.tick(ctx, ids)
+	skipped := "another tick is working on its campaigns"
+	if errors.Is(err, errLockBusy) {
+		// Skipped, quietly for cron; -v says who holds the lock.
+		skipped = strings.TrimPrefix(err.Error(), errLockBusy.Error()+": ")
+		res, err = &core.TickResult{Skipped: true, Problems: []string{}}, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -57,7 +63,7 @@ func (a *app) cmdTick(ctx context.Context, args []string) error {
 		}
 	} else if a.verbose {
 		if res.Skipped {
-			fprintf(a.stdout, "tick skipped: another tick is working on its campaigns\n")
+			fprintf(a.stdout, "tick skipped: %s\n", skipped)
 		} else {
 			fprintf(a.stdout, "tick: processed %d, sent %d, failed %d, retried %d, throttled %d, recovered %d, completed %d, remaining %d\n",
 				res.Processed, res.Sent, res.Failed, res.Retried, res.Throttled, res.Recovered, res.Completed, res.Remaining)
@@ -70,14 +76,12 @@ func (a *app) cmdTick(ctx context.Context, args []string) error {
 }
 
 // tick runs the tick through the daemon, or standalone under the lock
-// file's shared database lock with the tick's campaigns locked in it (see
+// file's shared database lock (busy: an error wrapping errLockBusy that
+// names the holder) with the tick's campaigns locked in it (see
 // sqlite.FileLock), so standalone ticks of different campaigns run at
 // once and a daemon or a writing command excludes them all.
 func (a *app) tick(ctx context.Context, ids []int64) (*core.TickResult, error) {
 	s, err := a.open(ctx, tickAccess, "campaignd tick (standalone)")
-	if errors.Is(err, errLockBusy) {
-		return &core.TickResult{Skipped: true, Problems: []string{}}, nil
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,6 +54,21 @@ type DB struct {
 	w    *sql.DB // one connection; nil when opened read-only
 	r    *sql.DB // read-only pool
 	ckpt *checkpointer
+	// file identifies the file Open opened, and gone is set once the
+	// path no longer leads to it (see CheckFile).
+	file fileID
+	gone atomic.Pointer[string]
+}
+
+// fileID is a file's identity: its device and inode numbers.
+type fileID struct{ dev, ino uint64 }
+
+func statFileID(path string) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return fileID{}, err
+	}
+	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil
 }
 
 // Defaults for Open's options.
@@ -147,6 +163,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		}
 	}
 	db := &DB{path: path}
+	if db.file, err = statFileID(path); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
 	w, err := sql.Open(driverName, dsn(path, false, o.cacheKiB))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -216,6 +235,37 @@ func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*DB, error)
 // Path returns the database file's path.
 func (db *DB) Path() string { return db.path }
 
+// CheckFile reports whether the database's path still leads to the file
+// Open opened. A database deleted (or replaced, e.g. by a restore that
+// renamed another file over it) under a running process would otherwise
+// take every later write into an unlinked file, lost when the process
+// exits. Once CheckFile finds the path gone or leading to another file, it
+// and every later write return an EUNAVAILABLE error naming the path,
+// until the DB is closed and opened again: nothing is written anywhere.
+// Reads go on from the open file. Every write transaction checks first (a
+// stat, negligible beside its fsync); a long-running process calls it
+// periodically too, to log the loss while idle. A stat failing for another
+// reason than a missing file is not taken as a loss.
+func (db *DB) CheckFile() error {
+	if msg := db.gone.Load(); msg != nil {
+		return &core.Error{Code: core.EUNAVAILABLE, Message: *msg}
+	}
+	id, err := statFileID(db.path)
+	var what string
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		what = "was deleted"
+	case err != nil || id == db.file:
+		return nil
+	default:
+		what = "was replaced by another file"
+	}
+	msg := fmt.Sprintf("database %s %s while campaignd had it open: writes are refused so that none goes into the old, unlinked file; "+
+		"restore the file (or put the new one in place) and restart campaignd", db.path, what)
+	db.gone.CompareAndSwap(nil, &msg)
+	return &core.Error{Code: core.EUNAVAILABLE, Message: *db.gone.Load()}
+}
+
 // Close stops the background checkpointer and closes the pools. The
 // writer's close, the last, checkpoints the WAL into the database file.
 func (db *DB) Close() error {
@@ -241,6 +291,9 @@ func (db *DB) Close() error {
 func (db *DB) Checkpoint(ctx context.Context) error {
 	if db.w == nil {
 		return errReadOnly("checkpoint")
+	}
+	if err := db.CheckFile(); err != nil {
+		return err
 	}
 	if _, err := db.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		return internal("checkpoint", err)
@@ -386,6 +439,9 @@ func errReadOnly(op string) error {
 func (db *DB) writeTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
 	if db.w == nil {
 		return errReadOnly(op)
+	}
+	if err := db.CheckFile(); err != nil {
+		return err
 	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,5 +184,42 @@ func TestPageSizeOfNewDatabase(t *testing.T) {
 	var size int
 	if err := rawDB(t, db.Path()).QueryRow("PRAGMA page_size").Scan(&size); err != nil || size != 16384 {
 		t.Fatalf("page_size %d, %v; want 16384", size, err)
+	}
+}
+
+// Issue 12 item 13: a database deleted (or replaced) under an open DB is
+// noticed: CheckFile and every write return EUNAVAILABLE naming the path,
+// and nothing is written into the unlinked file; reads go on.
+func TestDeletedDatabaseRefusesWrites(t *testing.T) {
+	ctx := context.Background()
+	for _, how := range []string{"deleted", "replaced"} {
+		t.Run(how, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "campaignd.db")
+			db := MustOpenPath(t, path)
+			if err := db.CheckFile(); err != nil {
+				t.Fatalf("CheckFile on a healthy database: %v", err)
+			}
+			MustCampaign(t, db, "before")
+			for _, f := range []string{path, path + "-wal", path + "-shm"} {
+				os.Remove(f)
+			}
+			if how == "replaced" {
+				if err := os.WriteFile(path, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := db.CheckFile()
+			if core.ErrorCode(err) != core.EUNAVAILABLE || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), how) {
+				t.Fatalf("CheckFile after the file was %s: %v, want EUNAVAILABLE naming it", how, err)
+			}
+			err = db.CreateCampaign(ctx, &core.Campaign{Name: "x", Sender: "outbox", From: "a@example.org", Subject: "s", Text: "t",
+				Concurrency: 1, BatchSize: 1})
+			if core.ErrorCode(err) != core.EUNAVAILABLE || !strings.Contains(err.Error(), path) {
+				t.Fatalf("a write after the file was %s: %v, want EUNAVAILABLE naming it", how, err)
+			}
+			if err := db.Checkpoint(ctx); core.ErrorCode(err) != core.EUNAVAILABLE {
+				t.Fatalf("checkpoint after the file was %s: %v", how, err)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,10 @@ var ErrLocked = errors.New("database lock is held by another process")
 
 // lockPoll is how often a waiting Lock retries.
 const lockPoll = 25 * time.Millisecond
+
+// maxNote bounds the holder note: a lock file larger than this was not
+// written by a lock, and is refused.
+const maxNote = 512
 
 // The lock file <database>.lock is one file holding several byte-range
 // locks, all open-file-description locks (fcntl F_OFD_SETLK on Linux): the
@@ -40,6 +45,13 @@ const lockPoll = 25 * time.Millisecond
 // The file's content is the holder note of the exclusive holder, "pid N:
 // <holder>", so a process that finds the lock busy can say who holds it;
 // shared holders write none (there may be several) and are named as ticks.
+//
+// The file is opened with O_NOFOLLOW and must be a regular file with one
+// link, owned by this process's user or by the owner of its directory,
+// and no bigger than a holder note (maxNote): a symlink or hard link
+// planted at <database>.lock, or any other file found there, is refused
+// rather than written to, so what the lock writes and truncates is only
+// ever its own note.
 const (
 	dbLockByte       int64 = 0
 	campaignLockBase int64 = 1 // campaign id's byte is campaignLockBase+id
@@ -92,9 +104,9 @@ func LockShared(dbPath string) (*FileLock, error) {
 
 func lockDB(dbPath string, typ int16, wait time.Duration) (*FileLock, error) {
 	path := dbPath + ".lock"
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openLockFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("lock database: %w", err)
+		return nil, err
 	}
 	deadline := time.Now().Add(wait)
 	for {
@@ -119,6 +131,43 @@ func lockDB(dbPath string, typ int16, wait time.Duration) (*FileLock, error) {
 		time.Sleep(min(lockPoll, left))
 	}
 	return &FileLock{f: f, path: path, exclusive: typ == lockWrite, campaigns: map[int64]bool{}}, nil
+}
+
+// openLockFile opens (creating it 0600) the lock file at path without
+// following a symlink, and checks it is one the lock may write: see the
+// lock file's description above. A refused file is an EINVALID *core.Error
+// naming it and why.
+func openLockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0o600)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, core.Errorf(core.EINVALID, "lock database: %s is a symbolic link: refusing to use it as the lock file (remove it)", path)
+		}
+		return nil, fmt.Errorf("lock database: %w", err)
+	}
+	why := ""
+	var st, dir unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("lock database: stat %s: %w", path, err)
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		why = "is not a regular file"
+	case st.Nlink != 1:
+		why = fmt.Sprintf("has %d hard links", st.Nlink)
+	case st.Size > maxNote:
+		why = fmt.Sprintf("holds %d bytes, more than a lock's holder note", st.Size)
+	case int(st.Uid) != os.Geteuid():
+		if err := unix.Stat(filepath.Dir(path), &dir); err != nil || dir.Uid != st.Uid {
+			why = fmt.Sprintf("is owned by uid %d, neither this user nor the directory's owner", st.Uid)
+		}
+	}
+	if why != "" {
+		_ = f.Close()
+		return nil, core.Errorf(core.EINVALID, "lock database: %s %s: refusing to use it as the lock file (remove it)", path, why)
+	}
+	return f, nil
 }
 
 // Path returns the lock file's path.
@@ -191,7 +240,12 @@ func (l *FileLock) Release() error {
 	return nil
 }
 
+// writeHolder replaces the note with s (clipped to maxNote bytes); the
+// file was checked to hold nothing but a note when it was opened.
 func (l *FileLock) writeHolder(s string) error {
+	if len(s) > maxNote {
+		s = s[:maxNote-1] + "\n"
+	}
 	if err := l.f.Truncate(0); err != nil {
 		return err
 	}
@@ -209,7 +263,7 @@ func lockHolder(f *os.File, want int16) string {
 	if typ, err := getLock(f, want, dbLockByte); err == nil && typ == lockRead {
 		return "a running tick (campaignd tick)"
 	}
-	b, err := io.ReadAll(io.NewSectionReader(f, 0, 4096))
+	b, err := io.ReadAll(io.NewSectionReader(f, 0, maxNote))
 	s := strings.TrimSpace(string(b))
 	if err != nil || s == "" {
 		return "another process"

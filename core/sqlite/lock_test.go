@@ -247,3 +247,79 @@ func TestCampaignLockReleasedWhenHolderDies(t *testing.T) {
 		t.Fatalf("campaign 7 after the child died: %v, %v", ok, err)
 	}
 }
+
+// Issue 12 item 7: a symlink planted at <db>.lock is not followed (its
+// target is neither truncated nor written), and a hard link, a FIFO or a
+// file bigger than a holder note found there is refused, untouched.
+func TestLockFileRefusesWhatIsNotOurs(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "c.db")
+	victim := filepath.Join(dir, "victim")
+	const content = "precious content\n"
+	if err := os.WriteFile(victim, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string) {
+		t.Helper()
+		for _, lock := range []func() (*sqlite.FileLock, error){
+			func() (*sqlite.FileLock, error) { return sqlite.Lock(db, 0, "campaignd serve") },
+			func() (*sqlite.FileLock, error) { return sqlite.LockShared(db) },
+		} {
+			l, err := lock()
+			if err == nil {
+				l.Release()
+				t.Fatalf("%s: locked", what)
+			}
+			if errors.Is(err, sqlite.ErrLocked) || !strings.Contains(err.Error(), db+".lock") {
+				t.Fatalf("%s: %v, want a refusal naming the lock file", what, err)
+			}
+		}
+		if b, _ := os.ReadFile(victim); string(b) != content {
+			t.Fatalf("%s: the victim now holds %q", what, b)
+		}
+		if err := os.Remove(db + ".lock"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(victim, db+".lock"); err != nil {
+		t.Fatal(err)
+	}
+	check("symlink")
+	if err := os.Link(victim, db+".lock"); err != nil {
+		t.Fatal(err)
+	}
+	check("hard link")
+	if err := syscall.Mkfifo(db+".lock", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check("fifo")
+	if err := os.WriteFile(db+".lock", []byte(strings.Repeat("x", 4096)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(db + ".lock"); len(b) != 4096 {
+		t.Fatal("setup")
+	}
+	l, err := sqlite.Lock(db, 0, "x")
+	if err == nil {
+		l.Release()
+		t.Fatal("a big file at the lock path: locked")
+	}
+	if b, _ := os.ReadFile(db + ".lock"); len(b) != 4096 {
+		t.Fatalf("a refused lock file was changed to %d bytes", len(b))
+	}
+	os.Remove(db + ".lock")
+
+	// Our own file works, and a holder note is bounded.
+	l, err = sqlite.Lock(db, 0, strings.Repeat("h", 10000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(db + ".lock"); fi.Size() > 512 {
+		t.Fatalf("holder note of %d bytes", fi.Size())
+	}
+	l.Release()
+	if l, err = sqlite.Lock(db, 0, "again"); err != nil {
+		t.Fatalf("relock after a long note: %v", err)
+	}
+	l.Release()
+}

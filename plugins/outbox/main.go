@@ -58,7 +58,7 @@ func (o *outbox) Configure(_ context.Context, options map[string]string) error {
 }
 
 func (o *outbox) Info(context.Context) (sdk.Info, error) {
-	return sdk.Info{Name: "outbox", Version: version}, nil
+	return sdk.Info{Name: "outbox", Version: version, Options: []string{"dir"}}, nil
 }
 
 // Check implements sdk.Checker: it proves the directory still exists and

@@ -396,6 +396,8 @@ func (p *Plugin) Info(ctx context.Context) (sdk.Info, error) {
 		Version:        resp.GetVersion(),
 		MaxPerSecond:   resp.GetMaxPerSecond(),
 		MaxConcurrency: int(resp.GetMaxConcurrency()),
+		Options:        resp.GetOptions(),
+		SecretOptions:  resp.GetSecretOptions(),
 	}, nil
 }
 

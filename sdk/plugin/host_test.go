@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,8 +59,12 @@ func TestLaunchSendRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (sdk.Info{Name: "test", Version: "1.2.3", MaxPerSecond: 12.5, MaxConcurrency: 7}); info != want {
-		t.Errorf("info = %+v, want %+v", info, want)
+	// Options and SecretOptions cross the wire (issue 12: config check
+	// redacts what the plugin declares secret).
+	wantInfo := sdk.Info{Name: "test", Version: "1.2.3", MaxPerSecond: 12.5, MaxConcurrency: 7,
+		Options: []string{"greeting", "token"}, SecretOptions: []string{"token"}}
+	if !reflect.DeepEqual(info, wantInfo) {
+		t.Errorf("info = %+v, want %+v", info, wantInfo)
 	}
 
 	msg := testMsg("round trip")

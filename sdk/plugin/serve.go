@@ -184,6 +184,8 @@ func (s *server) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResponse,
 		Version:        info.Version,
 		MaxPerSecond:   info.MaxPerSecond,
 		MaxConcurrency: int32(info.MaxConcurrency),
+		Options:        info.Options,
+		SecretOptions:  info.SecretOptions,
 	}, nil
 }
 

@@ -69,6 +69,9 @@ func (c *Config) GoString() string { return c.String() }
 // naming it.
 var knownOptions = []string{"api_key", "api_url", "timeout", "sandbox", "categories", "asm_group_id"}
 
+// secretOptions are the options whose values the host never prints.
+var secretOptions = []string{"api_key"}
+
 // ParseOptions validates the plugin options, applies the defaults and the
 // SENDGRID_API_KEY fallback (getenv is os.Getenv when nil). Every error is
 // a ClassConfig *sdk.Error that names the option; none contains the API

@@ -151,7 +151,8 @@ func (s *Sender) Configure(_ context.Context, options map[string]string) error {
 // Info names the plugin and reports SendGrid's documented request ceiling.
 // There is no concurrency cap: each send is an independent HTTPS request.
 func (s *Sender) Info(context.Context) (sdk.Info, error) {
-	return sdk.Info{Name: "sendgrid", Version: Version, MaxPerSecond: DocumentedMaxPerSecond}, nil
+	return sdk.Info{Name: "sendgrid", Version: Version, MaxPerSecond: DocumentedMaxPerSecond,
+		Options: knownOptions, SecretOptions: secretOptions}, nil
 }
 
 // ScopesPath is the v3 endpoint that lists the permissions of the API key

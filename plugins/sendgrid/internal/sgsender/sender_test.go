@@ -106,7 +106,8 @@ func TestSendAccepted(t *testing.T) {
 		t.Errorf("log:\n%s", log.text())
 	}
 	info, err := s.Info(context.Background())
-	if err != nil || info.Name != "sendgrid" || info.Version == "" || info.MaxConcurrency != 0 {
+	if err != nil || info.Name != "sendgrid" || info.Version == "" || info.MaxConcurrency != 0 ||
+		len(info.SecretOptions) != 1 || info.SecretOptions[0] != "api_key" || len(info.Options) != 6 {
 		t.Errorf("Info %+v %v", info, err)
 	}
 }

@@ -60,6 +60,9 @@ var knownOptions = []string{
 	"max_connections", "idle_timeout", "insecure_skip_verify", "allow_insecure_auth",
 }
 
+// secretOptions are the options whose values the host never prints.
+var secretOptions = []string{"password"}
+
 // ParseOptions validates the plugin options and applies defaults and the
 // EMAIL_HOST, EMAIL_USER and EMAIL_PASS environment fallbacks (getenv is
 // os.Getenv in production; tests pass their own).

@@ -76,7 +76,7 @@ func (s *Sender) Info(context.Context) (sdk.Info, error) {
 		n = s.cfg.MaxConnections
 	}
 	s.mu.Unlock()
-	return sdk.Info{Name: "smtp", Version: Version, MaxConcurrency: n}, nil
+	return sdk.Info{Name: "smtp", Version: Version, MaxConcurrency: n, Options: knownOptions, SecretOptions: secretOptions}, nil
 }
 
 // Check implements sdk.Checker: it opens one session exactly as a send
@@ -443,6 +443,14 @@ func (p *pool) deliver(ctx context.Context, c *conn, env envelope) (*sdk.Receipt
 	return receipt, f
 }
 
+// localPart is addr up to its last @.
+func localPart(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[:i]
+	}
+	return addr
+}
+
 // smtpPath is addr as it goes between the angle brackets of MAIL FROM and
 // RCPT TO: net/mail hands out local parts unquoted, and "a>b"@x.org or
 // "a b"@x.org unquoted would end the path early (a different mailbox, or
@@ -465,6 +473,13 @@ func (p *pool) transact(ctx context.Context, c *conn, env envelope) (_ *sdk.Rece
 			// Internationalised domains go as A-labels (punycode),
 			// which every server takes.
 			env = *env.ascii
+		case !isASCII(localPart(env.from)):
+			// Every message of the campaign would fail the same way: a
+			// configuration error, which pauses the campaign, rather than
+			// a permanent failure of each recipient.
+			return nil, &failure{stage: StageMail, err: sdk.ConfigError(
+				"%s: From address %q is not ASCII and the server %s does not offer SMTPUTF8: use an ASCII From address or a server with SMTPUTF8",
+				StageMail, env.from, p.cfg.Addr())}, false
 		default:
 			return nil, &failure{stage: StageMail, err: sdk.Permanent(
 				"%s: address %q / %q has a non-ASCII local part and the server does not offer SMTPUTF8", StageMail, env.from, env.to)}, false

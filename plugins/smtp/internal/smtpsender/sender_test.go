@@ -346,6 +346,20 @@ func TestNonASCIIAddresses(t *testing.T) {
 			t.Errorf("%d connections", srv.Connections())
 		}
 	})
+	// Issue 12 item 5: a non-ASCII From fails every message alike, so it
+	// is a configuration error (the campaign pauses), not a permanent
+	// failure of each recipient.
+	t.Run("From without SMTPUTF8", func(t *testing.T) {
+		srv := startServer(t, smtptest.Options{})
+		s := configure(t, options(srv, "none", nil))
+		m := message(3)
+		m.From = "Jörg <jörg@exämple.org>"
+		_, e := send(t, s, m)
+		expect(t, e, sdk.ClassConfig, 0, "", "From address")
+		if len(srv.Messages()) != 0 {
+			t.Errorf("sent %d messages", len(srv.Messages()))
+		}
+	})
 	t.Run("with SMTPUTF8", func(t *testing.T) {
 		srv := startServer(t, smtptest.Options{SMTPUTF8: true})
 		s := configure(t, options(srv, "none", nil))
@@ -444,7 +458,8 @@ func TestInfo(t *testing.T) {
 	srv := startServer(t, smtptest.Options{})
 	s := configure(t, options(srv, "none", map[string]string{"max_connections": "7"}))
 	info, err := s.Info(context.Background())
-	if err != nil || info.Name != "smtp" || info.Version == "" || info.MaxConcurrency != 7 {
+	if err != nil || info.Name != "smtp" || info.Version == "" || info.MaxConcurrency != 7 ||
+		!slices.Contains(info.Options, "host") || !slices.Equal(info.SecretOptions, []string{"password"}) {
 		t.Errorf("Info = %+v, %v", info, err)
 	}
 }

@@ -325,7 +325,14 @@ type InfoResponse struct {
 	// Cap on concurrent sends; 0 means no cap beyond the host's.
 	MaxConcurrency int32 `protobuf:"varint,4,opt,name=max_concurrency,json=maxConcurrency,proto3" json:"max_concurrency,omitempty"`
 	// Set when Info failed; the other fields are then meaningless.
-	Error         *Error `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	Error *Error `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// Every option key (of the [senders.NAME.options] table) the plugin
+	// knows. The host prints an option's value only when it is listed here
+	// and not in secret_options: a plugin that lists none (one built before
+	// these fields) has every option value hidden.
+	Options []string `protobuf:"bytes,6,rep,name=options,proto3" json:"options,omitempty"`
+	// The option keys whose values are secrets the host never prints.
+	SecretOptions []string `protobuf:"bytes,7,rep,name=secret_options,json=secretOptions,proto3" json:"secret_options,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -391,6 +398,20 @@ func (x *InfoResponse) GetMaxConcurrency() int32 {
 func (x *InfoResponse) GetError() *Error {
 	if x != nil {
 		return x.Error
+	}
+	return nil
+}
+
+func (x *InfoResponse) GetOptions() []string {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *InfoResponse) GetSecretOptions() []string {
+	if x != nil {
+		return x.SecretOptions
 	}
 	return nil
 }
@@ -867,13 +888,15 @@ const file_sender_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"E\n" +
 	"\x11ConfigureResponse\x120\n" +
 	"\x05error\x18\x01 \x01(\v2\x1a.campaignd.sender.v1.ErrorR\x05error\"\r\n" +
-	"\vInfoRequest\"\xbd\x01\n" +
+	"\vInfoRequest\"\xfe\x01\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12$\n" +
 	"\x0emax_per_second\x18\x03 \x01(\x01R\fmaxPerSecond\x12'\n" +
 	"\x0fmax_concurrency\x18\x04 \x01(\x05R\x0emaxConcurrency\x120\n" +
-	"\x05error\x18\x05 \x01(\v2\x1a.campaignd.sender.v1.ErrorR\x05error\"2\n" +
+	"\x05error\x18\x05 \x01(\v2\x1a.campaignd.sender.v1.ErrorR\x05error\x12\x18\n" +
+	"\aoptions\x18\x06 \x03(\tR\aoptions\x12%\n" +
+	"\x0esecret_options\x18\a \x03(\tR\rsecretOptions\"2\n" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\"\x8b\x03\n" +

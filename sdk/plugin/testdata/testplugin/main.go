@@ -56,7 +56,8 @@ func (s *sender) Configure(_ context.Context, opts map[string]string) error {
 }
 
 func (s *sender) Info(context.Context) (sdk.Info, error) {
-	return sdk.Info{Name: "test", Version: "1.2.3", MaxPerSecond: 12.5, MaxConcurrency: 7}, nil
+	return sdk.Info{Name: "test", Version: "1.2.3", MaxPerSecond: 12.5, MaxConcurrency: 7,
+		Options: []string{"greeting", "token"}, SecretOptions: []string{"token"}}, nil
 }
 
 // Check answers by the "check" option: "" succeeds, "fail" is refused
