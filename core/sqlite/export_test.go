@@ -12,7 +12,11 @@ var (
 	ClaimSQL   = claimSQL
 	ExecuteSQL = executeSQL
 	RetrySQL   = retrySQL
-	InsertSQL  = insertSQL[insertRows[0]]
+	// The progress statements: minute counters and the failure walks.
+	BumpMinuteSQL  = bumpMinuteSQL
+	EachFailedSQL  = eachFailedSQL
+	EachBouncedSQL = eachBouncedSQL
+	InsertSQL      = insertSQL[insertRows[0]]
 )
 
 // ListSQL exposes listSQL to the plan tests.
