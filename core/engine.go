@@ -33,8 +33,8 @@ type Engine struct {
 	log          hclog.Logger
 	now          func() time.Time
 	unsubscribe  func(*Campaign, *Recipient) string
-	observer     Observer      // never nil: noObserver by default
-	tickInterval time.Duration // the daemon's own cadence, for the ETA; 0: cron
+	observer     Observer      // under mu; never nil: noObserver by default
+	tickInterval time.Duration // under mu; the daemon's own cadence, for the ETA; 0: cron
 
 	mu     sync.RWMutex
 	limits Limits

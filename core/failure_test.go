@@ -35,11 +35,7 @@ func (o *countingObserver) TickDone(*core.TickRecord) {
 func TestFailuresGroupAndRetryOneGroup(t *testing.T) {
 	h := newHarness(t, nil)
 	obs := &countingObserver{outcomes: map[string]int{}}
-	eng, err := core.NewEngine(h.db, h.prov, h.eng.Limits(), nil, core.WithObserver(obs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.eng = eng
+	h.eng.SetObserver(obs)
 	h.sender.fn = func(m *sdk.Message, _ int) error {
 		to := strings.Trim(m.To[strings.Index(m.To, "<"):], "<>")
 		switch {

@@ -28,13 +28,23 @@ type Observer interface {
 	TickDone(rec *TickRecord)
 }
 
-// WithObserver makes the engine report to o; without it nothing listens.
-func WithObserver(o Observer) EngineOption {
-	return func(e *Engine) {
-		if o != nil {
-			e.observer = o
-		}
+// SetObserver makes the engine report to o (nil: to nobody). Set it before
+// the first tick, as the daemon does when it opens its admin listener: a
+// tick running meanwhile may report to either.
+func (e *Engine) SetObserver(o Observer) {
+	if o == nil {
+		o = noObserver{}
 	}
+	e.mu.Lock()
+	e.observer = o
+	e.mu.Unlock()
+}
+
+// obs is the observer in force.
+func (e *Engine) obs() Observer {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.observer
 }
 
 // noObserver is the Observer of an engine nobody watches.

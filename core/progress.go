@@ -128,11 +128,13 @@ func windowStart(now time.Time) time.Time {
 	return now.Truncate(time.Minute).Add(-RateWindow + time.Minute)
 }
 
-// WithTickInterval tells the engine how often the daemon ticks by itself,
-// for the ETA of a campaign that has not sent yet; without it (cron) the
-// ETA assumes a tick a minute.
-func WithTickInterval(d time.Duration) EngineOption {
-	return func(e *Engine) { e.tickInterval = d }
+// SetTickInterval tells the engine how often the daemon ticks by itself
+// (tick_interval), for the ETA of a campaign that has not sent yet; 0, the
+// default (cron), makes the ETA assume a tick a minute.
+func (e *Engine) SetTickInterval(d time.Duration) {
+	e.mu.Lock()
+	e.tickInterval = d
+	e.mu.Unlock()
 }
 
 // Progress returns campaign id's Progress: its counters and at most five
@@ -148,7 +150,9 @@ func (e *Engine) Progress(ctx context.Context, id int64) (*Progress, error) {
 	if err != nil {
 		return nil, fmt.Errorf("progress of campaign %d: %w", id, err)
 	}
+	e.mu.RLock()
 	cad := Cadence{Interval: e.tickInterval, Share: c.BatchSize}
+	e.mu.RUnlock()
 	if cad.Interval <= 0 {
 		cad.Interval = time.Minute
 	}

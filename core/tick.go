@@ -208,7 +208,7 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger, campaigns ...int
 		Throttled: t.res.Throttled, Recovered: t.res.Recovered, Skipped: t.released,
 		Error: strings.Join(append(slices.Clip(t.errs), t.res.Problems...), "; "),
 	}
-	e.observer.TickDone(r)
+	e.obs().TickDone(r)
 	if t.res.Processed > 0 || t.res.Recovered > 0 || t.res.Completed > 0 || len(t.errs) > 0 || len(t.res.Problems) > 0 {
 		if err := e.store.InsertTick(context.WithoutCancel(ctx), r); err != nil {
 			if t.storeErr != nil {
@@ -619,7 +619,7 @@ func (t *tickRun) record(ctx context.Context, o Outcome, r *Recipient) {
 	if s := t.sends[r.CampaignID]; s != nil {
 		sender = s.campaign.Sender
 	}
-	t.e.observer.Outcome(r.CampaignID, sender, kind)
+	t.e.obs().Outcome(r.CampaignID, sender, kind)
 }
 
 // timeLeft is what remains of the tick's time: 0 once its context has

@@ -40,6 +40,7 @@ type Config struct {
 	Queue   QueueConfig             `toml:"queue"`
 	Senders map[string]SenderConfig `toml:"senders"`
 	HTTP    HTTPConfig              `toml:"http"`
+	Admin   AdminConfig             `toml:"admin"`
 
 	path   string   // the file it came from (absolute), "" for defaults
 	looked []string // where loadConfig looked, for messages when path is ""
@@ -73,6 +74,12 @@ type HTTPConfig struct {
 	UnsubscribeSecret string `toml:"unsubscribe_secret"`
 	CronSecret        string `toml:"cron_secret"`
 	SendGridPublicKey string `toml:"sendgrid_public_key"`
+}
+
+// AdminConfig is the [admin] table: the admin listener (for now /metrics,
+// /healthz and /readyz only). Off while Listen is empty.
+type AdminConfig struct {
+	Listen string `toml:"listen"`
 }
 
 // SenderConfig is one [senders.NAME] table.

@@ -94,7 +94,7 @@ type funcCollector struct {
 }
 
 func (c funcCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c funcCollector) Collect(ch chan<- prometheus.Metric)  { c.fn(ch) }
+func (c funcCollector) Collect(ch chan<- prometheus.Metric) { c.fn(ch) }
 
 // queueCollector sums the queue over campaigns. A store error yields an
 // invalid metric, so the scrape reports it rather than a silent zero.
