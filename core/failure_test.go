@@ -104,3 +104,11 @@ func TestFailuresGroupAndRetryOneGroup(t *testing.T) {
 		t.Fatalf("verify %+v %v", rep, err)
 	}
 }
+
+// BenchmarkNormaliseErrorText is the per-failure cost of grouping when a
+// text is new (repeated texts are normalised once per breakdown).
+func BenchmarkNormaliseErrorText(b *testing.B) {
+	for b.Loop() {
+		core.NormaliseErrorText("552 5.2.2 <someone.long-name@example.org>: Mailbox full, quota exceeded (id 4Fq9Zk1b2Yz3)")
+	}
+}
