@@ -137,9 +137,10 @@ func (e *Engine) SetTickInterval(d time.Duration) {
 	e.mu.Unlock()
 }
 
-// Progress returns campaign id's Progress: its counters and at most five
-// minute rows, so O(log n) in its recipients. ENOTFOUND for an unknown
-// campaign.
+// Progress returns campaign id's Progress: its counters, at most five
+// minute rows and, for a SENDING campaign, which campaigns are due (the
+// batch share of the cadence ETA), so O(log n) in its recipients.
+// ENOTFOUND for an unknown campaign.
 func (e *Engine) Progress(ctx context.Context, id int64) (*Progress, error) {
 	c, err := e.store.Campaign(ctx, id)
 	if err != nil {
@@ -156,8 +157,19 @@ func (e *Engine) Progress(ctx context.Context, id int64) (*Progress, error) {
 	if cad.Interval <= 0 {
 		cad.Interval = time.Minute
 	}
-	if b := e.Limits().BatchSize; b > 0 && b < cad.Share {
-		cad.Share = b
+	if c.Status == CampaignSending {
+		// The tick shares its budget among the campaigns due: the
+		// cadence ETA assumes an equal share (one index probe per
+		// SENDING campaign).
+		due, err := e.store.DueCampaigns(ctx, now)
+		if err != nil {
+			return nil, fmt.Errorf("progress of campaign %d: %w", id, err)
+		}
+		budget := e.Limits().BatchSize
+		if len(due) > 1 {
+			budget = max(budget/len(due), 1)
+		}
+		cad.Share = min(cad.Share, budget)
 	}
 	return ComputeProgress(c, minutes, cad, now), nil
 }

@@ -70,3 +70,22 @@ func TestNormaliseErrorText(t *testing.T) {
 		t.Error("addresses do not group")
 	}
 }
+
+// Before any outcome the ETA assumes a tick a minute (cron) and an equal
+// share of the tick's batch among the campaigns due.
+func TestProgressCadenceShare(t *testing.T) {
+	h := newHarness(t, nil)
+	a := h.campaign(120, nil)
+	p, err := h.eng.Progress(ctx, a)
+	if err != nil || p.ETASeconds == nil || *p.ETASeconds != 180 || p.ETABasis != "cadence" {
+		t.Fatalf("one campaign: %+v %v", p, err)
+	}
+	h.campaign(10, nil)
+	h.eng.SetTickInterval(10 * time.Second)
+	if p, err = h.eng.Progress(ctx, a); err != nil || p.ETASeconds == nil || *p.ETASeconds != 50 {
+		t.Fatalf("two campaigns, a tick every 10s: %+v %v", p, err)
+	}
+	if _, err := h.eng.Progress(ctx, 999); core.ErrorCode(err) != core.ENOTFOUND {
+		t.Fatalf("unknown campaign: %v", err)
+	}
+}
