@@ -193,6 +193,12 @@ type Campaign struct {
 	// TemplateAttrs are the recipient attributes the templates reference
 	// (see CheckTemplates), sorted; set at create.
 	TemplateAttrs []string `json:"template_attrs"`
+	// StartedAt is the first execute, FinishedAt when the campaign last
+	// became COMPLETED (cleared when a retry reopens it), LastTickAt when a
+	// tick last claimed its recipients; nil until they happen.
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	LastTickAt *time.Time `json:"last_tick_at"`
 }
 
 // CampaignSpec is what an operator supplies to create a campaign.

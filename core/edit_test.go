@@ -136,7 +136,7 @@ func TestRetryTemplateAfterEdit(t *testing.T) {
 	if _, err := h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{Subject: ptr(`For {{if eq .Email "b@example.org"}}you{{else}}{{.Attr.city}}{{end}}`)}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := h.eng.Retry(ctx, c.ID, string(core.ClassTemplate))
+	res, err := h.eng.Retry(ctx, c.ID, string(core.ClassTemplate), 0)
 	if err != nil || res.Requeued != 1 {
 		t.Fatalf("retry: %+v %v", res, err)
 	}

@@ -28,11 +28,13 @@ type SenderProvider interface {
 // and the tick. One Engine per process; its ticks lock the campaigns they
 // work on (see Tick), so no two of them send the same campaign at once.
 type Engine struct {
-	store       Store
-	senders     SenderProvider
-	log         hclog.Logger
-	now         func() time.Time
-	unsubscribe func(*Campaign, *Recipient) string
+	store        Store
+	senders      SenderProvider
+	log          hclog.Logger
+	now          func() time.Time
+	unsubscribe  func(*Campaign, *Recipient) string
+	observer     Observer      // under mu; never nil: noObserver by default
+	tickInterval time.Duration // under mu; the daemon's own cadence, for the ETA; 0: cron
 
 	mu     sync.RWMutex
 	limits Limits
@@ -82,7 +84,8 @@ func NewEngine(store Store, senders SenderProvider, limits Limits, logger hclog.
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	e := &Engine{store: store, senders: senders, log: logger, now: time.Now, limits: limits, ticking: map[int64]bool{}}
+	e := &Engine{store: store, senders: senders, log: logger, now: time.Now, limits: limits, ticking: map[int64]bool{},
+		observer: noObserver{}}
 	e.drained, e.stopDrained = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(e)
@@ -244,14 +247,18 @@ func (e *Engine) Stats(ctx context.Context, id int64) (*Stats, error) {
 }
 
 // Retry requeues a campaign's FAILED recipients (only errorClass when it is
-// set, see ParseRetryClass) with fresh attempts, where Transition allows
+// set, see ParseRetryClass, and only those whose last reply code is code
+// when it is not 0: one group of Failures) with fresh attempts, where Transition allows
 // ActionRetry: a COMPLETED campaign reopens to SENDING, a SENDING or PAUSED
 // one keeps its status. EINVALID for a class that cannot be retried by
 // name; ECONFLICT naming both states from any other status.
-func (e *Engine) Retry(ctx context.Context, id int64, errorClass string) (*RetryResult, error) {
+func (e *Engine) Retry(ctx context.Context, id int64, errorClass string, code int) (*RetryResult, error) {
 	class, err := ParseRetryClass(errorClass)
 	if err != nil {
 		return nil, err
+	}
+	if code < 0 || code > 999 {
+		return nil, Errorf(EINVALID, "code %d: must be an SMTP reply code or HTTP status, 1..999 (0: any)", code)
 	}
 	c, err := e.store.Campaign(ctx, id)
 	if err != nil {
@@ -263,13 +270,18 @@ func (e *Engine) Retry(ctx context.Context, id int64, errorClass string) (*Retry
 	if _, err := Transition(c.Status, c.PausedFrom, ActionRetry); err != nil {
 		return nil, err
 	}
-	n, err := e.store.Retry(ctx, id, class, e.now())
+	n, err := e.store.Retry(ctx, id, class, code, e.now())
 	if err != nil {
 		return nil, fmt.Errorf("retry campaign %d: %w", id, err)
 	}
 	what := "failed"
-	if errorClass != "" {
+	switch {
+	case errorClass != "" && code != 0:
+		what = fmt.Sprintf("failed (%s, code %d)", errorClass, code)
+	case errorClass != "":
 		what = "failed (" + errorClass + ")"
+	case code != 0:
+		what = fmt.Sprintf("failed (code %d)", code)
 	}
 	return &RetryResult{CampaignID: id, Requeued: n, Message: fmt.Sprintf("requeued %d %s recipients of campaign %d", n, what, id)}, nil
 }

@@ -294,7 +294,7 @@ func TestTransientGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 	// Operator retry reopens the campaign and requeues with fresh attempts.
 	h.sender.fn = nil
-	res, err := h.eng.Retry(ctx, id, "transient")
+	res, err := h.eng.Retry(ctx, id, "transient", 0)
 	if err != nil || res.Requeued != 4 {
 		t.Fatalf("retry %+v %v", res, err)
 	}
@@ -319,7 +319,7 @@ func TestRetryWhilePausedWaitsForResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.sender.fn = nil
-	res, err := h.eng.Retry(ctx, id, "permanent")
+	res, err := h.eng.Retry(ctx, id, "permanent", 0)
 	if err != nil || res.Requeued != 1 {
 		t.Fatalf("retry while paused: %+v %v", res, err)
 	}

@@ -29,9 +29,9 @@ func (s *interleave) run(name string) {
 	}
 }
 
-func (s *interleave) Retry(ctx context.Context, id int64, class core.ErrorClass, now time.Time) (int64, error) {
+func (s *interleave) Retry(ctx context.Context, id int64, class core.ErrorClass, code int, now time.Time) (int64, error) {
 	s.run("Retry")
-	return s.Store.Retry(ctx, id, class, now)
+	return s.Store.Retry(ctx, id, class, code, now)
 }
 
 func (s *interleave) Claim(ctx context.Context, id int64, n int, token string, lease, now time.Time) ([]*core.Recipient, error) {
@@ -64,7 +64,7 @@ func TestRetryRacingCompletion(t *testing.T) {
 			t.Fatalf("complete: %v %v", done, err)
 		}
 	}}})
-	res, err := eng.Retry(ctx, id, "")
+	res, err := eng.Retry(ctx, id, "", 0)
 	if err != nil || res.Requeued != 2 {
 		t.Fatalf("retry: %+v %v", res, err)
 	}
@@ -93,7 +93,7 @@ func TestRetryRacingCancel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}}})
-	if res, err := eng.Retry(ctx, id, ""); core.ErrorCode(err) != core.ECONFLICT {
+	if res, err := eng.Retry(ctx, id, "", 0); core.ErrorCode(err) != core.ECONFLICT {
 		t.Fatalf("retry of a campaign cancelled meanwhile: %+v %v, want a conflict", res, err)
 	}
 	c, _ := h.eng.Campaign(ctx, id)

@@ -31,7 +31,15 @@ type Service interface {
 	TestSend(ctx context.Context, id int64, req TestSendRequest) (*TestSendResult, error)
 	Execute(ctx context.Context, id int64) (*ExecuteResult, error)
 	Stats(ctx context.Context, id int64) (*Stats, error)
-	Retry(ctx context.Context, id int64, errorClass string) (*RetryResult, error)
+	// Retry requeues FAILED recipients, of one class and reply code when
+	// they are given (see Engine.Retry).
+	Retry(ctx context.Context, id int64, errorClass string, code int) (*RetryResult, error)
+	// Progress is a campaign's percent done, rate and ETA (see
+	// Engine.Progress).
+	Progress(ctx context.Context, id int64) (*Progress, error)
+	// Failures groups a campaign's FAILED and BOUNCED recipients (see
+	// Engine.Failures).
+	Failures(ctx context.Context, id int64) (*FailureReport, error)
 
 	ImportRecipients(ctx context.Context, id int64, format ImportFormat, r io.Reader) (*ImportResult, error)
 	AddRecipient(ctx context.Context, id int64, in RecipientInput) (*ImportResult, error)

@@ -107,7 +107,18 @@ type Store interface {
 	// campaign's status and asks Transition whether ActionRetry is legal
 	// from it (ECONFLICT when not), and moves the campaign to the state
 	// Transition names when rows came back (a COMPLETED campaign reopens).
-	Retry(ctx context.Context, campaignID int64, errorClass ErrorClass, now time.Time) (int64, error)
+	// A code other than 0 also requires last_error_code = code.
+	Retry(ctx context.Context, campaignID int64, errorClass ErrorClass, code int, now time.Time) (int64, error)
+	// Minutes returns a campaign's per-minute outcome counts from the
+	// minute of from on, oldest first: one range read of a small table
+	// kept in the transactions that record outcomes.
+	Minutes(ctx context.Context, campaignID int64, from time.Time) ([]MinuteCount, error)
+	// EachFailure calls fn with every FAILED and BOUNCED recipient of a
+	// campaign (id, email, status and last error; other fields zero), from
+	// one read transaction, stopping at fn's first error. It costs one
+	// walk of those rows, not of the campaign. ENOTFOUND for an unknown
+	// campaign.
+	EachFailure(ctx context.Context, campaignID int64, fn func(*Recipient) error) error
 	// InsertTick writes a tick record and sets its ID.
 	InsertTick(ctx context.Context, t *TickRecord) error
 	// Ticks returns the most recent tick records, newest first.

@@ -206,13 +206,14 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger, campaigns ...int
 		e.log.Info("recipients of cancelled campaigns failed", "count", n)
 	}
 	t.finish(context.WithoutCancel(ctx), due, trigger)
+	r := &TickRecord{
+		Trigger: trigger, Started: start, Duration: e.now().Sub(start),
+		Processed: t.res.Processed, Sent: t.res.Sent, Failed: t.res.Failed, Retried: t.res.Retried,
+		Throttled: t.res.Throttled, Recovered: t.res.Recovered, Skipped: t.released,
+		Error: strings.Join(append(slices.Clip(t.errs), t.res.Problems...), "; "),
+	}
+	e.obs().TickDone(r)
 	if t.res.Processed > 0 || t.res.Recovered > 0 || t.res.Completed > 0 || len(t.errs) > 0 || len(t.res.Problems) > 0 {
-		r := &TickRecord{
-			Trigger: trigger, Started: start, Duration: e.now().Sub(start),
-			Processed: t.res.Processed, Sent: t.res.Sent, Failed: t.res.Failed, Retried: t.res.Retried,
-			Throttled: t.res.Throttled, Recovered: t.res.Recovered, Skipped: t.released,
-			Error: strings.Join(append(slices.Clip(t.errs), t.res.Problems...), "; "),
-		}
 		if err := e.store.InsertTick(context.WithoutCancel(ctx), r); err != nil {
 			if t.storeErr != nil {
 				e.log.Debug("record tick", "error", err) // the tick's error already says why
@@ -608,18 +609,32 @@ func (t *tickRun) record(ctx context.Context, o Outcome, r *Recipient) {
 		}
 		return
 	}
+	var kind OutcomeKind
 	switch {
 	case o.Release:
 		t.released++
+		return
 	case o.Status == RecipientSent:
 		t.res.Sent++
-	case o.Status == RecipientFailed || o.Status == RecipientBounced:
+		kind = OutcomeSent
+	case o.Status == RecipientFailed:
 		t.res.Failed++
+		kind = OutcomeFailed
+	case o.Status == RecipientBounced:
+		t.res.Failed++
+		kind = OutcomeBounced
 	case o.ErrorClass == ClassThrottled:
 		t.res.Throttled++
+		kind = OutcomeThrottled
 	default:
 		t.res.Retried++
+		kind = OutcomeRetried
 	}
+	var sender string
+	if s := t.sends[r.CampaignID]; s != nil {
+		sender = s.campaign.Sender
+	}
+	t.e.obs().Outcome(r.CampaignID, sender, kind)
 }
 
 // timeLeft is what remains of the tick's time: 0 once its context has

@@ -19,6 +19,7 @@ type StatusAudit struct {
 	AttemptsAboveLimit  int64 // attempts > the max_attempts asked about: legal if the limit was lowered since
 	QueuedWithoutDue    int64 // QUEUED with no next_attempt_at: never claimable
 	FailedWithoutReason int64 // FAILED or BOUNCED with no error class
+	Delivered           int64 // with a sent time: SENT, or BOUNCED after it was sent
 }
 
 // AuditSnapshot is what Store.Audit read in one transaction: the
@@ -27,6 +28,9 @@ type StatusAudit struct {
 type AuditSnapshot struct {
 	Campaigns []*Campaign
 	Statuses  []StatusAudit
+	// MinuteSent sums each campaign's per-minute SENT counts (see
+	// Store.Minutes); a campaign without any is absent.
+	MinuteSent map[int64]int64
 }
 
 // Violation is one broken invariant.
@@ -55,7 +59,8 @@ func (r *VerifyReport) OK() bool { return len(r.Violations) == 0 }
 // SENDING row without a lease (expired leases are noted, recovery handles
 // them); no SENT row without provider id or sent time; attempts within
 // 0..MaxAttemptsCeiling; no QUEUED row that can never be claimed; no FAILED row
-// without its reason; no COMPLETED campaign with anything left to send. It
+// without its reason; per-minute SENT counts adding up to the rows with a
+// sent time; no COMPLETED campaign with anything left to send. It
 // reads only, in one read transaction (so it may run beside a daemon that
 // is sending): one scan of the recipients (of the campaign), so it costs
 // about as much as a COUNT(*). ENOTFOUND for an unknown campaign.
@@ -77,6 +82,7 @@ func (e *Engine) Verify(ctx context.Context, id int64) (*VerifyReport, error) {
 	campaigns, audits := snap.Campaigns, snap.Statuses
 	rep := &VerifyReport{Campaigns: len(campaigns), Violations: []Violation{}, Notes: []string{}}
 	real := map[int64]*Stats{}
+	delivered := map[int64]int64{}
 	byID := map[int64]*Campaign{}
 	for _, c := range campaigns {
 		real[c.ID] = &Stats{}
@@ -93,6 +99,7 @@ func (e *Engine) Verify(ctx context.Context, id int64) (*VerifyReport, error) {
 			continue
 		}
 		st.Total += a.Count
+		delivered[a.CampaignID] += a.Delivered
 		switch a.Status {
 		case RecipientPending:
 			st.Pending += a.Count
@@ -135,6 +142,14 @@ func (e *Engine) Verify(ctx context.Context, id int64) (*VerifyReport, error) {
 		got := *real[c.ID]
 		if got != c.Stats {
 			add(c.ID, "counters", "counters %+v differ from the real counts %+v", c.Stats, got)
+		}
+		// A SENT outcome is counted in its minute in the transaction that
+		// records it, and a sent time is never cleared: the minutes' sum
+		// is the rows with a sent time. (Failures are counted as events
+		// there, and a retry takes them back out of the FAILED rows, so
+		// they cannot be checked this way.)
+		if m := snap.MinuteSent[c.ID]; m != delivered[c.ID] {
+			add(c.ID, "minutes", "the per-minute counts add up to %d sent, but %d recipients have a sent time", m, delivered[c.ID])
 		}
 		if c.Status == CampaignCompleted && got.Unfinished() > 0 {
 			add(c.ID, "completed", "campaign is COMPLETED but %d recipients are still pending, queued or sending", got.Unfinished())

@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
 
 	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/sdk"
@@ -21,7 +26,7 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func (a *app) cmdCampaign(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usagef("campaign: missing subcommand (create, edit, clone, delete, preview, test, list, show, activate, execute, pause, resume, cancel, stats, retry)")
+		return usagef("campaign: missing subcommand (create, edit, clone, delete, preview, test, list, show, activate, execute, pause, resume, cancel, stats, watch, failures, retry)")
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
@@ -37,6 +42,10 @@ func (a *app) cmdCampaign(ctx context.Context, args []string) error {
 		return a.campaignExecute(ctx, args)
 	case "retry":
 		return a.campaignRetry(ctx, args)
+	case "watch":
+		return a.campaignWatch(ctx, args)
+	case "failures":
+		return a.campaignFailures(ctx, args)
 	case "edit":
 		return a.campaignEdit(ctx, args)
 	case "clone":
@@ -210,24 +219,26 @@ func (a *app) campaignShow(ctx context.Context, sub string, args []string) error
 	if dir, ok := cfg.dryRunDir(c.Sender); ok {
 		dry = &dryRun{Sender: c.Sender, Dir: dir}
 	}
+	p, err := s.Progress(ctx, id)
+	if err != nil {
+		return err
+	}
 	if sub == "stats" {
-		st, err := s.Stats(ctx, id)
-		if err != nil {
-			return err
-		}
-		// The JSON stays the bare counters; the human form says when
-		// they count files, not mail.
-		return a.print(st, func(w io.Writer) {
+		// The JSON is the counters with the progress beside them; the
+		// human form says when they count files, not mail.
+		return a.print(p, func(w io.Writer) {
 			if dry != nil {
 				fprintf(w, "sender: %s\n", dryRunLine(dry.Sender, dry.Dir))
 			}
-			printStats(w, st)
+			printStats(w, &p.Stats)
+			printProgress(w, p)
 		})
 	}
 	out := struct {
 		*core.Campaign
+		progressFields
 		DryRun *dryRun `json:"dry_run,omitempty"`
-	}{c, dry}
+	}{c, progressFields{p.PercentDone, p.SentLast5m, p.RatePerMin, p.ETASeconds, p.ETABasis}, dry}
 	return a.print(out, func(w io.Writer) {
 		sender := c.Sender
 		if dry != nil {
@@ -243,7 +254,47 @@ func (a *app) campaignShow(ctx context.Context, sub string, args []string) error
 		}
 		fprintf(w, "concurrency: %d\nbatch size:  %d\ncreated:     %s\n", c.Concurrency, c.BatchSize, c.CreatedAt.Format("2006-01-02 15:04:05Z07:00"))
 		printStats(w, &c.Stats)
+		printProgress(w, p)
 	})
+}
+
+// progressFields are the fields of core.Progress that `campaign show
+// --json` adds to the campaign's (which has the rest: status, counters and
+// times).
+type progressFields struct {
+	PercentDone float64 `json:"percent_done"`
+	SentLast5m  int64   `json:"sent_last_5m"`
+	RatePerMin  float64 `json:"rate_per_min"`
+	ETASeconds  *int64  `json:"eta_seconds"`
+	ETABasis    string  `json:"eta_basis,omitempty"`
+}
+
+// printProgress writes the progress lines of show and stats.
+func printProgress(w io.Writer, p *core.Progress) {
+	fprintf(w, "progress:    %.1f%% done, %d sent in the last 5 minutes, %.1f/min, ETA %s\n",
+		p.PercentDone, p.SentLast5m, p.RatePerMin, etaText(p))
+	fprintf(w, "started:     %s\nfinished:    %s\nlast tick:   %s\n", timeText(p.StartedAt), timeText(p.FinishedAt), timeText(p.LastTickAt))
+}
+
+// etaText is an ETA for people: "-" when there is none, "~" before one
+// estimated from the tick cadence rather than an observed rate.
+func etaText(p *core.Progress) string {
+	if p.ETASeconds == nil {
+		return "-"
+	}
+	d := (time.Duration(*p.ETASeconds) * time.Second).String()
+	if p.ETABasis == "cadence" {
+		return "~" + d + " (from the tick cadence)"
+	}
+	return d
+}
+
+// timeText is a time for people, "-" when it has not happened.
+func timeText(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05Z07:00")
 }
 
 // dryRun marks a campaign whose sender is the outbox plugin in show and
@@ -323,7 +374,8 @@ func (a *app) campaignExecute(ctx context.Context, args []string) error {
 func (a *app) campaignRetry(ctx context.Context, args []string) error {
 	fs := a.flags("campaign retry")
 	class := fs.String("class", "", "only FAILED recipients of this error class")
-	pos, err := a.parse(fs, args, 1, 1, "campaign retry ID [--class CLASS]")
+	code := fs.Int("code", 0, "only FAILED recipients whose last reply code is this (a group of `campaign failures`)")
+	pos, err := a.parse(fs, args, 1, 1, "campaign retry ID [--class CLASS] [--code N]")
 	if err != nil {
 		return err
 	}
@@ -336,7 +388,7 @@ func (a *app) campaignRetry(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
-	res, err := s.Retry(actorContext(ctx), id, *class)
+	res, err := s.Retry(actorContext(ctx), id, *class, *code)
 	if err != nil {
 		return err
 	}
@@ -558,4 +610,170 @@ func printMissingAttrs(w io.Writer, m *core.ImportMissingAttrs) {
 	fprintf(w, "missing attributes: %d rows lack %s, used by the templates (lines %s%s); "+
 		"activate and execute refuse until they are imported, or run them with --allow-missing-attrs to render them empty\n",
 		m.Rows, strings.Join(m.Attrs, ", "), strings.Join(lines, ", "), more)
+}
+
+// campaignWatch follows a campaign until it is COMPLETED, PAUSED or
+// CANCELLED: in a terminal a view redrawn in place (progress bar, rate, ETA,
+// recent failures); otherwise, and with --json, one line (one Progress
+// object) per change, so a script or a test can follow it. It only reads
+// (Progress: the counters and five minute rows), through the daemon when
+// one answers and from the database otherwise; what sends is the daemon
+// or cron's ticks.
+func (a *app) campaignWatch(ctx context.Context, args []string) error {
+	fs := a.flags("campaign watch")
+	every := fs.Duration("interval", 2*time.Second, "how often to look")
+	pos, err := a.parse(fs, args, 1, 1, "campaign watch ID [--interval D]")
+	if err != nil {
+		return err
+	}
+	if *every < 50*time.Millisecond {
+		return usagef("--interval %s: at least 50ms", *every)
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return err
+	}
+	s, err := a.open(ctx, readAccess, "")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	live := false
+	if f, ok := a.stdout.(*os.File); ok && !a.jsonOut && term.IsTerminal(int(f.Fd())) {
+		live = true
+	}
+	var last string
+	drawn := 0
+	for {
+		p, err := s.Progress(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // interrupted: the campaign goes on
+			}
+			return err
+		}
+		switch {
+		case a.jsonOut:
+			line, err := json.Marshal(p)
+			if err != nil {
+				return err
+			}
+			// Only changes: a quiet campaign prints nothing.
+			if key := watchKey(p); key != last {
+				last = key
+				fprintf(a.stdout, "%s\n", line)
+			}
+		case live:
+			view := watchView(p)
+			if drawn > 0 {
+				fprintf(a.stdout, "\x1b[%dA", drawn) // back to the view's first line
+			}
+			for _, l := range view {
+				fprintf(a.stdout, "\r\x1b[K%s\n", l)
+			}
+			drawn = len(view)
+		default:
+			if key := watchKey(p); key != last {
+				last = key
+				fprintf(a.stdout, "%s\n", watchLine(p))
+			}
+		}
+		if p.Finished() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(*every):
+		}
+	}
+}
+
+// watchKey is what makes a watch line new: status and counters (the
+// rate and ETA move with them).
+func watchKey(p *core.Progress) string {
+	return fmt.Sprintf("%s %+v", p.Status, p.Stats)
+}
+
+// watchLine is one line of a watch outside a terminal.
+func watchLine(p *core.Progress) string {
+	return fmt.Sprintf("campaign %d %s %.1f%% sent %d failed %d bounced %d left %d rate %.1f/min eta %s",
+		p.CampaignID, p.Status, p.PercentDone, p.Sent, p.Failed, p.Bounced, p.Unfinished(), p.RatePerMin, etaText(p))
+}
+
+// watchView is the watch's screen in a terminal.
+func watchView(p *core.Progress) []string {
+	const width = 40
+	fill := int(p.PercentDone / 100 * width)
+	bar := strings.Repeat("#", fill) + strings.Repeat(".", width-fill)
+	view := []string{
+		fmt.Sprintf("campaign %d  %s  %s", p.CampaignID, p.Status, p.At.Local().Format(time.TimeOnly)),
+		fmt.Sprintf("[%s] %5.1f%%", bar, p.PercentDone),
+		fmt.Sprintf("sent %d  failed %d  bounced %d  left %d of %d", p.Sent, p.Failed, p.Bounced, p.Unfinished(), p.Total),
+		fmt.Sprintf("rate %.1f/min (%d sent in 5 min)  ETA %s", p.RatePerMin, p.SentLast5m, etaText(p)),
+		"recent failures:",
+	}
+	if len(p.RecentFailures) == 0 {
+		view = append(view, "  (none)")
+	}
+	for i, f := range p.RecentFailures {
+		if i == 3 {
+			break
+		}
+		view = append(view, "  "+termSafe(f))
+	}
+	// A fixed height, so the redraw covers the previous view.
+	for len(view) < 8 {
+		view = append(view, "")
+	}
+	return view
+}
+
+// campaignFailures prints a campaign's failure breakdown (see
+// core.Engine.Failures), largest group first, with the retry command of
+// each retryable group.
+func (a *app) campaignFailures(ctx context.Context, args []string) error {
+	pos, err := a.parse(a.flags("campaign failures"), args, 1, 1, "campaign failures ID")
+	if err != nil {
+		return err
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return err
+	}
+	s, err := a.open(ctx, readAccess, "")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	rep, err := s.Failures(ctx, id)
+	if err != nil {
+		return err
+	}
+	return a.print(rep, func(w io.Writer) {
+		fprintf(w, "campaign %d: %d failed, %d bounced, %d groups\n", rep.CampaignID, rep.Failed, rep.Bounced, len(rep.Groups))
+		if len(rep.Groups) == 0 {
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "COUNT\tSTATUS\tCLASS\tCODE\tENHANCED\tTEXT\tEXAMPLE")
+		for _, g := range rep.Groups {
+			code := "-"
+			if g.Code != 0 {
+				code = strconv.Itoa(g.Code)
+			}
+			fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", g.Count, g.Status, g.Class, code, orDash(g.EnhancedCode),
+				g.Text, g.Example)
+		}
+		tw.Flush()
+		fprintf(w, "retry a group of FAILED recipients: campaignd campaign retry %d --class CLASS [--code CODE]\n", rep.CampaignID)
+	})
+}
+
+// orDash is s, or "-" when it is empty.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -343,9 +343,12 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("recipients of the cancelled campaign: %+v, want 3 FAILED with class cancelled", ended)
 		}
 
-		// stats: exactly the documented keys.
+		// stats: exactly the documented keys (the counters and the
+		// progress; eta_basis only beside an ETA).
 		out = e.MustRun("--json", "campaign", "stats", fmt.Sprint(id))
-		if got, want := jsonKeys(t, out), []string{"bounced", "failed", "pending", "queued", "sending", "sent", "total"}; !reflect.DeepEqual(got, want) {
+		if got, want := jsonKeys(t, out), []string{"at", "bounced", "campaign_id", "eta_seconds", "failed", "finished_at", "last_tick_at",
+			"pending", "percent_done", "queued", "rate_per_min", "recent_failures", "sending", "sent", "sent_last_5m", "started_at",
+			"status", "total"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("stats keys = %v, want %v", got, want)
 		}
 		if human := e.MustRun("campaign", "stats", fmt.Sprint(id)); !strings.Contains(human, "total 3") || !strings.Contains(human, "failed 3") {

@@ -40,6 +40,7 @@ type Config struct {
 	Queue   QueueConfig             `toml:"queue"`
 	Senders map[string]SenderConfig `toml:"senders"`
 	HTTP    HTTPConfig              `toml:"http"`
+	Admin   AdminConfig             `toml:"admin"`
 
 	path   string   // the file it came from (absolute), "" for defaults
 	looked []string // where loadConfig looked, for messages when path is ""
@@ -78,6 +79,12 @@ type HTTPConfig struct {
 	// SendGridUnsigned opts in to unsigned SendGrid webhook posts; see
 	// web.Config.SendGridUnsigned.
 	SendGridUnsigned bool `toml:"sendgrid_webhook_unsigned"`
+}
+
+// AdminConfig is the [admin] table: the admin listener (for now /metrics,
+// /healthz and /readyz only). Off while Listen is empty.
+type AdminConfig struct {
+	Listen string `toml:"listen"`
 }
 
 // SenderConfig is one [senders.NAME] table.

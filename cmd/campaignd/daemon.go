@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/admin"
 	"github.com/campaignd/campaignd/core/control"
 	"github.com/campaignd/campaignd/core/sqlite"
 	"github.com/campaignd/campaignd/core/web"
@@ -33,9 +36,9 @@ type daemon struct {
 	local   *local          // the database, the engine and the plugin pool
 	control *control.Server // the control socket
 	public  *web.Server     // the public listener; nil when [http] listen is empty
-	// admin is the admin listener (dashboard, /metrics, health) when it
-	// exists: opened by a step after listenPublic, shut down after the
-	// public listener. Nothing sets it yet.
+	// admin is the admin listener (/metrics and health for now; the
+	// dashboard next) when [admin] listen is set: opened by listenAdmin
+	// after listenPublic, shut down after the public listener.
 	admin listener
 
 	serveErr  chan error // the control socket's Serve, if it fails
@@ -88,7 +91,10 @@ func (d *daemon) Open(ctx context.Context) (err error) {
 	if err := d.listenPublic(); err != nil {
 		return err
 	}
-	// The admin listener opens here, after the public one.
+	d.local.eng.SetTickInterval(cfg.TickInterval.Duration)
+	if err := d.listenAdmin(); err != nil {
+		return err
+	}
 	d.log.Info("serving", "socket", cfg.socketPath(), "database", cfg.Database, "tick_interval", cfg.TickInterval.Duration)
 	// Type=notify: systemd starts what depends on campaignd only now that
 	// the socket answers and the database is open.
@@ -138,6 +144,43 @@ func (d *daemon) listenPublic() error {
 		}
 	}()
 	d.log.Info("http listener", "addr", pub.Addr().String())
+	return nil
+}
+
+// listenAdmin starts the optional admin listener ([admin] listen): the
+// metrics the engine feeds (it becomes the engine's observer) and the
+// health checks. Readiness is the database taking a write transaction and
+// every configured sender's plugin starting (or already running).
+func (d *daemon) listenAdmin() error {
+	cfg := d.cfg
+	if cfg.Admin.Listen == "" {
+		return nil
+	}
+	m := admin.NewMetrics(d.local.eng.Queue, d.local.senders.Restarts)
+	d.local.eng.SetObserver(m)
+	checks := []admin.Check{{Name: "database", Fn: d.local.db.Writable}}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Senders)) {
+		checks = append(checks, admin.Check{Name: "sender " + name, Fn: func(ctx context.Context) error {
+			_, err := d.local.senders.Sender(ctx, name)
+			return err
+		}})
+	}
+	srv, err := admin.NewServer(cfg.Admin.Listen, admin.Handler(admin.Options{
+		Metrics: m, Ready: checks, Logger: d.log.Named("admin"),
+	}))
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	d.admin = srv
+	go func() {
+		if err := srv.Serve(); err != nil {
+			d.log.Error("admin listener stopped", "error", err)
+		}
+	}()
+	d.log.Info("admin listener", "addr", srv.Addr().String())
 	return nil
 }
 

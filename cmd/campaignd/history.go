@@ -73,9 +73,14 @@ func (a *app) cmdExecutions(ctx context.Context, args []string) error {
 	}
 	return a.print(xs, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tCAMPAIGN\tAT\tSTATUS\tQUEUED\tBY\tERROR")
+		fmt.Fprintln(tw, "ID\tCAMPAIGN\tAT\tSTATUS\tQUEUED\tSENT\tFAILED\tBOUNCED\tSUCCESS\tBY\tERROR")
 		for _, x := range xs {
-			fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%s\t%s\n", x.ID, x.CampaignID, x.At.Local().Format(time.DateTime), x.Status, x.Queued, x.By, x.Error)
+			success := "-"
+			if x.SuccessRate != nil {
+				success = fmt.Sprintf("%.1f%%", *x.SuccessRate)
+			}
+			fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", x.ID, x.CampaignID, x.At.Local().Format(time.DateTime), x.Status,
+				x.Queued, x.Sent, x.Failed, x.Bounced, success, x.By, x.Error)
 		}
 		tw.Flush()
 	})

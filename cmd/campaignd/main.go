@@ -53,7 +53,9 @@ commands:
   campaign create --name N [--sender S] --from ADDR --subject TPL [--text-file F] [--html-file F]
                   [--reply-to ADDR] [--concurrency N] [--batch-size N] [--header 'K: V']...
   campaign list | show ID | activate ID | execute ID | pause ID | resume ID | cancel ID | stats ID
-  campaign retry ID [--class CLASS]      FAILED -> QUEUED
+  campaign watch ID [--interval D]       follow progress, rate and ETA until COMPLETED, PAUSED or CANCELLED
+  campaign failures ID                   FAILED and BOUNCED recipients grouped by class, code and text
+  campaign retry ID [--class CLASS] [--code N]  FAILED -> QUEUED
   campaign edit ID [create's flags]      change a DRAFT, ACTIVE or PAUSED campaign (only the flags given)
   campaign clone ID [--name N] [--with-recipients]
   campaign delete ID --yes               remove a DRAFT, CANCELLED or COMPLETED campaign and its rows

@@ -80,6 +80,18 @@ func (s *senderSet) Sender(ctx context.Context, name string) (sdk.Sender, error)
 }
 
 // Has reports whether a sender is configured.
+// Restarts is the plugin pool's restart count per sender (none before the
+// first send).
+func (s *senderSet) Restarts() map[string]uint64 {
+	s.mu.Lock()
+	pool := s.pool
+	s.mu.Unlock()
+	if pool == nil {
+		return map[string]uint64{}
+	}
+	return pool.Restarts()
+}
+
 func (s *senderSet) Has(name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -43,9 +43,9 @@ func methods() []method {
 			[]any{id}, fxExecute},
 		{"Stats", func(ctx context.Context, c *control.Client) (any, error) { return c.Stats(ctx, id) },
 			[]any{id}, &fxCampaign.Stats},
-		{"Retry", func(ctx context.Context, c *control.Client) (any, error) { return c.Retry(ctx, id, "transient") },
+		{"Retry", func(ctx context.Context, c *control.Client) (any, error) { return c.Retry(ctx, id, "transient", 0) },
 			[]any{id, "transient"}, fxRetry},
-		{"Retry", func(ctx context.Context, c *control.Client) (any, error) { return c.Retry(ctx, id, "") },
+		{"Retry", func(ctx context.Context, c *control.Client) (any, error) { return c.Retry(ctx, id, "", 0) },
 			[]any{id, ""}, fxRetry},
 		{"ImportRecipients", func(ctx context.Context, c *control.Client) (any, error) {
 			return c.ImportRecipients(ctx, id, core.FormatCSV, strings.NewReader("email,name\nann@example.org,Ann\n"))

@@ -340,11 +340,29 @@ func (c *Client) Stats(ctx context.Context, id int64) (*core.Stats, error) {
 }
 
 // Retry requeues a campaign's FAILED recipients, only those of errorClass
-// when it is not empty.
-func (c *Client) Retry(ctx context.Context, id int64, errorClass string) (*core.RetryResult, error) {
+// when it is not empty and of reply code code when it is not 0.
+func (c *Client) Retry(ctx context.Context, id int64, errorClass string, code int) (*core.RetryResult, error) {
 	var out core.RetryResult
 	if err := c.do(ctx, call{op: "retry campaign", method: http.MethodPost, path: campaignPath(id, "/retry"),
-		in: &RetryRequest{ErrorClass: errorClass}, out: &out}); err != nil {
+		in: &RetryRequest{ErrorClass: errorClass, Code: code}, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Progress returns a campaign's percent done, rate and ETA.
+func (c *Client) Progress(ctx context.Context, id int64) (*core.Progress, error) {
+	var out core.Progress
+	if err := c.do(ctx, call{op: "campaign progress", method: http.MethodGet, path: campaignPath(id, "/progress"), out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Failures returns a campaign's failure breakdown.
+func (c *Client) Failures(ctx context.Context, id int64) (*core.FailureReport, error) {
+	var out core.FailureReport
+	if err := c.do(ctx, call{op: "campaign failures", method: http.MethodGet, path: campaignPath(id, "/failures"), out: &out}); err != nil {
 		return nil, err
 	}
 	return &out, nil

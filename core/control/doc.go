@@ -25,6 +25,8 @@
 //	       (activate and execute take ?allow_missing_attrs=true: core.WithAllowMissingAttrs)
 //	GET    /v1/campaigns/{id}/stats                    -> Stats
 //	POST   /v1/campaigns/{id}/retry      RetryRequest  -> RetryResult (body optional)
+//	GET    /v1/campaigns/{id}/progress                 -> Progress
+//	GET    /v1/campaigns/{id}/failures                 -> FailureReport
 //	POST   /v1/campaigns/{id}/recipients RecipientInput -> ImportResult
 //	POST   /v1/campaigns/{id}/recipients:import?format=csv|jsonl  (streamed body) -> ImportResult
 //	GET    /v1/campaigns/{id}/recipients?status=&limit=&after_id= -> []Recipient

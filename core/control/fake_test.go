@@ -155,7 +155,21 @@ func (f *fakeService) Stats(ctx context.Context, id int64) (*core.Stats, error) 
 	return &fxCampaign.Stats, nil
 }
 
-func (f *fakeService) Retry(ctx context.Context, id int64, errorClass string) (*core.RetryResult, error) {
+func (f *fakeService) Progress(ctx context.Context, id int64) (*core.Progress, error) {
+	if err := f.record(ctx, "Progress", id); err != nil {
+		return nil, err
+	}
+	return &core.Progress{CampaignID: id, Status: fxCampaign.Status, Stats: fxCampaign.Stats, RecentFailures: []string{}}, nil
+}
+
+func (f *fakeService) Failures(ctx context.Context, id int64) (*core.FailureReport, error) {
+	if err := f.record(ctx, "Failures", id); err != nil {
+		return nil, err
+	}
+	return &core.FailureReport{CampaignID: id, Groups: []core.FailureGroup{}}, nil
+}
+
+func (f *fakeService) Retry(ctx context.Context, id int64, errorClass string, code int) (*core.RetryResult, error) {
 	if err := f.record(ctx, "Retry", id, errorClass); err != nil {
 		return nil, err
 	}

@@ -47,6 +47,8 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/campaigns/{id}/execute", s.execute)
 	handle("GET /v1/campaigns/{id}/stats", s.stats)
 	handle("POST /v1/campaigns/{id}/retry", s.retry)
+	handle("GET /v1/campaigns/{id}/progress", s.progress)
+	handle("GET /v1/campaigns/{id}/failures", s.failures)
 	handle("POST /v1/campaigns/{id}/recipients", s.addRecipient)
 	handle("POST /v1/campaigns/{id}/recipients:import", s.importRecipients)
 	handle("GET /v1/campaigns/{id}/recipients", s.recipients)
@@ -192,6 +194,36 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, st)
 }
 
+func (s *Server) progress(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := query(r); err != nil {
+		return err
+	}
+	p, err := s.svc.Progress(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) failures(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := query(r); err != nil {
+		return err
+	}
+	rep, err := s.svc.Failures(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rep)
+}
+
 func (s *Server) retry(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r)
 	if err != nil {
@@ -204,7 +236,7 @@ func (s *Server) retry(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &req, true); err != nil {
 		return err
 	}
-	res, err := s.svc.Retry(r.Context(), id, req.ErrorClass)
+	res, err := s.svc.Retry(r.Context(), id, req.ErrorClass, req.Code)
 	if err != nil {
 		return err
 	}

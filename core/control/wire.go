@@ -15,9 +15,11 @@ type Status struct {
 }
 
 // RetryRequest is the body of POST /v1/campaigns/{id}/retry. An empty
-// ErrorClass retries every FAILED recipient of the campaign.
+// ErrorClass retries every FAILED recipient of the campaign; a Code other
+// than 0 only those whose last reply code it is.
 type RetryRequest struct {
 	ErrorClass string `json:"error_class,omitempty"`
+	Code       int    `json:"code,omitempty"`
 }
 
 // TickRequest is the body of POST /v1/tick. An empty Trigger means

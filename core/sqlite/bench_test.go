@@ -290,3 +290,32 @@ func BenchmarkStats10M(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEachFailure100K walks a campaign's 100,000 FAILED recipients
+// (the read behind `campaign failures`): ns/op per walk, ns/row per row.
+func BenchmarkEachFailure100K(b *testing.B) {
+	const n = 100_000
+	path := cachedDB(b, "failed-100k", func(path string) {
+		db, done := openBuild(b, path)
+		c := MustSending(b, db, n)
+		done()
+		raw := rawDB(b, path)
+		if _, err := raw.Exec(`UPDATE recipients SET status = 'FAILED', next_attempt_at = NULL, last_error_class = 'permanent',
+			last_error_code = 552, last_enhanced_code = '5.2.2', last_error = 'mailbox ' || email || ' full' WHERE campaign_id = ?`, c.ID); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := raw.Exec(`UPDATE campaigns SET queued = 0, failed = ? WHERE id = ?`, n, c.ID); err != nil {
+			b.Fatal(err)
+		}
+		raw.Close()
+	})
+	db := MustOpenPath(b, path)
+	ctx := context.Background()
+	for b.Loop() {
+		rows := 0
+		if err := db.EachFailure(ctx, 1, func(*core.Recipient) error { rows++; return nil }); err != nil || rows != n {
+			b.Fatalf("walked %d, %v", rows, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/row")
+}

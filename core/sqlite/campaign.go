@@ -14,7 +14,7 @@ import (
 
 const campaignCols = `id, name, sender, from_addr, reply_to, subject, text_body, html_body, headers,
 	concurrency, batch_size, status, paused_from, created_at, updated_at,
-	total, pending, queued, sending, sent, failed, bounced, template_attrs`
+	total, pending, queued, sending, sent, failed, bounced, template_attrs, started_at, finished_at, last_tick_at`
 
 func scanCampaign(s scanner) (*core.Campaign, error) {
 	var (
@@ -22,10 +22,13 @@ func scanCampaign(s scanner) (*core.Campaign, error) {
 		headers, pausedFrom  sql.NullString
 		templateAttrs        sql.NullString
 		createdAt, updatedAt int64
+		started, finished    sql.NullInt64
+		lastTick             sql.NullInt64
 	)
 	err := s.Scan(&c.ID, &c.Name, &c.Sender, &c.From, &c.ReplyTo, &c.Subject, &c.Text, &c.HTML, &headers,
 		&c.Concurrency, &c.BatchSize, &c.Status, &pausedFrom, &createdAt, &updatedAt,
-		&c.Stats.Total, &c.Stats.Pending, &c.Stats.Queued, &c.Stats.Sending, &c.Stats.Sent, &c.Stats.Failed, &c.Stats.Bounced, &templateAttrs)
+		&c.Stats.Total, &c.Stats.Pending, &c.Stats.Queued, &c.Stats.Sending, &c.Stats.Sent, &c.Stats.Failed, &c.Stats.Bounced,
+		&templateAttrs, &started, &finished, &lastTick)
 	if err != nil {
 		return nil, err
 	}
@@ -42,6 +45,7 @@ func scanCampaign(s scanner) (*core.Campaign, error) {
 	c.PausedFrom = core.CampaignStatus(pausedFrom.String)
 	c.CreatedAt = fromMS(createdAt)
 	c.UpdatedAt = fromMS(updatedAt)
+	c.StartedAt, c.FinishedAt, c.LastTickAt = fromNullMS(started), fromNullMS(finished), fromNullMS(lastTick)
 	return &c, nil
 }
 

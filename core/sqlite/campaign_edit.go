@@ -205,6 +205,7 @@ func (db *DB) DeleteCampaign(ctx context.Context, id int64, by string, dryRun bo
 			`DELETE FROM events WHERE campaign_id = ?`,
 			`DELETE FROM recipients WHERE campaign_id = ?`,
 			`DELETE FROM executions WHERE campaign_id = ?`,
+			`DELETE FROM campaign_minutes WHERE campaign_id = ?`,
 			`DELETE FROM campaigns WHERE id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {

@@ -51,8 +51,8 @@ func (db *DB) Claim(ctx context.Context, campaignID int64, n int, token string, 
 		if rs, err = scanRecipients(rows); err != nil || len(rs) == 0 {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET queued = queued - ?1, sending = sending + ?1 WHERE id = ?2`,
-			len(rs), campaignID)
+		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET queued = queued - ?1, sending = sending + ?1, last_tick_at = ?3
+			WHERE id = ?2`, len(rs), campaignID, ms(now))
 		return err
 	})
 	if err != nil {

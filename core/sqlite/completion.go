@@ -22,8 +22,8 @@ func (db *DB) CompleteCampaigns(ctx context.Context, now time.Time) ([]int64, er
 	var ids []int64
 	err := db.writeTx(ctx, "complete campaigns", func(tx *sql.Tx) error {
 		ids = nil
-		rows, err := tx.QueryContext(ctx, `UPDATE campaigns SET status = 'COMPLETED', paused_from = NULL, updated_at = ?
-			WHERE `+done+` RETURNING id`, ms(orNow(now)))
+		rows, err := tx.QueryContext(ctx, `UPDATE campaigns SET status = 'COMPLETED', paused_from = NULL, updated_at = ?1,
+			finished_at = ?1 WHERE `+done+` RETURNING id`, ms(orNow(now)))
 		if err != nil {
 			return err
 		}

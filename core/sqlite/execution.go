@@ -55,8 +55,8 @@ func (db *DB) Execute(ctx context.Context, campaignID int64, by string, now time
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET status = 'SENDING', paused_from = NULL, updated_at = ?,
-			pending = pending - ?, queued = queued + ? WHERE id = ?`, at, ex.Queued, ex.Queued, campaignID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET status = 'SENDING', paused_from = NULL, updated_at = ?1,
+			started_at = coalesce(started_at, ?1), pending = pending - ?2, queued = queued + ?2 WHERE id = ?3`, at, ex.Queued, campaignID); err != nil {
 			return fmt.Errorf("update campaign: %w", err)
 		}
 		return tx.QueryRowContext(ctx, `INSERT INTO executions (campaign_id, status, queued, by_actor, at)
@@ -95,7 +95,11 @@ func (db *DB) Executions(ctx context.Context, campaignID int64, limit int) ([]*c
 		return nil, err
 	}
 	const op = "list executions"
-	query := `SELECT id, campaign_id, queued, status, error, by_actor, at FROM executions ORDER BY id DESC LIMIT ?`
+	// The outcomes are the campaign's counters (see core.Execution): one
+	// primary-key read per record.
+	const cols = `e.id, e.campaign_id, e.queued, e.status, e.error, e.by_actor, e.at, c.sent, c.failed, c.bounced
+		FROM executions AS e JOIN campaigns AS c ON c.id = e.campaign_id`
+	query := `SELECT ` + cols + ` ORDER BY e.id DESC LIMIT ?`
 	args := []any{limit}
 	if campaignID != 0 {
 		var one int
@@ -106,8 +110,7 @@ func (db *DB) Executions(ctx context.Context, campaignID int64, limit int) ([]*c
 		if err != nil {
 			return nil, internal(op, err)
 		}
-		query = `SELECT id, campaign_id, queued, status, error, by_actor, at FROM executions
-			WHERE campaign_id = ? ORDER BY id DESC LIMIT ?`
+		query = `SELECT ` + cols + ` WHERE e.campaign_id = ? ORDER BY e.id DESC LIMIT ?`
 		args = []any{campaignID, limit}
 	}
 	rows, err := db.r.QueryContext(ctx, query, args...)
@@ -119,10 +122,12 @@ func (db *DB) Executions(ctx context.Context, campaignID int64, limit int) ([]*c
 	for rows.Next() {
 		var e core.Execution
 		var at int64
-		if err := rows.Scan(&e.ID, &e.CampaignID, &e.Queued, &e.Status, &e.Error, &e.By, &at); err != nil {
+		var st core.Stats
+		if err := rows.Scan(&e.ID, &e.CampaignID, &e.Queued, &e.Status, &e.Error, &e.By, &at, &st.Sent, &st.Failed, &st.Bounced); err != nil {
 			return nil, internal(op, err)
 		}
 		e.At = fromMS(at)
+		e.SetOutcomes(st)
 		out = append(out, &e)
 	}
 	if err := rows.Err(); err != nil {

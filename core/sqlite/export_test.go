@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 
@@ -12,7 +13,11 @@ var (
 	ClaimSQL   = claimSQL
 	ExecuteSQL = executeSQL
 	RetrySQL   = retrySQL
-	InsertSQL  = insertSQL[insertRows[0]]
+	// The progress statements: minute counters and the failure walks.
+	BumpMinuteSQL  = bumpMinuteSQL
+	EachFailedSQL  = eachFailedSQL
+	EachBouncedSQL = eachBouncedSQL
+	InsertSQL      = insertSQL[insertRows[0]]
 )
 
 // ListSQL exposes listSQL to the plan tests.
@@ -34,3 +39,16 @@ var (
 	AppendAttrs = appendAttrs
 	DecodeAttrs = decodeAttrs
 )
+
+// ReapplyMigration runs the statements of migration name again on db's
+// writer: how a test gives rows an older build left the treatment the
+// migration gives them, whatever migrations came after it.
+func ReapplyMigration(ctx context.Context, db *DB, name string) error {
+	for _, m := range migrations {
+		if m.name == name {
+			_, err := db.w.ExecContext(ctx, m.sql)
+			return err
+		}
+	}
+	return fmt.Errorf("no migration %q", name)
+}

@@ -83,6 +83,13 @@ func (db *DB) RecoverLeases(ctx context.Context, now time.Time, rule core.Expire
 				WHERE id = ?`, m.queued+m.failed, m.queued, m.failed, id); err != nil {
 				return fmt.Errorf("update counters: %w", err)
 			}
+			n := minuteCounts{failed: m.failed, retried: m.queued}
+			if m.failed > 0 {
+				n.lastFailure = fmt.Sprintf("%d leases expired: %s %s", m.failed, rule.Class, rule.HeldError)
+			}
+			if err := bumpMinute(ctx, tx, id, ms(now), n); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

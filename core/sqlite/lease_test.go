@@ -58,7 +58,7 @@ func TestRecoverLeases(t *testing.T) {
 			}
 			CheckCounters(t, db)
 			if tc.held > 0 {
-				if n, err := db.Retry(ctx, c.ID, core.ClassInDoubt, now); err != nil || n != tc.held {
+				if n, err := db.Retry(ctx, c.ID, core.ClassInDoubt, 0, now); err != nil || n != tc.held {
 					t.Fatalf("retry in_doubt: %d, %v", n, err)
 				}
 				CheckCounters(t, db)

@@ -87,6 +87,22 @@ func (db *DB) RecordOutcome(ctx context.Context, o core.Outcome) error {
 			campaignID); err != nil {
 			return fmt.Errorf("update counters: %w", err)
 		}
+		var n minuteCounts
+		switch o.Status {
+		case core.RecipientSent:
+			n.sent = 1
+		case core.RecipientFailed:
+			n.failed, n.lastFailure = 1, failureLine(email, o)
+		case core.RecipientBounced:
+			n.bounced, n.lastFailure = 1, failureLine(email, o)
+		case core.RecipientQueued:
+			if setError == 1 && o.ErrorClass != core.ClassThrottled {
+				n.retried = 1
+			}
+		}
+		if err := bumpMinute(ctx, tx, campaignID, at, n); err != nil {
+			return err
+		}
 		if o.Suppress != nil {
 			s := *o.Suppress
 			if s.Email == "" {

@@ -43,8 +43,14 @@ func TestQueryPlans(t *testing.T) {
 		// Execute walks the campaign's id range.
 		{"execute", sqlite.ExecuteSQL, []any{1, 1, 100, c.ID},
 			[]string{"SEARCH recipients USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"}},
-		{"retry", sqlite.RetrySQL, []any{1, c.ID, ""},
+		{"retry", sqlite.RetrySQL, []any{1, c.ID, "", 0},
 			[]string{"SEARCH recipients USING INDEX recipients_failed (campaign_id=?)"}},
+		// The failure breakdown walks only the failed rows, and the
+		// bounced ones along the campaign's id range.
+		{"failures", sqlite.EachFailedSQL, []any{c.ID},
+			[]string{"SEARCH recipients USING INDEX recipients_failed (campaign_id=?)"}},
+		{"bounced", sqlite.EachBouncedSQL, []any{1, 100, c.ID},
+			[]string{"SEARCH recipients USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"}},
 		{"list all", sqlite.ListSQL(""), []any{1, 100, c.ID, 10},
 			[]string{"SEARCH recipients USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"}},
 		{"list failed", sqlite.ListSQL(core.RecipientFailed), []any{1, 100, c.ID, 10},

@@ -99,7 +99,7 @@ func TestCountersAfterMixedOperations(t *testing.T) {
 			t.Fatal(err)
 		}
 		if round%4 == 0 {
-			if _, err := db.Retry(ctx, a.ID, "", now); err != nil {
+			if _, err := db.Retry(ctx, a.ID, "", 0, now); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := db.InsertRecipients(ctx, a.ID, Inputs(1000+round*10, 10), now); err != nil {

@@ -28,20 +28,20 @@ func TestRetry(t *testing.T) {
 		t.Fatalf("FAILED listing: %d rows", len(failed))
 	}
 	later := t0.Add(time.Hour)
-	if n, err := db.Retry(ctx, c.ID, "permanent", later); err != nil || n != 2 {
+	if n, err := db.Retry(ctx, c.ID, "permanent", 0, later); err != nil || n != 2 {
 		t.Fatalf("retry permanent: %d, %v", n, err)
 	}
 	r, _ := db.Recipient(ctx, rs[0].ID)
 	if r.Status != core.RecipientQueued || r.Attempts != 0 || !r.NextAttemptAt.Equal(later) || r.LastErrorClass != "permanent" {
 		t.Fatalf("retried row %+v", r)
 	}
-	if n, err := db.Retry(ctx, c.ID, "", later); err != nil || n != 1 {
+	if n, err := db.Retry(ctx, c.ID, "", 0, later); err != nil || n != 1 {
 		t.Fatalf("retry all: %d, %v", n, err)
 	}
-	if n, err := db.Retry(ctx, c.ID, "", later); err != nil || n != 0 {
+	if n, err := db.Retry(ctx, c.ID, "", 0, later); err != nil || n != 0 {
 		t.Fatalf("retry again: %d, %v", n, err)
 	}
-	if _, err := db.Retry(ctx, 999, "", later); Code(err) != core.ENOTFOUND {
+	if _, err := db.Retry(ctx, 999, "", 0, later); Code(err) != core.ENOTFOUND {
 		t.Fatalf("retry unknown campaign: %v", err)
 	}
 	st, _ := db.Campaign(ctx, c.ID)
@@ -81,7 +81,7 @@ func TestRetryFollowsTransition(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			n, err := db.Retry(ctx, c.ID, "", t0.Add(time.Hour))
+			n, err := db.Retry(ctx, c.ID, "", 0, t0.Add(time.Hour))
 			got, _ := db.Campaign(ctx, c.ID)
 			if tc.to == "" {
 				if Code(err) != core.ECONFLICT || !strings.Contains(err.Error(), string(tc.from)) || got.Status != tc.from || got.Stats.Queued != 0 {

@@ -42,7 +42,8 @@ func (db *DB) Audit(ctx context.Context, campaignID int64, now time.Time, maxAtt
 			total(attempts < 0 OR attempts > ?3),
 			total(attempts > ?2),
 			total(status = 'QUEUED' AND next_attempt_at IS NULL),
-			total(status IN ('FAILED', 'BOUNCED') AND (last_error_class IS NULL OR last_error_class = ''))
+			total(status IN ('FAILED', 'BOUNCED') AND (last_error_class IS NULL OR last_error_class = '')),
+			total(sent_at IS NOT NULL)
 		FROM recipients `+where+` GROUP BY campaign_id, status`, args...)
 	if err != nil {
 		return nil, internal(op, err)
@@ -51,17 +52,41 @@ func (db *DB) Audit(ctx context.Context, campaignID int64, now time.Time, maxAtt
 	for rows.Next() {
 		var a core.StatusAudit
 		var status string
-		var noLease, expired, noProof, attempts, aboveLimit, noDue, noReason float64
-		if err := rows.Scan(&a.CampaignID, &status, &a.Count, &noLease, &expired, &noProof, &attempts, &aboveLimit, &noDue, &noReason); err != nil {
+		var noLease, expired, noProof, attempts, aboveLimit, noDue, noReason, delivered float64
+		if err := rows.Scan(&a.CampaignID, &status, &a.Count, &noLease, &expired, &noProof, &attempts, &aboveLimit, &noDue, &noReason, &delivered); err != nil {
 			return nil, internal(op, err)
 		}
 		a.Status = core.RecipientStatus(status)
 		a.SendingWithoutLease, a.ExpiredLeases, a.SentWithoutProof = int64(noLease), int64(expired), int64(noProof)
 		a.AttemptsOutOfRange, a.AttemptsAboveLimit = int64(attempts), int64(aboveLimit)
 		a.QueuedWithoutDue, a.FailedWithoutReason = int64(noDue), int64(noReason)
+		a.Delivered = int64(delivered)
 		snap.Statuses = append(snap.Statuses, a)
 	}
 	if err := rows.Err(); err != nil {
+		return nil, internal(op, err)
+	}
+	// The minute table's SENT counts, read in the same transaction: a
+	// range of its primary key per campaign.
+	mq, margs := `SELECT campaign_id, total(sent) FROM campaign_minutes GROUP BY campaign_id`, []any{}
+	if campaignID > 0 {
+		mq, margs = `SELECT campaign_id, total(sent) FROM campaign_minutes WHERE campaign_id = ? GROUP BY campaign_id`, []any{campaignID}
+	}
+	mrows, err := tx.QueryContext(ctx, mq, margs...)
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	defer mrows.Close()
+	snap.MinuteSent = map[int64]int64{}
+	for mrows.Next() {
+		var id int64
+		var sent float64
+		if err := mrows.Scan(&id, &sent); err != nil {
+			return nil, internal(op, err)
+		}
+		snap.MinuteSent[id] = int64(sent)
+	}
+	if err := mrows.Err(); err != nil {
 		return nil, internal(op, err)
 	}
 	return snap, nil

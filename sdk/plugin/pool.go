@@ -44,6 +44,11 @@ type Pool struct {
 	retiring map[*Plugin]struct{} // replaced plugins still draining
 	done     chan struct{}        // closed by Close
 	bg       sync.WaitGroup       // drain goroutines
+
+	// restarts counts, per sender name, plugins restarted after they
+	// crashed or hung; its own lock, taken under a slot's.
+	restartMu sync.Mutex
+	restarts  map[string]uint64
 }
 
 // slot is one sender's current plugin.
@@ -69,6 +74,7 @@ func NewPool(logger hclog.Logger, configs map[string]PluginConfig) *Pool {
 		slots:    make(map[string]*slot, len(configs)),
 		retiring: map[*Plugin]struct{}{},
 		done:     make(chan struct{}),
+		restarts: map[string]uint64{},
 	}
 	for name, cfg := range configs {
 		pl.slots[name] = &slot{cfg: pl.normalise(name, cfg)}
@@ -138,6 +144,9 @@ func (pl *Pool) instance(ctx context.Context, name string) (*Plugin, error) {
 			return s.p, nil
 		}
 		s.cfg.Logger.Warn("restarting plugin", "pid", s.p.Pid(), "exited", s.p.Exited())
+		pl.restartMu.Lock()
+		pl.restarts[name]++
+		pl.restartMu.Unlock()
 		s.p.kill()
 		s.p = nil
 	}
@@ -154,6 +163,19 @@ func (pl *Pool) instance(ctx context.Context, name string) (*Plugin, error) {
 	s.startErr = nil
 	s.p = p
 	return p, nil
+}
+
+// Restarts returns, per sender name, how many times the pool restarted its
+// plugin because it had crashed or hung (not first starts, nor a
+// Reconfigure's replacements), since the pool was made: a copy.
+func (pl *Pool) Restarts() map[string]uint64 {
+	pl.restartMu.Lock()
+	defer pl.restartMu.Unlock()
+	out := make(map[string]uint64, len(pl.restarts))
+	for k, v := range pl.restarts {
+		out[k] = v
+	}
+	return out
 }
 
 // Reconfigure replaces the pool's configurations, as on SIGHUP. Senders

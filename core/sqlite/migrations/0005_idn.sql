@@ -1,4 +1,4 @@
--- 0003_idn: addresses with an internationalised domain are stored in one
+-- 0005_idn: addresses with an internationalised domain are stored in one
 -- form, the lower-case A-label ("punycode") form core.NormalizeAddress now
 -- returns. Rows written before kept the domain as imported (user@bücher.example
 -- beside user@xn--bcher-kva.example), and would no longer match what new
