@@ -19,38 +19,6 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ", ") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
-func (a *app) cmdCampaign(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usagef("campaign: missing subcommand (create, edit, clone, delete, preview, test, list, show, activate, execute, pause, resume, cancel, stats, retry)")
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "create":
-		return a.campaignCreate(ctx, args)
-	case "list":
-		return a.campaignList(ctx, args)
-	case "show", "stats":
-		return a.campaignShow(ctx, sub, args)
-	case "activate", "pause", "resume", "cancel":
-		return a.campaignChange(ctx, core.Action(sub), args)
-	case "execute":
-		return a.campaignExecute(ctx, args)
-	case "retry":
-		return a.campaignRetry(ctx, args)
-	case "edit":
-		return a.campaignEdit(ctx, args)
-	case "clone":
-		return a.campaignClone(ctx, args)
-	case "delete":
-		return a.campaignDelete(ctx, args)
-	case "preview":
-		return a.campaignPreview(ctx, args)
-	case "test":
-		return a.campaignTest(ctx, args)
-	}
-	return usagef("campaign: unknown subcommand %q", sub)
-}
-
 // campaignFlags are the content and settings flags campaign create and
 // campaign edit share, so both take the same flags with the same meaning.
 type campaignFlags struct {

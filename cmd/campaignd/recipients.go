@@ -14,22 +14,6 @@ import (
 	"golang.org/x/term"
 )
 
-func (a *app) cmdRecipients(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usagef("recipients: missing subcommand (import, add, list)")
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "import":
-		return a.recipientsImport(ctx, args)
-	case "add":
-		return a.recipientsAdd(ctx, args)
-	case "list":
-		return a.recipientsList(ctx, args)
-	}
-	return usagef("recipients: unknown subcommand %q", sub)
-}
-
 func (a *app) recipientsImport(ctx context.Context, args []string) error {
 	fs := a.flags("recipients import")
 	formatFlag := fs.String("format", "", "csv or jsonl (default: from the file name, else csv)")

@@ -20,8 +20,14 @@ func (a *app) cmdSuppress(ctx context.Context, args []string) error {
 		return a.suppressImport(ctx, args)
 	}
 	fs := a.flags("suppress " + sub)
-	reason := fs.String("reason", "", "why (add)")
-	limit := fs.Int("limit", 1000, "most rows (list)")
+	// Each subcommand registers only its own flags, for its help.
+	reason, limit := new(string), new(int)
+	switch sub {
+	case "add":
+		fs.StringVar(reason, "reason", "", "why, recorded with the address")
+	case "list":
+		fs.IntVar(limit, "limit", 1000, "most rows")
+	}
 	switch sub {
 	case "add", "remove":
 		pos, err := a.parse(fs, args, 1, 1, "suppress "+sub+" EMAIL")

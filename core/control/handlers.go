@@ -72,7 +72,13 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	if _, err := query(r); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, &Status{PID: os.Getpid(), Version: s.cfg.Version, Started: s.started})
+	st := &Status{PID: os.Getpid(), Version: s.cfg.Version, Started: s.started, Daemon: true}
+	if s.cfg.Status != nil {
+		if err := s.cfg.Status(r.Context(), st); err != nil {
+			return fmt.Errorf("status: %w", err)
+		}
+	}
+	return writeJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
