@@ -164,7 +164,7 @@ func (e *Engine) ChangeCampaign(ctx context.Context, id int64, a Action) (*Campa
 	}
 	to, err := Transition(c.Status, c.PausedFrom, a)
 	if err != nil {
-		return nil, err
+		return nil, Refused(c, a)
 	}
 	if err := e.store.SetCampaignStatus(ctx, id, c.Status, to, e.now()); err != nil {
 		return nil, fmt.Errorf("%s campaign %d: %w", a, id, err)
@@ -194,7 +194,7 @@ func (e *Engine) Execute(ctx context.Context, id int64) (*ExecuteResult, error) 
 		}
 		return nil, cause
 	}
-	if _, err := Transition(c.Status, c.PausedFrom, ActionExecute); err != nil {
+	if err := Refused(c, ActionExecute); err != nil {
 		return fail(err)
 	}
 	x, err := e.store.Execute(ctx, id, actor, e.now())
@@ -236,7 +236,7 @@ func (e *Engine) Retry(ctx context.Context, id int64, errorClass string) (*Retry
 	// Refused here with the states named for the operator; the store asks
 	// Transition again, and reopens a COMPLETED campaign, in the
 	// transaction that requeues.
-	if _, err := Transition(c.Status, c.PausedFrom, ActionRetry); err != nil {
+	if err := Refused(c, ActionRetry); err != nil {
 		return nil, err
 	}
 	n, err := e.store.Retry(ctx, id, class, e.now())
