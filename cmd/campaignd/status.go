@@ -13,6 +13,7 @@ import (
 	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/core/control"
 	"github.com/campaignd/campaignd/core/sqlite"
+	"github.com/hashicorp/go-hclog"
 )
 
 // cmdStatus prints control.Status: the daemon's answer when one runs
@@ -58,7 +59,7 @@ func fillStatus(ctx context.Context, cfg *Config, svc core.Service, running func
 		return fmt.Errorf("status: %w", err)
 	}
 	st.SchemaVersion = ms.Version
-	pcs := pluginConfigs(cfg, nil)
+	pcs := pluginConfigs(cfg, hclog.NewNullLogger())
 	for _, name := range cfg.senderNames() {
 		pc := pcs[name]
 		s := control.SenderStatus{Name: name, Plugin: pc.Plugin}
