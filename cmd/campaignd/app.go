@@ -66,7 +66,9 @@ func (a *app) flags(name string) *flag.FlagSet {
 // parse parses flags and positional arguments in any order and checks the
 // positional count is within [minArgs, maxArgs] (maxArgs < 0: unbounded).
 // -h, -help and --help print the command's help on stdout and return
-// errHelpShown (exit 0). In probe mode it returns errProbed at once.
+// errHelpShown (exit 0). In probe mode it returns errProbed at once. A
+// usage error shows the registry's usage line for the command; usage is
+// the fallback for a FlagSet the registry does not name.
 func (a *app) parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int, usage string) ([]string, error) {
 	if a.probing {
 		a.probed = fs

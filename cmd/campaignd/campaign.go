@@ -30,17 +30,17 @@ type campaignFlags struct {
 // register adds the flags to fs.
 func (f *campaignFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.spec.Name, "name", "", "campaign name")
-	fs.StringVar(&f.spec.Sender, "sender", "", "sender name ([senders.NAME]; default: default_sender, or outbox when it is the only sender)")
-	fs.StringVar(&f.spec.From, "from", "", "From address (default: default_from / $SUPPORT_EMAIL)")
-	fs.StringVar(&f.spec.ReplyTo, "reply-to", "", "Reply-To address")
-	fs.StringVar(&f.spec.Subject, "subject", "", "subject template")
-	fs.StringVar(&f.spec.Text, "text", "", "text body template (inline)")
-	fs.StringVar(&f.spec.HTML, "html", "", "HTML body template (inline)")
-	fs.StringVar(&f.textFile, "text-file", "", "text body template file")
-	fs.StringVar(&f.htmlFile, "html-file", "", "HTML body template file")
+	fs.StringVar(&f.spec.Sender, "sender", "", "sender `name` ([senders.NAME]; default: default_sender, or outbox when it is the only sender)")
+	fs.StringVar(&f.spec.From, "from", "", "From `address` (default: default_from / $SUPPORT_EMAIL)")
+	fs.StringVar(&f.spec.ReplyTo, "reply-to", "", "Reply-To `address`")
+	fs.StringVar(&f.spec.Subject, "subject", "", "subject `template`")
+	fs.StringVar(&f.spec.Text, "text", "", "text body `template` (inline)")
+	fs.StringVar(&f.spec.HTML, "html", "", "HTML body `template` (inline)")
+	fs.StringVar(&f.textFile, "text-file", "", "text body template `file`")
+	fs.StringVar(&f.htmlFile, "html-file", "", "HTML body template `file`")
 	fs.IntVar(&f.spec.Concurrency, "concurrency", 0, "sends in flight (default: queue.default_concurrency)")
 	fs.IntVar(&f.spec.BatchSize, "batch-size", 0, "most sends per tick for this campaign (<= 50)")
-	fs.Var(&f.headers, "header", "extra header 'Name: value' (repeatable)")
+	fs.Var(&f.headers, "header", "extra `header` 'Name: value' (repeatable)")
 }
 
 // finish completes the spec once fs is parsed: it reads the body files (a
@@ -271,7 +271,7 @@ func (a *app) campaignExecute(ctx context.Context, args []string) error {
 
 func (a *app) campaignRetry(ctx context.Context, args []string) error {
 	fs := a.flags("campaign retry")
-	class := fs.String("class", "", "only FAILED recipients of this error class")
+	class := fs.String("class", "", "only FAILED recipients of this error `class` (transient, permanent, throttled, config, in_doubt, template)")
 	pos, err := a.parse(fs, args, 1, 1, "campaign retry ID [--class CLASS]")
 	if err != nil {
 		return err
@@ -409,7 +409,7 @@ func (a *app) campaignDelete(ctx context.Context, args []string) error {
 
 func (a *app) campaignPreview(ctx context.Context, args []string) error {
 	fs := a.flags("campaign preview")
-	email := fs.String("recipient", "", "the recipient's address (default: the first recipient, or a sample)")
+	email := fs.String("recipient", "", "the recipient's `address` (default: the first recipient, or a sample)")
 	id, err := a.campaignID(fs, args, "campaign preview ID [--recipient EMAIL]")
 	if err != nil {
 		return err
@@ -432,8 +432,8 @@ func (a *app) campaignPreview(ctx context.Context, args []string) error {
 func (a *app) campaignTest(ctx context.Context, args []string) error {
 	fs := a.flags("campaign test")
 	var req core.TestSendRequest
-	fs.StringVar(&req.To, "to", "", "the address to send the test message to (required)")
-	fs.StringVar(&req.Recipient, "recipient", "", "render for this recipient's name and attributes (default: the first recipient, or a sample)")
+	fs.StringVar(&req.To, "to", "", "the `address` to send the test message to (required)")
+	fs.StringVar(&req.Recipient, "recipient", "", "render for this recipient's (`address`) name and attributes (default: the first recipient, or a sample)")
 	id, err := a.campaignID(fs, args, "campaign test ID --to ADDR [--recipient EMAIL]")
 	if err != nil {
 		return err

@@ -54,8 +54,9 @@ var errProbed = errors.New("flags probed")
 var errHelpShown = errors.New("help shown")
 
 // lookup finds the command args name, walking into groups; rest is what
-// follows its name. A group without a subcommand is a usage error naming
-// its subcommands.
+// follows its name. It returns a group for the group's --help; a group
+// without a subcommand, or with an unknown one, is a usage error naming its
+// subcommands, returned with the group (for its usage line).
 func lookup(args []string) (*command, []string, error) {
 	if len(args) == 0 {
 		return nil, nil, usagef("no command given")
@@ -72,17 +73,17 @@ func lookup(args []string) (*command, []string, error) {
 			if prefix == "" {
 				return nil, nil, usagef("unknown command %q", args[0])
 			}
-			return nil, nil, usagef("%s: unknown subcommand %q (%s)", prefix, args[0], subNames(list))
+			return byName(prefix), nil, usagef("%s: unknown subcommand %q (%s)", prefix, args[0], subNames(list))
 		}
 		args = args[1:]
 		if c.leaf() {
 			return c, args, nil
 		}
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" && args[0] != "-help" {
-			return nil, nil, usagef("%s: missing subcommand (%s)", c.name, subNames(c.subs))
-		}
-		if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
 			return c, nil, nil
+		}
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			return c, nil, usagef("%s: missing subcommand (%s)", c.name, subNames(c.subs))
 		}
 		list, prefix = c.subs, c.name
 	}
@@ -176,10 +177,10 @@ func takesValue(f *flag.Flag) bool {
 func printFlags(w io.Writer, flags []*flag.Flag) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, f := range flags {
-		name, usage := flag.UnquoteUsage(f)
+		_, usage := flag.UnquoteUsage(f)
 		spec := flagName(f.Name)
-		if name != "" && takesValue(f) {
-			spec += " " + strings.ToUpper(name)
+		if takesValue(f) {
+			spec += " " + placeholder(f)
 		}
 		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "[]" {
 			usage += fmt.Sprintf(" (default %s)", f.DefValue)
@@ -235,7 +236,7 @@ func commandList() string {
 // run itself), the global flags and examples; a group lists its
 // subcommands.
 func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "usage: %s\n\n%s\n", c.usageLine(), c.description)
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", c.usageLine(), wrap(c.description, 100))
 	if !c.leaf() {
 		fmt.Fprintln(w, "\nsubcommands:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -497,4 +498,37 @@ func flagName(name string) string {
 		return "-" + name
 	}
 	return "--" + name
+}
+
+// placeholder names a flag's value in help: the `word` its usage quotes,
+// N for a number, else the flag's name in capitals ("--from FROM").
+func placeholder(f *flag.Flag) string {
+	name, _ := flag.UnquoteUsage(f)
+	switch {
+	case strings.Contains(f.Usage, "`"):
+		return strings.ToUpper(name)
+	case name == "int" || name == "uint" || name == "float":
+		return "N"
+	case name == "duration":
+		return "DURATION"
+	}
+	return strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+}
+
+// wrap breaks text into lines of at most width columns at spaces.
+func wrap(text string, width int) string {
+	var b strings.Builder
+	n := 0
+	for i, word := range strings.Fields(text) {
+		if i > 0 && n+1+len(word) > width {
+			b.WriteByte('\n')
+			n = 0
+		} else if i > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(word)
+		n += len(word)
+	}
+	return b.String()
 }

@@ -93,10 +93,10 @@ func (a *app) main(ctx context.Context, args []string) error {
 		return usagef("%v", err)
 	}
 	cmd, rest, err := lookup(fs.Args())
+	a.cmd = cmd
 	if err != nil {
 		return err
 	}
-	a.cmd = cmd
 	if !cmd.leaf() {
 		// lookup returns a group only for its --help.
 		return a.showHelp(cmd)

@@ -17,7 +17,7 @@ import (
 
 func (a *app) recipientsImport(ctx context.Context, args []string) error {
 	fs := a.flags("recipients import")
-	formatFlag := fs.String("format", "", "csv or jsonl (default: from the file name, else csv)")
+	formatFlag := fs.String("format", "", "`format`: csv or jsonl (default: from the file name, else csv)")
 	pos, err := a.parse(fs, args, 2, 2, "recipients import ID FILE|- [--format csv|jsonl]")
 	if err != nil {
 		return err
@@ -80,8 +80,8 @@ func (a *app) recipientsAdd(ctx context.Context, args []string) error {
 	fs := a.flags("recipients add")
 	var in core.RecipientInput
 	var attrs stringList
-	fs.StringVar(&in.Name, "name", "", "display name")
-	fs.Var(&attrs, "attr", "attribute k=v (repeatable)")
+	fs.StringVar(&in.Name, "name", "", "display `name`")
+	fs.Var(&attrs, "attr", "attribute `key=value` (repeatable)")
 	pos, err := a.parse(fs, args, 2, 2, "recipients add ID EMAIL [--name N] [--attr k=v]...")
 	if err != nil {
 		return err

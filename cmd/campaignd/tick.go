@@ -43,7 +43,7 @@ func (c *campaignIDs) Set(s string) error {
 func (a *app) cmdTick(ctx context.Context, args []string) error {
 	fs := a.flags("tick")
 	var ids campaignIDs
-	fs.Var(&ids, "campaign", "tick only this campaign (repeatable)")
+	fs.Var(&ids, "campaign", "tick only the campaign with this `ID` (repeatable)")
 	if _, err := a.parse(fs, args, 0, 0, "tick [--campaign ID]... [-v] [--json]"); err != nil {
 		return err
 	}
