@@ -261,15 +261,9 @@ func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {
 	}
 }
 
-// cmdHelp prints the top-level help, or a command's.
-func (a *app) cmdHelp(args []string) error {
-	// help takes no flags of its own: -h anywhere is the same request.
-	var words []string
-	for _, w := range args {
-		if !strings.HasPrefix(w, "-") {
-			words = append(words, w)
-		}
-	}
+// cmdHelp prints the top-level help, or the help of the command words
+// name.
+func (a *app) cmdHelp(words []string) error {
 	if len(words) == 0 {
 		fmt.Fprint(a.stdout, usageText())
 		return nil
@@ -297,11 +291,12 @@ func (a *app) showHelp(c *command) error {
 	return nil
 }
 
-// ids of subcommands run through a shared function.
+// campaignChangeCmd runs campaign activate, pause, resume or cancel.
 func campaignChangeCmd(act core.Action) func(a *app, ctx context.Context, args []string) error {
 	return func(a *app, ctx context.Context, args []string) error { return a.campaignChange(ctx, act, args) }
 }
 
+// suppressCmd runs a suppress subcommand.
 func suppressCmd(sub string) func(a *app, ctx context.Context, args []string) error {
 	return func(a *app, ctx context.Context, args []string) error {
 		return a.cmdSuppress(ctx, append([]string{sub}, args...))

@@ -28,7 +28,7 @@ func (a *app) cmdStatus(ctx context.Context, args []string) error {
 		return err
 	}
 	client := &control.Client{SocketPath: cfg.socketPath()}
-	st, err := client.Status(ctx)
+	st, err := client.StatusDetail(ctx)
 	if err != nil {
 		if !errors.Is(err, control.ErrNoDaemon) {
 			return err

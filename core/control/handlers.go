@@ -69,11 +69,20 @@ func (s *Server) routes() http.Handler {
 // ---- handlers ----
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
-	if _, err := query(r); err != nil {
+	q, err := query(r, "detail")
+	if err != nil {
 		return err
 	}
+	detail := false
+	if v := q.Get("detail"); v != "" {
+		if detail, err = strconv.ParseBool(v); err != nil {
+			return core.Errorf(core.EINVALID, "query parameter detail: %q is not a boolean", v)
+		}
+	}
 	st := &Status{PID: os.Getpid(), Version: s.cfg.Version, Started: s.started, Daemon: true}
-	if s.cfg.Status != nil {
+	// Without detail it is the cheap answer every CLI command asks to
+	// learn whether a daemon runs.
+	if detail && s.cfg.Status != nil {
 		if err := s.cfg.Status(r.Context(), st); err != nil {
 			return fmt.Errorf("status: %w", err)
 		}

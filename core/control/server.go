@@ -85,9 +85,9 @@ type ServerConfig struct {
 	// (the store is not part of core.Service). Nil answers that route with
 	// EUNAVAILABLE.
 	Backup func(ctx context.Context, req BackupRequest) (*BackupResult, error)
-	// Status completes GET /v1/status (database, senders, last tick,
-	// queue) after the server filled PID, Version and Started. Nil
-	// answers with those alone.
+	// Status completes GET /v1/status?detail=true (database, senders,
+	// last tick, queue) after the server filled PID, Version and Started.
+	// Nil, or a request without detail, answers with those alone.
 	Status func(ctx context.Context, st *Status) error
 }
 

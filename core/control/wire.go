@@ -9,8 +9,9 @@ import (
 
 // Status is what GET /v1/status answers, and what `campaignd status`
 // prints with or without a daemon: one type for both. PID and Started are
-// the daemon's (zero standalone); the rest is filled by
-// ServerConfig.Status when the daemon sets it.
+// the daemon's (zero standalone); the rest is filled, for
+// GET /v1/status?detail=true, by ServerConfig.Status when the daemon sets
+// it.
 type Status struct {
 	PID     int       `json:"pid,omitempty"`
 	Version string    `json:"version"`
