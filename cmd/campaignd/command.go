@@ -299,7 +299,7 @@ func campaignChangeCmd(act core.Action) func(a *app, ctx context.Context, args [
 // suppressCmd runs a suppress subcommand.
 func suppressCmd(sub string) func(a *app, ctx context.Context, args []string) error {
 	return func(a *app, ctx context.Context, args []string) error {
-		return a.cmdSuppress(ctx, append([]string{sub}, args...))
+		return a.cmdSuppress(ctx, sub, args)
 	}
 }
 
@@ -450,9 +450,7 @@ func init() {
 				{name: "config check", synopsis: "start every sender's plugin to check its options; --connect opens a session",
 					description: "Prints the effective configuration (secrets as the variables they come from, never their values) and starts every configured sender's plugin to validate its options; --connect also opens one real session through each.",
 					examples:    []string{"config check", "config check --connect"},
-					run: func(a *app, ctx context.Context, args []string) error {
-						return a.cmdConfig(ctx, append([]string{"check"}, args...))
-					}},
+					run:         func(a *app, ctx context.Context, args []string) error { return a.configCheck(ctx, args) }},
 			}},
 		{name: "backup", args: "DEST", synopsis: "a consistent, fsynced, verified copy of the database",
 			description: "Writes a consistent copy of the database to DEST (through the daemon when it runs), fsyncs and verifies it. Silent on success.",

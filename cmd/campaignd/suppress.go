@@ -11,11 +11,9 @@ import (
 	"github.com/campaignd/campaignd/core"
 )
 
-func (a *app) cmdSuppress(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usagef("suppress: missing subcommand (add, remove, list, import)")
-	}
-	sub, args := args[0], args[1:]
+// cmdSuppress runs the suppress subcommand sub (the registry's add,
+// remove, list or import).
+func (a *app) cmdSuppress(ctx context.Context, sub string, args []string) error {
 	if sub == "import" {
 		return a.suppressImport(ctx, args)
 	}
@@ -80,7 +78,7 @@ func (a *app) cmdSuppress(ctx context.Context, args []string) error {
 			tw.Flush()
 		})
 	}
-	return usagef("suppress: unknown subcommand %q", sub)
+	return fmt.Errorf("suppress: no subcommand %q", sub) // the registry names only those above
 }
 
 // suppressImport adds every address of a file to the suppression list in
