@@ -43,6 +43,8 @@ type app struct {
 	// FlagSet it registered in probed (see flagsOf).
 	probing bool
 	probed  *flag.FlagSet
+	// flagSet is the FlagSet the command parsed, for its usage line.
+	flagSet *flag.FlagSet
 }
 
 // globalFlags registers the flags every command accepts, before or after
@@ -74,8 +76,9 @@ func (a *app) parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int, usage
 		a.probed = fs
 		return nil, errProbed
 	}
+	a.flagSet = fs
 	if c := byName(fs.Name()); c != nil {
-		usage = strings.TrimPrefix(c.usageLine(), "campaignd ")
+		usage = strings.TrimPrefix(c.usageLine(fs), "campaignd ")
 	}
 	var pos []string
 	for {

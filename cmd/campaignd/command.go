@@ -31,8 +31,10 @@ type command struct {
 // leaf reports whether c runs (as opposed to grouping subcommands).
 func (c *command) leaf() bool { return c.subs == nil }
 
-// usageLine is "campaignd NAME ARGS [flags]".
-func (c *command) usageLine() string {
+// usageLine is "campaignd NAME ARGS" and its own flags, spelled out
+// ("[--force]", "[--limit N]") when fs is known and they are few, else
+// "[flags]".
+func (c *command) usageLine(fs *flag.FlagSet) string {
 	s := "campaignd " + c.name
 	if !c.leaf() {
 		return s + " SUBCOMMAND ..."
@@ -40,7 +42,21 @@ func (c *command) usageLine() string {
 	if c.args != "" {
 		s += " " + c.args
 	}
-	return s + " [flags]"
+	if fs == nil {
+		return s + " [flags]"
+	}
+	own := ownFlags(fs)
+	if len(own) > 4 {
+		return s + " [flags]"
+	}
+	for _, f := range own {
+		s += " [" + flagName(f.Name)
+		if takesValue(f) {
+			s += " " + placeholder(f)
+		}
+		s += "]"
+	}
+	return s
 }
 
 // registry is set in init: the run functions reach it (through help and
@@ -236,7 +252,7 @@ func commandList() string {
 // run itself), the global flags and examples; a group lists its
 // subcommands.
 func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "usage: %s\n\n%s\n", c.usageLine(), wrap(c.description, 100))
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", c.usageLine(fs), wrap(c.description, 100))
 	if !c.leaf() {
 		fmt.Fprintln(w, "\nsubcommands:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

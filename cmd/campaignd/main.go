@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprintf(stderr, "campaignd: %s\n", ue.msg)
 			// The command's own usage when it was found, else the list.
 			if a.cmd != nil {
-				fmt.Fprintf(stderr, "usage: %s\nrun `campaignd help %s` for its flags and examples\n", a.cmd.usageLine(), a.cmd.name)
+				fmt.Fprintf(stderr, "usage: %s\nrun `campaignd help %s` for its flags and examples\n", a.cmd.usageLine(a.flagSet), a.cmd.name)
 			} else {
 				fmt.Fprint(stderr, usageText())
 			}
