@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -81,7 +81,7 @@ func lookup(args []string) (*command, []string, error) {
 	for {
 		var c *command
 		for _, x := range list {
-			if x.word() == args[0] || contains(x.aliases, args[0]) {
+			if x.word() == args[0] || slices.Contains(x.aliases, args[0]) {
 				c = x
 			}
 		}
@@ -114,15 +114,6 @@ func subNames(cs []*command) string {
 		names = append(names, c.word())
 	}
 	return strings.Join(names, ", ")
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // byName returns the registry entry named name (as a FlagSet is named),
@@ -319,17 +310,6 @@ func suppressCmd(sub string) func(a *app, ctx context.Context, args []string) er
 	}
 }
 
-// sortedWords returns the words typed after "campaignd" to reach each
-// command, for completion: top-level words, and per group its subwords.
-func sortedWords(cs []*command) []string {
-	var out []string
-	for _, c := range cs {
-		out = append(out, c.word())
-		out = append(out, c.aliases...)
-	}
-	sort.Strings(out)
-	return out
-}
 
 func init() {
 	registry = []*command{

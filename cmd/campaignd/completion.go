@@ -264,3 +264,15 @@ func writeFishScript(w io.Writer) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// sortedWords returns the words typed after "campaignd" to reach each
+// command, for completion: top-level words, and per group its subwords.
+func sortedWords(cs []*command) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.word())
+		out = append(out, c.aliases...)
+	}
+	sort.Strings(out)
+	return out
+}
