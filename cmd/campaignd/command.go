@@ -310,7 +310,6 @@ func suppressCmd(sub string) func(a *app, ctx context.Context, args []string) er
 	}
 }
 
-
 func init() {
 	registry = []*command{
 		{name: "init", synopsis: "create the database (and its directory) and print where",
