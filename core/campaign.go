@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"net/mail"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -132,29 +133,102 @@ func Transition(from CampaignStatus, pausedFrom CampaignStatus, a Action) (Campa
 }
 
 // Refused returns the ECONFLICT error for an action Transition refuses on
-// campaign c, naming its id and state and the command that gets the
-// operator where they want to be, e.g. "campaign 3 is SENDING and cannot be
-// edited: run `campaignd campaign pause 3` first, then edit it and
-// `campaignd campaign resume 3`". For other actions it returns
-// Transition's error prefixed with the campaign. It returns nil when
-// Transition allows the action.
+// campaign c: it names the campaign's id and state, says the command that
+// gets the operator where they want to be, and keeps Transition's words
+// (both states) after it, e.g. "campaign 3 is DRAFT: run `campaignd
+// campaign activate 3` first (cannot execute a campaign from DRAFT to
+// SENDING)". Executing a campaign already SENDING says how many it has
+// queued and which commands send or show them. It returns Transition's
+// other errors as they are, and nil when Transition allows the action.
 func Refused(c *Campaign, a Action) error {
 	_, err := Transition(c.Status, c.PausedFrom, a)
 	if err == nil || ErrorCode(err) != ECONFLICT {
 		return err
 	}
-	switch {
-	case a == ActionEdit && c.Status == CampaignSending:
-		return Errorf(ECONFLICT, "campaign %d is %s and cannot be edited: run `campaignd campaign pause %d` first, then edit it and `campaignd campaign resume %d`",
-			c.ID, c.Status, c.ID, c.ID)
-	case a == ActionEdit:
-		return Errorf(ECONFLICT, "campaign %d is %s and cannot be edited: its content is final; `campaignd campaign clone %d` copies it into a new DRAFT you can edit",
-			c.ID, c.Status, c.ID)
-	case a == ActionDelete:
-		return Errorf(ECONFLICT, "campaign %d is %s and cannot be deleted: run `campaignd campaign cancel %d` first (its unsent recipients fail as cancelled), then delete it",
-			c.ID, c.Status, c.ID)
+	if hint := nextStep(c, a); hint != "" {
+		return Errorf(ECONFLICT, "campaign %d is %s: %s (%s)", c.ID, c.Status, hint, ErrorMessage(err))
 	}
 	return fmt.Errorf("campaign %d: %w", c.ID, err)
+}
+
+// nextStep says what to run instead of a refused action a on c; "" when
+// there is nothing better to say than Transition's refusal.
+func nextStep(c *Campaign, a Action) string {
+	id := c.ID
+	cmd := func(sub string) string { return fmt.Sprintf("`campaignd campaign %s %d`", sub, id) }
+	switch c.Status {
+	case CampaignDraft:
+		switch a {
+		case ActionExecute, ActionRetry:
+			return "run " + cmd("activate") + " first, then " + cmd("execute")
+		case ActionPause, ActionResume:
+			return "nothing is being sent: " + cmd("activate") + " then " + cmd("execute") + " start it"
+		}
+	case CampaignActive:
+		switch a {
+		case ActionActivate:
+			return "already active: " + cmd("execute") + " queues its recipients"
+		case ActionRetry:
+			return "nothing was sent yet: " + cmd("execute") + " queues its recipients"
+		case ActionResume:
+			return "not paused: " + cmd("execute") + " queues its recipients"
+		}
+	case CampaignSending:
+		switch a {
+		case ActionExecute:
+			return fmt.Sprintf("already SENDING with %s queued: `campaignd tick` sends them, or see `campaignd queue`",
+				Thousands(c.Stats.Queued+c.Stats.Sending))
+		case ActionActivate:
+			return "already executed: `campaignd tick` sends its queue, or see `campaignd queue`"
+		case ActionResume:
+			return "not paused: `campaignd tick` sends its queue"
+		}
+	case CampaignPaused:
+		switch a {
+		case ActionPause:
+			return "already paused: " + cmd("resume") + " resumes it"
+		case ActionExecute, ActionActivate:
+			return "run " + cmd("resume") + " first"
+		}
+	case CampaignCompleted:
+		switch a {
+		case ActionExecute, ActionActivate:
+			return "it has sent to every recipient: " + cmd("retry") + " queues the failed ones again, " + cmd("clone") + " copies it for a new send"
+		case ActionPause, ActionResume, ActionCancel:
+			return "nothing is left to send; " + cmd("delete") + " --yes removes it"
+		}
+	case CampaignCancelled:
+		return "a cancelled campaign stays cancelled: " + cmd("clone") + " --with-recipients copies it into a new DRAFT"
+	}
+	switch a {
+	case ActionEdit:
+		if c.Status == CampaignSending {
+			return "it cannot be edited while sending: run " + cmd("pause") + " first, then edit it and " + cmd("resume")
+		}
+		return "its content is final: " + cmd("clone") + " copies it into a new DRAFT you can edit"
+	case ActionDelete:
+		return "it cannot be deleted: run " + cmd("cancel") + " first (its unsent recipients fail as cancelled), then delete it"
+	}
+	return ""
+}
+
+// Thousands formats n with commas between groups of three digits
+// ("1,200"), as counts appear in messages.
+func Thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
 }
 
 // Stats are a campaign's per-status recipient counters. They are kept in the

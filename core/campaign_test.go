@@ -160,3 +160,45 @@ func TestLimitsValidate(t *testing.T) {
 		t.Fatalf("in_doubt: got %v", err)
 	}
 }
+
+// Every refusal of an operator's action names the campaign, its state and
+// the command to run next, and keeps both states of the refused move.
+func TestRefusedSaysNextCommand(t *testing.T) {
+	c := &core.Campaign{ID: 3, Status: core.CampaignDraft}
+	err := core.Refused(c, core.ActionExecute)
+	if want := "campaign 3 is DRAFT: run `campaignd campaign activate 3` first"; err == nil || !strings.HasPrefix(err.Error(), want) ||
+		!strings.Contains(err.Error(), "from DRAFT to SENDING") || core.ErrorCode(err) != core.ECONFLICT {
+		t.Errorf("execute a DRAFT: %v, want %q... naming both states", err, want)
+	}
+	c = &core.Campaign{ID: 3, Status: core.CampaignSending, Stats: core.Stats{Queued: 1000, Sending: 200}}
+	err = core.Refused(c, core.ActionExecute)
+	if want := "campaign 3 is SENDING: already SENDING with 1,200 queued: `campaignd tick` sends them, or see `campaignd queue`"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("execute a SENDING campaign: %v, want %q", err, want)
+	}
+	statuses := []core.CampaignStatus{core.CampaignDraft, core.CampaignActive, core.CampaignSending, core.CampaignPaused, core.CampaignCompleted, core.CampaignCancelled}
+	actions := []core.Action{core.ActionActivate, core.ActionExecute, core.ActionPause, core.ActionResume, core.ActionCancel, core.ActionRetry, core.ActionEdit, core.ActionDelete}
+	for _, st := range statuses {
+		for _, a := range actions {
+			c := &core.Campaign{ID: 7, Status: st, PausedFrom: core.CampaignSending}
+			err := core.Refused(c, a)
+			if _, terr := core.Transition(st, c.PausedFrom, a); terr == nil {
+				if err != nil {
+					t.Errorf("%s %s: Transition allows it, Refused says %v", a, st, err)
+				}
+				continue
+			}
+			if err == nil || core.ErrorCode(err) != core.ECONFLICT || !strings.HasPrefix(err.Error(), "campaign 7 is "+string(st)+": ") ||
+				!strings.Contains(err.Error(), "`campaignd ") {
+				t.Errorf("%s %s: %v, want ECONFLICT naming campaign 7, its state and a command", a, st, err)
+			}
+		}
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1200: "1,200", 1234567: "1,234,567", -4500: "-4,500"} {
+		if got := core.Thousands(n); got != want {
+			t.Errorf("Thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -181,7 +181,7 @@ func (e *Engine) ChangeCampaign(ctx context.Context, id int64, a Action) (*Campa
 	}
 	to, err := Transition(c.Status, c.PausedFrom, a)
 	if err != nil {
-		return nil, err
+		return nil, Refused(c, a)
 	}
 	if a == ActionActivate {
 		if err := e.checkMissingAttrs(ctx, c, a); err != nil {
@@ -218,7 +218,7 @@ func (e *Engine) Execute(ctx context.Context, id int64) (*ExecuteResult, error) 
 		}
 		return nil, cause
 	}
-	if _, err := Transition(c.Status, c.PausedFrom, ActionExecute); err != nil {
+	if err := Refused(c, ActionExecute); err != nil {
 		return fail(err)
 	}
 	if err := e.checkMissingAttrs(ctx, c, ActionExecute); err != nil {
@@ -267,7 +267,7 @@ func (e *Engine) Retry(ctx context.Context, id int64, errorClass string, code in
 	// Refused here with the states named for the operator; the store asks
 	// Transition again, and reopens a COMPLETED campaign, in the
 	// transaction that requeues.
-	if _, err := Transition(c.Status, c.PausedFrom, ActionRetry); err != nil {
+	if err := Refused(c, ActionRetry); err != nil {
 		return nil, err
 	}
 	n, err := e.store.Retry(ctx, id, class, code, e.now())

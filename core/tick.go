@@ -82,7 +82,10 @@ type QueueSummary struct {
 	DueNow       int64          `json:"due_now"`
 	Waiting      int64          `json:"waiting_retry"`
 	InFlight     int64          `json:"in_flight"`
-	NextAttempt  *time.Time     `json:"next_attempt,omitempty"`
+	// Held counts the queued recipients of a PAUSED campaign: never due
+	// (DueNow and Waiting are 0) until the campaign is resumed.
+	Held        int64      `json:"held_by_pause"`
+	NextAttempt *time.Time `json:"next_attempt,omitempty"`
 }
 
 // Tick runs one tick (the design's "tick"): recover expired leases, share

@@ -36,6 +36,15 @@ type app struct {
 
 	cfg *Config
 	log hclog.Logger
+
+	// cmd is the registry entry being run, for the usage on errors.
+	cmd *command
+	// probing runs a command only up to its parse, which stores the
+	// FlagSet it registered in probed (see flagsOf).
+	probing bool
+	probed  *flag.FlagSet
+	// flagSet is the FlagSet the command parsed, for its usage line.
+	flagSet *flag.FlagSet
 }
 
 // globalFlags registers the flags every command accepts, before or after
@@ -58,10 +67,28 @@ func (a *app) flags(name string) *flag.FlagSet {
 
 // parse parses flags and positional arguments in any order and checks the
 // positional count is within [minArgs, maxArgs] (maxArgs < 0: unbounded).
+// -h, -help and --help print the command's help on stdout and return
+// errHelpShown (exit 0). In probe mode it returns errProbed at once. A
+// usage error shows the registry's usage line for the command; usage is
+// the fallback for a FlagSet the registry does not name.
 func (a *app) parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int, usage string) ([]string, error) {
+	if a.probing {
+		a.probed = fs
+		return nil, errProbed
+	}
+	a.flagSet = fs
+	if c := byName(fs.Name()); c != nil {
+		usage = strings.TrimPrefix(c.usageLine(fs), "campaignd ")
+	}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				if c := byName(fs.Name()); c != nil {
+					printHelp(a.stdout, c, fs)
+					return nil, errHelpShown
+				}
+			}
 			return nil, usagef("%s: %v (usage: %s)", fs.Name(), err, usage)
 		}
 		args = fs.Args()
@@ -81,6 +108,9 @@ func (a *app) parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int, usage
 func (a *app) config() (*Config, error) {
 	if a.cfg != nil {
 		return a.cfg, nil
+	}
+	if a.probing {
+		return nil, errProbed
 	}
 	cfg, err := loadConfig(a.configPath)
 	if err != nil {

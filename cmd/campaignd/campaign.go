@@ -24,42 +24,6 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ", ") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
-func (a *app) cmdCampaign(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usagef("campaign: missing subcommand (create, edit, clone, delete, preview, test, list, show, activate, execute, pause, resume, cancel, stats, watch, failures, retry)")
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "create":
-		return a.campaignCreate(ctx, args)
-	case "list":
-		return a.campaignList(ctx, args)
-	case "show", "stats":
-		return a.campaignShow(ctx, sub, args)
-	case "activate", "pause", "resume", "cancel":
-		return a.campaignChange(ctx, core.Action(sub), args)
-	case "execute":
-		return a.campaignExecute(ctx, args)
-	case "retry":
-		return a.campaignRetry(ctx, args)
-	case "watch":
-		return a.campaignWatch(ctx, args)
-	case "failures":
-		return a.campaignFailures(ctx, args)
-	case "edit":
-		return a.campaignEdit(ctx, args)
-	case "clone":
-		return a.campaignClone(ctx, args)
-	case "delete":
-		return a.campaignDelete(ctx, args)
-	case "preview":
-		return a.campaignPreview(ctx, args)
-	case "test":
-		return a.campaignTest(ctx, args)
-	}
-	return usagef("campaign: unknown subcommand %q", sub)
-}
-
 // campaignFlags are the content and settings flags campaign create and
 // campaign edit share, so both take the same flags with the same meaning.
 type campaignFlags struct {
@@ -71,17 +35,17 @@ type campaignFlags struct {
 // register adds the flags to fs.
 func (f *campaignFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.spec.Name, "name", "", "campaign name")
-	fs.StringVar(&f.spec.Sender, "sender", "", "sender name ([senders.NAME]; default: default_sender, or outbox when it is the only sender)")
-	fs.StringVar(&f.spec.From, "from", "", "From address (default: default_from / $SUPPORT_EMAIL)")
-	fs.StringVar(&f.spec.ReplyTo, "reply-to", "", "Reply-To address")
-	fs.StringVar(&f.spec.Subject, "subject", "", "subject template")
-	fs.StringVar(&f.spec.Text, "text", "", "text body template (inline)")
-	fs.StringVar(&f.spec.HTML, "html", "", "HTML body template (inline)")
-	fs.StringVar(&f.textFile, "text-file", "", "text body template file")
-	fs.StringVar(&f.htmlFile, "html-file", "", "HTML body template file")
+	fs.StringVar(&f.spec.Sender, "sender", "", "sender `name` ([senders.NAME]; default: default_sender, or outbox when it is the only sender)")
+	fs.StringVar(&f.spec.From, "from", "", "From `address` (default: default_from / $SUPPORT_EMAIL)")
+	fs.StringVar(&f.spec.ReplyTo, "reply-to", "", "Reply-To `address`")
+	fs.StringVar(&f.spec.Subject, "subject", "", "subject `template`")
+	fs.StringVar(&f.spec.Text, "text", "", "text body `template` (inline)")
+	fs.StringVar(&f.spec.HTML, "html", "", "HTML body `template` (inline)")
+	fs.StringVar(&f.textFile, "text-file", "", "text body template `file`")
+	fs.StringVar(&f.htmlFile, "html-file", "", "HTML body template `file`")
 	fs.IntVar(&f.spec.Concurrency, "concurrency", 0, "sends in flight (default: queue.default_concurrency)")
 	fs.IntVar(&f.spec.BatchSize, "batch-size", 0, "most sends per tick for this campaign (<= 50)")
-	fs.Var(&f.headers, "header", "extra header 'Name: value' (repeatable)")
+	fs.Var(&f.headers, "header", "extra `header` 'Name: value' (repeatable)")
 }
 
 // finish completes the spec once fs is parsed: it reads the body files (a
@@ -373,8 +337,8 @@ func (a *app) campaignExecute(ctx context.Context, args []string) error {
 
 func (a *app) campaignRetry(ctx context.Context, args []string) error {
 	fs := a.flags("campaign retry")
-	class := fs.String("class", "", "only FAILED recipients of this error class")
-	code := fs.Int("code", 0, "only FAILED recipients whose last reply code is this (a group of `campaign failures`)")
+	class := fs.String("class", "", "only FAILED recipients of this error `class` (transient, permanent, throttled, config, in_doubt, template)")
+	code := fs.Int("code", 0, "only FAILED recipients whose last reply `code` is this (a group of `campaign failures`)")
 	pos, err := a.parse(fs, args, 1, 1, "campaign retry ID [--class CLASS] [--code N]")
 	if err != nil {
 		return err
@@ -512,7 +476,7 @@ func (a *app) campaignDelete(ctx context.Context, args []string) error {
 
 func (a *app) campaignPreview(ctx context.Context, args []string) error {
 	fs := a.flags("campaign preview")
-	email := fs.String("recipient", "", "the recipient's address (default: the first recipient, or a sample)")
+	email := fs.String("recipient", "", "the recipient's `address` (default: the first recipient, or a sample)")
 	id, err := a.campaignID(fs, args, "campaign preview ID [--recipient EMAIL]")
 	if err != nil {
 		return err
@@ -535,8 +499,8 @@ func (a *app) campaignPreview(ctx context.Context, args []string) error {
 func (a *app) campaignTest(ctx context.Context, args []string) error {
 	fs := a.flags("campaign test")
 	var req core.TestSendRequest
-	fs.StringVar(&req.To, "to", "", "the address to send the test message to (required)")
-	fs.StringVar(&req.Recipient, "recipient", "", "render for this recipient's name and attributes (default: the first recipient, or a sample)")
+	fs.StringVar(&req.To, "to", "", "the `address` to send the test message to (required)")
+	fs.StringVar(&req.Recipient, "recipient", "", "render for this recipient's (`address`) name and attributes (default: the first recipient, or a sample)")
 	id, err := a.campaignID(fs, args, "campaign test ID --to ADDR [--recipient EMAIL]")
 	if err != nil {
 		return err

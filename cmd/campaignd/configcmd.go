@@ -82,13 +82,11 @@ const (
 	checkNotSupported = "not supported"
 )
 
-func (a *app) cmdConfig(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "check" {
-		return usagef("config: missing subcommand (check)")
-	}
+// configCheck is `campaignd config check`.
+func (a *app) configCheck(ctx context.Context, args []string) error {
 	fs := a.flags("config check")
 	connect := fs.Bool("connect", false, "also open one real session through each sender (SMTP: connect, EHLO, STARTTLS, AUTH, QUIT; SendGrid: one read-only authenticated request)")
-	if _, err := a.parse(fs, args[1:], 0, 0, "config check [--connect]"); err != nil {
+	if _, err := a.parse(fs, args, 0, 0, "config check [--connect]"); err != nil {
 		return err
 	}
 	cfg, err := a.config()

@@ -107,7 +107,7 @@ func (d *daemon) listenControl(mode os.FileMode) error {
 	cfg := d.cfg
 	srv := control.NewServer(d.local.eng, control.ServerConfig{
 		SocketPath: cfg.socketPath(), Mode: mode, Group: cfg.SocketGroup, AllowUIDs: cfg.AllowUIDs,
-		Logger: d.log.Named("control"), Version: version, Backup: d.backup,
+		Logger: d.log.Named("control"), Version: version, Backup: d.backup, Status: d.status,
 	})
 	if err := srv.Listen(); err != nil {
 		return err
@@ -353,3 +353,12 @@ func (d *daemon) Close() {
 // costs the ticks nothing; imports through the daemon into very large
 // campaigns are somewhat slower than standalone ones (32 MiB).
 var daemonCache = []sqlite.Option{sqlite.WithCacheKiB(8 << 10), sqlite.WithReadCacheKiB(1 << 10)}
+
+// status completes the control socket's status answer: what `campaignd
+// status` prints standalone, and which plugin processes run.
+func (d *daemon) status(ctx context.Context, st *control.Status) error {
+	d.mu.Lock() // Reload replaces d.cfg
+	cfg := d.cfg
+	d.mu.Unlock()
+	return fillStatus(ctx, cfg, d.local.eng, d.local.senders.running, st)
+}

@@ -55,7 +55,13 @@ func (a *app) cmdTicks(ctx context.Context, args []string) error {
 }
 
 func (a *app) cmdExecutions(ctx context.Context, args []string) error {
-	id, err := a.optionalID(a.flags("executions"), args, "executions [ID]")
+	fs := a.flags("executions")
+	limit := fs.Int("limit", 20, fmt.Sprintf("most records, newest first (at most %d)", core.MaxListLimit))
+	id, err := a.optionalID(fs, args, "executions [ID] [--limit N]")
+	if err != nil {
+		return err
+	}
+	n, err := core.ListLimit("--limit", *limit)
 	if err != nil {
 		return err
 	}
@@ -71,17 +77,48 @@ func (a *app) cmdExecutions(ctx context.Context, args []string) error {
 	if xs == nil {
 		xs = []*core.Execution{}
 	}
-	return a.print(xs, func(w io.Writer) {
+	total := len(xs)
+	if total > n {
+		xs = xs[:n]
+	}
+	// Each execution's own result, apart from where its campaign is now:
+	// a COMPLETED execution of a campaign that is PAUSED is not a
+	// contradiction, and a FAILED one changed nothing.
+	now := map[int64]core.CampaignStatus{}
+	if !a.jsonOut {
+		cs, err := s.Campaigns(ctx)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			now[c.ID] = c.Status
+		}
+	}
+	if err := a.print(xs, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tCAMPAIGN\tAT\tSTATUS\tQUEUED\tSENT\tFAILED\tBOUNCED\tSUCCESS\tBY\tERROR")
+		fmt.Fprintln(tw, "EXECUTION\tAT\tBY\tRESULT OF THIS EXECUTION\tSENT\tFAILED\tBOUNCED\tSUCCESS\tCAMPAIGN\tCAMPAIGN NOW")
 		for _, x := range xs {
+			result := "ok: queued " + core.Thousands(x.Queued)
+			if x.Status != core.ExecutionCompleted {
+				result = "refused, nothing queued: " + x.Error
+			}
 			success := "-"
 			if x.SuccessRate != nil {
 				success = fmt.Sprintf("%.1f%%", *x.SuccessRate)
 			}
-			fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", x.ID, x.CampaignID, x.At.Local().Format(time.DateTime), x.Status,
-				x.Queued, x.Sent, x.Failed, x.Bounced, success, x.By, x.Error)
+			st := string(now[x.CampaignID])
+			if st == "" {
+				st = "(deleted)"
+			}
+			fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%d\t%s\n", x.ID, x.At.Local().Format(time.DateTime), x.By, result,
+				x.Sent, x.Failed, x.Bounced, success, x.CampaignID, st)
 		}
 		tw.Flush()
-	})
+	}); err != nil {
+		return err
+	}
+	if total > n {
+		fmt.Fprintf(a.stderr, "campaignd: showing %s of %s: --limit N for more\n", core.Thousands(int64(n)), core.Thousands(int64(total)))
+	}
+	return nil
 }

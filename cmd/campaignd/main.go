@@ -34,7 +34,9 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &ue), errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errHelpShown):
+		return 0
+	case errors.As(err, &ue):
 		return 2
 	case errors.As(err, &tp):
 		return 3
@@ -42,38 +44,6 @@ func exitCode(err error) int {
 		return 1
 	}
 }
-
-const usageText = `usage: campaignd [--config FILE] [--db PATH] [--socket PATH] [--json] COMMAND ...
-
-commands:
-  init                                   create the database (and its directory) and print where
-  serve                                  run the daemon
-  tick [--campaign ID]... [-v]           send one batch (at most 50); cron-safe: silent
-                                         on success, exit 3 and one line per problem
-  campaign create --name N [--sender S] --from ADDR --subject TPL [--text-file F] [--html-file F]
-                  [--reply-to ADDR] [--concurrency N] [--batch-size N] [--header 'K: V']...
-  campaign list | show ID | activate ID | execute ID | pause ID | resume ID | cancel ID | stats ID
-  campaign watch ID [--interval D]       follow progress, rate and ETA until COMPLETED, PAUSED or CANCELLED
-  campaign failures ID                   FAILED and BOUNCED recipients grouped by class, code and text
-  campaign retry ID [--class CLASS] [--code N]  FAILED -> QUEUED
-  campaign edit ID [create's flags]      change a DRAFT, ACTIVE or PAUSED campaign (only the flags given)
-  campaign clone ID [--name N] [--with-recipients]
-  campaign delete ID --yes               remove a DRAFT, CANCELLED or COMPLETED campaign and its rows
-  campaign preview ID [--recipient EMAIL]  the exact message a recipient would get
-  campaign test ID --to ADDR [--recipient EMAIL]  send one test message through the campaign's sender
-  recipients import ID FILE|- [--format csv|jsonl]
-  recipients add ID EMAIL [--name N] [--attr k=v]...
-  recipients list ID [--status S] [--limit N]
-  executions [ID]                        execution history
-  ticks [--limit N]                      recent ticks
-  queue                                  due, waiting and in-flight work per campaign
-  suppress add EMAIL [--reason R] | remove EMAIL | list | import FILE|-
-  verify [ID] [-v]                       audit the database's invariants; exit 1 if any is broken
-  config check [--connect]               start every sender's plugin to check its options; --connect opens a session
-  backup DEST [--force]                  a consistent, fsynced, verified copy of the database
-  migrate [--status]                     apply pending schema migrations, or list applied and pending
-  version [--json]                       version, commit and Go version
-`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -91,9 +61,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		var ue *usageError
 		var tp *tickProblems
 		switch {
-		case errors.Is(err, flag.ErrHelp):
+		case errors.Is(err, errHelpShown):
 		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "campaignd: %s\n%s", ue.msg, usageText)
+			fmt.Fprintf(stderr, "campaignd: %s\n", ue.msg)
+			// The command's own usage when it was found, else the list.
+			if a.cmd != nil {
+				fmt.Fprintf(stderr, "usage: %s\nrun `campaignd help %s` for its flags and examples\n", a.cmd.usageLine(a.flagSet), a.cmd.name)
+			} else {
+				fmt.Fprint(stderr, usageText())
+			}
 		case errors.As(err, &tp):
 			for _, p := range tp.problems {
 				fmt.Fprintf(stderr, "campaignd: %s\n", p)
@@ -111,49 +87,19 @@ func (a *app) main(ctx context.Context, args []string) error {
 	a.globalFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(a.stdout, usageText)
+			fmt.Fprint(a.stdout, usageText())
 			return nil
 		}
 		return usagef("%v", err)
 	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		return usagef("no command given")
+	cmd, rest, err := lookup(fs.Args())
+	a.cmd = cmd
+	if err != nil {
+		return err
 	}
-	cmd, rest := rest[0], rest[1:]
-	switch cmd {
-	case "version":
-		return a.cmdVersion(rest)
-	case "config":
-		return a.cmdConfig(ctx, rest)
-	case "init":
-		return a.cmdInit(ctx, rest)
-	case "serve":
-		a.daemon = true
-		return a.cmdServe(ctx, rest)
-	case "tick":
-		return a.cmdTick(ctx, rest)
-	case "ticks":
-		return a.cmdTicks(ctx, rest)
-	case "queue":
-		return a.cmdQueue(ctx, rest)
-	case "campaign", "campaigns":
-		return a.cmdCampaign(ctx, rest)
-	case "recipients", "recipient":
-		return a.cmdRecipients(ctx, rest)
-	case "executions":
-		return a.cmdExecutions(ctx, rest)
-	case "verify":
-		return a.cmdVerify(ctx, rest)
-	case "backup":
-		return a.cmdBackup(ctx, rest)
-	case "migrate":
-		return a.cmdMigrate(ctx, rest)
-	case "suppress", "suppressions":
-		return a.cmdSuppress(ctx, rest)
-	case "help":
-		fmt.Fprint(a.stdout, usageText)
-		return nil
+	if !cmd.leaf() {
+		// lookup returns a group only for its --help.
+		return a.showHelp(cmd)
 	}
-	return usagef("unknown command %q", cmd)
+	return cmd.run(a, ctx, rest)
 }

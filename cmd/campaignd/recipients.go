@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -15,25 +16,9 @@ import (
 	"golang.org/x/term"
 )
 
-func (a *app) cmdRecipients(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usagef("recipients: missing subcommand (import, add, list)")
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "import":
-		return a.recipientsImport(ctx, args)
-	case "add":
-		return a.recipientsAdd(ctx, args)
-	case "list":
-		return a.recipientsList(ctx, args)
-	}
-	return usagef("recipients: unknown subcommand %q", sub)
-}
-
 func (a *app) recipientsImport(ctx context.Context, args []string) error {
 	fs := a.flags("recipients import")
-	formatFlag := fs.String("format", "", "csv or jsonl (default: from the file name, else csv)")
+	formatFlag := fs.String("format", "", "`format`: csv or jsonl (default: from the file name, else csv)")
 	pos, err := a.parse(fs, args, 2, 2, "recipients import ID FILE|- [--format csv|jsonl]")
 	if err != nil {
 		return err
@@ -138,8 +123,8 @@ func (a *app) recipientsAdd(ctx context.Context, args []string) error {
 	fs := a.flags("recipients add")
 	var in core.RecipientInput
 	var attrs stringList
-	fs.StringVar(&in.Name, "name", "", "display name")
-	fs.Var(&attrs, "attr", "attribute k=v (repeatable)")
+	fs.StringVar(&in.Name, "name", "", "display `name`")
+	fs.Var(&attrs, "attr", "attribute `key=value` (repeatable)")
 	pos, err := a.parse(fs, args, 2, 2, "recipients add ID EMAIL [--name N] [--attr k=v]...")
 	if err != nil {
 		return err
@@ -180,12 +165,17 @@ func (a *app) recipientsAdd(ctx context.Context, args []string) error {
 	})
 }
 
+// allPageSize is the page --all streams by: every row is printed, but no
+// more than a page is held in memory, here or in the daemon.
+const allPageSize = 1000
+
 func (a *app) recipientsList(ctx context.Context, args []string) error {
 	fs := a.flags("recipients list")
-	status := fs.String("status", "", "only this status")
-	limit := fs.Int("limit", core.DefaultListLimit, "most rows")
-	after := fs.Int64("after", 0, "page: only ids after this one")
-	pos, err := a.parse(fs, args, 1, 1, "recipients list ID [--status S] [--limit N]")
+	status := fs.String("status", "", "only this `status` (PENDING, QUEUED, SENDING, SENT, FAILED, BOUNCED)")
+	limit := fs.Int("limit", core.DefaultListLimit, fmt.Sprintf("most rows, at most %d", core.MaxListLimit))
+	after := fs.Int64("after", 0, "only recipients whose `id` is greater: the next page")
+	all := fs.Bool("all", false, "every row, streamed page by page (--limit is then ignored)")
+	pos, err := a.parse(fs, args, 1, 1, "recipients list ID [--status S] [--limit N] [--after ID] [--all]")
 	if err != nil {
 		return err
 	}
@@ -208,6 +198,10 @@ func (a *app) recipientsList(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
+	if *all {
+		f.Limit = allPageSize
+		return a.streamRecipients(ctx, s, id, f)
+	}
 	rs, err := s.Recipients(ctx, id, f)
 	if err != nil {
 		return err
@@ -215,25 +209,113 @@ func (a *app) recipientsList(ctx context.Context, args []string) error {
 	if rs == nil {
 		rs = []*core.Recipient{}
 	}
-	return a.print(rs, func(w io.Writer) {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tSTATUS\tATTEMPTS\tLAST ERROR")
-		for _, r := range rs {
-			last := r.LastError
-			if r.LastErrorClass != "" {
-				code := ""
-				if r.LastErrorCode != 0 {
-					code = fmt.Sprintf(" %d", r.LastErrorCode)
-				}
-				if r.LastEnhancedCode != "" {
-					code += " " + r.LastEnhancedCode
-				}
-				last = string(r.LastErrorClass) + code + ": " + last
-			}
-			fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Email, r.Name, r.Status, r.Attempts, last)
+	if err := a.print(rs, func(w io.Writer) { printRecipients(w, rs, true) }); err != nil {
+		return err
+	}
+	if len(rs) == f.Limit {
+		return a.sayMore(ctx, s, id, f, rs[len(rs)-1].ID, len(rs))
+	}
+	return nil
+}
+
+// sayMore says on stderr when a page stopped at its limit with rows left:
+// how many of how many, and how to see the rest.
+func (a *app) sayMore(ctx context.Context, s *session, id int64, f core.RecipientFilter, last int64, shown int) error {
+	next := f
+	next.Limit, next.AfterID = 1, last
+	more, err := s.Recipients(ctx, id, next)
+	if err != nil || len(more) == 0 {
+		return err
+	}
+	c, err := s.Campaign(ctx, id)
+	if err != nil {
+		return err
+	}
+	total := c.Stats.Total
+	switch f.Status {
+	case core.RecipientPending:
+		total = c.Stats.Pending
+	case core.RecipientQueued:
+		total = c.Stats.Queued
+	case core.RecipientSending:
+		total = c.Stats.Sending
+	case core.RecipientSent:
+		total = c.Stats.Sent
+	case core.RecipientFailed:
+		total = c.Stats.Failed
+	case core.RecipientBounced:
+		total = c.Stats.Bounced
+	}
+	fmt.Fprintf(a.stderr, "campaignd: showing %s of %s: --limit N, --after %d or --all for more\n",
+		core.Thousands(int64(shown)), core.Thousands(total), last)
+	return nil
+}
+
+// streamRecipients prints every row page by page, each page printed before
+// the next is asked for: one table (one header), or one JSON array.
+func (a *app) streamRecipients(ctx context.Context, s *session, id int64, f core.RecipientFilter) error {
+	first := true
+	if a.jsonOut {
+		fmt.Fprint(a.stdout, "[")
+	}
+	for {
+		rs, err := s.Recipients(ctx, id, f)
+		if err != nil {
+			return err
 		}
-		tw.Flush()
-	})
+		if a.jsonOut {
+			for _, r := range rs {
+				b, err := json.MarshalIndent(r, "  ", "  ")
+				if err != nil {
+					return fmt.Errorf("recipients list: %w", err)
+				}
+				sep := ",\n  "
+				if first {
+					sep = "\n  "
+				}
+				fmt.Fprintf(a.stdout, "%s%s", sep, b)
+				first = false
+			}
+		} else if len(rs) > 0 || first {
+			printRecipients(a.stdout, rs, first)
+			first = false
+		}
+		if len(rs) < f.Limit {
+			break
+		}
+		f.AfterID = rs[len(rs)-1].ID
+	}
+	if a.jsonOut {
+		if !first {
+			fmt.Fprint(a.stdout, "\n")
+		}
+		fmt.Fprint(a.stdout, "]\n")
+	}
+	return nil
+}
+
+// printRecipients writes one page of the recipients table, with its
+// header line when header is set.
+func printRecipients(w io.Writer, rs []*core.Recipient, header bool) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if header {
+		fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tSTATUS\tATTEMPTS\tLAST ERROR")
+	}
+	for _, r := range rs {
+		last := r.LastError
+		if r.LastErrorClass != "" {
+			code := ""
+			if r.LastErrorCode != 0 {
+				code = fmt.Sprintf(" %d", r.LastErrorCode)
+			}
+			if r.LastEnhancedCode != "" {
+				code += " " + r.LastEnhancedCode
+			}
+			last = string(r.LastErrorClass) + code + ": " + last
+		}
+		fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Email, r.Name, r.Status, r.Attempts, last)
+	}
+	tw.Flush()
 }
 
 // progress reports an import's progress on a terminal, at most 5 times a second.

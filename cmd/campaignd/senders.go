@@ -119,3 +119,15 @@ func (s *senderSet) Close() {
 		s.pool = nil
 	}
 }
+
+// running returns the pid of the named sender's plugin process while one
+// runs, else 0 (see plugin.Pool.Running).
+func (s *senderSet) running(name string) int {
+	s.mu.Lock()
+	pool := s.pool
+	s.mu.Unlock()
+	if pool == nil {
+		return 0
+	}
+	return pool.Running(name)
+}

@@ -11,17 +11,21 @@ import (
 	"github.com/campaignd/campaignd/core"
 )
 
-func (a *app) cmdSuppress(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usagef("suppress: missing subcommand (add, remove, list, import)")
-	}
-	sub, args := args[0], args[1:]
+// cmdSuppress runs the suppress subcommand sub (the registry's add,
+// remove, list or import).
+func (a *app) cmdSuppress(ctx context.Context, sub string, args []string) error {
 	if sub == "import" {
 		return a.suppressImport(ctx, args)
 	}
 	fs := a.flags("suppress " + sub)
-	reason := fs.String("reason", "", "why (add)")
-	limit := fs.Int("limit", 1000, "most rows (list)")
+	// Each subcommand registers only its own flags, for its help.
+	reason, limit := new(string), new(int)
+	switch sub {
+	case "add":
+		fs.StringVar(reason, "reason", "", "why, recorded with the address")
+	case "list":
+		fs.IntVar(limit, "limit", 1000, "most rows")
+	}
 	switch sub {
 	case "add", "remove":
 		pos, err := a.parse(fs, args, 1, 1, "suppress "+sub+" EMAIL")
@@ -74,7 +78,7 @@ func (a *app) cmdSuppress(ctx context.Context, args []string) error {
 			tw.Flush()
 		})
 	}
-	return usagef("suppress: unknown subcommand %q", sub)
+	return fmt.Errorf("suppress: no subcommand %q", sub) // the registry names only those above
 }
 
 // suppressImport adds every address of a file to the suppression list in

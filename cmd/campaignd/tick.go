@@ -43,7 +43,7 @@ func (c *campaignIDs) Set(s string) error {
 func (a *app) cmdTick(ctx context.Context, args []string) error {
 	fs := a.flags("tick")
 	var ids campaignIDs
-	fs.Var(&ids, "campaign", "tick only this campaign (repeatable)")
+	fs.Var(&ids, "campaign", "tick only the campaign with this `ID` (repeatable)")
 	if _, err := a.parse(fs, args, 0, 0, "tick [--campaign ID]... [-v] [--json]"); err != nil {
 		return err
 	}
@@ -115,12 +115,28 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 	return a.print(qs, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CAMPAIGN\tNAME\tSTATUS\tDUE NOW\tWAITING RETRY\tIN FLIGHT\tNEXT ATTEMPT")
+		var paused []*core.QueueSummary
 		for _, q := range qs {
+			if q.Status == core.CampaignPaused {
+				paused = append(paused, q)
+				continue
+			}
 			next := "-"
 			if q.NextAttempt != nil {
 				next = q.NextAttempt.Local().Format(time.DateTime)
 			}
 			fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\n", q.CampaignID, q.CampaignName, q.Status, q.DueNow, q.Waiting, q.InFlight, next)
+		}
+		tw.Flush()
+		if len(paused) == 0 {
+			return
+		}
+		// Apart, and never as due: a tick sends nothing for them.
+		fmt.Fprintln(w, "\npaused (nothing is sent until `campaignd campaign resume ID`):")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CAMPAIGN\tNAME\tQUEUED, HELD\tIN FLIGHT")
+		for _, q := range paused {
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\n", q.CampaignID, q.CampaignName, q.Held, q.InFlight)
 		}
 		tw.Flush()
 	})

@@ -164,6 +164,37 @@ func TestStatus(t *testing.T) {
 	fake.expectNoCalls(t)
 }
 
+// ServerConfig.Status completes the answer; its error is the route's.
+func TestStatusCompleted(t *testing.T) {
+	running := true
+	_, c := startServer(t, &fakeService{}, control.ServerConfig{Version: "1.2.3", Status: func(ctx context.Context, st *control.Status) error {
+		if !st.Daemon || st.PID == 0 || st.Version != "1.2.3" {
+			t.Errorf("Status hook called with %+v", st)
+		}
+		st.Database, st.SchemaVersion = "/srv/c.db", 7
+		st.Senders = []control.SenderStatus{{Name: "smtp", Plugin: "smtp", Path: "/p", Found: true, Running: &running, PID: 42}}
+		st.LastTick = &core.TickRecord{ID: 9, Sent: 3}
+		st.Queue = &control.QueueDepth{Queued: 5, Paused: 2, Campaigns: map[core.CampaignStatus]int{core.CampaignSending: 1}}
+		return nil
+	}})
+	if st, err := c.Status(context.Background()); err != nil || st.Database != "" || !st.Daemon {
+		t.Errorf("status without detail = %+v, %v; want the daemon's identity alone", st, err)
+	}
+	st, err := c.StatusDetail(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Daemon || st.Database != "/srv/c.db" || st.SchemaVersion != 7 || len(st.Senders) != 1 || st.Senders[0].Running == nil ||
+		!*st.Senders[0].Running || st.Senders[0].PID != 42 || st.LastTick == nil || st.LastTick.Sent != 3 || st.Queue == nil ||
+		st.Queue.Paused != 2 || st.Queue.Campaigns[core.CampaignSending] != 1 {
+		t.Errorf("status = %+v", st)
+	}
+	_, c = startServer(t, &fakeService{}, control.ServerConfig{Status: func(ctx context.Context, st *control.Status) error {
+		return core.Errorf(core.EUNAVAILABLE, "database gone")
+	}})
+	wantCode(t, func() error { _, err := c.StatusDetail(context.Background()); return err }(), "unavailable", "database gone")
+}
+
 func TestErrorCodes(t *testing.T) {
 	fake := &fakeService{}
 	srv, c := startServer(t, fake, control.ServerConfig{})

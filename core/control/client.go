@@ -263,6 +263,18 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	return &st, nil
 }
 
+// StatusDetail reports the daemon's whole status (GET
+// /v1/status?detail=true): what Status does, and the database, senders,
+// last tick and queue depth its ServerConfig.Status fills in.
+func (c *Client) StatusDetail(ctx context.Context) (*Status, error) {
+	var st Status
+	q := url.Values{"detail": {"true"}}
+	if err := c.do(ctx, call{op: "status", method: http.MethodGet, path: "/v1/status", query: q, out: &st}); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
 // CreateCampaign creates a DRAFT campaign from spec (POST /v1/campaigns).
 // The daemon validates spec: EINVALID names the bad field.
 func (c *Client) CreateCampaign(ctx context.Context, spec core.CampaignSpec) (*core.Campaign, error) {

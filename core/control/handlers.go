@@ -71,10 +71,25 @@ func (s *Server) routes() http.Handler {
 // ---- handlers ----
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
-	if _, err := query(r); err != nil {
+	q, err := query(r, "detail")
+	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, &Status{PID: os.Getpid(), Version: s.cfg.Version, Started: s.started})
+	detail := false
+	if v := q.Get("detail"); v != "" {
+		if detail, err = strconv.ParseBool(v); err != nil {
+			return core.Errorf(core.EINVALID, "query parameter detail: %q is not a boolean", v)
+		}
+	}
+	st := &Status{PID: os.Getpid(), Version: s.cfg.Version, Started: s.started, Daemon: true}
+	// Without detail it is the cheap answer every CLI command asks to
+	// learn whether a daemon runs.
+	if detail && s.cfg.Status != nil {
+		if err := s.cfg.Status(r.Context(), st); err != nil {
+			return fmt.Errorf("status: %w", err)
+		}
+	}
+	return writeJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {

@@ -85,6 +85,10 @@ type ServerConfig struct {
 	// (the store is not part of core.Service). Nil answers that route with
 	// EUNAVAILABLE.
 	Backup func(ctx context.Context, req BackupRequest) (*BackupResult, error)
+	// Status completes GET /v1/status?detail=true (database, senders,
+	// last tick, queue) after the server filled PID, Version and Started.
+	// Nil, or a request without detail, answers with those alone.
+	Status func(ctx context.Context, st *Status) error
 }
 
 // Server serves the control API on a Unix socket. Create it with NewServer,

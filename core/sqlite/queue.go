@@ -20,7 +20,8 @@ func (db *DB) DueCampaigns(ctx context.Context, now time.Time) ([]*core.Campaign
 
 // Queue summarises, per SENDING or PAUSED campaign (by id), what is due at
 // now, waiting for a later attempt, and in flight, and the earliest
-// next_attempt_at. It reads counters plus the claim index's entries that
+// next_attempt_at. A PAUSED campaign's queued rows are Held, never due or
+// waiting, and it has no next attempt. It reads counters plus the claim index's entries that
 // are not yet due (retries waiting), never the whole queue.
 func (db *DB) Queue(ctx context.Context, now time.Time) ([]*core.QueueSummary, error) {
 	const op = "queue summary"
@@ -42,9 +43,15 @@ func (db *DB) Queue(ctx context.Context, now time.Time) ([]*core.QueueSummary, e
 		if err := rows.Scan(&q.CampaignID, &q.CampaignName, &q.Status, &queued, &q.InFlight, &waiting, &next); err != nil {
 			return nil, internal(op, err)
 		}
-		q.Waiting = waiting
-		q.DueNow = max(queued-waiting, 0)
-		q.NextAttempt = fromNullMS(next)
+		if q.Status == core.CampaignPaused {
+			// Nothing of a paused campaign is due, however old its
+			// next_attempt_at: the tick does not look at it.
+			q.Held = queued
+		} else {
+			q.Waiting = waiting
+			q.DueNow = max(queued-waiting, 0)
+			q.NextAttempt = fromNullMS(next)
+		}
 		out = append(out, &q)
 	}
 	if err := rows.Err(); err != nil {

@@ -36,8 +36,9 @@ func TestDueCompleteAndQueue(t *testing.T) {
 	if err != nil || len(q) != 2 {
 		t.Fatalf("queue: %+v, %v", q, err)
 	}
-	if q[0].CampaignID != a.ID || q[0].Status != core.CampaignPaused || q[0].DueNow != 2 || q[0].Waiting != 0 || q[0].InFlight != 1 ||
-		q[0].NextAttempt == nil || !q[0].NextAttempt.Equal(t0) || q[0].CampaignName != "sending" {
+	// A paused campaign's queue is held, never due, with no next attempt.
+	if q[0].CampaignID != a.ID || q[0].Status != core.CampaignPaused || q[0].DueNow != 0 || q[0].Held != 2 || q[0].Waiting != 0 || q[0].InFlight != 1 ||
+		q[0].NextAttempt != nil || q[0].CampaignName != "sending" {
 		t.Fatalf("queue a: %+v", q[0])
 	}
 	if q[1].CampaignID != b.ID || q[1].DueNow != 0 || q[1].Waiting != 1 || q[1].InFlight != 0 || !q[1].NextAttempt.Equal(t0.Add(time.Hour)) {

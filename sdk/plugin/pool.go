@@ -329,3 +329,20 @@ func (ps *pooledSender) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receip
 	}
 	return r, err
 }
+
+// Running returns the pid of the named sender's plugin process while one
+// runs, and 0 when none does (never started, exited, being started right
+// now, or no such sender). It never waits for a start.
+func (pl *Pool) Running(name string) int {
+	pl.mu.Lock()
+	s := pl.slots[name]
+	pl.mu.Unlock()
+	if s == nil || !s.mu.TryLock() {
+		return 0
+	}
+	defer s.mu.Unlock()
+	if s.p == nil || s.p.Exited() {
+		return 0
+	}
+	return s.p.Pid()
+}
