@@ -195,18 +195,48 @@ func importRecipients(ctx context.Context, store Store, campaignID int64, format
 		res.Added, res.Duplicates, res.Suppressed = written.Added, written.Duplicates, written.Suppressed
 		return werr
 	}
+	err := eachRow(ctx, src, res, "import recipients", "rows", finish, func(in *RecipientInput, line int64) (bool, error) {
+		if verr := in.Validate(); verr != nil {
+			res.addError(line, ErrorMessage(verr))
+			return false, nil
+		}
+		if len(attrs) > 0 {
+			missing.note(line, in, attrs)
+		}
+		run.add(in)
+		if run.full() {
+			full <- run
+			run = <-free
+			return failed.Load(), nil // the writer failed: finish says why
+		}
+		return false, nil
+	})
+	if err != nil {
+		return res, err
+	}
+	return res, finish()
+}
+
+// eachRow hands take the rows of src with their line numbers until the
+// source ends or take says stop; rows the source rejects are counted in
+// res. A cancelled ctx (checked every importChunk rows) or a broken stream
+// ends the import: flush then writes what was taken so far, and eachRow
+// returns flush's error, or else the cause, naming the line and how many
+// noun were added. The one row loop of every import.
+func eachRow(ctx context.Context, src recipientSource, res *ImportResult, op, noun string,
+	flush func() error, take func(in *RecipientInput, line int64) (stop bool, err error)) error {
 	for rows := 1; ; rows++ {
 		if rows%importChunk == 0 {
 			if err := ctx.Err(); err != nil {
-				if werr := finish(); werr != nil {
-					return res, werr
+				if ferr := flush(); ferr != nil {
+					return ferr
 				}
-				return res, fmt.Errorf("import recipients: %w", err)
+				return fmt.Errorf("%s: %w", op, err)
 			}
 		}
 		in, line, err := src.Next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		var re *rowError
 		if errors.As(err, &re) {
@@ -214,28 +244,15 @@ func importRecipients(ctx context.Context, store Store, campaignID int64, format
 			continue
 		}
 		if err != nil {
-			if werr := finish(); werr != nil {
-				return res, werr
+			if ferr := flush(); ferr != nil {
+				return ferr
 			}
-			return res, Errorf(EINVALID, "import stopped at line %d after %d rows added: %v", line, res.Added, err)
+			return Errorf(EINVALID, "import stopped at line %d after %d %s added: %v", line, res.Added, noun, err)
 		}
-		if verr := in.Validate(); verr != nil {
-			res.addError(line, ErrorMessage(verr))
-			continue
-		}
-		if len(attrs) > 0 {
-			missing.note(line, &in, attrs)
-		}
-		run.add(&in)
-		if run.full() {
-			full <- run
-			run = <-free
-			if failed.Load() {
-				break
-			}
+		if stop, err := take(&in, line); err != nil || stop {
+			return err
 		}
 	}
-	return res, finish()
 }
 
 // writeRun sorts a run and writes it importChunk rows per transaction,
@@ -705,44 +722,23 @@ func importSuppressions(ctx context.Context, store Store, format ImportFormat, r
 		batch = batch[:0]
 		return nil
 	}
-	for rows := 1; ; rows++ {
-		if rows%importChunk == 0 {
-			if err := ctx.Err(); err != nil {
-				if ferr := flush(); ferr != nil {
-					return res, ferr
-				}
-				return res, fmt.Errorf("import suppressions: %w", err)
-			}
-		}
-		in, line, err := src.Next()
-		if err == io.EOF {
-			break
-		}
-		var re *rowError
-		if errors.As(err, &re) {
-			res.addError(re.line, re.msg)
-			continue
-		}
-		if err != nil {
-			if ferr := flush(); ferr != nil {
-				return res, ferr
-			}
-			return res, Errorf(EINVALID, "import stopped at line %d after %d addresses added: %v", line, res.Added, err)
-		}
-		s := Suppression{Email: in.Email, Reason: in.Attrs["reason"], Source: "import", CreatedAt: now()}
+	err := eachRow(ctx, src, res, "import suppressions", "addresses", flush, func(in *RecipientInput, line int64) (bool, error) {
+		s := Suppression{Email: in.Email, Reason: in.Attrs["reason"], Source: SourceImport, CreatedAt: now()}
 		if s.Reason == "" {
 			s.Reason = reason
 		}
 		if verr := s.Validate(); verr != nil {
 			res.addError(line, ErrorMessage(verr))
-			continue
+			return false, nil
 		}
 		batch = append(batch, s)
 		if len(batch) == importChunk {
-			if err := flush(); err != nil {
-				return res, err
-			}
+			return false, flush()
 		}
+		return false, nil
+	})
+	if err != nil {
+		return res, err
 	}
 	return res, flush()
 }
