@@ -50,6 +50,13 @@ type SendError struct {
 	Message      string    `json:"message"`
 }
 
+// String renders the failure as the sdk renders its errors, e.g.
+// "permanent: 550 5.1.1 no such user".
+func (e *SendError) String() string {
+	return (&sdk.Error{Class: e.Class, SMTPCode: e.SMTPCode, EnhancedCode: e.EnhancedCode,
+		HTTPStatus: e.HTTPStatus, Message: e.Message}).Error()
+}
+
 // TestSendResult is what the campaign's sender answered to a test send:
 // Sent with the provider's id and reply, or Error.
 type TestSendResult struct {

@@ -524,19 +524,8 @@ func (a *app) campaignTest(ctx context.Context, args []string) error {
 		}
 	}
 	if !res.Sent {
-		e := res.Error
-		code := ""
-		if e.SMTPCode != 0 {
-			code += fmt.Sprintf(" %d", e.SMTPCode)
-		}
-		if e.EnhancedCode != "" {
-			code += " " + e.EnhancedCode
-		}
-		if e.HTTPStatus != 0 {
-			code += fmt.Sprintf(" HTTP %d", e.HTTPStatus)
-		}
-		return core.Errorf(core.EUNAVAILABLE, "test send of campaign %d to %s through sender %s failed (%s%s): %s",
-			id, res.To, res.Sender, e.Class, code, e.Message)
+		return core.Errorf(core.EUNAVAILABLE, "test send of campaign %d to %s through sender %s failed: %s",
+			id, res.To, res.Sender, res.Error)
 	}
 	if !a.jsonOut {
 		fprintf(a.stdout, "sent test message %s of campaign %d to %s through sender %s: accepted", res.MessageID, id, res.To, res.Sender)
