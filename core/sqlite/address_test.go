@@ -20,7 +20,8 @@ func TestMigrationNormalisesIDNAddresses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.db")
 	db := MustOpenPath(t, path)
 	c := MustCampaign(t, db, "idn")
-	MustInsert(t, db, c.ID, []core.RecipientInput{{Email: "c@example.org"}, {Email: "d@example.org"}, {Email: "d@example.net"}, {Email: "e@example.org"}})
+	MustInsert(t, db, c.ID, []core.RecipientInput{{Email: "c@example.org"}, {Email: "d@example.org"}, {Email: "d@example.net"}, {Email: "e@example.org"},
+		{Email: "f@example.org"}, {Email: "f@example.net"}, {Email: "g@example.org"}, {Email: "g@example.net"}})
 	for _, s := range []string{"a@example.org", "b@example.org", "b@example.net"} {
 		if err := db.Suppress(ctx, core.Suppression{Email: s, Reason: s, Source: "test"}); err != nil {
 			t.Fatal(err)
@@ -39,6 +40,13 @@ func TestMigrationNormalisesIDNAddresses(t *testing.T) {
 		`UPDATE suppressions SET email = 'a@bücher.example' WHERE email = 'a@example.org'`,
 		`UPDATE suppressions SET email = 'b@bücher.example' WHERE email = 'b@example.org'`,
 		`UPDATE suppressions SET email = 'b@xn--bcher-kva.example' WHERE email = 'b@example.net'`,
+		// f was sent under the Unicode spelling and queued again under the
+		// other; g failed under one and waits under the other.
+		`UPDATE recipients SET email = 'f@bücher.example', status = 'SENT' WHERE email = 'f@example.org'`,
+		`UPDATE recipients SET email = 'f@xn--bcher-kva.example', status = 'QUEUED', next_attempt_at = 0 WHERE email = 'f@example.net'`,
+		`UPDATE recipients SET email = 'g@bücher.example', status = 'FAILED', last_error_class = 'permanent' WHERE email = 'g@example.org'`,
+		`UPDATE recipients SET email = 'g@xn--bcher-kva.example' WHERE email = 'g@example.net'`,
+		`UPDATE campaigns SET pending = pending - 3, queued = queued + 1, sent = sent + 1, failed = failed + 1`,
 	} {
 		if _, err := raw.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -66,9 +74,14 @@ func TestMigrationNormalisesIDNAddresses(t *testing.T) {
 	sort.Strings(got)
 	want := []string{
 		"c@xn--bcher-kva.example",
-		"d@bücher.example", // its normal form was already a recipient: both rows kept
+		// d, both unsent: the old spelling goes. f, sent under one: the
+		// unsent other goes. g, failed under one: both stay, lest the one
+		// message that reaches g be lost.
 		"d@xn--bcher-kva.example",
 		"e@xn--zz.example",
+		"f@bücher.example",
+		"g@bücher.example",
+		"g@xn--bcher-kva.example",
 		"suppressed a@xn--bcher-kva.example a@example.org",
 		"suppressed b@xn--bcher-kva.example b@example.net", // the entry already normalised wins
 	}
@@ -79,6 +92,16 @@ func TestMigrationNormalisesIDNAddresses(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("after migration:\n%q\nwant\n%q", got, want)
 		}
+	}
+	// The counters follow the rows removed.
+	var total, pending, queued, sent, failed, nrows int64
+	if err := rawDB(t, path).QueryRow(`SELECT total, pending, queued, sent, failed, (SELECT count(*) FROM recipients) FROM campaigns`).
+		Scan(&total, &pending, &queued, &sent, &failed, &nrows); err != nil {
+		t.Fatal(err)
+	}
+	if total != nrows || total != 6 || pending != 4 || queued != 0 || sent != 1 || failed != 1 {
+		t.Errorf("counters after the migration: total %d (rows %d), pending %d, queued %d, sent %d, failed %d; want 6 (6), 4, 0, 1, 1",
+			total, nrows, pending, queued, sent, failed)
 	}
 	// A new import, in either spelling, meets the old suppression and the
 	// old recipient.
