@@ -73,6 +73,16 @@ type countedConn struct {
 	once sync.Once
 }
 
+// Read counts the socket reads that returned data: with a client that
+// pipelines, MAIL, RCPT and DATA arrive in one.
+func (c *countedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.s.reads.Add(1)
+	}
+	return n, err
+}
+
 func (c *countedConn) Close() error {
 	c.once.Do(func() {
 		c.s.mu.Lock()
@@ -94,16 +104,29 @@ type interceptConn struct {
 	pending     []byte
 	passthrough bool
 	inData      bool
-	greetStall  time.Duration
-	greeted     bool
+	// dataAsked: DATA was passed to go-smtp and its reply is not written
+	// yet; only a 354 starts the message body (a pipelining client sends
+	// DATA even when its RCPT was refused, and go-smtp then refuses DATA).
+	dataAsked  bool
+	greetStall time.Duration
+	greeted    bool
 }
 
 // Write holds the greeting (the first write) back by a Code 0 greeting
-// fault's Stall.
+// fault's Stall, hides PIPELINING from the EHLO reply when NoPipelining is
+// set (go-smtp writes each reply line in its own Write), and notes the
+// reply to DATA.
 func (c *interceptConn) Write(p []byte) (int, error) {
 	if !c.greeted {
 		c.greeted = true
 		c.s.stall(c.greetStall)
+	}
+	if c.s.opts.NoPipelining && !c.passthrough && string(p) == "250-PIPELINING\r\n" {
+		return len(p), nil
+	}
+	if c.dataAsked {
+		c.dataAsked = false
+		c.inData = strings.HasPrefix(string(p), "354")
 	}
 	return c.Conn.Write(p)
 }
@@ -152,7 +175,7 @@ func (c *interceptConn) Read(p []byte) (int, error) {
 		case "STARTTLS":
 			c.passthrough = true
 		case "DATA":
-			c.inData = true
+			c.dataAsked = true
 		}
 		c.pending = []byte(line)
 	}

@@ -21,6 +21,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -39,6 +40,11 @@ type Options struct {
 	Mechanisms []string
 	// SMTPUTF8 advertises SMTPUTF8.
 	SMTPUTF8 bool
+	// NoPipelining hides PIPELINING (RFC 2920), which go-smtp's server
+	// always offers, from the EHLO reply over plaintext, so a client's
+	// one-command-at-a-time path can be tested. No effect on a Lean server
+	// or after STARTTLS.
+	NoPipelining bool
 	// Faults are the scripted faults at start (see SetFaults).
 	Faults []Fault
 	// SmallReceiveBuffer shrinks the kernel receive buffer of accepted
@@ -94,6 +100,7 @@ type Server struct {
 	queued    int
 	counts    Counts
 	copies    map[uint64]uint8 // copies per Message-ID hash, capped at 255
+	reads     atomic.Int64
 }
 
 // errLeanFaults is returned by Start for a Lean server given faults.
@@ -176,6 +183,11 @@ func (s *Server) MaxActive() int {
 	defer s.mu.Unlock()
 	return s.maxActive
 }
+
+// Reads is the number of socket reads that returned data, over all
+// connections and in any mode (TLS records included): how many separate
+// writes of the clients the server had to take, a measure of round trips.
+func (s *Server) Reads() int64 { return s.reads.Load() }
 
 // Active is the number of connections open now.
 func (s *Server) Active() int {

@@ -131,10 +131,16 @@ func (g *guardedConn) bind(ctx context.Context) (release func() (aborted bool)) 
 }
 
 // conn is one SMTP session, greeted, secured and authenticated, ready for
-// MAIL FROM.
+// MAIL FROM. go-smtp's client sets the session up (EHLO, AUTH) and ends it
+// (QUIT); the transactions (MAIL, RCPT, DATA, RSET) go over wire, on the
+// same guarded connection, because go-smtp's client cannot pipeline and
+// writes every command and every 4 KiB of a body separately. The two never
+// read at the same time and the dialogue is in step between them: each
+// leaves no reply unread.
 type conn struct {
 	client   *smtp.Client
 	guard    *guardedConn
+	wire     *wire
 	utf8     bool // server offers SMTPUTF8
 	id       uint64
 	lastUsed time.Time
@@ -288,7 +294,7 @@ func dial(ctx context.Context, cfg *Config) (c *conn, f *failure) {
 		}
 	}
 	utf8, _ := client.Extension("SMTPUTF8")
-	return &conn{client: client, guard: guard, utf8: utf8, lastUsed: time.Now()}, nil
+	return &conn{client: client, guard: guard, wire: newWire(guard, client), utf8: utf8, lastUsed: time.Now()}, nil
 }
 
 func isNetErr(err error) bool {

@@ -75,36 +75,46 @@ func TestFaultMatrix(t *testing.T) {
 		{smtptest.EndOfData, 421, "4.4.2", "Timeout, closing", sdk.ClassThrottled, 0, false, false},
 	}
 	for _, r := range rows {
-		name := fmt.Sprintf("%s/%d_%s", r.stage, r.code, r.enhanced)
-		t.Run(name, func(t *testing.T) {
-			opts := smtptest.Options{Faults: []smtptest.Fault{{
-				Stage: r.stage, Code: r.code, Enhanced: r.enhanced, Text: r.text, Times: 1,
-			}}}
-			extra := map[string]string{}
-			if r.stage == smtptest.Auth {
-				opts.Users = map[string]string{"u": "p"}
-				extra["username"], extra["password"] = "u", "p"
-			}
-			srv := startServer(t, opts)
-			s := configure(t, options(srv, "none", extra))
-			_, e := send(t, s, message(1))
-			expect(t, e, r.class, r.code, r.enhanced, r.text)
-			if e.RetryAfter != r.retry {
-				t.Errorf("RetryAfter = %v, want %v", e.RetryAfter, r.retry)
-			}
-			mustSend(t, s, message(2))
-			wantConns := 2
-			if r.reuse {
-				wantConns = 1
-			}
-			if n := srv.Connections(); n != wantConns {
-				t.Errorf("%d connections after the rejection and one more send, want %d", n, wantConns)
-			}
-			if got := slices.Contains(srv.Commands(), "RSET"); got != r.rset {
-				t.Errorf("RSET sent = %v, want %v (commands %v)", got, r.rset, srv.Commands())
-			}
-		})
+		for _, pipelining := range []bool{true, false} {
+			name := fmt.Sprintf("%s/%d_%s/%s", r.stage, r.code, r.enhanced, mode(pipelining))
+			t.Run(name, func(t *testing.T) {
+				opts := smtptest.Options{NoPipelining: !pipelining, Faults: []smtptest.Fault{{
+					Stage: r.stage, Code: r.code, Enhanced: r.enhanced, Text: r.text, Times: 1,
+				}}}
+				extra := map[string]string{}
+				if r.stage == smtptest.Auth {
+					opts.Users = map[string]string{"u": "p"}
+					extra["username"], extra["password"] = "u", "p"
+				}
+				srv := startServer(t, opts)
+				s := configure(t, options(srv, "none", extra))
+				_, e := send(t, s, message(1))
+				expect(t, e, r.class, r.code, r.enhanced, r.text)
+				if e.RetryAfter != r.retry {
+					t.Errorf("RetryAfter = %v, want %v", e.RetryAfter, r.retry)
+				}
+				mustSend(t, s, message(2))
+				wantConns := 2
+				if r.reuse {
+					wantConns = 1
+				}
+				if n := srv.Connections(); n != wantConns {
+					t.Errorf("%d connections after the rejection and one more send, want %d", n, wantConns)
+				}
+				if got := slices.Contains(srv.Commands(), "RSET"); got != r.rset {
+					t.Errorf("RSET sent = %v, want %v (commands %v)", got, r.rset, srv.Commands())
+				}
+			})
+		}
 	}
+}
+
+// mode names a subtest by whether the server offers PIPELINING.
+func mode(pipelining bool) string {
+	if pipelining {
+		return "pipelining"
+	}
+	return "stepwise"
 }
 
 // TestFaultMatrixSTARTTLS covers the STARTTLS stage, which needs a server
@@ -137,26 +147,28 @@ func TestFaultMatrixSTARTTLS(t *testing.T) {
 func TestConnectionDropsAtEachStage(t *testing.T) {
 	for _, stage := range []string{smtptest.Greeting, smtptest.EHLO, smtptest.Auth, smtptest.Mail,
 		smtptest.Rcpt, smtptest.Data, smtptest.DataBody, smtptest.EndOfData, smtptest.Rset} {
-		t.Run(stage, func(t *testing.T) {
-			opts := smtptest.Options{Users: map[string]string{"u": "p"}, Faults: []smtptest.Fault{{Stage: stage, Drop: true, Times: 1}}}
-			if stage == smtptest.Rset {
-				// Reach RSET through a rejected recipient.
-				opts.Faults = append(opts.Faults, smtptest.Fault{Stage: smtptest.Rcpt, Code: 550, Enhanced: "5.1.1", Text: "no such user", Times: 1})
-			}
-			srv := startServer(t, opts)
-			s := configure(t, options(srv, "none", map[string]string{"username": "u", "password": "p"}))
-			_, e := send(t, s, message(1))
-			if stage == smtptest.Rset {
-				// The message's own outcome is the rejection; the dead
-				// session is noticed at RSET and closed.
-				expect(t, e, sdk.ClassBounced, 550, "5.1.1")
-			} else if e == nil || e.Class != sdk.ClassTransient || e.SMTPCode != 0 {
-				t.Fatalf("drop at %s: got %v, want transient without code", stage, e)
-			}
-			mustSend(t, s, message(2))
-			if n := srv.Connections(); n != 2 {
-				t.Errorf("%d connections, want 2 (the dropped one replaced)", n)
-			}
-		})
+		for _, pipelining := range []bool{true, false} {
+			t.Run(stage+"/"+mode(pipelining), func(t *testing.T) {
+				opts := smtptest.Options{NoPipelining: !pipelining, Users: map[string]string{"u": "p"}, Faults: []smtptest.Fault{{Stage: stage, Drop: true, Times: 1}}}
+				if stage == smtptest.Rset {
+					// Reach RSET through a rejected recipient.
+					opts.Faults = append(opts.Faults, smtptest.Fault{Stage: smtptest.Rcpt, Code: 550, Enhanced: "5.1.1", Text: "no such user", Times: 1})
+				}
+				srv := startServer(t, opts)
+				s := configure(t, options(srv, "none", map[string]string{"username": "u", "password": "p"}))
+				_, e := send(t, s, message(1))
+				if stage == smtptest.Rset {
+					// The message's own outcome is the rejection; the dead
+					// session is noticed at RSET and closed.
+					expect(t, e, sdk.ClassBounced, 550, "5.1.1")
+				} else if e == nil || e.Class != sdk.ClassTransient || e.SMTPCode != 0 {
+					t.Fatalf("drop at %s: got %v, want transient without code", stage, e)
+				}
+				mustSend(t, s, message(2))
+				if n := srv.Connections(); n != 2 {
+					t.Errorf("%d connections, want 2 (the dropped one replaced)", n)
+				}
+			})
+		}
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/campaignd/campaignd/sdk"
-	"github.com/emersion/go-smtp"
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/net/idna"
 )
@@ -459,72 +458,6 @@ func localPart(addr string) string {
 func smtpPath(addr string) string {
 	s := (&mail.Address{Address: addr}).String()
 	return s[1 : len(s)-1]
-}
-
-// transact sends MAIL, RCPT and DATA. open reports whether a transaction
-// was left open by a rejection (so RSET is needed before reuse).
-func (p *pool) transact(ctx context.Context, c *conn, env envelope) (_ *sdk.Receipt, _ *failure, open bool) {
-	opts := &smtp.MailOptions{}
-	if !isASCII(env.from) || !isASCII(env.to) {
-		switch {
-		case c.utf8:
-			opts.UTF8 = true
-		case env.ascii != nil:
-			// Internationalised domains go as A-labels (punycode),
-			// which every server takes.
-			env = *env.ascii
-		case !isASCII(localPart(env.from)):
-			// Every message of the campaign would fail the same way: a
-			// configuration error, which pauses the campaign, rather than
-			// a permanent failure of each recipient.
-			return nil, &failure{stage: StageMail, err: sdk.ConfigError(
-				"%s: From address %q is not ASCII and the server %s does not offer SMTPUTF8: use an ASCII From address or a server with SMTPUTF8",
-				StageMail, env.from, p.cfg.Addr())}, false
-		default:
-			return nil, &failure{stage: StageMail, err: sdk.Permanent(
-				"%s: address %q / %q has a non-ASCII local part and the server does not offer SMTPUTF8", StageMail, env.from, env.to)}, false
-		}
-	}
-	opts.Size = int64(len(env.data))
-	if err := c.client.Mail(env.from, opts); err != nil {
-		f := Classify(ctx, StageMail, err)
-		return nil, &f, false
-	}
-	if err := c.client.Rcpt(env.to, nil); err != nil {
-		f := Classify(ctx, StageRcpt, err)
-		return nil, &f, true
-	}
-	w, err := c.client.Data()
-	if err != nil {
-		f := Classify(ctx, StageData, err)
-		return nil, &f, true
-	}
-	if _, err := w.Write(env.data); err != nil {
-		f := Classify(ctx, StageData, err)
-		f.broken = true // mid-DATA: the dot was never sent
-		return nil, &f, false
-	}
-	resp, err := w.CloseWithResponse()
-	if err != nil {
-		f := Classify(ctx, StageEndOfData, err)
-		return nil, &f, false
-	}
-	text := strings.TrimSpace(strings.ReplaceAll(resp.StatusText, "\n", " "))
-	return &sdk.Receipt{ProviderID: providerID(text, env.messageID), Response: "250 " + text}, nil, false
-}
-
-// reset sends RSET (and the EHLO go-smtp requires after it) so the session
-// can carry the next message.
-func (p *pool) reset(ctx context.Context, c *conn) error {
-	release := c.guard.bind(ctx)
-	defer release()
-	if err := c.client.Reset(); err != nil {
-		return fmt.Errorf("rset: %w", err)
-	}
-	if err := c.client.Hello(p.cfg.Helo); err != nil {
-		return fmt.Errorf("ehlo after rset: %w", err)
-	}
-	return nil
 }
 
 var (
