@@ -209,7 +209,13 @@ func (a *app) open(ctx context.Context, acc access, holder string) (*session, er
 			return nil, err
 		}
 	}
-	l, err := openLocal(ctx, cfg, a.log)
+	var dbOpts []sqlite.Option
+	if acc == readAccess || acc == tickAccess {
+		// Only a holder of the exclusive lock changes the schema: never
+		// under another process's tick.
+		dbOpts = append(dbOpts, sqlite.WithoutMigration())
+	}
+	l, err := openLocal(ctx, cfg, a.log, dbOpts...)
 	if err != nil {
 		if lock != nil {
 			lock.Release()

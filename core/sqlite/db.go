@@ -112,10 +112,19 @@ type options struct {
 	readConns    int
 	cacheKiB     int
 	readCacheKiB int
+	noMigrate    bool
 }
 
 // Option tunes Open.
 type Option func(*options)
+
+// WithoutMigration makes Open refuse a database with pending migrations
+// (EINVALID, saying to run `campaignd migrate`) instead of applying them:
+// for callers that do not hold the database lock exclusively, so that a
+// schema never changes under another process's tick.
+func WithoutMigration() Option {
+	return func(o *options) { o.noMigrate = true }
+}
 
 // WithReadConns sets the size of the read-only pool (default
 // DefaultReadConns; values below 1 mean 1).
@@ -179,7 +188,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		_ = w.Close()
 		return nil, openError(path, err)
 	}
-	if err := migrate(ctx, w); err != nil {
+	if o.noMigrate {
+		err = checkSchema(ctx, w, path)
+	} else {
+		err = migrate(ctx, w)
+	}
+	if err != nil {
 		_ = w.Close()
 		return nil, openError(path, err)
 	}
@@ -216,20 +230,27 @@ func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*DB, error)
 	if err != nil {
 		return nil, err
 	}
-	var v int
-	if err := r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+	if err := checkSchema(ctx, r, path); err != nil {
 		_ = r.Close()
 		return nil, openError(path, err)
 	}
+	return &DB{path: path, r: r}, nil
+}
+
+// checkSchema returns nil when the database's schema is the one this build
+// expects, and otherwise the EINVALID error that says what to do.
+func checkSchema(ctx context.Context, q querier, path string) error {
+	var v int
+	if err := q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
 	if latest := SchemaVersion(); v > latest {
-		_ = r.Close()
-		return nil, errNewerSchema(v)
+		return errNewerSchema(v)
 	} else if v != latest {
-		_ = r.Close()
-		return nil, core.Errorf(core.EINVALID,
+		return core.Errorf(core.EINVALID,
 			"database %s has schema version %d, this campaignd expects %d: run `campaignd migrate`", path, v, latest)
 	}
-	return &DB{path: path, r: r}, nil
+	return nil
 }
 
 // Path returns the database file's path.

@@ -32,7 +32,9 @@ const maxNote = 512
 // kernel releases them when the process exits or dies, like flock, so there
 // are no stale locks, and they belong to the open file, so two FileLocks in
 // one process conflict like two processes do. Every user of the file takes
-// this kind of lock (flock and fcntl locks do not see each other on Linux).
+// this kind of lock; byte 0 comes with a flock(2) of the same kind, which
+// is all that releases before these locks took (flock and fcntl locks do
+// not see each other on Linux), so old and new binaries exclude each other.
 //
 //   - byte 0, the database lock: exclusive for `campaignd serve` and the
 //     writing commands (Lock), shared by standalone ticks (LockShared), so
@@ -110,7 +112,7 @@ func lockDB(dbPath string, typ int16, wait time.Duration) (*FileLock, error) {
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		err := setLock(f, typ, dbLockByte)
+		err := lockDBByte(f, typ)
 		if err == nil {
 			break
 		}
@@ -131,6 +133,26 @@ func lockDB(dbPath string, typ int16, wait time.Duration) (*FileLock, error) {
 		time.Sleep(min(lockPoll, left))
 	}
 	return &FileLock{f: f, path: path, exclusive: typ == lockWrite, campaigns: map[int64]bool{}}, nil
+}
+
+// lockDBByte takes byte 0 (the database lock) as typ, and a flock(2) of
+// the same kind beside it: campaignd releases before OFD byte-range locks
+// took only an exclusive flock, and the two kinds do not see each other, so
+// holding both keeps a binary of either kind out while this one holds the
+// database (a tick of the old binary during an upgrade, say).
+func lockDBByte(f *os.File, typ int16) error {
+	if err := setLock(f, typ, dbLockByte); err != nil {
+		return err
+	}
+	how := unix.LOCK_EX
+	if typ == lockRead {
+		how = unix.LOCK_SH
+	}
+	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
+		_ = setLock(f, lockNone, dbLockByte)
+		return err
+	}
+	return nil
 }
 
 // openLockFile opens (creating it 0600) the lock file at path without
