@@ -555,4 +555,3 @@ func fmtNumber(n int64) string {
 	}
 	return b.String()
 }
-
