@@ -251,8 +251,15 @@ func TestDashboardLogin(t *testing.T) {
 			t.Errorf("GET %s: %d", p, resp.StatusCode)
 		}
 	}
-	if resp, _ := d.do("GET", "/campaigns/9", nil); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("unknown campaign: %d", resp.StatusCode)
+	// Unknown campaigns and other surfaces' routes (the control API's,
+	// the public listener's) are not served here, even with a session.
+	for _, p := range []string{"/campaigns/9", "/v1/campaigns", "/v1/status", "/unsubscribe", "/webhooks/sendgrid"} {
+		if resp, _ := d.do("GET", p, nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", p, resp.StatusCode)
+		}
+	}
+	if _, body := d.do("GET", "/queue", nil); !strings.Contains(body, "scheduler") || !strings.Contains(body, "12ms") {
+		t.Errorf("queue page lacks its tick:\n%s", body)
 	}
 	// No open redirect: next must be a path here.
 	d.cookie = nil
