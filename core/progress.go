@@ -147,7 +147,7 @@ func (e *Engine) Progress(ctx context.Context, id int64) (*Progress, error) {
 		return nil, err
 	}
 	now := e.now()
-	minutes, err := e.store.Minutes(ctx, id, windowStart(now))
+	minutes, err := e.store.Minutes(ctx, id, windowStart(now), now)
 	if err != nil {
 		return nil, fmt.Errorf("progress of campaign %d: %w", id, err)
 	}
@@ -172,4 +172,44 @@ func (e *Engine) Progress(ctx context.Context, id int64) (*Progress, error) {
 		cad.Share = min(cad.Share, budget)
 	}
 	return ComputeProgress(c, minutes, cad, now), nil
+}
+
+// MaxChartMinutes bounds Minutes: a chart of two hours, one bar a minute.
+const MaxChartMinutes = 120
+
+// Minutes returns campaign id's outcome counts for the n minutes (1 to
+// MaxChartMinutes) that end with its latest activity: the current minute
+// while it is SENDING, else the minute of its last tick (or now, before
+// any). Every minute of the span is present, oldest first, those without
+// outcomes as zeros, so a chart can draw them as they come. It reads the
+// campaign and at most n rows of campaign_minutes through their primary
+// key (Store.Minutes): O(n), whatever the campaign's size. ENOTFOUND for
+// an unknown campaign, EINVALID for n out of range.
+func (e *Engine) Minutes(ctx context.Context, id int64, n int) ([]MinuteCount, error) {
+	if n < 1 || n > MaxChartMinutes {
+		return nil, Errorf(EINVALID, "minutes: %d is out of range 1..%d", n, MaxChartMinutes)
+	}
+	c, err := e.store.Campaign(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	end := e.now().UTC().Truncate(time.Minute)
+	if c.Status != CampaignSending && c.LastTickAt != nil && c.LastTickAt.Before(end) {
+		end = c.LastTickAt.UTC().Truncate(time.Minute)
+	}
+	from := end.Add(-time.Duration(n-1) * time.Minute)
+	rows, err := e.store.Minutes(ctx, id, from, end)
+	if err != nil {
+		return nil, fmt.Errorf("minutes of campaign %d: %w", id, err)
+	}
+	out := make([]MinuteCount, n)
+	for i := range out {
+		out[i].Minute = from.Add(time.Duration(i) * time.Minute)
+	}
+	for _, m := range rows {
+		if i := int(m.Minute.Sub(from) / time.Minute); i >= 0 && i < n {
+			out[i] = m
+		}
+	}
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"net/mail"
 	"strings"
 	"time"
@@ -193,4 +194,19 @@ func (in *RecipientInput) Validate() error {
 		}
 	}
 	return nil
+}
+
+// RecipientByEmail looks a campaign's recipient up by address, normalised
+// as imports normalise it (NormalizeAddress): one probe of the
+// (campaign, email) unique index. ENOTFOUND for an unknown campaign or an
+// address the campaign does not have, EINVALID for an unusable address.
+func (e *Engine) RecipientByEmail(ctx context.Context, id int64, email string) (*Recipient, error) {
+	addr, _, err := NormalizeAddress(email)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.store.Campaign(ctx, id); err != nil {
+		return nil, err
+	}
+	return e.store.RecipientByEmail(ctx, id, addr)
 }

@@ -110,9 +110,10 @@ type Store interface {
 	// A code other than 0 also requires last_error_code = code.
 	Retry(ctx context.Context, campaignID int64, errorClass ErrorClass, code int, now time.Time) (int64, error)
 	// Minutes returns a campaign's per-minute outcome counts from the
-	// minute of from on, oldest first: one range read of a small table
-	// kept in the transactions that record outcomes.
-	Minutes(ctx context.Context, campaignID int64, from time.Time) ([]MinuteCount, error)
+	// minute of from to the minute of to, both included, oldest first:
+	// one range read of a small table kept in the transactions that
+	// record outcomes, bounded at both ends by its primary key.
+	Minutes(ctx context.Context, campaignID int64, from, to time.Time) ([]MinuteCount, error)
 	// EachFailure calls fn with every FAILED and BOUNCED recipient of a
 	// campaign (id, email, status and last error; other fields zero), from
 	// one read transaction, stopping at fn's first error. It costs one

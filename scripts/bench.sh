@@ -9,7 +9,9 @@
 # End to end (core): CSV import through Engine.ImportRecipients.
 # Processes (cmd/campaignd, the built binaries in $CAMPAIGND_BIN_DIR):
 # idle tick, 50-email tick with the smtp plugin warm, CPU per 1,000 emails,
-# daemon RSS while sending a 10,000,000-recipient campaign.
+# daemon RSS while sending a 10,000,000-recipient campaign; with the admin
+# listener on: dashboard pages and /metrics on the 10M database, and the
+# daemon's RSS while a browser's session polls them.
 #
 # The 10M-row database is built once and cached in ${TMPDIR:-/tmp}
 # (campaignd-bench-10000000-schema*-v*.db, about 2 GB); delete it to rebuild.
@@ -48,7 +50,8 @@ has() { grep -Eq "^$1-[0-9]+ " "$raw"; }
 count=${BENCH_COUNT:-3}
 bench ./core/sqlite "${BENCH_SQLITE_TIME:-1s}" '^Benchmark(Import|Execute1M|Claim50From10M|Stats10M)$' "$count"
 bench ./core 1x '^BenchmarkImportCSV$' "$count"
-bench ./cmd/campaignd 1x '^Benchmark(IdleTick|TickSMTP|DaemonRSS10M)$'
+bench ./cmd/campaignd 1x '^Benchmark(IdleTick|TickSMTP|DaemonRSS10M|DaemonRSSAdmin10M)$'
+bench ./cmd/campaignd 1s '^BenchmarkDashboard10M$'
 # The same store operations on the databases the process benchmarks use,
 # for whichever of core/sqlite's did not run.
 if ! has BenchmarkExecute1M; then
@@ -134,6 +137,24 @@ startrss=$(get BenchmarkDaemonRSS10M start-rss-MB)
 plugrss=$(get BenchmarkDaemonRSS10M plugin-rss-MB)
 rss_tick=$(get BenchmarkDaemonRSS10M tick-median-ms)
 
+# The dashboard: each page's mean server time, the slowest of them, and
+# the slowest single request of any page.
+dash_pages="campaigns campaign lookup queue confirm"
+dash_list="" dash_worst="" dash_max=""
+for p in $dash_pages; do
+	v=$(get "BenchmarkDashboard10M/$p" ms/op)
+	m=$(get "BenchmarkDashboard10M/$p" max-ms)
+	[ -n "$v" ] || { dash_worst="" dash_list=""; break; }
+	dash_list="$dash_list${dash_list:+, }$p $(fmt "$v" '%.2f')"
+	dash_worst=$(calc "(${dash_worst:-0} > $v ? ${dash_worst:-0} : $v)")
+	dash_max=$(calc "(${dash_max:-0} > $m ? ${dash_max:-0} : $m)")
+done
+metrics_ms=$(get BenchmarkDashboard10M/metrics ms/op)
+metrics_max=$(get BenchmarkDashboard10M/metrics max-ms)
+admin_hwm=$(get BenchmarkDaemonRSSAdmin10M hwm-MB)
+admin_pages=$(get BenchmarkDaemonRSSAdmin10M pages)
+admin_pmax=$(get BenchmarkDaemonRSSAdmin10M page-max-ms)
+
 exec_s=$(scaled "$exec_ns" 1e9)
 claim_ms=$(scaled "$claim_ns" 1e6)
 stats_ms=$(scaled "$stats_ns" 1e6)
@@ -179,6 +200,9 @@ fs=$(df -PT "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $2 }')
 	echo "| idle \`campaignd tick\` as a process (cron's cost) | < 25 ms wall | $(or_na "$idle_med" "median $(fmt "$idle_med" '%.1f') ms, p95 $(fmt "$idle_p95" '%.1f') ms ($(fmt "$idle_cpu" '%.1f') ms CPU)") | $(verdict "$idle_med < 25" "$idle_med") |"
 	echo "| a 50-email tick to a local SMTP server, plugin warm | < 250 ms wall | $(or_na "$t50_med" "median $(fmt "$t50_med" '%.1f') ms, p95 $(fmt "$t50_p95" '%.1f') ms") | $(verdict "$t50_med < 250" "$t50_med") |"
 	echo "| daemon RSS while sending a 10,000,000-recipient campaign | < 40 MB | $(or_na "$hwm" "peak (VmHWM) $(fmt "$hwm" '%.1f') MB; sampled while sending $(fmt "$peak" '%.1f') MB; at start $(fmt "$startrss" '%.1f') MB; smtp plugin $(fmt "$plugrss" '%.1f') MB apart") | $(verdict "$hwm < 40" "$hwm") |"
+	echo "| every dashboard page on the 10,000,000-recipient database | < 100 ms server time | $(or_na "$dash_worst" "mean ms per page: $dash_list; slowest single request $(fmt "$dash_max" '%.1f') ms") | $(verdict "$dash_worst < 100" "$dash_worst") |"
+	echo "| \`/metrics\` scrape on the same database | (reported) | $(or_na "$metrics_ms" "$(fmt "$metrics_ms" '%.2f') ms mean, slowest $(fmt "$metrics_max" '%.1f') ms") | |"
+	echo "| daemon RSS with the admin listener on and in use, sending from 10,000,000 | < 40 MB | $(or_na "$admin_hwm" "peak (VmHWM) $(fmt "$admin_hwm" '%.1f') MB; $(fmt "$admin_pages" '%.0f') pages and scrapes answered while sending, slowest $(fmt "$admin_pmax" '%.1f') ms from the client") | $(verdict "$admin_hwm < 40" "$admin_hwm") |"
 	echo "| CPU per 1,000 emails through the whole path | (reported) | $(or_na "$cpu1k" "$(fmt "$cpu1k" '%.0f') CPU-ms: daemon $(fmt "$cpu_d" '%.0f'), smtp plugin $(fmt "$cpu_p" '%.0f'), tick CLIs $(fmt "$cpu_c" '%.0f'); $(fmt "$msgs" '%.0f') msgs/s with back-to-back ticks") | |"
 	echo
 	echo "Pass/fail is judged on medians: of $count runs for the store and import figures, of the runs within one benchmark for the process timings (p95 shown beside it); MB = 10^6 bytes, MiB = 2^20."
@@ -197,6 +221,8 @@ fs=$(df -PT "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $2 }')
 	echo "- **50-email tick** (BenchmarkTickSMTP): \`campaignd serve\` running (tick_interval 0) with a campaign of 5,100 QUEUED recipients and the smtp plugin (5 connections, concurrency 5) against a lean in-process go-smtp server that only counts messages; one warm-up tick starts the plugin, then 100 back-to-back \`campaignd --json tick\` processes, each checked to have sent exactly 50; wall time per process."
 	echo "- **CPU per 1,000 emails**: over those 5,000 emails, utime+stime of the daemon (from /proc/PID/stat, with reaped children) and its plugin process, plus wait4's rusage of the 100 tick CLI processes. The sink's own CPU is not counted. msgs/s = 5,000 / wall time of the 100 ticks."
 	echo "- **daemon RSS** (BenchmarkDaemonRSS10M): a database with one SENDING campaign of 10,000,000 QUEUED recipients, built once with \`core/sqlite\`'s insert path and execute and cached in ${TMPDIR:-/tmp}, copied, then \`campaignd serve\` sends 3,000 emails (60 ticks of 50) to the lean sink; VmRSS of the daemon and its plugin sampled every 10 ms from /proc/PID/status, VmHWM read at the end (the daemon's peak over its whole life)."
+	echo "- **dashboard** (BenchmarkDashboard10M): a copy of that 10,000,000-recipient database after 1,000 of its recipients were claimed and recorded over ten minutes (5% failed, so the campaign page draws bars and reads a failure breakdown); the admin listener's handler (session check, engine reads, html/template rendering) called in process with a logged-in session's cookie, for 1 s per page: the campaigns list, a campaign (progress, 60-minute chart, failures, executions, queue), a campaign with a recipient lookup, the queue (with 20 ticks), a confirmation page, and \`/metrics\`. ms = wall time per request, mean; the slowest single request beside it."
+	echo "- **daemon RSS with the admin listener** (BenchmarkDaemonRSSAdmin10M): as the daemon RSS run, with \`[admin] listen\` and \`admin_token\` set, 1,000 emails (20 ticks of 50) while a client logged in with the token loads the campaign page and scrapes \`/metrics\` every 100 ms; VmHWM at the end."
 	if [ ${#failures[@]} -gt 0 ]; then
 		echo
 		echo "## Runs that failed"

@@ -81,10 +81,15 @@ type HTTPConfig struct {
 	SendGridUnsigned bool `toml:"sendgrid_webhook_unsigned"`
 }
 
-// AdminConfig is the [admin] table: the admin listener (for now /metrics,
-// /healthz and /readyz only). Off while Listen is empty.
+// AdminConfig is the [admin] table: the admin listener (the dashboard,
+// /metrics, /healthz and /readyz). Off while Listen is empty; see
+// AdminConfig.validate.
 type AdminConfig struct {
 	Listen string `toml:"listen"`
+	// AdminToken logs in to the dashboard; MetricsToken, when set, is
+	// required of /metrics as a bearer token.
+	AdminToken   string `toml:"admin_token"`
+	MetricsToken string `toml:"metrics_token"`
 }
 
 // SenderConfig is one [senders.NAME] table.
@@ -430,7 +435,8 @@ func (c *Config) finish() (*Config, error) {
 		{"default_from", &c.DefaultFrom}, {"default_sender", &c.DefaultSender},
 		{"queue.in_doubt", &c.Queue.InDoubt}, {"queue.message_id_domain", &c.Queue.MessageIDDomain},
 		{"http.listen", &c.HTTP.Listen}, {"http.public_url", &c.HTTP.PublicURL}, {"http.unsubscribe_secret", &c.HTTP.UnsubscribeSecret},
-		{"http.cron_secret", &c.HTTP.CronSecret}, {"http.sendgrid_public_key", &c.HTTP.SendGridPublicKey}} {
+		{"http.cron_secret", &c.HTTP.CronSecret}, {"http.sendgrid_public_key", &c.HTTP.SendGridPublicKey},
+		{"admin.listen", &c.Admin.Listen}, {"admin.admin_token", &c.Admin.AdminToken}, {"admin.metrics_token", &c.Admin.MetricsToken}} {
 		if *f.p, err = c.expandEnv(f.key, *f.p); err != nil {
 			return nil, err
 		}
@@ -486,6 +492,9 @@ func (c *Config) finish() (*Config, error) {
 		if err := c.webConfig().Validate(); err != nil {
 			return nil, core.Errorf(core.EINVALID, "config: [http]: %s", core.ErrorMessage(err))
 		}
+	}
+	if err := c.Admin.validate(); err != nil {
+		return nil, err
 	}
 	if _, ok := c.Senders["outbox"]; !ok {
 		// The embedded default: a first run needs no mail server.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/campaignd/campaignd/core"
@@ -36,10 +37,14 @@ type daemon struct {
 	local   *local          // the database, the engine and the plugin pool
 	control *control.Server // the control socket
 	public  *web.Server     // the public listener; nil when [http] listen is empty
-	// admin is the admin listener (/metrics and health for now; the
-	// dashboard next) when [admin] listen is set: opened by listenAdmin
-	// after listenPublic, shut down after the public listener.
+	// admin is the admin listener (the dashboard, /metrics and health)
+	// when [admin] listen is set: opened by listenAdmin after
+	// listenPublic, shut down after the public listener.
 	admin listener
+	// dash is the dashboard's logins, for the control socket's one-time
+	// links; nil until the admin listener listens (the socket serves
+	// before it does).
+	dash atomic.Pointer[adminDashboard]
 
 	serveErr  chan error // the control socket's Serve, if it fails
 	stopSched context.CancelFunc
@@ -108,6 +113,7 @@ func (d *daemon) listenControl(mode os.FileMode) error {
 	srv := control.NewServer(d.local.eng, control.ServerConfig{
 		SocketPath: cfg.socketPath(), Mode: mode, Group: cfg.SocketGroup, AllowUIDs: cfg.AllowUIDs,
 		Logger: d.log.Named("control"), Version: version, Backup: d.backup, Status: d.status,
+		LoginLink: d.loginLink,
 	})
 	if err := srv.Listen(); err != nil {
 		return err
@@ -148,9 +154,11 @@ func (d *daemon) listenPublic() error {
 }
 
 // listenAdmin starts the optional admin listener ([admin] listen): the
-// metrics the engine feeds (it becomes the engine's observer) and the
-// health checks. Readiness is the database taking a write transaction and
-// every configured sender's plugin starting (or already running).
+// dashboard, the metrics the engine feeds (it becomes the engine's
+// observer) and the health checks. Readiness is the database taking a
+// write transaction and every configured sender's plugin starting (or
+// already running). The dashboard's sessions live in this process: a
+// restart logs every browser out.
 func (d *daemon) listenAdmin() error {
 	cfg := d.cfg
 	if cfg.Admin.Listen == "" {
@@ -165,8 +173,13 @@ func (d *daemon) listenAdmin() error {
 			return err
 		}})
 	}
+	auth, err := admin.NewAuth(admin.AuthConfig{AdminToken: cfg.Admin.AdminToken})
+	if err != nil {
+		return err
+	}
 	srv, err := admin.NewServer(cfg.Admin.Listen, admin.Handler(admin.Options{
-		Metrics: m, Ready: checks, Logger: d.log.Named("admin"),
+		Metrics: m, Ready: checks, Logger: d.log.Named("admin"), MetricsToken: cfg.Admin.MetricsToken,
+		Dashboard: admin.NewDashboard(d.local.eng, auth),
 	}))
 	if err != nil {
 		return err
@@ -175,6 +188,7 @@ func (d *daemon) listenAdmin() error {
 		return err
 	}
 	d.admin = srv
+	d.dash.Store(&adminDashboard{auth: auth, addr: srv.Addr()})
 	go func() {
 		if err := srv.Serve(); err != nil {
 			d.log.Error("admin listener stopped", "error", err)

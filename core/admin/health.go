@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/subtle"
 	"net/http"
 	"time"
 
@@ -33,6 +34,12 @@ type Options struct {
 	// Ready are /readyz's checks (the daemon's: database writable,
 	// senders startable), run in order.
 	Ready []Check
+	// MetricsToken, when set, is required of /metrics as
+	// "Authorization: Bearer TOKEN" (compared in constant time); without
+	// it /metrics is open to whoever reaches the listener.
+	MetricsToken string
+	// Dashboard serves every other path (nil: none, and they are 404).
+	Dashboard *Dashboard
 	// Logger gets one line per request at debug and panics at error.
 	Logger httpx.Logger
 }
@@ -41,13 +48,13 @@ type Options struct {
 // (200 "ok" while the process serves: liveness) and /readyz (200 when
 // every check passes, else 503, with a Readiness body), behind httpx.Guard
 // and with the envelope's 404 and 405. It holds no session or login: the
-// dashboard that needs them mounts beside it.
+// dashboard, when given, serves every other path behind its login.
 func Handler(o Options) http.Handler {
 	mux := http.NewServeMux()
 	if o.Metrics != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry(), promhttp.HandlerOpts{
+		mux.Handle("GET /metrics", bearer(o.MetricsToken, promhttp.HandlerFor(o.Metrics.Registry(), promhttp.HandlerOpts{
 			ErrorHandling: promhttp.ContinueOnError, // one failing collector leaves the rest readable
-		}))
+		})))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteBody(w, http.StatusOK, "text/plain; charset=utf-8", []byte("ok\n"))
@@ -60,7 +67,27 @@ func Handler(o Options) http.Handler {
 		}
 		_ = httpx.WriteJSON(w, status, rd) // an error is the client gone
 	})
+	if o.Dashboard != nil {
+		mux.Handle("/", o.Dashboard)
+	}
 	return httpx.Guard{Name: "admin", Log: o.Logger}.Wrap(httpx.Routes(mux, nil))
+}
+
+// bearer requires "Authorization: Bearer token" of h's requests when
+// token is set: 401 unauthorized otherwise, compared in constant time.
+func bearer(token string, h http.Handler) http.Handler {
+	if token == "" {
+		return h
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="campaignd metrics"`)
+			httpx.WriteError(w, httpx.CodeUnauthorized, "metrics: this listener's /metrics needs \"Authorization: Bearer\" with [admin] metrics_token")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // ready runs the checks, each under CheckTimeout.

@@ -467,6 +467,17 @@ func (c *Client) Backup(ctx context.Context, dest string, force bool) (*BackupRe
 	return &out, nil
 }
 
+// LoginLink asks the daemon for a one-time dashboard login link (POST
+// /v1/dashboard/login-link). EUNAVAILABLE when the daemon has no admin
+// listener.
+func (c *Client) LoginLink(ctx context.Context) (*LoginLink, error) {
+	var out LoginLink
+	if err := c.do(ctx, call{op: "dashboard login link", method: http.MethodPost, path: "/v1/dashboard/login-link", out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Tick asks the daemon to run one tick now, of the given campaigns only
 // when any are given, recorded with trigger (empty: core.TriggerSocket).
 // Cancelling ctx stops waiting for the answer but not the tick: the daemon

@@ -58,6 +58,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/queue", s.queue)
 	handle("GET /v1/verify", s.verify)
 	handle("POST /v1/backup", s.backup)
+	handle("POST /v1/dashboard/login-link", s.loginLink)
 	handle("GET /v1/suppressions", s.suppressions)
 	handle("POST /v1/suppressions", s.suppress)
 	handle("DELETE /v1/suppressions/{email}", s.unsuppress)
@@ -401,6 +402,20 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) loginLink(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	if s.cfg.LoginLink == nil {
+		return core.Errorf(core.EUNAVAILABLE, "this daemon has no dashboard: set [admin] listen (and admin_token) in its configuration and restart it")
+	}
+	link, err := s.cfg.LoginLink(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, link)
 }
 
 // tickTriggers are the triggers a tick request may name.

@@ -89,6 +89,10 @@ type ServerConfig struct {
 	// last tick, queue) after the server filled PID, Version and Started.
 	// Nil, or a request without detail, answers with those alone.
 	Status func(ctx context.Context, st *Status) error
+	// LoginLink makes a one-time dashboard login link for POST
+	// /v1/dashboard/login-link (`campaignd dashboard`): whoever holds the
+	// socket may log in. Nil (no admin listener) answers EUNAVAILABLE.
+	LoginLink func(ctx context.Context) (*LoginLink, error)
 }
 
 // Server serves the control API on a Unix socket. Create it with NewServer,

@@ -88,6 +88,13 @@ type BackupResult struct {
 	Verify        *core.VerifyReport `json:"verify"`
 }
 
+// LoginLink is the answer of POST /v1/dashboard/login-link: a URL on the
+// admin listener that logs one browser in, once, until Expires.
+type LoginLink struct {
+	URL     string    `json:"url"`
+	Expires time.Time `json:"expires"`
+}
+
 // ErrorResponse is the body of every error answer:
 // {"error": {"code": "...", "message": "..."}}.
 type ErrorResponse = httpx.ErrorResponse

@@ -15,6 +15,7 @@ var (
 	RetrySQL   = retrySQL
 	// The progress statements: minute counters and the failure walks.
 	BumpMinuteSQL  = bumpMinuteSQL
+	MinutesSQL     = minutesSQL
 	EachFailedSQL  = eachFailedSQL
 	EachBouncedSQL = eachBouncedSQL
 	InsertSQL      = insertSQL[insertRows[0]]

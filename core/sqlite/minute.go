@@ -65,13 +65,17 @@ func failureLine(email string, o core.Outcome) string {
 	return s
 }
 
-// Minutes returns campaign id's minute counts from the minute of from on,
-// oldest first: a range read of the primary key, as many rows as minutes
-// asked for. An unknown campaign has none.
-func (db *DB) Minutes(ctx context.Context, campaignID int64, from time.Time) ([]core.MinuteCount, error) {
+// minutesSQL reads a range of a campaign's minutes by primary key.
+const minutesSQL = `SELECT minute, sent, failed, bounced, retried, last_failure FROM campaign_minutes
+	WHERE campaign_id = ? AND minute BETWEEN ? AND ? ORDER BY minute`
+
+// Minutes returns campaign id's minute counts from the minute of from to
+// the minute of to (both included), oldest first: a range read of the
+// primary key bounded at both ends, at most as many rows as minutes asked
+// for (plan pinned by TestQueryPlans). An unknown campaign has none.
+func (db *DB) Minutes(ctx context.Context, campaignID int64, from, to time.Time) ([]core.MinuteCount, error) {
 	const op = "read outcome minutes"
-	rows, err := db.r.QueryContext(ctx, `SELECT minute, sent, failed, bounced, retried, last_failure FROM campaign_minutes
-		WHERE campaign_id = ? AND minute >= ? ORDER BY minute`, campaignID, ms(orNow(from))/60000)
+	rows, err := db.r.QueryContext(ctx, minutesSQL, campaignID, ms(orNow(from))/60000, ms(orNow(to))/60000)
 	if err != nil {
 		return nil, internal(op, err)
 	}

@@ -34,7 +34,7 @@ func TestMinutesFollowOutcomes(t *testing.T) {
 			t.Fatalf("outcome %d: %v", i, err)
 		}
 	}
-	ms, err := db.Minutes(ctx, c.ID, t0)
+	ms, err := db.Minutes(ctx, c.ID, t0, t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestMinutesFollowOutcomes(t *testing.T) {
 	if !ms[0].Minute.Equal(t0.Truncate(time.Minute)) || ms[1].LastFailure == "" {
 		t.Fatalf("minutes: %+v", ms)
 	}
-	if later, err := db.Minutes(ctx, c.ID, m2); err != nil || len(later) != 1 {
+	if later, err := db.Minutes(ctx, c.ID, m2, m2); err != nil || len(later) != 1 {
 		t.Fatalf("from the second minute: %+v %v", later, err)
 	}
 	got, err := db.Campaign(ctx, c.ID)

@@ -51,6 +51,9 @@ func TestQueryPlans(t *testing.T) {
 			[]string{"SEARCH recipients USING INDEX recipients_failed (campaign_id=?)"}},
 		{"bounced", sqlite.EachBouncedSQL, []any{1, 100, c.ID},
 			[]string{"SEARCH recipients USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"}},
+		// The chart's minutes: a primary-key range, no sort.
+		{"minutes", sqlite.MinutesSQL, []any{c.ID, 1, 120},
+			[]string{"SEARCH campaign_minutes USING PRIMARY KEY (campaign_id=? AND minute>? AND minute<?)"}},
 		{"list all", sqlite.ListSQL(""), []any{1, 100, c.ID, 10},
 			[]string{"SEARCH recipients USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"}},
 		{"list failed", sqlite.ListSQL(core.RecipientFailed), []any{1, 100, c.ID, 10},
