@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/campaignd/campaignd/sdk"
@@ -504,25 +505,39 @@ func (t *tickRun) sendCampaign(ctx context.Context, c *Campaign, rs []*Recipient
 	if info, err := sender.Info(ctx); err == nil && info.MaxConcurrency > 0 && info.MaxConcurrency < conc {
 		conc = info.MaxConcurrency
 	}
-	sem := make(chan struct{}, max(conc, 1))
-	var wg sync.WaitGroup
-	for _, r := range rs {
-		sem <- struct{}{}
-		if until, held := t.held(c.Sender); held || t.e.draining.Load() || ctx.Err() != nil {
-			<-sem
-			now := t.e.now()
-			if until.IsZero() {
-				until = now
+	// A window of conc workers, each taking the next recipient as its
+	// send ends: at most conc in flight, without a goroutine and a
+	// semaphore hand-off per message. A throttled or misconfigured sender,
+	// a drain or the tick's end hands the rest back unsent.
+	var next atomic.Int64
+	work := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(rs) {
+				return
 			}
-			t.record(ReleaseOutcome(r, until, now))
-			continue
-		}
-		wg.Add(1)
-		go func(r *Recipient) {
-			defer func() { <-sem; wg.Done() }()
+			r := rs[i]
+			if until, held := t.held(c.Sender); held || t.e.draining.Load() || ctx.Err() != nil {
+				now := t.e.now()
+				if until.IsZero() {
+					until = now
+				}
+				t.record(ReleaseOutcome(r, until, now))
+				continue
+			}
 			t.sendOne(ctx, c, sends, sender, renderer, r, log)
-		}(r)
+		}
 	}
+	workers := min(max(conc, 1), len(rs))
+	var wg sync.WaitGroup
+	wg.Add(workers - 1)
+	for range workers - 1 {
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
 	wg.Wait()
 }
 
