@@ -157,8 +157,30 @@ func newOutcomeArgs(o *core.Outcome) (outcomeArgs, error) {
 
 // applyOutcome moves one row under its claim and returns its campaign and
 // address; sql.ErrNoRows when the row is no longer SENDING under the token.
+// The address is read back only when the outcome needs it (a failure's
+// minute line, a suppression), and the campaign only when the outcome does
+// not name it: the common outcome, a SENT of a tick, is one plain write.
 func applyOutcome(ctx context.Context, tx *sql.Tx, o *core.Outcome, a *outcomeArgs) (campaignID int64, email string, err error) {
-	err = tx.QueryRowContext(ctx, `UPDATE recipients SET
+	needEmail := o.Suppress != nil || o.Status == core.RecipientFailed || o.Status == core.RecipientBounced
+	if o.CampaignID != 0 && !needEmail {
+		res, err := tx.ExecContext(ctx, recordOutcomeSQL, outcomeSQLArgs(o, a)...)
+		if err != nil {
+			return 0, "", err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return 0, "", err
+		} else if n == 0 {
+			return 0, "", sql.ErrNoRows
+		}
+		return o.CampaignID, "", nil
+	}
+	err = tx.QueryRowContext(ctx, recordOutcomeSQL+` RETURNING campaign_id, email`, outcomeSQLArgs(o, a)...).Scan(&campaignID, &email)
+	return campaignID, email, err
+}
+
+// recordOutcomeSQL moves one row under its claim (see RecordOutcomes);
+// its arguments are outcomeSQLArgs.
+const recordOutcomeSQL = `UPDATE recipients SET
 			status = ?1, updated_at = ?2, lease_until = NULL, claim_token = NULL,
 			attempts = max(attempts - ?3, 0),
 			sent_at = coalesce(?4, sent_at),
@@ -168,12 +190,12 @@ func applyOutcome(ctx context.Context, tx *sql.Tx, o *core.Outcome, a *outcomeAr
 			last_error_code    = CASE WHEN ?7 THEN ?9  ELSE last_error_code END,
 			last_enhanced_code = CASE WHEN ?7 THEN ?10 ELSE last_enhanced_code END,
 			last_error         = CASE WHEN ?7 THEN ?11 ELSE last_error END
-		WHERE id = ?12 AND claim_token = ?13 AND status = 'SENDING' AND (?14 = 0 OR campaign_id = ?14)
-		RETURNING campaign_id, email`,
-		string(o.Status), a.at, a.refund, a.sentAt, a.providerID, a.nextAt,
+		WHERE id = ?12 AND claim_token = ?13 AND status = 'SENDING' AND (?14 = 0 OR campaign_id = ?14)`
+
+func outcomeSQLArgs(o *core.Outcome, a *outcomeArgs) []any {
+	return []any{string(o.Status), a.at, a.refund, a.sentAt, a.providerID, a.nextAt,
 		a.setError, nullString(string(o.ErrorClass)), a.code, nullString(o.EnhancedCode), nullString(o.Error),
-		o.RecipientID, o.ClaimToken, o.CampaignID).Scan(&campaignID, &email)
-	return campaignID, email, err
+		o.RecipientID, o.ClaimToken, o.CampaignID}
 }
 
 // campaignCounts is what a group moves out of one campaign's sending
