@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/campaignd/campaignd/core"
 )
@@ -95,9 +96,7 @@ func (db *DB) RecordOutcomes(ctx context.Context, os []core.Outcome) ([]error, e
 			}
 		}
 		for _, c := range counters {
-			if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET sending = sending - ?1,
-					sent = sent + ?2, failed = failed + ?3, bounced = bounced + ?4, queued = queued + ?5 WHERE id = ?6`,
-				c.sent+c.failed+c.bounced+c.queued, c.sent, c.failed, c.bounced, c.queued, c.id); err != nil {
+			if err := c.apply(ctx, tx); err != nil {
 				return fmt.Errorf("update counters: %w", err)
 			}
 		}
@@ -198,11 +197,14 @@ func outcomeSQLArgs(o *core.Outcome, a *outcomeArgs) []any {
 		o.RecipientID, o.ClaimToken, o.CampaignID}
 }
 
+// outcomeStatuses are the statuses an outcome moves a row to.
+var outcomeStatuses = [...]core.RecipientStatus{core.RecipientSent, core.RecipientFailed, core.RecipientBounced, core.RecipientQueued}
+
 // campaignCounts is what a group moves out of one campaign's sending
-// counter, by the status it moves to.
+// counter, by the status it moves to (indexed like outcomeStatuses).
 type campaignCounts struct {
-	id                            int64
-	sent, failed, bounced, queued int64
+	id    int64
+	moved [len(outcomeStatuses)]int64
 }
 
 func countOutcome(cs []campaignCounts, id int64, s core.RecipientStatus) []campaignCounts {
@@ -213,18 +215,35 @@ func countOutcome(cs []campaignCounts, id int64, s core.RecipientStatus) []campa
 	if i == len(cs) {
 		cs = append(cs, campaignCounts{id: id})
 	}
-	c := &cs[i]
-	switch s {
-	case core.RecipientSent:
-		c.sent++
-	case core.RecipientFailed:
-		c.failed++
-	case core.RecipientBounced:
-		c.bounced++
-	case core.RecipientQueued:
-		c.queued++
+	for k, st := range outcomeStatuses {
+		if st == s {
+			cs[i].moved[k]++
+		}
 	}
 	return cs
+}
+
+// apply moves the counts in one statement that names only the counters
+// that move.
+func (c *campaignCounts) apply(ctx context.Context, tx *sql.Tx) error {
+	var q strings.Builder
+	q.WriteString("UPDATE campaigns SET sending = sending - ?")
+	args := make([]any, 1, len(c.moved)+2)
+	var total int64
+	for k, n := range c.moved {
+		if n == 0 {
+			continue
+		}
+		col := statsColumn(outcomeStatuses[k])
+		q.WriteString(", " + col + " = " + col + " + ?")
+		args = append(args, n)
+		total += n
+	}
+	args[0] = total
+	q.WriteString(" WHERE id = ?")
+	args = append(args, c.id)
+	_, err := tx.ExecContext(ctx, q.String(), args...)
+	return err
 }
 
 // minuteDelta is what a group adds to one (campaign, minute) row.
