@@ -1070,7 +1070,7 @@ func (r *chaosRun) explainDuplicates(dups []chaosDup) {
 	}
 
 	if rep.Duplicates > rep.DuplicateBound {
-		r.fail("%d duplicates, more than the sum %d of the crashes' in-flight bounds", rep.Duplicates, rep.DuplicateBound)
+		r.fail("%d duplicates, more than the sum %d of the crashes' bounds", rep.Duplicates, rep.DuplicateBound)
 	}
 }
 
