@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -10,8 +11,8 @@ import (
 // so a group costs one fsync instead of one per email.
 const (
 	// OutcomeGroupWait is how long a group stays open for more outcomes
-	// after its first one arrived: short, so an outcome is never held
-	// long, and bounded, so it is durable soon after its send.
+	// after it opened: short, so an outcome is never held long, and
+	// bounded, so it is durable soon after its send.
 	OutcomeGroupWait = 2 * time.Millisecond
 	// OutcomeGroupSize is the most outcomes one group holds: a tick's
 	// hard batch ceiling, so a tick's outcomes never need more than one
@@ -23,11 +24,15 @@ const (
 )
 
 // outcomeCommitter writes the outcomes handed to it in groups through
-// Store.RecordOutcomes, from one goroutine. A group closes when it holds
-// size outcomes, when wait has passed since its first one, or at close;
-// whatever is already queued when a group opens joins it without waiting.
-// Each group's results go to report, in the committer's goroutine, before
-// the next group is written.
+// Store.RecordOutcomes, from one goroutine. A group opens when an outcome
+// waits (or when outcomes arrived while the previous group was being
+// written) and closes when it holds size outcomes, when wait has passed
+// since it opened, or at Close. Each group's results go to report, in the
+// committer's goroutine, before the next group is written.
+//
+// Outcomes wait in a queue under a mutex rather than in a channel: the
+// committer is woken when a group opens, fills or must close, not once per
+// outcome (one hand-off per group, not per message).
 //
 // An outcome handed over but not yet committed when the process dies is
 // in doubt like any SENDING row: its lease expires and the in_doubt policy
@@ -39,30 +44,59 @@ type outcomeCommitter struct {
 	size   int
 	report func(group []Outcome, results []error, err error)
 
-	in   chan Outcome
-	done chan struct{}
+	mu     sync.Mutex
+	queue  []Outcome
+	closed bool
+	wake   chan struct{} // one pending signal at most
+	done   chan struct{}
 }
 
-// startOutcomeCommitter starts a committer for one tick. Add never blocks
-// while at most capacity outcomes are waiting; report is called once per
-// group with the store's answer (results, one per outcome, or the
-// transaction's error).
+// startOutcomeCommitter starts a committer for one tick; capacity is how
+// many outcomes it expects at most (the tick's batch), to size its queue.
+// report is called once per group with the store's answer (results, one
+// per outcome, or the transaction's error).
 func startOutcomeCommitter(ctx context.Context, store Store, wait time.Duration, size, capacity int,
 	report func(group []Outcome, results []error, err error)) *outcomeCommitter {
 	c := &outcomeCommitter{store: store, ctx: context.WithoutCancel(ctx), wait: wait, size: max(size, 1),
-		report: report, in: make(chan Outcome, max(capacity, 1)), done: make(chan struct{})}
+		report: report, queue: make([]Outcome, 0, max(capacity, 1)), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go c.loop()
 	return c
 }
 
-// Add hands o over to be committed with its group. Not after Close.
-func (c *outcomeCommitter) Add(o Outcome) { c.in <- o }
+// Add hands o over to be committed with its group; it never blocks. Not
+// after Close.
+func (c *outcomeCommitter) Add(o Outcome) {
+	c.mu.Lock()
+	c.queue = append(c.queue, o)
+	n := len(c.queue)
+	c.mu.Unlock()
+	if n == 1 || n >= c.size {
+		c.signal()
+	}
+}
 
 // Close commits what was handed over and returns once every group is
 // committed (or failed) and reported.
 func (c *outcomeCommitter) Close() {
-	close(c.in)
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.signal()
 	<-c.done
+}
+
+func (c *outcomeCommitter) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default: // a signal is pending: the committer looks at the queue anyway
+	}
+}
+
+// state returns how many outcomes wait and whether the committer is closed.
+func (c *outcomeCommitter) state() (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue), c.closed
 }
 
 func (c *outcomeCommitter) loop() {
@@ -71,53 +105,37 @@ func (c *outcomeCommitter) loop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		o, ok := <-c.in
-		if !ok {
-			return
-		}
-		group = append(group[:0], o)
-		open := c.fill(&group, timer)
-		c.commit(group)
-		if !open {
-			return
-		}
-	}
-}
-
-// fill adds to group what is queued, waiting up to c.wait for more while
-// it is not full; false when the input is closed (the tick is done: no
-// reason to wait).
-func (c *outcomeCommitter) fill(group *[]Outcome, timer *time.Timer) bool {
-	var expired <-chan time.Time
-	for len(*group) < c.size {
-		select {
-		case o, ok := <-c.in:
-			if !ok {
-				return false
+		n, closed := c.state()
+		if n == 0 {
+			if closed {
+				return
 			}
-			*group = append(*group, o)
+			<-c.wake
 			continue
-		default:
 		}
-		if c.wait <= 0 {
-			return true
-		}
-		if expired == nil {
+		// A group is open: let it fill for at most c.wait.
+		if n < c.size && !closed && c.wait > 0 {
 			timer.Reset(c.wait)
-			defer timer.Stop()
-			expired = timer.C
-		}
-		select {
-		case o, ok := <-c.in:
-			if !ok {
-				return false
+		fill:
+			for {
+				select {
+				case <-timer.C:
+					break fill
+				case <-c.wake:
+					if n, closed := c.state(); n >= c.size || closed {
+						timer.Stop()
+						break fill
+					}
+				}
 			}
-			*group = append(*group, o)
-		case <-expired:
-			return true
 		}
+		c.mu.Lock()
+		k := min(len(c.queue), c.size)
+		group = append(group[:0], c.queue[:k]...)
+		c.queue = c.queue[:copy(c.queue, c.queue[k:])]
+		c.mu.Unlock()
+		c.commit(group)
 	}
-	return true
 }
 
 func (c *outcomeCommitter) commit(group []Outcome) {
