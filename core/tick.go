@@ -91,8 +91,10 @@ type QueueSummary struct {
 
 // Tick runs one tick (the design's "tick"): recover expired leases, share
 // the batch budget across due campaigns, claim, render, send with each
-// campaign's concurrency, record every outcome as it arrives, complete
-// finished campaigns and leave a tick record.
+// campaign's concurrency, record every outcome as it arrives (those that
+// arrive close together in one transaction, see outcomeCommitter; all
+// committed before Tick returns), complete finished campaigns and leave a
+// tick record.
 //
 // Ticks lock campaigns, not the engine: a tick holds each campaign it works
 // on (in process, and through the CampaignLocker when there is one), so
