@@ -53,7 +53,7 @@ func ParseRetryClass(s string) (ErrorClass, error) {
 }
 
 // Outcome is one recipient's change as a store applies it with
-// Store.RecordOutcome: in one transaction, only while the row is still
+// Store.RecordOutcomes: in one transaction with its group, only while the row is still
 // SENDING under ClaimToken (and in CampaignID when it is not 0); the lease
 // and token are cleared and the campaign's counters move from sending to
 // Status.

@@ -82,14 +82,14 @@ func (p *fakeProvider) Sender(_ context.Context, name string) (sdk.Sender, error
 func (p *fakeProvider) Has(name string) bool { _, ok := p.senders[name]; return ok }
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	db     *sqlite.DB
 	eng    *core.Engine
 	prov   *fakeProvider
 	sender *fakeSender
 }
 
-func newHarness(t *testing.T, mut func(*core.Limits)) *harness {
+func newHarness(t testing.TB, mut func(*core.Limits)) *harness {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {

@@ -54,7 +54,12 @@ type Renderer struct {
 type pooledSet struct {
 	templateSet
 	cur *renderRun
+	w   budgetWriter // reused by the set's renders: its buffer keeps its size
 }
+
+// maxPooledBuffer is the largest render buffer a pooled set keeps: one
+// unusually large message must not pin its size for the daemon's life.
+const maxPooledBuffer = 64 << 10
 
 // RenderOption customises a Renderer.
 type RenderOption func(*Renderer)
@@ -295,7 +300,17 @@ func (r *Renderer) executeSet(run *renderRun, data *RenderData) ([3]string, erro
 	}
 	defer r.give(set)
 	set.cur = run
-	w := &budgetWriter{run: run, max: r.budget.MaxBytes}
+	w := &set.w
+	w.buf.Reset()
+	w.run, w.n, w.max = run, 0, r.budget.MaxBytes
+	defer func() {
+		w.run = nil
+		if w.buf.Cap() > maxPooledBuffer {
+			w.buf = bytes.Buffer{}
+		}
+	}()
+	// Boxed once for the three templates, not once for each.
+	var d any = *data
 	type executor interface {
 		Execute(io.Writer, any) error
 	}
@@ -307,7 +322,7 @@ func (r *Renderer) executeSet(run *renderRun, data *RenderData) ([3]string, erro
 		if t.src == "" {
 			continue
 		}
-		if err := t.ex.Execute(w, *data); err != nil {
+		if err := t.ex.Execute(w, d); err != nil {
 			return parts, renderError(t.name, err, r.budget)
 		}
 		parts[i] = w.buf.String()

@@ -88,11 +88,15 @@ type Store interface {
 	// first: ORDER BY next_attempt_at, id) to SENDING with the lease and
 	// token, attempts+1, in one statement, and returns them.
 	Claim(ctx context.Context, campaignID int64, n int, token string, leaseUntil, now time.Time) ([]*Recipient, error)
-	// RecordOutcome applies one outcome in its own short transaction, only
-	// if the row is still SENDING under the outcome's claim token;
-	// otherwise it changes nothing and returns ECONFLICT (the lease was
-	// taken over).
-	RecordOutcome(ctx context.Context, o Outcome) error
+	// RecordOutcomes applies a group of outcomes in one transaction (one
+	// commit: the tick's group commit). Each applies only if its row is
+	// still SENDING under the outcome's claim token; otherwise it changes
+	// nothing and its result is ECONFLICT (the lease was taken over) while
+	// the others apply. The results are one per outcome, in order (nil:
+	// recorded; EINVALID: not an outcome a store can apply). A non-nil
+	// error means the transaction failed and nothing of the group was
+	// recorded: its rows stay SENDING under their leases.
+	RecordOutcomes(ctx context.Context, os []Outcome) ([]error, error)
 	// CompleteCampaigns marks COMPLETED every SENDING campaign with no
 	// PENDING, QUEUED or SENDING recipient left, and returns their ids.
 	CompleteCampaigns(ctx context.Context, now time.Time) ([]int64, error)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/campaignd/campaignd/sdk"
@@ -90,8 +91,10 @@ type QueueSummary struct {
 
 // Tick runs one tick (the design's "tick"): recover expired leases, share
 // the batch budget across due campaigns, claim, render, send with each
-// campaign's concurrency, record every outcome as it arrives, complete
-// finished campaigns and leave a tick record.
+// campaign's concurrency, record every outcome as it arrives (those that
+// arrive close together in one transaction, see outcomeCommitter; all
+// committed before Tick returns), complete finished campaigns and leave a
+// tick record.
 //
 // Ticks lock campaigns, not the engine: a tick holds each campaign it works
 // on (in process, and through the CampaignLocker when there is one), so
@@ -186,8 +189,13 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger, campaigns ...int
 		return skippedTick(), nil // every due campaign is another tick's
 	}
 	if len(due) > 0 {
-		if err := t.run(ctx, due); err != nil {
-			t.errs = append(t.errs, err.Error())
+		// Every outcome is committed before the tick goes on: Close waits
+		// for the last group.
+		t.commits = startOutcomeCommitter(ctx, e.store, OutcomeGroupWait, OutcomeGroupSize, lim.BatchSize, t.recorded)
+		err := t.run(ctx, due)
+		t.commits.Close()
+		if err != nil {
+			t.addErr(err.Error())
 			t.storeFailed(err)
 		}
 	}
@@ -347,6 +355,9 @@ type tickRun struct {
 	// never holds a shutdown.
 	renderCtx context.Context
 
+	// commits writes the tick's outcomes in groups (group commit).
+	commits *outcomeCommitter
+
 	mu       sync.Mutex
 	res      *TickResult
 	released int
@@ -481,14 +492,14 @@ func (t *tickRun) sendCampaign(ctx context.Context, c *Campaign, rs []*Recipient
 			t.pause(ctx, c, log, se)
 		}
 		for _, r := range rs {
-			t.record(ctx, UnavailableOutcome(r, err, t.lim, t.e.now()), r)
+			t.record(UnavailableOutcome(r, err, t.lim, t.e.now()))
 		}
 		return
 	}
 	renderer, err := t.e.newRenderer(c, t.lim)
 	if err != nil {
 		for _, r := range rs {
-			t.record(ctx, TemplateOutcome(r, err, t.e.now()), r)
+			t.record(TemplateOutcome(r, err, t.e.now()))
 		}
 		return
 	}
@@ -496,25 +507,39 @@ func (t *tickRun) sendCampaign(ctx context.Context, c *Campaign, rs []*Recipient
 	if info, err := sender.Info(ctx); err == nil && info.MaxConcurrency > 0 && info.MaxConcurrency < conc {
 		conc = info.MaxConcurrency
 	}
-	sem := make(chan struct{}, max(conc, 1))
-	var wg sync.WaitGroup
-	for _, r := range rs {
-		sem <- struct{}{}
-		if until, held := t.held(c.Sender); held || t.e.draining.Load() || ctx.Err() != nil {
-			<-sem
-			now := t.e.now()
-			if until.IsZero() {
-				until = now
+	// A window of conc workers, each taking the next recipient as its
+	// send ends: at most conc in flight, without a goroutine and a
+	// semaphore hand-off per message. A throttled or misconfigured sender,
+	// a drain or the tick's end hands the rest back unsent.
+	var next atomic.Int64
+	work := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(rs) {
+				return
 			}
-			t.record(ctx, ReleaseOutcome(r, until, now), r)
-			continue
-		}
-		wg.Add(1)
-		go func(r *Recipient) {
-			defer func() { <-sem; wg.Done() }()
+			r := rs[i]
+			if until, held := t.held(c.Sender); held || t.e.draining.Load() || ctx.Err() != nil {
+				now := t.e.now()
+				if until.IsZero() {
+					until = now
+				}
+				t.record(ReleaseOutcome(r, until, now))
+				continue
+			}
 			t.sendOne(ctx, c, sends, sender, renderer, r, log)
-		}(r)
+		}
 	}
+	workers := min(max(conc, 1), len(rs))
+	var wg sync.WaitGroup
+	wg.Add(workers - 1)
+	for range workers - 1 {
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
 	wg.Wait()
 }
 
@@ -537,7 +562,7 @@ func (t *tickRun) dropSuppressed(ctx context.Context, c *Campaign, rs []*Recipie
 		t.addErr(fmt.Sprintf("campaign %d: suppression check: %v", c.ID, err))
 		for _, r := range rs {
 			now := t.e.now()
-			t.record(ctx, ReleaseOutcome(r, now, now), r)
+			t.record(ReleaseOutcome(r, now, now))
 		}
 		return nil
 	}
@@ -547,7 +572,7 @@ func (t *tickRun) dropSuppressed(ctx context.Context, c *Campaign, rs []*Recipie
 	keep := rs[:0:0]
 	for _, r := range rs {
 		if listed[r.Email] {
-			t.record(ctx, SuppressedOutcome(r, t.e.now()), r)
+			t.record(SuppressedOutcome(r, t.e.now()))
 			continue
 		}
 		keep = append(keep, r)
@@ -565,10 +590,10 @@ func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sends *campaignSends
 			// The tick ended mid-render (deadline, shutdown): not the
 			// recipient's fault, it goes back unsent.
 			now := t.e.now()
-			t.record(ctx, ReleaseOutcome(r, now, now), r)
+			t.record(ReleaseOutcome(r, now, now))
 			return
 		}
-		t.record(ctx, TemplateOutcome(r, err, t.e.now()), r)
+		t.record(TemplateOutcome(r, err, t.e.now()))
 		return
 	}
 	receipt, err := sender.Send(ctx, msg)
@@ -589,25 +614,45 @@ func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sends *campaignSends
 		t.hold(c.Sender, o.NextAttemptAt)
 		t.pause(ctx, c, log, sdk.AsError(err))
 	}
-	t.record(ctx, o, r)
+	t.record(o)
 }
 
-// record writes an outcome in its own transaction, even after the tick's
-// deadline: a send that happened must be recorded.
-func (t *tickRun) record(ctx context.Context, o Outcome, r *Recipient) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
-	err := t.e.store.RecordOutcome(rctx, o)
+// record hands an outcome to the tick's committer, which writes it with
+// the outcomes that arrive close to it (even after the tick's deadline: a
+// send that happened must be recorded). It does not wait for the commit:
+// the send's slot in the campaign's window is free again at once, and the
+// tick waits for every commit before it returns.
+func (t *tickRun) record(o Outcome) { t.commits.Add(o) }
+
+// recorded takes a group's results from the committer: counts what was
+// recorded, and remembers a failed transaction as the tick's store error
+// (the group's rows stay SENDING under their leases, for recovery).
+func (t *tickRun) recorded(group []Outcome, results []error, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err != nil {
+		t.e.log.Error("record outcomes", "count", len(group), "error", err)
+		t.errs = append(t.errs, fmt.Sprintf("record outcomes of %d recipients: %v", len(group), err))
+		if t.storeErr == nil {
+			t.storeErr = fmt.Errorf("record outcomes of %d recipients: %w", len(group), err)
+		}
+		return
+	}
+	for i, o := range group {
+		t.recordedOne(o, results[i])
+	}
+}
+
+// recordedOne counts one outcome of a committed group; under t.mu.
+func (t *tickRun) recordedOne(o Outcome, err error) {
+	if err != nil {
 		if ErrorCode(err) == ECONFLICT {
-			t.e.log.Warn("outcome not recorded: lease taken over", "recipient", r.ID, "status", o.Status)
+			t.e.log.Warn("outcome not recorded: lease taken over", "recipient", o.RecipientID, "status", o.Status)
 		} else {
-			t.e.log.Error("record outcome", "recipient", r.ID, "status", o.Status, "error", err)
-			t.errs = append(t.errs, fmt.Sprintf("record outcome of recipient %d: %v", r.ID, err))
+			t.e.log.Error("record outcome", "recipient", o.RecipientID, "status", o.Status, "error", err)
+			t.errs = append(t.errs, fmt.Sprintf("record outcome of recipient %d: %v", o.RecipientID, err))
 			if t.storeErr == nil {
-				t.storeErr = fmt.Errorf("record outcome of recipient %d: %w", r.ID, err)
+				t.storeErr = fmt.Errorf("record outcome of recipient %d: %w", o.RecipientID, err)
 			}
 		}
 		return
@@ -634,10 +679,10 @@ func (t *tickRun) record(ctx context.Context, o Outcome, r *Recipient) {
 		kind = OutcomeRetried
 	}
 	var sender string
-	if s := t.sends[r.CampaignID]; s != nil {
+	if s := t.sends[o.CampaignID]; s != nil {
 		sender = s.campaign.Sender
 	}
-	t.e.obs().Outcome(r.CampaignID, sender, kind)
+	t.e.obs().Outcome(o.CampaignID, sender, kind)
 }
 
 // timeLeft is what remains of the tick's time: 0 once its context has

@@ -120,3 +120,89 @@ func TestRecordOutcomeStaleTokenChangesNothing(t *testing.T) {
 	}
 	CheckCounters(t, db)
 }
+
+// A group of outcomes goes in one transaction: across campaigns and
+// minutes the counters and the minute rows add up as if each had its own,
+// a stale claim and an invalid outcome are refused alone, and the others
+// apply.
+func TestRecordOutcomes(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	a := MustSending(t, db, 4)
+	b := MustCampaign(t, db, "second")
+	MustInsert(t, db, b.ID, Inputs(0, 3))
+	MustStatus(t, db, b.ID, core.CampaignDraft, core.CampaignActive)
+	if _, err := db.Execute(ctx, b.ID, "test", t0); err != nil {
+		t.Fatal(err)
+	}
+	ra, err := db.Claim(ctx, a.ID, 4, "tok-a", t0.Add(time.Minute), t0)
+	if err != nil || len(ra) != 4 {
+		t.Fatal(ra, err)
+	}
+	rb, err := db.Claim(ctx, b.ID, 3, "tok-b", t0.Add(time.Minute), t0)
+	if err != nil || len(rb) != 3 {
+		t.Fatal(rb, err)
+	}
+	at, later := t0.Add(10*time.Second), t0.Add(90*time.Second) // two minutes
+	group := []core.Outcome{
+		{RecipientID: ra[0].ID, CampaignID: a.ID, ClaimToken: "tok-a", Status: core.RecipientSent, ProviderID: "p", At: at},
+		{RecipientID: rb[0].ID, CampaignID: b.ID, ClaimToken: "tok-b", Status: core.RecipientFailed, ErrorClass: "permanent", Error: "first", At: at},
+		{RecipientID: ra[1].ID, CampaignID: a.ID, ClaimToken: "stale", Status: core.RecipientSent, ProviderID: "p", At: at},
+		{RecipientID: rb[1].ID, CampaignID: b.ID, ClaimToken: "tok-b", Status: core.RecipientBounced, ErrorClass: "bounced", Error: "second",
+			Suppress: &core.Suppression{Reason: "5.1.1"}, At: at},
+		{RecipientID: ra[2].ID, CampaignID: a.ID, ClaimToken: "tok-a", Status: core.RecipientSending, At: at},
+		{RecipientID: ra[3].ID, CampaignID: a.ID, ClaimToken: "tok-a", Status: core.RecipientQueued, ErrorClass: "transient", Error: "later", At: later},
+		{RecipientID: rb[2].ID, CampaignID: b.ID, ClaimToken: "tok-b", Status: core.RecipientSent, ProviderID: "p", At: later},
+	}
+	res, err := db.RecordOutcomes(ctx, group)
+	if err != nil || len(res) != len(group) {
+		t.Fatalf("record outcomes: %v, %v", res, err)
+	}
+	for i, want := range []string{"", "", core.ECONFLICT, "", core.EINVALID, "", ""} {
+		if want == "" && res[i] != nil || want != "" && Code(res[i]) != want {
+			t.Errorf("outcome %d: %v, want %q", i, res[i], want)
+		}
+	}
+	sa, _ := db.Campaign(ctx, a.ID)
+	if want := (core.Stats{Total: 4, Sending: 2, Sent: 1, Queued: 1}); sa.Stats != want {
+		t.Errorf("campaign a: %+v, want %+v", sa.Stats, want)
+	}
+	sb, _ := db.Campaign(ctx, b.ID)
+	if want := (core.Stats{Total: 3, Sent: 1, Failed: 1, Bounced: 1}); sb.Stats != want {
+		t.Errorf("campaign b: %+v, want %+v", sb.Stats, want)
+	}
+	if sup, _ := db.Suppressions(ctx, 0); len(sup) != 1 || sup[0].Email != rb[1].Email {
+		t.Errorf("suppressions %+v, want the bounced address", sup)
+	}
+	CheckCounters(t, db)
+	for _, id := range []int64{a.ID, b.ID} {
+		if rep := verify(t, db, id); !rep.OK() {
+			t.Errorf("verify campaign %d: %+v", id, rep.Violations)
+		}
+	}
+}
+
+// A group whose transaction fails records none of it: every row stays
+// SENDING under its lease, for recovery.
+func TestRecordOutcomesFailedTransaction(t *testing.T) {
+	db := MustOpen(t)
+	c := MustSending(t, db, 3)
+	rs, err := db.Claim(context.Background(), c.ID, 3, "tok", t0.Add(time.Minute), t0)
+	if err != nil || len(rs) != 3 {
+		t.Fatal(rs, err)
+	}
+	group := make([]core.Outcome, len(rs))
+	for i, r := range rs {
+		group[i] = core.Outcome{RecipientID: r.ID, ClaimToken: "tok", Status: core.RecipientSent, At: t0}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if res, err := db.RecordOutcomes(ctx, group); err == nil || res != nil {
+		t.Fatalf("record outcomes under an ended context: %v, %v; want the transaction's error and no results", res, err)
+	}
+	st, _ := db.Campaign(context.Background(), c.ID)
+	if st.Stats.Sending != 3 || st.Stats.Sent != 0 {
+		t.Fatalf("stats %+v, want all 3 still SENDING", st.Stats)
+	}
+	CheckCounters(t, db)
+}
