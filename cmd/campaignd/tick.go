@@ -136,7 +136,7 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CAMPAIGN\tNAME\tQUEUED, HELD\tIN FLIGHT")
 		for _, q := range paused {
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\n", q.CampaignID, q.CampaignName, q.Held, q.InFlight)
+			fprintf(tw, "%d\t%s\t%d\t%d\n", q.CampaignID, q.CampaignName, q.Held, q.InFlight)
 		}
 		tw.Flush()
 	})
