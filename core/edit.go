@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/campaignd/campaignd/sdk"
@@ -155,6 +156,12 @@ func checkHeaderLines(headers []sdk.Header) error {
 // it, including retries of recipients that failed before it. EINVALID for
 // an empty edit or a bad field; ECONFLICT from any other state, naming it
 // and what to do (see Refused); ENOTFOUND for an unknown campaign.
+//
+// An edit whose templates reference attributes they did not before is
+// ECONFLICT while a PENDING or QUEUED recipient lacks one of the new ones,
+// unless ctx carries WithAllowMissingAttrs: activate and execute check
+// PENDING rows only, so a campaign paused while SENDING would otherwise
+// render the new attribute empty for every queued recipient after resume.
 func (e *Engine) EditCampaign(ctx context.Context, id int64, edit CampaignEdit) (*Campaign, error) {
 	c, err := e.store.Campaign(ctx, id)
 	if err != nil {
@@ -170,6 +177,17 @@ func (e *Engine) EditCampaign(ctx context.Context, id int64, edit CampaignEdit) 
 	edit.apply(&spec)
 	refs, err := e.checkSpec(&spec)
 	if err != nil {
+		return nil, err
+	}
+	var added []string
+	before := e.templateAttrs(c)
+	for _, a := range refs.Attrs {
+		if !slices.Contains(before, a) {
+			added = append(added, a)
+		}
+	}
+	if err := e.refuseMissingAttrs(ctx, id, ActionEdit, added, []RecipientStatus{RecipientPending, RecipientQueued},
+		fmt.Sprintf("repeat the edit with --allow-missing-attrs (`campaignd campaign edit %d ... --allow-missing-attrs`)", id)); err != nil {
 		return nil, err
 	}
 	c.setSpec(spec)

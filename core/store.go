@@ -62,10 +62,11 @@ type Store interface {
 	// RecipientByEmail returns a campaign's recipient by its normalised
 	// address; ENOTFOUND when the campaign has none.
 	RecipientByEmail(ctx context.Context, campaignID int64, email string) (*Recipient, error)
-	// MissingAttrs counts a campaign's PENDING recipients that lack at
-	// least one of attrs, with the first such recipient as the example:
-	// a scan of the campaign's rows, for activate and execute only.
-	MissingAttrs(ctx context.Context, campaignID int64, attrs []string) (*MissingAttrs, error)
+	// MissingAttrs counts a campaign's recipients in one of statuses that
+	// lack at least one of attrs, with the first such recipient as the
+	// example: a scan of the campaign's rows, for activate, execute and
+	// edit only.
+	MissingAttrs(ctx context.Context, campaignID int64, attrs []string, statuses []RecipientStatus) (*MissingAttrs, error)
 
 	// Execute, in one transaction, moves every PENDING recipient of an ACTIVE
 	// campaign to QUEUED (queued_at = next_attempt_at = now) in one

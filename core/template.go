@@ -130,9 +130,9 @@ func CheckTemplates(spec CampaignSpec, opts TemplateCheckOptions) (TemplateRefs,
 // allowMissingAttrsKey carries an operator's --allow-missing-attrs.
 type allowMissingAttrsKey struct{}
 
-// WithAllowMissingAttrs returns a context that lets activate and execute
-// proceed while recipients lack attributes the templates reference (they
-// render empty). It is the operator's explicit choice for one request;
+// WithAllowMissingAttrs returns a context that lets activate, execute and
+// edit proceed while recipients lack attributes the templates reference
+// (they render empty). It is the operator's explicit choice for one request;
 // the control client carries it as the allow_missing_attrs parameter.
 func WithAllowMissingAttrs(ctx context.Context) context.Context {
 	return context.WithValue(ctx, allowMissingAttrsKey{}, true)
@@ -549,13 +549,22 @@ func (e *Engine) templateAttrs(c *Campaign) []string {
 // for it. The operator imports the attributes, or passes
 // --allow-missing-attrs (WithAllowMissingAttrs) to render them empty.
 func (e *Engine) checkMissingAttrs(ctx context.Context, c *Campaign, a Action) error {
-	attrs := e.templateAttrs(c)
+	return e.refuseMissingAttrs(ctx, c.ID, a, e.templateAttrs(c), []RecipientStatus{RecipientPending},
+		fmt.Sprintf("run `campaignd campaign %s %d --allow-missing-attrs`", a, c.ID))
+}
+
+// refuseMissingAttrs is the missing-attribute check of action a on
+// campaign id: ECONFLICT while a recipient in one of statuses lacks one of
+// attrs, saying to import them or to do as escape says (the action again
+// with --allow-missing-attrs) to render them empty. Nothing to check, or
+// WithAllowMissingAttrs in ctx, passes.
+func (e *Engine) refuseMissingAttrs(ctx context.Context, id int64, a Action, attrs []string, statuses []RecipientStatus, escape string) error {
 	if len(attrs) == 0 || AllowMissingAttrs(ctx) {
 		return nil
 	}
-	m, err := e.store.MissingAttrs(ctx, c.ID, attrs)
+	m, err := e.store.MissingAttrs(ctx, id, attrs, statuses)
 	if err != nil {
-		return fmt.Errorf("%s campaign %d: %w", a, c.ID, err)
+		return fmt.Errorf("%s campaign %d: %w", a, id, err)
 	}
 	if m.Count == 0 {
 		return nil
@@ -565,8 +574,8 @@ func (e *Engine) checkMissingAttrs(ctx context.Context, c *Campaign, a Action) e
 		who = "1 recipient lacks"
 	}
 	return Errorf(ECONFLICT, "cannot %s campaign %d: %s attributes its templates use (%s), e.g. %s lacks %s: "+
-		"import them again with those columns, or run `campaignd campaign %s %d --allow-missing-attrs` to render them empty",
-		a, c.ID, who, strings.Join(attrs, ", "), m.Example, strings.Join(m.Attrs, ", "), a, c.ID)
+		"import them again with those columns, or %s to render them empty",
+		a, id, who, strings.Join(attrs, ", "), m.Example, strings.Join(m.Attrs, ", "), escape)
 }
 
 // location is "name:line:column" of node n of tr, the column counted

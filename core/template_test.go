@@ -283,3 +283,49 @@ func TestLimitsRenderBudget(t *testing.T) {
 		}
 	}
 }
+
+// Pause, edit, resume: an edit that references a new attribute is checked
+// against the PENDING and QUEUED recipients (activate and execute, which
+// check PENDING only, are behind a campaign paused while SENDING), refused
+// unless WithAllowMissingAttrs; an edit that adds no attribute is not.
+func TestMissingAttrsRefuseEditOfPausedCampaign(t *testing.T) {
+	h := newHarness(t, nil)
+	c, err := h.eng.CreateCampaign(ctx, core.CampaignSpec{Name: "t", Sender: "fake", From: "a@example.org",
+		Subject: "For {{.Attr.city}}", Text: "Hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	csv := "email,city\na@example.org,Oslo\nb@example.org,Rome\n"
+	if _, err := h.eng.ImportRecipients(ctx, c.ID, core.FormatCSV, strings.NewReader(csv)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.ChangeCampaign(ctx, c.ID, core.ActionActivate); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.Execute(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.ChangeCampaign(ctx, c.ID, core.ActionPause); err != nil {
+		t.Fatal(err)
+	}
+	text := "Your coupon: {{.Attr.coupon}}"
+	_, err = h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{Text: &text})
+	if core.ErrorCode(err) != core.ECONFLICT || !strings.Contains(err.Error(), "cannot edit campaign") ||
+		!strings.Contains(err.Error(), "2 recipients lack") || !strings.Contains(err.Error(), "(coupon)") ||
+		!strings.Contains(err.Error(), "--allow-missing-attrs") {
+		t.Fatalf("edit adding {{.Attr.coupon}} to a paused campaign with queued recipients: %v", err)
+	}
+	if got, _ := h.eng.Campaign(ctx, c.ID); got.Text != "Hi" {
+		t.Fatalf("a refused edit changed the text to %q", got.Text)
+	}
+	subject := "Still {{.Attr.city}}"
+	if _, err := h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{Subject: &subject}); err != nil {
+		t.Fatalf("an edit adding no attribute: %v", err)
+	}
+	if _, err := h.eng.EditCampaign(core.WithAllowMissingAttrs(ctx), c.ID, core.CampaignEdit{Text: &text}); err != nil {
+		t.Fatalf("edit with WithAllowMissingAttrs: %v", err)
+	}
+	if got, _ := h.eng.Campaign(ctx, c.ID); !slices.Contains(got.TemplateAttrs, "coupon") {
+		t.Fatalf("template attrs after the edit: %v", got.TemplateAttrs)
+	}
+}

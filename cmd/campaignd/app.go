@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/core/control"
@@ -160,6 +161,29 @@ const (
 // errLockBusy reports that a standalone tick found the lock held.
 var errLockBusy = errors.New("database lock held elsewhere")
 
+// daemonNote begins the daemon's lock note (after "pid N: "): how a
+// standalone tick tells the daemon from a command holding the lock.
+const daemonNote = "campaignd serve"
+
+// daemonWait is how long a tick blocked by the daemon's lock waits for its
+// socket to answer: the daemon takes the lock before it listens.
+const daemonWait = time.Second
+
+// daemonUnreachableError is a standalone tick that found the database held
+// by the daemon (campaignd serve) while no daemon answered on the socket
+// it tried: its configuration points elsewhere than the daemon's (a
+// --db, or another socket). Not a busy tick to skip quietly: with the
+// daemon's own ticking off, nothing would ever send, so cron must hear it.
+type daemonUnreachableError struct {
+	socket string // the socket the tick tried
+	holder string // the lock's message, naming the daemon's note
+}
+
+func (e *daemonUnreachableError) Error() string {
+	return fmt.Sprintf("tick not run: the daemon holds the database (%s) but did not answer on socket %s: "+
+		"run the tick with the daemon's configuration (its socket setting)", e.holder, e.socket)
+}
+
 // session is a Service plus what must be released after the command.
 type session struct {
 	core.Service
@@ -204,7 +228,14 @@ func (a *app) open(ctx context.Context, acc access, holder string) (*session, er
 		if err != nil {
 			if acc == tickAccess && errors.Is(err, sqlite.ErrLocked) {
 				// The message names the holder (from the lock file's note).
-				return nil, fmt.Errorf("%w: %s", errLockBusy, core.ErrorMessage(err))
+				msg := core.ErrorMessage(err)
+				if !strings.Contains(msg, ": "+daemonNote) {
+					return nil, fmt.Errorf("%w: %s", errLockBusy, msg)
+				}
+				if s, ok := awaitDaemon(ctx, client); ok {
+					return s, nil
+				}
+				return nil, &daemonUnreachableError{socket: cfg.socketPath(), holder: msg}
 			}
 			return nil, err
 		}
@@ -231,6 +262,20 @@ func (a *app) open(ctx context.Context, acc access, holder string) (*session, er
 			lock.Release()
 		}
 	}}, nil
+}
+
+// awaitDaemon polls client for up to daemonWait: a daemon that holds the
+// lock but does not answer yet may be starting. It returns the daemon's
+// session once it answers.
+func awaitDaemon(ctx context.Context, client *control.Client) (*session, bool) {
+	deadline := time.Now().Add(daemonWait)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+		if _, err := client.Status(ctx); err == nil {
+			return &session{Service: client}, true
+		}
+	}
+	return nil, false
 }
 
 // local is the engine on the database with its plugins: what the daemon

@@ -373,7 +373,8 @@ func (a *app) campaignEdit(ctx context.Context, args []string) error {
 	var f campaignFlags
 	f.register(fs)
 	clearHeaders := fs.Bool("clear-headers", false, "remove every extra header")
-	const usage = "campaign edit ID [--name N] [--subject TPL] [--text-file F] [--html-file F] [--from ADDR] ... (only the flags given change)"
+	allowMissing := allowMissingAttrsFlag(fs)
+	const usage = "campaign edit ID [--name N] [--subject TPL] [--text-file F] [--html-file F] [--from ADDR] ... [--allow-missing-attrs] (only the flags given change)"
 	id, err := a.campaignID(fs, args, usage)
 	if err != nil {
 		return err
@@ -408,6 +409,9 @@ func (a *app) campaignEdit(ctx context.Context, args []string) error {
 	}
 	if given["batch-size"] {
 		edit.BatchSize = &spec.BatchSize
+	}
+	if *allowMissing {
+		ctx = core.WithAllowMissingAttrs(ctx)
 	}
 	s, err := a.open(ctx, writeAccess, "campaign edit")
 	if err != nil {
@@ -540,7 +544,8 @@ func (a *app) campaignTest(ctx context.Context, args []string) error {
 	return nil
 }
 
-// allowMissingAttrsFlag is activate's and execute's --allow-missing-attrs.
+// allowMissingAttrsFlag is activate's, execute's and edit's
+// --allow-missing-attrs.
 func allowMissingAttrsFlag(fs *flag.FlagSet) *bool {
 	return fs.Bool("allow-missing-attrs", false,
 		"proceed although recipients lack attributes the templates use: they render empty")

@@ -1292,14 +1292,19 @@ func TestStandaloneWhileDaemonRuns(t *testing.T) {
 		t.Errorf("standalone read beside the daemon: %+v", cs)
 	}
 	wantStats(t, e, id, core.Stats{Total: 1, Queued: 1})
-	// A standalone tick finds the lock busy: skipped, exit 0.
+	// A standalone tick finds the daemon holding the lock while its socket
+	// does not answer: skipped, but a problem cron must hear (with the
+	// daemon's ticking off this cron line would never send), exit 3, one
+	// line naming the socket it tried and the daemon.
+	r = e.Run(append(other, "--json", "tick")...)
 	var tr core.TickResult
-	e.MustJSON(&tr, append(other, "tick")...)
-	if !tr.Skipped {
-		t.Errorf("standalone tick beside the daemon was not skipped")
+	if err := json.Unmarshal([]byte(r.Stdout), &tr); err != nil || r.Code != 3 || !tr.Skipped || len(tr.Problems) != 1 {
+		t.Errorf("--json standalone tick beside an unreachable daemon: want skipped with one problem, exit 3: %v\n%s", err, r)
 	}
-	if r := e.Run(append(other, "tick")...); r.Code != 0 || r.Stdout != "" || r.Stderr != "" {
-		t.Errorf("a skipped tick should be silent and exit 0 (cron): %s", r)
+	r = e.Run(append(other, "tick")...)
+	if r.Code != 3 || r.Stdout != "" || strings.Count(r.Stderr, "\n") != 1 || !strings.HasPrefix(r.Stderr, "campaignd: ") ||
+		!strings.Contains(r.Stderr, "nobody.sock") || !strings.Contains(r.Stderr, "campaignd serve") || !strings.Contains(r.Stderr, "daemon") {
+		t.Errorf("a tick blocked by the daemon: want exit 3 and one line naming the socket tried and the daemon: %s", r)
 	}
 }
 

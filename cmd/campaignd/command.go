@@ -354,11 +354,12 @@ func init() {
 					},
 					run: func(a *app, ctx context.Context, args []string) error { return a.campaignCreate(ctx, args) }},
 				{name: "campaign edit", args: "ID", synopsis: "change a DRAFT, ACTIVE or PAUSED campaign (only the flags given)",
-					description: "Changes a campaign in DRAFT, ACTIVE or PAUSED with create's flags and the same validation; only the flags given change. After an edit, `campaignd campaign retry ID --class template` sends to the recipients that failed on the old template.",
+					description: "Changes a campaign in DRAFT, ACTIVE or PAUSED with create's flags and the same validation; only the flags given change. An edit whose templates reference a new attribute is refused while a PENDING or QUEUED recipient lacks it, unless --allow-missing-attrs (it then renders empty). After an edit, `campaignd campaign retry ID --class template` sends to the recipients that failed on the old template.",
 					examples: []string{
 						"campaign edit 3 --subject 'Hello again {{.Name}}' --text-file march.txt --html-file march.html",
 						"campaign edit 3 --name 'March news' --sender smtp --from news@example.com --reply-to help@example.com --text 'Hi' --html '<p>Hi</p>' --concurrency 2 --batch-size 20 --header 'X-Campaign: march'",
 						"campaign edit 3 --clear-headers",
+						"campaign edit 3 --text 'Your coupon: {{.Attr.coupon}}' --allow-missing-attrs",
 					},
 					run: func(a *app, ctx context.Context, args []string) error { return a.campaignEdit(ctx, args) }},
 				{name: "campaign clone", args: "ID", synopsis: "copy a campaign into a new DRAFT",

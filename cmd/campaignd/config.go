@@ -336,9 +336,9 @@ func tableLine(data []byte, table string) int {
 // expanded). It records in c.envRefs the set variables key's value came
 // from.
 func (c *Config) expandEnv(key, s string) (string, error) {
-	out, rest, err := c.expandDepth(key, s, false, true, 0)
+	out, rest, err := c.expandDepth(key, s, s, false, true, 0)
 	if err == nil && rest != "" {
-		err = fmt.Errorf("unexpected %q", rest)
+		err = fmt.Errorf("unexpected %s", quoteAt(key, s, rest))
 	}
 	if err != nil {
 		return "", core.Errorf(core.EINVALID, "config: %s: %v", key, err)
@@ -353,8 +353,9 @@ const maxEnvDepth = 8
 // expandDepth expands s up to its end or, inside a default (nested), up to
 // the "}" that closes it, returning the expansion and what follows that
 // "}" (the "}" included). Without eval it only parses: a default that is
-// not used names no variable and may name unset ones.
-func (c *Config) expandDepth(key, s string, nested, eval bool, depth int) (string, string, error) {
+// not used names no variable and may name unset ones. src is key's whole
+// value, s a suffix of it: errors place s in src (quoteAt).
+func (c *Config) expandDepth(key, src, s string, nested, eval bool, depth int) (string, string, error) {
 	if depth > maxEnvDepth {
 		return "", "", fmt.Errorf("${...} nested more than %d deep", maxEnvDepth)
 	}
@@ -375,7 +376,7 @@ func (c *Config) expandDepth(key, s string, nested, eval bool, depth int) (strin
 		}
 		name, after := body[:n], body[n:]
 		if name == "" {
-			return "", "", fmt.Errorf("%q is not a ${VAR} reference", clip(s))
+			return "", "", fmt.Errorf("%s is not a ${VAR} reference", quoteAt(key, src, s))
 		}
 		v, set := os.LookupEnv(name)
 		var def string
@@ -384,16 +385,16 @@ func (c *Config) expandDepth(key, s string, nested, eval bool, depth int) (strin
 		case strings.HasPrefix(after, "}"):
 			after = after[1:]
 		case strings.HasPrefix(after, ":-"):
-			d, rest, err := c.expandDepth(key, after[2:], true, eval && !set, depth+1)
+			d, rest, err := c.expandDepth(key, src, after[2:], true, eval && !set, depth+1)
 			if err != nil {
 				return "", "", err
 			}
 			if !strings.HasPrefix(rest, "}") {
-				return "", "", fmt.Errorf("%q is not closed by }", clip(s))
+				return "", "", fmt.Errorf("%s is not closed by }", quoteAt(key, src, s))
 			}
 			def, hasDef, after = d, true, rest[1:]
 		default:
-			return "", "", fmt.Errorf("%q is not a ${VAR} or ${VAR:-default} reference", clip(s))
+			return "", "", fmt.Errorf("%s is not a ${VAR} or ${VAR:-default} reference", quoteAt(key, src, s))
 		}
 		switch {
 		case !eval:
@@ -416,12 +417,17 @@ func (c *Config) expandDepth(key, s string, nested, eval bool, depth int) (strin
 	return b.String(), "", nil
 }
 
-// clip shortens s for a message.
-func clip(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "..."
+// quoteAt shows rest, a suffix of key's value src, in an error: quoted
+// (at most 32 bytes of it), or, when key is secret (secretKey), as its
+// byte offset in src, so a typo in a password prints none of it.
+func quoteAt(key, src, rest string) string {
+	if secretKey(key) {
+		return fmt.Sprintf("the text at byte offset %d", len(src)-len(rest))
 	}
-	return s
+	if len(rest) > 32 {
+		return strconv.Quote(rest[:32] + "...")
+	}
+	return strconv.Quote(rest)
 }
 
 // finish expands ${ENV}, fills derived defaults and validates every value.
@@ -703,6 +709,19 @@ func (c *Config) limits() core.Limits {
 // secretWords mark option keys whose values config check never prints.
 var secretWords = []string{"pass", "secret", "key", "token", "credential", "auth", "bearer", "dsn", "cookie", "private", "signature", "session"}
 
+// secretKey reports whether the value of key (an option name, or a dotted
+// config key such as "http.cron_secret") is kept from messages: key holds
+// one of secretWords anywhere, erring on the safe side.
+func secretKey(key string) bool {
+	key = strings.ToLower(key)
+	for _, w := range secretWords {
+		if strings.Contains(key, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // redacted returns the sender options safe to print. A plugin's options
 // are its own, so which hold secrets is guessed on the safe side: a value
 // is hidden when its key names a secret (secretWords); a URL's password
@@ -715,12 +734,8 @@ func redacted(opts map[string]string) map[string]string {
 		if v == "" {
 			continue
 		}
-		secret := false
-		for _, w := range secretWords {
-			secret = secret || strings.Contains(strings.ToLower(k), w)
-		}
 		switch u, err := url.Parse(strings.TrimSpace(v)); {
-		case secret:
+		case secretKey(k):
 			out[k] = "(set, redacted)"
 		case err == nil && u.User != nil:
 			out[k] = u.Redacted()

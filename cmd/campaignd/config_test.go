@@ -107,3 +107,21 @@ func TestConfigMessageIDDomainRefused(t *testing.T) {
 		}
 	}
 }
+
+// A malformed ${...} in a secret's value is placed by its byte offset:
+// the error quotes none of the secret; other keys still quote the text.
+func TestConfigExpandErrorHidesSecret(t *testing.T) {
+	_, err := loadConfigText(t, "[senders.mail]\nplugin = \"smtp\"\n[senders.mail.options]\npassword = \"hunter${2secret}\"\n")
+	if err == nil || !strings.Contains(err.Error(), "senders.mail.options.password") || !strings.Contains(err.Error(), "byte offset 6") ||
+		strings.Contains(err.Error(), "secret}") {
+		t.Errorf("load: %v, want the key and byte offset 6, none of the value", err)
+	}
+	_, err = loadConfigText(t, "[http]\ncron_secret = \"abc${oops\"\n")
+	if err == nil || !strings.Contains(err.Error(), "http.cron_secret") || strings.Contains(err.Error(), "oops") {
+		t.Errorf("load: %v, want the key, none of the value", err)
+	}
+	_, err = loadConfigText(t, "socket_group = \"mail${9x}\"\n")
+	if err == nil || !strings.Contains(err.Error(), `"${9x}"`) {
+		t.Errorf("load: %v, want the text quoted", err)
+	}
+}

@@ -84,7 +84,7 @@ func (d *daemon) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if d.lock, err = sqlite.Lock(cfg.Database, 0, "campaignd serve, socket "+cfg.socketPath()); err != nil {
+	if d.lock, err = sqlite.Lock(cfg.Database, 0, daemonNote+", socket "+cfg.socketPath()); err != nil {
 		return err
 	}
 	if d.local, err = openLocal(ctx, cfg, d.log, daemonCache...); err != nil {

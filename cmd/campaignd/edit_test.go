@@ -306,3 +306,29 @@ func TestCampaignTestSendFailure(t *testing.T) {
 		})
 	}
 }
+
+// TestCampaignEditPausedMissingAttrs: pause, edit, resume. An edit of a
+// campaign paused while SENDING that references a new attribute its
+// queued recipients lack is refused (activate and execute, which would
+// have caught it, are behind it), unless --allow-missing-attrs; with the
+// flag it applies, through the daemon too.
+func TestCampaignEditPausedMissingAttrs(t *testing.T) {
+	t.Parallel()
+	eachMode(t, "", func(t *testing.T, e *Env, daemon bool) {
+		id := startSendingCampaign(t, e, "email,name\na@example.org,A\nb@example.org,B\n", "--sender", "outbox")
+		ids := strconv.FormatInt(id, 10)
+		e.MustRun("campaign", "pause", ids)
+		r := e.Run("campaign", "edit", ids, "--text", "Your coupon: {{.Attr.coupon}}")
+		wantFail(t, r, 1, "cannot edit campaign "+ids, "2 recipients lack", "coupon", "--allow-missing-attrs")
+		var c core.Campaign
+		e.MustJSON(&c, "campaign", "show", ids)
+		if strings.Contains(c.Text, "coupon") {
+			t.Errorf("a refused edit changed the text: %q", c.Text)
+		}
+		e.MustRun("campaign", "edit", ids, "--text", "Your coupon: {{.Attr.coupon}}", "--allow-missing-attrs")
+		e.MustJSON(&c, "campaign", "show", ids)
+		if !strings.Contains(c.Text, "coupon") {
+			t.Errorf("the edit with --allow-missing-attrs did not apply: %q", c.Text)
+		}
+	})
+}

@@ -1148,9 +1148,10 @@ func TestFaultOneDatabaseTwoPaths(t *testing.T) {
 	if r.Code == 0 || !strings.Contains(r.Stderr, holder) {
 		t.Errorf("a second daemon through a symlinked path: want refused naming %q; got %s", holder, r)
 	}
+	// Its socket (b.sock) is not the daemon's: a problem, exit 3.
 	r = other.Run("tick", "-v")
-	if r.Code != 0 || !strings.Contains(r.Stdout, "tick skipped") || !strings.Contains(r.Stdout, holder) {
-		t.Errorf("a standalone tick through a symlinked path: want skipped naming %q; got %s", holder, r)
+	if r.Code != 3 || !strings.Contains(r.Stdout, "tick skipped") || !strings.Contains(r.Stderr, holder) || !strings.Contains(r.Stderr, "b.sock") {
+		t.Errorf("a standalone tick through a symlinked path: want skipped, exit 3, naming %q and b.sock; got %s", holder, r)
 	}
 }
 

@@ -71,11 +71,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 				fmt.Fprint(stderr, usageText())
 			}
 		case errors.As(err, &tp):
+			// A problem line and an error carry text from elsewhere (an
+			// SMTP server's reply, a provider's error): escaped.
 			for _, p := range tp.problems {
-				fmt.Fprintf(stderr, "campaignd: %s\n", p)
+				fprintf(stderr, "campaignd: %s\n", p)
 			}
 		default:
-			fmt.Fprintf(stderr, "campaignd: %s\n", core.ErrorMessage(err))
+			fprintf(stderr, "campaignd: %s\n", core.ErrorMessage(err))
 		}
 	}
 	return exitCode(err)

@@ -50,6 +50,7 @@ import (
 	"time"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 )
 
 // ---- helpers (prefixed sec to stay out of other files' way) ----
@@ -1083,4 +1084,42 @@ func TestSecurityValuesEveryMessageWouldFailOn(t *testing.T) {
 	if n := len(sink.Messages()); n != 0 {
 		t.Errorf("the server accepted %d messages", n)
 	}
+}
+
+// TestSecurityServerTextEscaped: text a server chose (an SMTP reply in a
+// tick's problem line and in a failed test send's error) and a campaign
+// name in queue's paused section reach the terminal with control
+// characters escaped.
+func TestSecurityServerTextEscaped(t *testing.T) {
+	t.Parallel()
+	const evil = "busy \x1b]0;pwned\x07\x1b[2J"
+	sink := NewSink(t, smtptest.Fault{Stage: smtptest.Rcpt, Code: 451, Enhanced: "4.3.0", Text: evil})
+	e := NewEnv(t, fastRetry+sinkTOML("sink", sink))
+	raw := func(what string, r Result) {
+		t.Helper()
+		if strings.ContainsAny(r.Stdout+r.Stderr, "\x1b\x07") || !strings.Contains(r.Stdout+r.Stderr, `\x1b`) {
+			t.Errorf("%s: want the ESC shown escaped as \\x1b:\n%q", what, r.Stdout+r.Stderr)
+		}
+	}
+	startSendingCampaign(t, e, mailRowsCSV(makeMailRows(2, "ok.example")), "--sender", "sink", "--concurrency", "1")
+	r := e.Run("tick")
+	if r.Code != 3 {
+		t.Errorf("tick against a server answering 451 to all: want exit 3\n%s", r)
+	}
+	raw("tick problem line", r)
+
+	id := MustCreateCampaign(t, e, "--sender", "sink")
+	r = e.Run("campaign", "test", strconv.FormatInt(id, 10), "--to", "me@example.net")
+	if r.Code != 1 {
+		t.Errorf("campaign test against a 451: want exit 1\n%s", r)
+	}
+	raw("campaign test", r)
+
+	p := startSendingCampaign(t, e, mailRowsCSV(makeMailRows(1, "p.example")), "--sender", "sink", "--name", "paused\x1b[31m")
+	e.MustRun("campaign", "pause", strconv.FormatInt(p, 10))
+	r = e.Run("queue")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "paused (") {
+		t.Errorf("queue: want the paused section\n%s", r)
+	}
+	raw("queue", r)
 }

@@ -63,15 +63,15 @@ func fillStatus(ctx context.Context, cfg *Config, svc core.Service, running func
 	for _, name := range cfg.senderNames() {
 		pc := pcs[name]
 		s := control.SenderStatus{Name: name, Plugin: pc.Plugin}
-		path, err := pc.Path()
+		// The check Launch makes (regular file, execute bit, the configured
+		// sha256), so status never reports found a sender every launch refuses.
+		path, err := pc.Check()
 		s.Path = path
-		switch fi, serr := os.Stat(path); {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			s.Problem = fmt.Sprintf("no executable %s", path)
 		case err != nil:
 			s.Problem = err.Error()
-		case serr != nil:
-			s.Problem = fmt.Sprintf("no executable %s", path)
-		case fi.IsDir() || fi.Mode()&0o111 == 0:
-			s.Problem = fmt.Sprintf("%s is not executable", path)
 		default:
 			s.Found = true
 		}

@@ -38,8 +38,9 @@ func (c *campaignIDs) Set(s string) error {
 // success, loud failure, for cron (which mails any output): a tick that
 // sent, had nothing to do, or was skipped because its campaigns were busy
 // prints nothing (without -v or --json) and exits 0; a tick that met
-// sender-level problems prints one line per problem on stderr and exits
-// 3; a tick that could not run exits 1.
+// sender-level problems, or found the database held by a daemon that did
+// not answer on its socket, prints one line per problem on stderr and
+// exits 3; a tick that could not run exits 1.
 func (a *app) cmdTick(ctx context.Context, args []string) error {
 	fs := a.flags("tick")
 	var ids campaignIDs
@@ -49,10 +50,16 @@ func (a *app) cmdTick(ctx context.Context, args []string) error {
 	}
 	res, err := a.tick(ctx, ids)
 	skipped := "another tick is working on its campaigns"
-	if errors.Is(err, errLockBusy) {
+	var du *daemonUnreachableError
+	switch {
+	case errors.Is(err, errLockBusy):
 		// Skipped, quietly for cron; -v says who holds the lock.
 		skipped = strings.TrimPrefix(err.Error(), errLockBusy.Error()+": ")
 		res, err = &core.TickResult{Skipped: true, Problems: []string{}}, nil
+	case errors.As(err, &du):
+		// Skipped, but a problem: this cron line would do nothing forever.
+		skipped = "the daemon holds the database"
+		res, err = &core.TickResult{Skipped: true, Problems: []string{du.Error()}}, nil
 	}
 	if err != nil {
 		return err
@@ -136,7 +143,7 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CAMPAIGN\tNAME\tQUEUED, HELD\tIN FLIGHT")
 		for _, q := range paused {
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\n", q.CampaignID, q.CampaignName, q.Held, q.InFlight)
+			fprintf(tw, "%d\t%s\t%d\t%d\n", q.CampaignID, q.CampaignName, q.Held, q.InFlight)
 		}
 		tw.Flush()
 	})

@@ -22,7 +22,7 @@
 //	POST   /v1/campaigns/{id}/test       TestSendRequest -> TestSendResult (a refused send is sent:false, not an error)
 //	POST   /v1/campaigns/{id}/{action}                 -> Campaign  (activate|pause|resume|cancel)
 //	POST   /v1/campaigns/{id}/execute                  -> ExecuteResult
-//	       (activate and execute take ?allow_missing_attrs=true: core.WithAllowMissingAttrs)
+//	       (activate, execute and edit take ?allow_missing_attrs=true: core.WithAllowMissingAttrs)
 //	GET    /v1/campaigns/{id}/stats                    -> Stats
 //	POST   /v1/campaigns/{id}/retry      RetryRequest  -> RetryResult (body optional)
 //	GET    /v1/campaigns/{id}/progress                 -> Progress

@@ -21,14 +21,19 @@ func (s *Server) editCampaign(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := query(r); err != nil {
+	q, err := query(r, "allow_missing_attrs")
+	if err != nil {
+		return err
+	}
+	ctx, err := allowMissingAttrs(r.Context(), q)
+	if err != nil {
 		return err
 	}
 	var edit core.CampaignEdit
 	if err := s.decodeJSON(w, r, &edit, false); err != nil {
 		return err
 	}
-	c, err := s.svc.EditCampaign(r.Context(), id, edit)
+	c, err := s.svc.EditCampaign(ctx, id, edit)
 	if err != nil {
 		return err
 	}
@@ -121,10 +126,14 @@ func (s *Server) testSend(w http.ResponseWriter, r *http.Request) error {
 
 // EditCampaign changes a DRAFT, ACTIVE or PAUSED campaign's fields that
 // edit sets (PATCH /v1/campaigns/{id}) and returns the campaign after it.
-// EINVALID for a bad field, ECONFLICT from another state, naming it.
+// EINVALID for a bad field, ECONFLICT from another state, naming it, or
+// for recipients lacking a newly referenced attribute (see
+// core.Engine.EditCampaign); core.WithAllowMissingAttrs in ctx is carried
+// to the daemon.
 func (c *Client) EditCampaign(ctx context.Context, id int64, edit core.CampaignEdit) (*core.Campaign, error) {
 	var out core.Campaign
-	if err := c.do(ctx, call{op: "edit campaign", method: http.MethodPatch, path: campaignPath(id, ""), in: &edit, out: &out}); err != nil {
+	if err := c.do(ctx, call{op: "edit campaign", method: http.MethodPatch, path: campaignPath(id, ""),
+		query: allowMissingAttrsQuery(ctx), in: &edit, out: &out}); err != nil {
 		return nil, err
 	}
 	return &out, nil

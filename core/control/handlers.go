@@ -569,7 +569,7 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 }
 
 // allowMissingAttrs reads the optional allow_missing_attrs parameter of
-// activate and execute (see core.WithAllowMissingAttrs): "true" or
+// activate, execute and edit (see core.WithAllowMissingAttrs): "true" or
 // "false"; anything else is EINVALID.
 func allowMissingAttrs(ctx context.Context, q url.Values) (context.Context, error) {
 	if !q.Has("allow_missing_attrs") {

@@ -39,6 +39,7 @@ func (c *Client) checkServer(conn net.Conn, path string) error {
 	}
 	return core.Errorf(core.EFORBIDDEN,
 		"refusing the control socket %s: it is served by uid %d, which is not root, your uid %d or in allow_uids; "+
-			"another user may be posing as the daemon (if uid %d runs your campaignd serve, add it to allow_uids)",
-		path, uid, me, uid)
+			"another user may be posing as the daemon (if uid %d is the daemon's own user, e.g. campaignd, add %d to allow_uids "+
+			"in the config this command reads: the daemon's uid belongs there beside the operators')",
+		path, uid, me, uid, uid)
 }

@@ -439,8 +439,8 @@ func TestClientRefusesForeignServer(t *testing.T) {
 	defer cancel()
 	_, err = (&control.Client{SocketPath: path}).ImportRecipients(ctx, 1, core.FormatCSV, strings.NewReader("email\nsecret@example.org\n"))
 	if core.ErrorCode(err) != core.EFORBIDDEN || !strings.Contains(err.Error(), "served by uid 65534") ||
-		!strings.Contains(err.Error(), "allow_uids") || errors.Is(err, control.ErrNoDaemon) {
-		t.Fatalf("import to a server run by uid 65534: %v, want forbidden naming the uid and allow_uids", err)
+		!strings.Contains(err.Error(), "add 65534 to allow_uids in the config this command reads") || errors.Is(err, control.ErrNoDaemon) {
+		t.Fatalf("import to a server run by uid 65534: %v, want forbidden naming the uid and where to allow it", err)
 	}
 	if l := next(); l != "received 0" {
 		t.Fatalf("the fake server got %q, want nothing", l)

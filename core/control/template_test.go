@@ -35,8 +35,13 @@ func (s *allowSpy) Execute(ctx context.Context, id int64) (*core.ExecuteResult, 
 	return &core.ExecuteResult{CampaignID: id}, nil
 }
 
+func (s *allowSpy) EditCampaign(ctx context.Context, id int64, edit core.CampaignEdit) (*core.Campaign, error) {
+	s.note(ctx)
+	return &core.Campaign{ID: id}, nil
+}
+
 // The client carries --allow-missing-attrs (core.WithAllowMissingAttrs)
-// to the daemon for activate and execute, and only when it is given; the
+// to the daemon for activate, execute and edit, and only when it is given; the
 // server refuses it on other actions and a value that is not a boolean.
 func TestAllowMissingAttrsCarried(t *testing.T) {
 	spy := &allowSpy{}
@@ -55,10 +60,17 @@ func TestAllowMissingAttrsCarried(t *testing.T) {
 	if _, err := c.Execute(allow, 1); err != nil {
 		t.Fatal(err)
 	}
+	name := "renamed"
+	if _, err := c.EditCampaign(ctx, 1, core.CampaignEdit{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.EditCampaign(allow, 1, core.CampaignEdit{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
 	spy.mu.Lock()
 	got := append([]bool(nil), spy.calls...)
 	spy.mu.Unlock()
-	if want := []bool{false, true, false, true}; !slices.Equal(got, want) {
+	if want := []bool{false, true, false, true, false, true}; !slices.Equal(got, want) {
 		t.Fatalf("allow_missing_attrs seen %v, want %v", got, want)
 	}
 	path := srv.SocketPath()

@@ -8,14 +8,15 @@ import (
 	"github.com/campaignd/campaignd/core"
 )
 
-// MissingAttrs counts campaignID's PENDING recipients whose attrs lack at
-// least one of attrs (json_extract IS NULL: absent, or no attrs at all)
-// and names the first of them and what it lacks. It scans the campaign's
-// rowid range once (see BENCHMARKS.md): activate and execute call it,
-// never the tick. EINVALID for an attribute name JSON paths cannot quote.
-func (db *DB) MissingAttrs(ctx context.Context, campaignID int64, attrs []string) (*core.MissingAttrs, error) {
+// MissingAttrs counts campaignID's recipients in one of statuses whose
+// attrs lack at least one of attrs (json_extract IS NULL: absent, or no
+// attrs at all) and names the first of them and what it lacks. It scans
+// the campaign's rowid range once (see BENCHMARKS.md): activate, execute
+// and edit call it, never the tick. EINVALID for an attribute name JSON
+// paths cannot quote.
+func (db *DB) MissingAttrs(ctx context.Context, campaignID int64, attrs []string, statuses []core.RecipientStatus) (*core.MissingAttrs, error) {
 	out := &core.MissingAttrs{}
-	if len(attrs) == 0 {
+	if len(attrs) == 0 || len(statuses) == 0 {
 		return out, nil
 	}
 	var first, last sql.NullInt64
@@ -31,6 +32,10 @@ func (db *DB) MissingAttrs(ctx context.Context, campaignID int64, attrs []string
 	}
 	var cond []string
 	args := []any{first.Int64, last.Int64, campaignID}
+	in := strings.Repeat("?, ", len(statuses)-1) + "?"
+	for _, st := range statuses {
+		args = append(args, string(st))
+	}
 	for _, a := range attrs {
 		if strings.ContainsAny(a, `"\`) {
 			return nil, core.Errorf(core.EINVALID, "attribute %q: a name with a quote or backslash cannot be checked", a)
@@ -40,7 +45,7 @@ func (db *DB) MissingAttrs(ctx context.Context, campaignID int64, attrs []string
 	}
 	var minID sql.NullInt64
 	err := db.r.QueryRowContext(ctx, `SELECT count(*), min(id) FROM recipients
-		WHERE id BETWEEN ? AND ? AND campaign_id = ? AND status = 'PENDING' AND (`+strings.Join(cond, " OR ")+`)`,
+		WHERE id BETWEEN ? AND ? AND campaign_id = ? AND status IN (`+in+`) AND (`+strings.Join(cond, " OR ")+`)`,
 		args...).Scan(&out.Count, &minID)
 	if err != nil {
 		return nil, internal("missing attributes", err)

@@ -106,6 +106,19 @@ func (c PluginConfig) Path() (string, error) {
 	return filepath.Abs(filepath.Join(dir, PluginPrefix+c.Plugin))
 }
 
+// Check resolves the executable's path as Path does and checks it as
+// Launch does before starting it: a regular file with an execute bit and,
+// when SHA256 is set, that digest. It returns the path (when resolved)
+// and Path's error, a "check executable" error, or ErrChecksum on a digest
+// mismatch. The plugin is not started.
+func (c PluginConfig) Check() (string, error) {
+	path, err := c.Path()
+	if err != nil {
+		return "", err
+	}
+	return path, checkExecutable(path, c.SHA256)
+}
+
 // Plugin is a running sender plugin process. It implements Sender by
 // calling the plugin over gRPC, and is safe for concurrent use.
 //

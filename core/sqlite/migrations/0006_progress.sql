@@ -35,7 +35,8 @@ INSERT INTO campaign_minutes (campaign_id, minute, sent)
     WHERE sent_at IS NOT NULL GROUP BY campaign_id, sent_at / 60000;
 INSERT INTO campaign_minutes (campaign_id, minute, failed, bounced)
     SELECT campaign_id, updated_at / 60000, total(status = 'FAILED'), total(status = 'BOUNCED') FROM recipients
-    WHERE (status = 'FAILED' OR status = 'BOUNCED') AND sent_at IS NULL GROUP BY campaign_id, updated_at / 60000
+    WHERE (status = 'FAILED' OR status = 'BOUNCED') AND sent_at IS NULL AND last_error_class IS NOT 'cancelled'
+    GROUP BY campaign_id, updated_at / 60000
     ON CONFLICT (campaign_id, minute) DO UPDATE SET failed = failed + excluded.failed, bounced = bounced + excluded.bounced;
 UPDATE campaigns SET started_at = (SELECT min(at) FROM executions e WHERE e.campaign_id = campaigns.id AND e.status = 'COMPLETED');
 UPDATE campaigns SET finished_at = updated_at WHERE status = 'COMPLETED';
