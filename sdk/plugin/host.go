@@ -107,7 +107,10 @@ func (c PluginConfig) Path() (string, error) {
 }
 
 // Plugin is a running sender plugin process. It implements Sender by
-// calling the plugin over gRPC, and is safe for concurrent use.
+// calling the plugin over gRPC, and is safe for concurrent use. With a
+// plugin that speaks protocol version 2 (ProtocolVersionStream) every
+// Send is one request on a stream shared by all sends to the process;
+// with an older plugin (ProtocolVersionUnary) it is one unary call.
 //
 // Every method returns classified errors (*Error): the plugin's own
 // classified failure arrives intact; a transport failure (the process
@@ -121,6 +124,7 @@ type Plugin struct {
 	path   string
 	client *goplugin.Client
 	rpc    pb.SenderClient
+	stream *sendStream // nil with a protocol-1 plugin
 	cmd    *exec.Cmd
 	pid    int
 	logger hclog.Logger
@@ -184,7 +188,8 @@ func Launch(ctx context.Context, cfg PluginConfig) (*Plugin, error) {
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig: Handshake,
 		VersionedPlugins: map[int]goplugin.PluginSet{
-			ProtocolVersion: {pluginKey: &grpcPlugin{}},
+			ProtocolVersionUnary:  {pluginKey: &grpcPlugin{}},
+			ProtocolVersionStream: {pluginKey: &grpcPlugin{}},
 		},
 		Cmd:              cmd,
 		SkipHostEnv:      true,
@@ -230,7 +235,13 @@ func Launch(ctx context.Context, cfg PluginConfig) (*Plugin, error) {
 		}
 		return nil, fmt.Errorf("launch plugin %s: %w", name, err)
 	}
-	logger.Debug("sender plugin ready", "path", path, "pid", p.pid)
+	if client.NegotiatedVersion() >= ProtocolVersionStream {
+		if p.stream, err = openSendStream(p); err != nil {
+			p.kill()
+			return nil, fmt.Errorf("launch plugin %s (%s): open send stream: %w", name, path, err)
+		}
+	}
+	logger.Debug("sender plugin ready", "path", path, "pid", p.pid, "protocol", client.NegotiatedVersion())
 	return p, nil
 }
 
@@ -353,6 +364,11 @@ func (p *Plugin) Name() string { return p.name }
 // diagnostics.
 func (p *Plugin) Pid() int { return p.pid }
 
+// Protocol returns the plugin protocol version negotiated with the
+// plugin: ProtocolVersionStream, or ProtocolVersionUnary for a plugin
+// built against an SDK before the stream existed.
+func (p *Plugin) Protocol() int { return p.client.NegotiatedVersion() }
+
 // Exited reports whether the plugin process has exited (crashed, was
 // killed, or was closed). Once true it stays true.
 func (p *Plugin) Exited() bool { return p.client.Exited() }
@@ -447,6 +463,9 @@ func (p *Plugin) send(ctx context.Context, msg *sdk.Message) (r *sdk.Receipt, hu
 	}
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
+	if p.stream != nil {
+		return p.stream.send(ctx, msg)
+	}
 	resp, callErr := p.rpc.Send(ctx, &pb.SendRequest{Message: messageToPB(msg)})
 	if callErr != nil {
 		e, hung := p.callFailed(ctx, "send", callErr)
@@ -477,11 +496,17 @@ func (p *Plugin) callFailed(ctx context.Context, op string, err error) (*sdk.Err
 	case st.Code() == codes.Unimplemented:
 		return sdk.ConfigError("plugin %s does not implement %s: %s", p.name, op, st.Message()), false
 	}
+	return p.transportFailed(op, st.Message()), false
+}
+
+// transportFailed marks the plugin broken after its connection failed
+// during op and says so: stopped by the host, or crashed.
+func (p *Plugin) transportFailed(op, msg string) *sdk.Error {
 	p.broken.Store(true)
 	if p.closing.Load() {
-		return sdk.Transient("plugin %s was stopped during %s: %s", p.name, op, st.Message()), false
+		return sdk.Transient("plugin %s was stopped during %s: %s", p.name, op, msg)
 	}
-	return sdk.Transient("plugin %s crashed: %s: %s", p.name, op, st.Message()), false
+	return sdk.Transient("plugin %s crashed: %s: %s", p.name, op, msg)
 }
 
 // Close stops the plugin: it asks it to shut down, waits up to two seconds
@@ -492,7 +517,15 @@ func (p *Plugin) Close() error {
 	p.closing.Store(true)
 	p.closeMu.Lock()
 	defer p.closeMu.Unlock()
+	if p.stream != nil {
+		// The plugin's graceful shutdown waits for its open calls: end
+		// the stream first, so it finishes what is in flight and returns.
+		p.stream.closeSend()
+	}
 	p.client.Kill()
+	if p.stream != nil {
+		p.stream.close()
+	}
 	return nil
 }
 
