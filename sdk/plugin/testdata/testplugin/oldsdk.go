@@ -22,7 +22,11 @@ func serveOldSDK() {
 		VersionedPlugins: map[int]goplugin.PluginSet{
 			1: {"sender": &oldPlugin{}},
 		},
-		GRPCServer: goplugin.DefaultGRPCServer,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts,
+				grpc.MaxRecvMsgSize(plugin.MaxMessageBytes),
+				grpc.MaxSendMsgSize(plugin.MaxMessageBytes))...)
+		},
 	})
 }
 
