@@ -445,15 +445,22 @@ func (p *Plugin) Check(ctx context.Context) error {
 // *Error: the plugin's classified failure intact, ClassTransient when ctx
 // is already done (the plugin is not called), when ctx expires during the
 // call, or when the plugin crashed ("plugin NAME crashed: ..."), and
-// ClassPermanent when msg exceeds MaxMessageBytes. Launch-level Plugins do
-// not kill a plugin whose call timed out; Pool does.
+// ClassPermanent when msg exceeds MaxMessageBytes. Over the stream
+// (protocol 2) the plugin works under msg's deadline too: its answer
+// within hangGrace after the deadline is returned as it is (a receipt
+// included), and only without one is the plugin presumed hung ("timed
+// out"); a cancelled ctx returns at once and asks the plugin to cancel. A
+// send that never reached the plugin (ctx done first, or its stream had
+// already ended) has sdk.ErrNotAttempted in its chain. Launch-level
+// Plugins do not kill a plugin presumed hung; Pool does.
 func (p *Plugin) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, error) {
 	r, _, err := p.send(ctx, msg)
 	return r, err
 }
 
 // send is Send that also reports whether the plugin is presumed hung: the
-// call was made with a live context that expired before any answer.
+// call was made with a live context that expired before any answer (over
+// the stream: no answer within hangGrace after the deadline).
 func (p *Plugin) send(ctx context.Context, msg *sdk.Message) (r *sdk.Receipt, hung bool, err error) {
 	if msg == nil {
 		return nil, false, sdk.Permanent("plugin %s: send: nil message", p.name)
