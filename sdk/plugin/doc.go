@@ -8,8 +8,13 @@
 //     Sender (Plugin), and Pool keeps one warm, restarted-on-crash process
 //     per configured sender.
 //
-// The wire contract is internal/pb/sender.proto (gRPC, protocol version
-// ProtocolVersion, Handshake), so a plugin can be written in any language.
+// The wire contract is internal/pb/sender.proto (gRPC, Handshake), so a
+// plugin can be written in any language. It has two protocol versions,
+// negotiated by go-plugin at start: ProtocolVersionStream, where a
+// process's sends share one stream and are answered out of order by
+// sequence id, and ProtocolVersionUnary, one unary call per send, which a
+// plugin built before the stream speaks; Launch offers both and Serve
+// prefers the stream.
 // The plain types that cross it (Message, Receipt, Error, ...) are in
 // package sdk, which the campaignd core imports without this package's
 // gRPC and go-plugin dependencies. The Check call (sdk.Checker) is

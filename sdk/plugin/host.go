@@ -120,7 +120,10 @@ func (c PluginConfig) Check() (string, error) {
 }
 
 // Plugin is a running sender plugin process. It implements Sender by
-// calling the plugin over gRPC, and is safe for concurrent use.
+// calling the plugin over gRPC, and is safe for concurrent use. With a
+// plugin that speaks protocol version 2 (ProtocolVersionStream) every
+// Send is one request on a stream shared by all sends to the process;
+// with an older plugin (ProtocolVersionUnary) it is one unary call.
 //
 // Every method returns classified errors (*Error): the plugin's own
 // classified failure arrives intact; a transport failure (the process
@@ -134,6 +137,7 @@ type Plugin struct {
 	path   string
 	client *goplugin.Client
 	rpc    pb.SenderClient
+	stream *sendStream // nil with a protocol-1 plugin
 	cmd    *exec.Cmd
 	pid    int
 	logger hclog.Logger
@@ -197,7 +201,8 @@ func Launch(ctx context.Context, cfg PluginConfig) (*Plugin, error) {
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig: Handshake,
 		VersionedPlugins: map[int]goplugin.PluginSet{
-			ProtocolVersion: {pluginKey: &grpcPlugin{}},
+			ProtocolVersionUnary:  {pluginKey: &grpcPlugin{}},
+			ProtocolVersionStream: {pluginKey: &grpcPlugin{}},
 		},
 		Cmd:              cmd,
 		SkipHostEnv:      true,
@@ -243,7 +248,13 @@ func Launch(ctx context.Context, cfg PluginConfig) (*Plugin, error) {
 		}
 		return nil, fmt.Errorf("launch plugin %s: %w", name, err)
 	}
-	logger.Debug("sender plugin ready", "path", path, "pid", p.pid)
+	if client.NegotiatedVersion() >= ProtocolVersionStream {
+		if p.stream, err = openSendStream(p); err != nil {
+			p.kill()
+			return nil, fmt.Errorf("launch plugin %s (%s): open send stream: %w", name, path, err)
+		}
+	}
+	logger.Debug("sender plugin ready", "path", path, "pid", p.pid, "protocol", client.NegotiatedVersion())
 	return p, nil
 }
 
@@ -366,6 +377,11 @@ func (p *Plugin) Name() string { return p.name }
 // diagnostics.
 func (p *Plugin) Pid() int { return p.pid }
 
+// Protocol returns the plugin protocol version negotiated with the
+// plugin: ProtocolVersionStream, or ProtocolVersionUnary for a plugin
+// built against an SDK before the stream existed.
+func (p *Plugin) Protocol() int { return p.client.NegotiatedVersion() }
+
 // Exited reports whether the plugin process has exited (crashed, was
 // killed, or was closed). Once true it stays true.
 func (p *Plugin) Exited() bool { return p.client.Exited() }
@@ -442,15 +458,22 @@ func (p *Plugin) Check(ctx context.Context) error {
 // *Error: the plugin's classified failure intact, ClassTransient when ctx
 // is already done (the plugin is not called), when ctx expires during the
 // call, or when the plugin crashed ("plugin NAME crashed: ..."), and
-// ClassPermanent when msg exceeds MaxMessageBytes. Launch-level Plugins do
-// not kill a plugin whose call timed out; Pool does.
+// ClassPermanent when msg exceeds MaxMessageBytes. Over the stream
+// (protocol 2) the plugin works under msg's deadline too: its answer
+// within hangGrace after the deadline is returned as it is (a receipt
+// included), and only without one is the plugin presumed hung ("timed
+// out"); a cancelled ctx returns at once and asks the plugin to cancel. A
+// send that never reached the plugin (ctx done first, or its stream had
+// already ended) has sdk.ErrNotAttempted in its chain. Launch-level
+// Plugins do not kill a plugin presumed hung; Pool does.
 func (p *Plugin) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, error) {
 	r, _, err := p.send(ctx, msg)
 	return r, err
 }
 
 // send is Send that also reports whether the plugin is presumed hung: the
-// call was made with a live context that expired before any answer.
+// call was made with a live context that expired before any answer (over
+// the stream: no answer within hangGrace after the deadline).
 func (p *Plugin) send(ctx context.Context, msg *sdk.Message) (r *sdk.Receipt, hung bool, err error) {
 	if msg == nil {
 		return nil, false, sdk.Permanent("plugin %s: send: nil message", p.name)
@@ -460,6 +483,9 @@ func (p *Plugin) send(ctx context.Context, msg *sdk.Message) (r *sdk.Receipt, hu
 	}
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
+	if p.stream != nil {
+		return p.stream.send(ctx, msg)
+	}
 	resp, callErr := p.rpc.Send(ctx, &pb.SendRequest{Message: messageToPB(msg)})
 	if callErr != nil {
 		e, hung := p.callFailed(ctx, "send", callErr)
@@ -490,11 +516,17 @@ func (p *Plugin) callFailed(ctx context.Context, op string, err error) (*sdk.Err
 	case st.Code() == codes.Unimplemented:
 		return sdk.ConfigError("plugin %s does not implement %s: %s", p.name, op, st.Message()), false
 	}
+	return p.transportFailed(op, st.Message()), false
+}
+
+// transportFailed marks the plugin broken after its connection failed
+// during op and says so: stopped by the host, or crashed.
+func (p *Plugin) transportFailed(op, msg string) *sdk.Error {
 	p.broken.Store(true)
 	if p.closing.Load() {
-		return sdk.Transient("plugin %s was stopped during %s: %s", p.name, op, st.Message()), false
+		return sdk.Transient("plugin %s was stopped during %s: %s", p.name, op, msg)
 	}
-	return sdk.Transient("plugin %s crashed: %s: %s", p.name, op, st.Message()), false
+	return sdk.Transient("plugin %s crashed: %s: %s", p.name, op, msg)
 }
 
 // Close stops the plugin: it asks it to shut down, waits up to two seconds
@@ -505,7 +537,15 @@ func (p *Plugin) Close() error {
 	p.closing.Store(true)
 	p.closeMu.Lock()
 	defer p.closeMu.Unlock()
+	if p.stream != nil {
+		// The plugin's graceful shutdown waits for its open calls: end
+		// the stream first, so it finishes what is in flight and returns.
+		p.stream.closeSend()
+	}
 	p.client.Kill()
+	if p.stream != nil {
+		p.stream.close()
+	}
 	return nil
 }
 

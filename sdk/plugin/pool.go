@@ -106,8 +106,10 @@ func sameConfig(a, b PluginConfig) bool {
 // The returned Sender resolves the plugin on every call, so it stays valid
 // across crashes, restarts and Reconfigure. Its Send returns *Error values
 // as Plugin.Send does and additionally: a call whose ctx deadline expires
-// while the plugin is working gets ClassTransient and the plugin process is
-// killed as hung; after a crash or kill the next call starts a fresh
+// while the plugin is working gets ClassTransient, and the plugin process
+// is killed as hung when it did not answer (protocol 1: at the deadline;
+// protocol 2: within hangGrace after it, so a plugin that honours the
+// deadline keeps its process and stream); after a crash or kill the next call starts a fresh
 // process; a failure to (re)start is ClassConfig (the sender is broken
 // until the operator fixes it), or the plugin's own class when its
 // Configure rejected the options with another. A send that never reached a

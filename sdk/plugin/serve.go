@@ -3,8 +3,10 @@ package plugin
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,17 +21,32 @@ import (
 	"github.com/campaignd/campaignd/sdk/plugin/internal/pb"
 )
 
-// ProtocolVersion is the plugin protocol version negotiated by go-plugin.
-// It changes only when the wire contract (internal/pb/sender.proto) breaks.
-const ProtocolVersion = 1
+// The plugin protocol versions negotiated by go-plugin: the host offers
+// every version it speaks and the plugin picks the highest it serves. A
+// version is added only when the wire contract (internal/pb/sender.proto)
+// gains something a host must know the plugin has.
+const (
+	// ProtocolVersionUnary is protocol 1: one unary Send call per message.
+	// A plugin built against an SDK before the stream serves only this.
+	ProtocolVersionUnary = 1
+	// ProtocolVersionStream is protocol 2: the messages of a plugin
+	// process travel over one SendStream, answered out of order by
+	// sequence id; Send is still served.
+	ProtocolVersionStream = 2
+	// ProtocolVersion is the newest version, the one Serve prefers.
+	ProtocolVersion = ProtocolVersionStream
+)
 
 // Handshake is the go-plugin handshake that host and plugin must agree on.
 // The magic cookie is not a security measure: it only makes a plugin binary
 // started by hand print a notice and exit 1 instead of waiting for a host.
 // Hosts other than Launch (for example a plugin test harness written by
 // hand) must use exactly this value.
+//
+// Its ProtocolVersion is only go-plugin's fallback for a host that offers
+// no version list; Launch and Serve negotiate with VersionedPlugins.
 var Handshake = goplugin.HandshakeConfig{
-	ProtocolVersion:  ProtocolVersion,
+	ProtocolVersion:  ProtocolVersionUnary,
 	MagicCookieKey:   "CAMPAIGND_SENDER_PLUGIN",
 	MagicCookieValue: "7c0e2f4a9b1d4e8f-campaignd-sender-v1",
 }
@@ -53,14 +70,17 @@ const exitHostGone = 3
 //
 //	func main() { plugin.Serve(&sender{}) }
 //
-// It speaks go-plugin's gRPC protocol (version ProtocolVersion, AutoMTLS
+// It speaks go-plugin's gRPC protocol (versions ProtocolVersionStream and
+// ProtocolVersionUnary, whichever the host prefers; AutoMTLS
 // when the host asks for it, messages up to MaxMessageBytes) and answers
 // every classified failure of s inside the response, so the host sees the
 // same *Error the plugin returned. An error from Configure that is not an
 // *Error becomes ClassConfig; one from Send, Info or Check becomes
 // ClassTransient. When s also implements sdk.Checker, the host's Check
 // calls it; otherwise the host's Check reports sdk.ErrCheckUnsupported.
-// A nil Receipt with a nil error is sent as an empty Receipt.
+// A nil Receipt with a nil error is sent as an empty Receipt. Over the
+// stream, s.Send runs concurrently for every message the host has in
+// flight (the host bounds how many), each under the host's deadline for it.
 //
 // Started without a host (by hand), Serve prints a notice and exits 1. The
 // process exits by itself, within about a second, when its host dies, even
@@ -80,7 +100,8 @@ func Serve(s sdk.Sender) {
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		VersionedPlugins: map[int]goplugin.PluginSet{
-			ProtocolVersion: {pluginKey: &grpcPlugin{impl: s}},
+			ProtocolVersionUnary:  {pluginKey: &grpcPlugin{impl: s}},
+			ProtocolVersionStream: {pluginKey: &grpcPlugin{impl: s}},
 		},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			return grpc.NewServer(append(opts,
@@ -190,21 +211,116 @@ func (s *server) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResponse,
 }
 
 func (s *server) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendResponse, error) {
-	if req.GetMessage() == nil {
-		return &pb.SendResponse{Result: &pb.SendResponse_Error{
-			Error: errorToPB(sdk.Permanent("send request without a message")),
-		}}, nil
+	r, e := s.send(ctx, req.GetMessage())
+	if e != nil {
+		return &pb.SendResponse{Result: &pb.SendResponse_Error{Error: e}}, nil
 	}
-	r, err := s.impl.Send(ctx, messageFromPB(req.GetMessage()))
+	return &pb.SendResponse{Result: &pb.SendResponse_Receipt{Receipt: r}}, nil
+}
+
+// send runs the Sender's Send for one message and encodes its answer:
+// a receipt or a classified error, exactly one non-nil.
+func (s *server) send(ctx context.Context, m *pb.Message) (*pb.Receipt, *pb.Error) {
+	if m == nil {
+		return nil, errorToPB(sdk.Permanent("send request without a message"))
+	}
+	r, err := s.impl.Send(ctx, messageFromPB(m))
 	if err != nil {
-		return &pb.SendResponse{Result: &pb.SendResponse_Error{Error: errorToPB(sdk.AsError(err))}}, nil
+		return nil, errorToPB(sdk.AsError(err))
 	}
 	if r == nil {
-		r = &sdk.Receipt{}
+		return &pb.Receipt{}, nil
 	}
-	return &pb.SendResponse{Result: &pb.SendResponse_Receipt{
-		Receipt: &pb.Receipt{ProviderId: r.ProviderID, Response: r.Response},
-	}}, nil
+	return &pb.Receipt{ProviderId: r.ProviderID, Response: r.Response}, nil
+}
+
+// SendStream sends every message the host writes concurrently, each
+// under the deadline the host gave it, and answers each as it finishes.
+// It returns once the host has closed its side and every send has been
+// answered, or when the stream breaks. An answer that cannot be written
+// (say, a receipt that is not valid UTF-8) ends the stream with that
+// error, as it would fail a unary Send: the host sees a transport failure.
+func (s *server) SendStream(stream pb.Sender_SendStreamServer) error {
+	ctx, cancelAll := context.WithCancel(stream.Context())
+	defer cancelAll()
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		cancels = make(map[uint64]context.CancelFunc)
+		wmu     sync.Mutex // one writer at a time; guards ended
+		ended   bool       // the handler is returning: no more writes
+		failed  = make(chan error, 1)
+	)
+	answer := func(resp *pb.SendStreamResponse) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		if ended {
+			return
+		}
+		if err := stream.Send(resp); err != nil {
+			ended = true
+			failed <- err
+		}
+	}
+	received := make(chan error, 1)
+	go func() {
+		for {
+			req, err := stream.Recv()
+			if err != nil {
+				received <- err
+				return
+			}
+			id := req.GetId()
+			if req.GetCancel() {
+				mu.Lock()
+				if cancel := cancels[id]; cancel != nil {
+					cancel()
+				}
+				mu.Unlock()
+				continue
+			}
+			mctx, cancel := context.WithCancel(ctx)
+			if t := req.GetTimeoutMicros(); t > 0 {
+				mctx, cancel = context.WithTimeout(ctx, time.Duration(t)*time.Microsecond)
+			}
+			mu.Lock()
+			cancels[id] = cancel
+			mu.Unlock()
+			wg.Go(func() {
+				r, e := s.send(mctx, req.GetMessage())
+				mu.Lock()
+				delete(cancels, id)
+				mu.Unlock()
+				cancel()
+				resp := &pb.SendStreamResponse{Id: id}
+				if e != nil {
+					resp.Result = &pb.SendStreamResponse_Error{Error: e}
+				} else {
+					resp.Result = &pb.SendStreamResponse_Receipt{Receipt: r}
+				}
+				answer(resp)
+			})
+		}
+	}()
+	var err error
+	select {
+	case err = <-failed:
+	case err = <-received:
+		if errors.Is(err, io.EOF) {
+			// The host is done sending: answer what is in flight.
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			select {
+			case <-done:
+				err = nil
+			case err = <-failed:
+			}
+		}
+	}
+	wmu.Lock()
+	ended = true
+	wmu.Unlock()
+	return err
 }
 
 // Check runs the plugin's optional sdk.Checker. A Sender without one

@@ -2,13 +2,18 @@
 // drives a built plugin binary through the real go-plugin protocol, exactly
 // as campaignd does (plugin.Launch), and checks what the host relies on:
 //
+//   - the plugin speaks the current protocol (plugin.ProtocolVersionStream:
+//     its sends travel over one stream) unless UnaryOnly is set;
 //   - Info answers with a name;
 //   - a send succeeds with a Receipt;
 //   - every failure the author's fake backend can produce arrives as the
 //     declared *sdk.Error, class and codes intact;
 //   - a send with a cancelled or expired context fails promptly as
 //     ClassTransient, and the plugin keeps working afterwards;
-//   - 20 concurrent sends all succeed;
+//   - 20 concurrent sends all succeed; with a Stall scenario, sends
+//     made while a stalled one is in flight succeed before it ends (the
+//     stream answers each as it finishes, not in order), and the stalled
+//     send, past its deadline, does not cost the process;
 //   - a 10 MiB HTML body goes through;
 //   - bad options are rejected at Configure as ClassConfig;
 //   - the optional sdk.Checker call: with the working options Check
@@ -78,6 +83,12 @@ type Config struct {
 	// BadOptions are option sets (merged over Options) that Configure must
 	// reject with ClassConfig, e.g. {"url": ""} for a required option.
 	BadOptions []map[string]string
+	// UnaryOnly accepts a plugin that serves only protocol version 1
+	// (plugin.ProtocolVersionUnary: one unary Send call per message), for
+	// example one written in another language without SendStream. The
+	// other checks then run over unary calls. Without it such a plugin
+	// fails the Protocol check.
+	UnaryOnly bool
 	// RequireCheck fails a plugin that does not implement sdk.Checker.
 	// Without it such a plugin passes the Check checks with a log note.
 	RequireCheck bool
@@ -150,6 +161,16 @@ func Run(t *testing.T, cfg Config) {
 	k := &kit{cfg: cfg}
 	p := k.launch(t, nil)
 
+	t.Run("Protocol", func(t *testing.T) {
+		switch got := p.Protocol(); {
+		case got == plugin.ProtocolVersionStream:
+		case got == plugin.ProtocolVersionUnary && cfg.UnaryOnly:
+			t.Logf("the plugin serves protocol %d only (UnaryOnly is set)", got)
+		default:
+			t.Errorf("the plugin negotiated protocol %d, want %d (a Go plugin: rebuild it against this SDK)",
+				got, plugin.ProtocolVersionStream)
+		}
+	})
 	t.Run("Info", func(t *testing.T) {
 		info, err := p.Info(t.Context())
 		if err != nil {
@@ -364,12 +385,32 @@ func (k *kit) stall(t *testing.T, p *plugin.Plugin) {
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := sp.Send(ctx, k.message(7, k.cfg.Stall.Edit))
+	stalled := make(chan error, 1)
+	go func() {
+		_, err := sp.Send(ctx, k.message(7, k.cfg.Stall.Edit))
+		stalled <- err
+	}()
+	if sp == p {
+		// Beside the stalled send, on the same process: answered first.
+		time.Sleep(50 * time.Millisecond)
+		k.sendOK(t, p, k.message(9, nil))
+		select {
+		case err := <-stalled:
+			stalled <- err
+			t.Errorf("a send made beside a stalled one was answered only after it ended (%v): "+
+				"answers must not wait for each other", err)
+		default:
+		}
+	}
+	err := <-stalled
 	if err == nil || sdk.AsError(err).Class != sdk.ClassTransient {
 		t.Errorf("stalled send: %v, want a ClassTransient error", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("stalled send with a 500ms deadline returned after %s", d)
+	}
+	if sp.Exited() {
+		t.Error("the plugin process exited after a stalled send")
 	}
 	k.sendOK(t, p, k.message(8, nil))
 }

@@ -46,8 +46,20 @@ func TestKitOnTestPlugin(t *testing.T) {
 			verified.Add(1)
 		},
 	})
-	// Send, the success scenario, after-cancel, after-stall, concurrent and large.
-	if want := int64(1 + 1 + 1 + 1 + sdktest.ConcurrentSends + 1); verified.Load() < want {
+	// Send, the success scenario, after-cancel, beside and after the stall, concurrent and large.
+	if want := int64(1 + 1 + 1 + 1 + 1 + sdktest.ConcurrentSends + 1); verified.Load() < want {
 		t.Errorf("Verify saw %d accepted messages, want at least %d", verified.Load(), want)
 	}
+}
+
+// TestKitOnProtocol1Plugin: with UnaryOnly the kit accepts a plugin built
+// against the SDK before the send stream (protocol 1), and its checks run
+// over unary calls.
+func TestKitOnProtocol1Plugin(t *testing.T) {
+	sdktest.Run(t, sdktest.Config{
+		PluginPath: sdktest.Build(t, "../plugin/testdata/testplugin"),
+		Env:        []string{"TESTPLUGIN_OLD_SDK=1"},
+		UnaryOnly:  true,
+		Stall:      &sdktest.Scenario{Edit: func(m *sdk.Message) { m.Subject = "slow" }},
+	})
 }

@@ -2,7 +2,15 @@
 //
 // A plugin is a program that speaks hashicorp/go-plugin's gRPC protocol
 // (https://github.com/hashicorp/go-plugin/blob/main/docs/guide-plugin-write-non-go.md)
-// and serves this service under the plugin name "sender", protocol version 1.
+// and serves this service under the plugin name "sender". Two protocol
+// versions exist, negotiated by go-plugin (the host offers both in
+// PLUGIN_PROTOCOL_VERSIONS, the plugin answers with the highest it serves):
+//
+//   - version 1: the host delivers each message with a unary Send call;
+//   - version 2: the host delivers messages over one SendStream per plugin
+//     process; Send is still served (and may still be called).
+//
+// A plugin that does not implement SendStream must announce version 1 only.
 // Go plugins get all of this from plugin.Serve (package sdk/plugin); this
 // file lets a plugin be written in any language.
 //
@@ -703,6 +711,173 @@ func (x *Receipt) GetResponse() string {
 	return ""
 }
 
+// SendStreamRequest is one message to send, or a cancellation.
+type SendStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sequence id the answer must carry; unique within the stream.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The message to send; unset in a cancel request.
+	Message *Message `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// Time left before the host gives up on this message, in microseconds;
+	// the plugin sends under a context with this deadline. 0 means none.
+	TimeoutMicros int64 `protobuf:"varint,3,opt,name=timeout_micros,json=timeoutMicros,proto3" json:"timeout_micros,omitempty"`
+	// Cancel the send with this id: set only in a cancel request.
+	Cancel        bool `protobuf:"varint,4,opt,name=cancel,proto3" json:"cancel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendStreamRequest) Reset() {
+	*x = SendStreamRequest{}
+	mi := &file_sender_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendStreamRequest) ProtoMessage() {}
+
+func (x *SendStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sender_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendStreamRequest.ProtoReflect.Descriptor instead.
+func (*SendStreamRequest) Descriptor() ([]byte, []int) {
+	return file_sender_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SendStreamRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SendStreamRequest) GetMessage() *Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *SendStreamRequest) GetTimeoutMicros() int64 {
+	if x != nil {
+		return x.TimeoutMicros
+	}
+	return 0
+}
+
+func (x *SendStreamRequest) GetCancel() bool {
+	if x != nil {
+		return x.Cancel
+	}
+	return false
+}
+
+// SendStreamResponse answers the request with the same id.
+type SendStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Exactly one is set, as in SendResponse.
+	//
+	// Types that are valid to be assigned to Result:
+	//
+	//	*SendStreamResponse_Receipt
+	//	*SendStreamResponse_Error
+	Result        isSendStreamResponse_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendStreamResponse) Reset() {
+	*x = SendStreamResponse{}
+	mi := &file_sender_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendStreamResponse) ProtoMessage() {}
+
+func (x *SendStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sender_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendStreamResponse.ProtoReflect.Descriptor instead.
+func (*SendStreamResponse) Descriptor() ([]byte, []int) {
+	return file_sender_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SendStreamResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SendStreamResponse) GetResult() isSendStreamResponse_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *SendStreamResponse) GetReceipt() *Receipt {
+	if x != nil {
+		if x, ok := x.Result.(*SendStreamResponse_Receipt); ok {
+			return x.Receipt
+		}
+	}
+	return nil
+}
+
+func (x *SendStreamResponse) GetError() *Error {
+	if x != nil {
+		if x, ok := x.Result.(*SendStreamResponse_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isSendStreamResponse_Result interface {
+	isSendStreamResponse_Result()
+}
+
+type SendStreamResponse_Receipt struct {
+	Receipt *Receipt `protobuf:"bytes,2,opt,name=receipt,proto3,oneof"`
+}
+
+type SendStreamResponse_Error struct {
+	Error *Error `protobuf:"bytes,3,opt,name=error,proto3,oneof"`
+}
+
+func (*SendStreamResponse_Receipt) isSendStreamResponse_Result() {}
+
+func (*SendStreamResponse_Error) isSendStreamResponse_Result() {}
+
 type CheckRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -711,7 +886,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_sender_proto_msgTypes[9]
+	mi := &file_sender_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +898,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sender_proto_msgTypes[9]
+	mi := &file_sender_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +911,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_sender_proto_rawDescGZIP(), []int{9}
+	return file_sender_proto_rawDescGZIP(), []int{11}
 }
 
 type CheckResponse struct {
@@ -749,7 +924,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_sender_proto_msgTypes[10]
+	mi := &file_sender_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +936,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sender_proto_msgTypes[10]
+	mi := &file_sender_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +949,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_sender_proto_rawDescGZIP(), []int{10}
+	return file_sender_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CheckResponse) GetError() *Error {
@@ -799,7 +974,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_sender_proto_msgTypes[11]
+	mi := &file_sender_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +986,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sender_proto_msgTypes[11]
+	mi := &file_sender_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +999,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_sender_proto_rawDescGZIP(), []int{11}
+	return file_sender_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SendResponse) GetResult() isSendResponse_Result {
@@ -921,7 +1096,17 @@ const file_sender_proto_rawDesc = "" +
 	"\aReceipt\x12\x1f\n" +
 	"\vprovider_id\x18\x01 \x01(\tR\n" +
 	"providerId\x12\x1a\n" +
-	"\bresponse\x18\x02 \x01(\tR\bresponse\"\x0e\n" +
+	"\bresponse\x18\x02 \x01(\tR\bresponse\"\x9a\x01\n" +
+	"\x11SendStreamRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
+	"\amessage\x18\x02 \x01(\v2\x1c.campaignd.sender.v1.MessageR\amessage\x12%\n" +
+	"\x0etimeout_micros\x18\x03 \x01(\x03R\rtimeoutMicros\x12\x16\n" +
+	"\x06cancel\x18\x04 \x01(\bR\x06cancel\"\x9c\x01\n" +
+	"\x12SendStreamResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x128\n" +
+	"\areceipt\x18\x02 \x01(\v2\x1c.campaignd.sender.v1.ReceiptH\x00R\areceipt\x122\n" +
+	"\x05error\x18\x03 \x01(\v2\x1a.campaignd.sender.v1.ErrorH\x00R\x05errorB\b\n" +
+	"\x06result\"\x0e\n" +
 	"\fCheckRequest\"A\n" +
 	"\rCheckResponse\x120\n" +
 	"\x05error\x18\x01 \x01(\v2\x1a.campaignd.sender.v1.ErrorR\x05error\"\x86\x01\n" +
@@ -935,11 +1120,13 @@ const file_sender_proto_rawDesc = "" +
 	"\x0fCLASS_THROTTLED\x10\x02\x12\x13\n" +
 	"\x0fCLASS_PERMANENT\x10\x03\x12\x11\n" +
 	"\rCLASS_BOUNCED\x10\x04\x12\x10\n" +
-	"\fCLASS_CONFIG\x10\x052\xce\x02\n" +
+	"\fCLASS_CONFIG\x10\x052\xb1\x03\n" +
 	"\x06Sender\x12Z\n" +
 	"\tConfigure\x12%.campaignd.sender.v1.ConfigureRequest\x1a&.campaignd.sender.v1.ConfigureResponse\x12K\n" +
 	"\x04Info\x12 .campaignd.sender.v1.InfoRequest\x1a!.campaignd.sender.v1.InfoResponse\x12K\n" +
-	"\x04Send\x12 .campaignd.sender.v1.SendRequest\x1a!.campaignd.sender.v1.SendResponse\x12N\n" +
+	"\x04Send\x12 .campaignd.sender.v1.SendRequest\x1a!.campaignd.sender.v1.SendResponse\x12a\n" +
+	"\n" +
+	"SendStream\x12&.campaignd.sender.v1.SendStreamRequest\x1a'.campaignd.sender.v1.SendStreamResponse(\x010\x01\x12N\n" +
 	"\x05Check\x12!.campaignd.sender.v1.CheckRequest\x1a\".campaignd.sender.v1.CheckResponseB7Z5github.com/campaignd/campaignd/sdk/plugin/internal/pbb\x06proto3"
 
 var (
@@ -955,7 +1142,7 @@ func file_sender_proto_rawDescGZIP() []byte {
 }
 
 var file_sender_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sender_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_sender_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_sender_proto_goTypes = []any{
 	(Class)(0),                    // 0: campaignd.sender.v1.Class
 	(*Error)(nil),                 // 1: campaignd.sender.v1.Error
@@ -967,36 +1154,43 @@ var file_sender_proto_goTypes = []any{
 	(*Message)(nil),               // 7: campaignd.sender.v1.Message
 	(*SendRequest)(nil),           // 8: campaignd.sender.v1.SendRequest
 	(*Receipt)(nil),               // 9: campaignd.sender.v1.Receipt
-	(*CheckRequest)(nil),          // 10: campaignd.sender.v1.CheckRequest
-	(*CheckResponse)(nil),         // 11: campaignd.sender.v1.CheckResponse
-	(*SendResponse)(nil),          // 12: campaignd.sender.v1.SendResponse
-	nil,                           // 13: campaignd.sender.v1.ConfigureRequest.OptionsEntry
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*SendStreamRequest)(nil),     // 10: campaignd.sender.v1.SendStreamRequest
+	(*SendStreamResponse)(nil),    // 11: campaignd.sender.v1.SendStreamResponse
+	(*CheckRequest)(nil),          // 12: campaignd.sender.v1.CheckRequest
+	(*CheckResponse)(nil),         // 13: campaignd.sender.v1.CheckResponse
+	(*SendResponse)(nil),          // 14: campaignd.sender.v1.SendResponse
+	nil,                           // 15: campaignd.sender.v1.ConfigureRequest.OptionsEntry
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_sender_proto_depIdxs = []int32{
 	0,  // 0: campaignd.sender.v1.Error.class:type_name -> campaignd.sender.v1.Class
-	13, // 1: campaignd.sender.v1.ConfigureRequest.options:type_name -> campaignd.sender.v1.ConfigureRequest.OptionsEntry
+	15, // 1: campaignd.sender.v1.ConfigureRequest.options:type_name -> campaignd.sender.v1.ConfigureRequest.OptionsEntry
 	1,  // 2: campaignd.sender.v1.ConfigureResponse.error:type_name -> campaignd.sender.v1.Error
 	1,  // 3: campaignd.sender.v1.InfoResponse.error:type_name -> campaignd.sender.v1.Error
-	14, // 4: campaignd.sender.v1.Message.date:type_name -> google.protobuf.Timestamp
+	16, // 4: campaignd.sender.v1.Message.date:type_name -> google.protobuf.Timestamp
 	6,  // 5: campaignd.sender.v1.Message.headers:type_name -> campaignd.sender.v1.Header
 	7,  // 6: campaignd.sender.v1.SendRequest.message:type_name -> campaignd.sender.v1.Message
-	1,  // 7: campaignd.sender.v1.CheckResponse.error:type_name -> campaignd.sender.v1.Error
-	9,  // 8: campaignd.sender.v1.SendResponse.receipt:type_name -> campaignd.sender.v1.Receipt
-	1,  // 9: campaignd.sender.v1.SendResponse.error:type_name -> campaignd.sender.v1.Error
-	2,  // 10: campaignd.sender.v1.Sender.Configure:input_type -> campaignd.sender.v1.ConfigureRequest
-	4,  // 11: campaignd.sender.v1.Sender.Info:input_type -> campaignd.sender.v1.InfoRequest
-	8,  // 12: campaignd.sender.v1.Sender.Send:input_type -> campaignd.sender.v1.SendRequest
-	10, // 13: campaignd.sender.v1.Sender.Check:input_type -> campaignd.sender.v1.CheckRequest
-	3,  // 14: campaignd.sender.v1.Sender.Configure:output_type -> campaignd.sender.v1.ConfigureResponse
-	5,  // 15: campaignd.sender.v1.Sender.Info:output_type -> campaignd.sender.v1.InfoResponse
-	12, // 16: campaignd.sender.v1.Sender.Send:output_type -> campaignd.sender.v1.SendResponse
-	11, // 17: campaignd.sender.v1.Sender.Check:output_type -> campaignd.sender.v1.CheckResponse
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	7,  // 7: campaignd.sender.v1.SendStreamRequest.message:type_name -> campaignd.sender.v1.Message
+	9,  // 8: campaignd.sender.v1.SendStreamResponse.receipt:type_name -> campaignd.sender.v1.Receipt
+	1,  // 9: campaignd.sender.v1.SendStreamResponse.error:type_name -> campaignd.sender.v1.Error
+	1,  // 10: campaignd.sender.v1.CheckResponse.error:type_name -> campaignd.sender.v1.Error
+	9,  // 11: campaignd.sender.v1.SendResponse.receipt:type_name -> campaignd.sender.v1.Receipt
+	1,  // 12: campaignd.sender.v1.SendResponse.error:type_name -> campaignd.sender.v1.Error
+	2,  // 13: campaignd.sender.v1.Sender.Configure:input_type -> campaignd.sender.v1.ConfigureRequest
+	4,  // 14: campaignd.sender.v1.Sender.Info:input_type -> campaignd.sender.v1.InfoRequest
+	8,  // 15: campaignd.sender.v1.Sender.Send:input_type -> campaignd.sender.v1.SendRequest
+	10, // 16: campaignd.sender.v1.Sender.SendStream:input_type -> campaignd.sender.v1.SendStreamRequest
+	12, // 17: campaignd.sender.v1.Sender.Check:input_type -> campaignd.sender.v1.CheckRequest
+	3,  // 18: campaignd.sender.v1.Sender.Configure:output_type -> campaignd.sender.v1.ConfigureResponse
+	5,  // 19: campaignd.sender.v1.Sender.Info:output_type -> campaignd.sender.v1.InfoResponse
+	14, // 20: campaignd.sender.v1.Sender.Send:output_type -> campaignd.sender.v1.SendResponse
+	11, // 21: campaignd.sender.v1.Sender.SendStream:output_type -> campaignd.sender.v1.SendStreamResponse
+	13, // 22: campaignd.sender.v1.Sender.Check:output_type -> campaignd.sender.v1.CheckResponse
+	18, // [18:23] is the sub-list for method output_type
+	13, // [13:18] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_sender_proto_init() }
@@ -1004,7 +1198,11 @@ func file_sender_proto_init() {
 	if File_sender_proto != nil {
 		return
 	}
-	file_sender_proto_msgTypes[11].OneofWrappers = []any{
+	file_sender_proto_msgTypes[10].OneofWrappers = []any{
+		(*SendStreamResponse_Receipt)(nil),
+		(*SendStreamResponse_Error)(nil),
+	}
+	file_sender_proto_msgTypes[13].OneofWrappers = []any{
 		(*SendResponse_Receipt)(nil),
 		(*SendResponse_Error)(nil),
 	}
@@ -1014,7 +1212,7 @@ func file_sender_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sender_proto_rawDesc), len(file_sender_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -2,7 +2,15 @@
 //
 // A plugin is a program that speaks hashicorp/go-plugin's gRPC protocol
 // (https://github.com/hashicorp/go-plugin/blob/main/docs/guide-plugin-write-non-go.md)
-// and serves this service under the plugin name "sender", protocol version 1.
+// and serves this service under the plugin name "sender". Two protocol
+// versions exist, negotiated by go-plugin (the host offers both in
+// PLUGIN_PROTOCOL_VERSIONS, the plugin answers with the highest it serves):
+//
+//   - version 1: the host delivers each message with a unary Send call;
+//   - version 2: the host delivers messages over one SendStream per plugin
+//     process; Send is still served (and may still be called).
+//
+// A plugin that does not implement SendStream must announce version 1 only.
 // Go plugins get all of this from plugin.Serve (package sdk/plugin); this
 // file lets a plugin be written in any language.
 //
@@ -32,10 +40,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Sender_Configure_FullMethodName = "/campaignd.sender.v1.Sender/Configure"
-	Sender_Info_FullMethodName      = "/campaignd.sender.v1.Sender/Info"
-	Sender_Send_FullMethodName      = "/campaignd.sender.v1.Sender/Send"
-	Sender_Check_FullMethodName     = "/campaignd.sender.v1.Sender/Check"
+	Sender_Configure_FullMethodName  = "/campaignd.sender.v1.Sender/Configure"
+	Sender_Info_FullMethodName       = "/campaignd.sender.v1.Sender/Info"
+	Sender_Send_FullMethodName       = "/campaignd.sender.v1.Sender/Send"
+	Sender_SendStream_FullMethodName = "/campaignd.sender.v1.Sender/SendStream"
+	Sender_Check_FullMethodName      = "/campaignd.sender.v1.Sender/Check"
 )
 
 // SenderClient is the client API for Sender service.
@@ -53,6 +62,18 @@ type SenderClient interface {
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
 	// Send delivers one message. It must honour the gRPC deadline.
 	Send(ctx context.Context, in *SendRequest, opts ...grpc.CallOption) (*SendResponse, error)
+	// SendStream (protocol version 2) delivers many messages over one
+	// stream. The host writes a SendStreamRequest per message, each with a
+	// sequence id unique within the stream; the plugin sends each message
+	// concurrently as it arrives (the host bounds how many are in flight)
+	// and writes one SendStreamResponse per message, tagged with its id, as
+	// soon as that send finishes, in any order. A cancel request asks the
+	// plugin to cancel the send with that id (its answer still follows). The
+	// host ends the stream by closing its side; the plugin then finishes
+	// what is in flight, answers it and returns. A gRPC error on the stream
+	// means the transport failed: the host fails every unanswered message as
+	// transient and restarts the plugin.
+	SendStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SendStreamRequest, SendStreamResponse], error)
 	// Check opens one real session with the provider using the configured
 	// options (connect, authenticate, say goodbye) and sends nothing. It is
 	// optional: a plugin that does not offer it answers the gRPC status
@@ -99,6 +120,19 @@ func (c *senderClient) Send(ctx context.Context, in *SendRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *senderClient) SendStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SendStreamRequest, SendStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Sender_ServiceDesc.Streams[0], Sender_SendStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SendStreamRequest, SendStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Sender_SendStreamClient = grpc.BidiStreamingClient[SendStreamRequest, SendStreamResponse]
+
 func (c *senderClient) Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CheckResponse)
@@ -124,6 +158,18 @@ type SenderServer interface {
 	Info(context.Context, *InfoRequest) (*InfoResponse, error)
 	// Send delivers one message. It must honour the gRPC deadline.
 	Send(context.Context, *SendRequest) (*SendResponse, error)
+	// SendStream (protocol version 2) delivers many messages over one
+	// stream. The host writes a SendStreamRequest per message, each with a
+	// sequence id unique within the stream; the plugin sends each message
+	// concurrently as it arrives (the host bounds how many are in flight)
+	// and writes one SendStreamResponse per message, tagged with its id, as
+	// soon as that send finishes, in any order. A cancel request asks the
+	// plugin to cancel the send with that id (its answer still follows). The
+	// host ends the stream by closing its side; the plugin then finishes
+	// what is in flight, answers it and returns. A gRPC error on the stream
+	// means the transport failed: the host fails every unanswered message as
+	// transient and restarts the plugin.
+	SendStream(grpc.BidiStreamingServer[SendStreamRequest, SendStreamResponse]) error
 	// Check opens one real session with the provider using the configured
 	// options (connect, authenticate, say goodbye) and sends nothing. It is
 	// optional: a plugin that does not offer it answers the gRPC status
@@ -148,6 +194,9 @@ func (UnimplementedSenderServer) Info(context.Context, *InfoRequest) (*InfoRespo
 }
 func (UnimplementedSenderServer) Send(context.Context, *SendRequest) (*SendResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Send not implemented")
+}
+func (UnimplementedSenderServer) SendStream(grpc.BidiStreamingServer[SendStreamRequest, SendStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method SendStream not implemented")
 }
 func (UnimplementedSenderServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
@@ -227,6 +276,13 @@ func _Sender_Send_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Sender_SendStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SenderServer).SendStream(&grpc.GenericServerStream[SendStreamRequest, SendStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Sender_SendStreamServer = grpc.BidiStreamingServer[SendStreamRequest, SendStreamResponse]
+
 func _Sender_Check_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CheckRequest)
 	if err := dec(in); err != nil {
@@ -269,6 +325,13 @@ var Sender_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Sender_Check_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "SendStream",
+			Handler:       _Sender_SendStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "sender.proto",
 }

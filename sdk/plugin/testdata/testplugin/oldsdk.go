@@ -12,15 +12,21 @@ import (
 )
 
 // serveOldSDK serves the Sender service as a plugin built before the Check
-// call existed does: the service it registers has no Check method at all,
-// so gRPC itself answers the call UNIMPLEMENTED ("unknown method").
+// call and the send stream existed does: it offers protocol version 1 only
+// (unary Send), and the service it registers has neither Check nor
+// SendStream, so gRPC itself answers those UNIMPLEMENTED ("unknown
+// method").
 func serveOldSDK() {
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: plugin.Handshake,
 		VersionedPlugins: map[int]goplugin.PluginSet{
-			plugin.ProtocolVersion: {"sender": &oldPlugin{}},
+			1: {"sender": &oldPlugin{}},
 		},
-		GRPCServer: goplugin.DefaultGRPCServer,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts,
+				grpc.MaxRecvMsgSize(plugin.MaxMessageBytes),
+				grpc.MaxSendMsgSize(plugin.MaxMessageBytes))...)
+		},
 	})
 }
 
@@ -31,6 +37,8 @@ type oldPlugin struct {
 func (*oldPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
 	desc := pb.Sender_ServiceDesc
 	desc.Methods = slices.DeleteFunc(slices.Clone(desc.Methods), func(m grpc.MethodDesc) bool { return m.MethodName == "Check" })
+	desc.Streams = nil // no SendStream
+
 	s.RegisterService(&desc, oldServer{})
 	return nil
 }
@@ -39,7 +47,8 @@ func (*oldPlugin) GRPCClient(context.Context, *goplugin.GRPCBroker, *grpc.Client
 	return nil, nil
 }
 
-// oldServer accepts any options and every message.
+// oldServer accepts any options and every message; a message with subject
+// "slow" waits for its deadline, as a protocol-1 plugin honouring it does.
 type oldServer struct{ pb.UnimplementedSenderServer }
 
 func (oldServer) Configure(context.Context, *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
@@ -50,6 +59,10 @@ func (oldServer) Info(context.Context, *pb.InfoRequest) (*pb.InfoResponse, error
 	return &pb.InfoResponse{Name: "old", Version: "0.9"}, nil
 }
 
-func (oldServer) Send(context.Context, *pb.SendRequest) (*pb.SendResponse, error) {
+func (oldServer) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendResponse, error) {
+	if req.GetMessage().GetSubject() == "slow" {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	return &pb.SendResponse{Result: &pb.SendResponse_Receipt{Receipt: &pb.Receipt{ProviderId: "old"}}}, nil
 }
