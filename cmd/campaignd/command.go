@@ -347,7 +347,7 @@ func init() {
 			description: "Campaigns go DRAFT -> ACTIVE -> (execute) SENDING -> COMPLETED; PAUSED from ACTIVE or SENDING and back; CANCELLED from any state but COMPLETED.",
 			subs: []*command{
 				{name: "campaign create", synopsis: "create a DRAFT campaign",
-					description: "Creates a campaign in DRAFT. Its templates are Go text/template (html/template for --html) over the recipient's .Email, .Name, .Attrs and .UnsubscribeURL. --sender is required when a real sender is configured and default_sender is not set.",
+					description: "Creates a campaign in DRAFT. Its templates are Go text/template (html/template for --html) over the recipient's .Email, .Name, .Attr.KEY, .Campaign.Name and .UnsubscribeURL. --sender is required when a real sender is configured and default_sender is not set.",
 					examples: []string{
 						"campaign create --name 'March news' --sender smtp --from news@example.com --subject 'Hello {{.Name}}' --text-file march.txt --html-file march.html",
 						"campaign create --name Promo --from news@example.com --reply-to help@example.com --subject Hi --text 'Hi {{.Name}}' --html '<p>Hi</p>' --concurrency 5 --batch-size 50 --header 'X-Campaign: promo'",
