@@ -24,6 +24,17 @@ import (
 // 100,000): a smaller one is a quick check, not a figure to compare.
 const sendPathEnv = "CAMPAIGND_BENCH_SEND_RECIPIENTS"
 
+// sendPathText and sendPathHTML render to about the sizes issue 13 measured
+// listmonk with (206-byte text and 416-byte HTML parts): 216 and 413 bytes.
+const (
+	sendPathText = "Hi {{.Name}} <{{.Email}}>,\n\nthis is {{.Campaign.Name}}, the send path benchmark's message. " +
+		"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua.\n"
+	sendPathHTML = "<!doctype html><html><body><p>Hi {{.Name}},</p><p>this is <b>{{.Campaign.Name}}</b>, the send path benchmark's message.</p>" +
+		"<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. " +
+		"Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris.</p>" +
+		"<p><a href=\"https://example.org/unsubscribe?u={{.Email}}\">Unsubscribe</a></p></body></html>"
+)
+
 // procSink is the lean SMTP sink (testdata/leansink) in a process of its
 // own, so that its CPU time is its own: in the benchmark's process it would
 // share the figure with the benchmark's polling and the CLI processes it
@@ -103,7 +114,8 @@ func (s *procSink) cpu() time.Duration {
 // BenchmarkSendPath sends one campaign of 100,000 recipients (or
 // $CAMPAIGND_BENCH_SEND_RECIPIENTS) to completion through `campaignd serve`
 // ticking back to back (tick_interval 10ms) and the smtp plugin to a lean
-// sink in a helper process, at concurrency=10 (default_concurrency and
+// sink in a helper process, with text and HTML parts of the sizes issue 13
+// compared listmonk with, at concurrency=10 (default_concurrency and
 // max_connections 10) and at the defaults (5 and 5). The campaign is
 // imported and executed before the daemon starts; the run is from the
 // daemon's start until the sink holds every message. Metrics:
@@ -153,7 +165,7 @@ func sendPathRun(b *testing.B, n, conc int) {
 		extra = append(extra, fmt.Sprintf("max_connections = %d", conc))
 	}
 	e := NewEnv(b, cfg+smtpSenderTOML("sink", sink.host, port, extra...))
-	id := benchCampaign(b, e, "sink", n)
+	id := benchCampaign(b, e, "sink", n, "--text", sendPathText, "--html", sendPathHTML)
 	sink0 := sink.cpu()
 
 	start := time.Now()
