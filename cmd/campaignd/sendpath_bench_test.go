@@ -262,3 +262,56 @@ func sendPathRun(b *testing.B, n, conc int) {
 	b.ReportMetric(float64(counts.NoMessageID), "no-id")
 	b.ReportMetric(float64(n), "recipients")
 }
+
+// TestSendPathSection runs scripts/bench.sh with a stand-in for go that
+// replays two BenchmarkSendPath results (and runs nothing else), and checks
+// the "## Send path" section it writes: the medians' verdicts, the worst
+// run's duplicates, and the quick-check warning.
+func TestSendPathSection(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	line := func(name string, emails, cpu, sink, hwm, dups float64) string {
+		return fmt.Sprintf("BenchmarkSendPath/%s-2 \t 1 \t 20000000000 ns/op \t %g emails/s \t %g run-emails/s \t %g cpu-ms/1k \t 100 daemon-cpu-ms/1k \t %g plugin-cpu-ms/1k \t %g sink-cpu-ms/1k \t %g hwm-MB \t 21 plugin-rss-MB \t 50 max-tick \t 0 ticks-over-50 \t 0 tick-errors \t 400 sending-ticks \t 9 tick-p50-ms \t 60 tick-max-ms \t %g distinct \t %g duplicates \t 0 no-id \t 20000 recipients\n",
+			name, emails, emails-100, cpu, cpu-100, sink, hwm, 20000-dups, dups)
+	}
+	raw := line("concurrency=10", 5200, 240, 50, 35, 0) + line("concurrency=10", 5400, 230, 52, 36, 0) + line("concurrency=10", 4000, 260, 70, 41, 1) +
+		line("defaults", 2900, 200, 50, 30, 0)
+	dir := t.TempDir()
+	WriteFile(t, dir, "raw.txt", raw)
+	fake := WriteFile(t, dir, "go", "#!/bin/sh\n[ \"$1\" = version ] && { echo go version fake; exit 0; }\n"+
+		"case \"$*\" in *BenchmarkSendPath*) cat "+filepath.Join(dir, "raw.txt")+" ;; esac\n")
+	if err := os.Chmod(fake, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "BENCHMARKS.md")
+	cmd := exec.Command("bash", filepath.Join("..", "..", "scripts", "bench.sh"), out)
+	cmd.Env = append(os.Environ(), "GO="+fake, "CAMPAIGND_BIN_DIR="+binDir, "BENCH_COUNT=3")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bench.sh: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "## Send path\n")
+	if !ok {
+		t.Fatalf("no Send path section:\n%s", b)
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	for _, want := range []string{
+		"medians of 3 and 1 runs",
+		"**A quick check at 20,000 recipients",
+		// 5,200 at concurrency 10 passes, 2,900 at the defaults does not.
+		"| 5200 | 2900 | 9,000-10,000 first to last delivery | **FAIL** |",
+		"| 0.240 (daemon 0.100, plugin 0.140) | 0.200 (daemon 0.100, plugin 0.100) | 0.081-0.088 + Postgres 0.013 | **PASS** |",
+		"| 0.052 | 0.050 | about 0.06 | **PASS** |",
+		"| 36.0 MB (plugin 21.0 MB apart) | 30.0 MB (plugin 21.0 MB apart) | 360-977 MB | **PASS** |",
+		// One run of three lost nothing but sent one twice: the worst run counts.
+		"| 19,999 distinct, 1 duplicates, 0 without a Message-ID | 20,000 distinct, 0 duplicates, 0 without a Message-ID | 100,000, 0 duplicates | **FAIL** |",
+	} {
+		if !strings.Contains(sec, want) {
+			t.Errorf("Send path section lacks %q:\n%s", want, sec)
+		}
+	}
+}
