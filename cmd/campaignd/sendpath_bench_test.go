@@ -306,7 +306,7 @@ func TestSendPathSection(t *testing.T) {
 		"| 5200 | 2900 | 9,000-10,000 first to last delivery | **FAIL** |",
 		"| 0.240 (daemon 0.100, plugin 0.140) | 0.200 (daemon 0.100, plugin 0.100) | 0.081-0.088 + Postgres 0.013 | **PASS** |",
 		"| 0.052 | 0.050 | about 0.06 | **PASS** |",
-		"| 36.0 MB (plugin 21.0 MB apart) | 30.0 MB (plugin 21.0 MB apart) | 360-977 MB | **PASS** |",
+		"| 36.00 MB (plugin 21.0 MB apart) | 30.00 MB (plugin 21.0 MB apart) | 360-977 MB | **PASS** |",
 		// One run of three lost nothing but sent one twice: the worst run counts.
 		"| 19,999 distinct, 1 duplicates, 0 without a Message-ID | 20,000 distinct, 0 duplicates, 0 without a Message-ID | 100,000, 0 duplicates | **FAIL** |",
 	} {
