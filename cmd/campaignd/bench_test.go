@@ -167,11 +167,12 @@ func benchMS(d time.Duration) float64 { return float64(d) / float64(time.Millise
 // ---- campaigns ----
 
 // benchCampaign creates a campaign for sender with n recipients, imports,
-// activates and executes it through the CLI, and returns its id.
-func benchCampaign(tb testing.TB, e *Env, sender string, n int) int64 {
+// activates and executes it through the CLI, and returns its id. create
+// are more `campaign create` flags, which override the defaults here.
+func benchCampaign(tb testing.TB, e *Env, sender string, n int, create ...string) int64 {
 	tb.Helper()
-	id := MustCreateCampaign(tb, e, "--name", "bench", "--sender", sender, "--subject", "Hello {{.Name}}",
-		"--text", "Hi {{.Name}} <{{.Email}}>,\n\nthis is {{.Campaign.Name}}. Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n")
+	id := MustCreateCampaign(tb, e, append([]string{"--name", "bench", "--sender", sender, "--subject", "Hello {{.Name}}",
+		"--text", "Hi {{.Name}} <{{.Email}}>,\n\nthis is {{.Campaign.Name}}. Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n"}, create...)...)
 	ids := strconv.FormatInt(id, 10)
 	var b strings.Builder
 	b.WriteString("email,name,city\n")
