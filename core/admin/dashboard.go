@@ -486,7 +486,7 @@ func parsePages() map[string]*template.Template {
 		"label":   func(a core.Action) string { return actionText[a].Label },
 		"rate":    func(p *float64) string { return fmtRate(p) },
 		"pct":     func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
-		"number":  fmtNumber,
+		"number":  core.Thousands,
 		"retried": func(c core.ErrorClass) bool { return c != "" },
 	}
 	pages := map[string]*template.Template{}
@@ -536,22 +536,4 @@ func fmtRate(p *float64) string {
 		return "—"
 	}
 	return strconv.FormatFloat(*p, 'f', 1, 64) + "%"
-}
-
-// fmtNumber groups thousands: 10,000,000.
-func fmtNumber(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }
