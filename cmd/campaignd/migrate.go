@@ -11,9 +11,10 @@ import (
 	"github.com/campaignd/campaignd/core/sqlite"
 )
 
-// cmdMigrate applies the pending schema migrations (serve and every other
-// command that opens the database read-write apply them too; this is the
-// explicit step of an upgrade), or with --status lists the applied and
+// cmdMigrate applies the pending schema migrations (serve and the writing
+// commands, which hold the database lock exclusively, apply them too;
+// reading commands and ticks refuse a pending schema and point here), or
+// with --status lists the applied and
 // pending ones without changing anything. Migrating needs the database
 // lock: with a daemon running it refuses and says to stop it first.
 func (a *app) cmdMigrate(ctx context.Context, args []string) error {
