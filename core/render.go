@@ -3,13 +3,13 @@ package core
 import (
 	"bytes"
 	"context"
-	"fmt"
 	htmltemplate "html/template"
 	"io"
 	"maps"
 	"mime"
 	"net/mail"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -109,7 +109,16 @@ func (r *Renderer) Refs() TemplateRefs { return r.refs }
 // campaign: the same on every retry and resend, so a duplicate delivery is
 // recognisable.
 func (r *Renderer) MessageID(recipientID int64) string {
-	return fmt.Sprintf("<c%d.r%d@%s>", r.c.ID, recipientID, r.domain)
+	// Built by hand: it is called once per message on the send path.
+	b := make([]byte, 0, 48+len(r.domain))
+	b = append(b, "<c"...)
+	b = strconv.AppendInt(b, r.c.ID, 10)
+	b = append(b, ".r"...)
+	b = strconv.AppendInt(b, recipientID, 10)
+	b = append(b, '@')
+	b = append(b, r.domain...)
+	b = append(b, '>')
+	return string(b)
 }
 
 // Render is RenderContext without a context.
@@ -153,7 +162,8 @@ func (r *Renderer) RenderContext(ctx context.Context, rc *Recipient, now time.Ti
 		maps.Copy(data.Attr, rc.Attrs)
 	}
 	if data.Attr == nil {
-		data.Attr = map[string]string{}
+		// Shared: templates only read their data, they cannot write a map.
+		data.Attr = noAttrs
 	}
 	if r.unsubscribe != nil {
 		data.UnsubscribeURL = r.unsubscribe(r.c, rc)
@@ -169,16 +179,20 @@ func (r *Renderer) RenderContext(ctx context.Context, rc *Recipient, now time.Ti
 	// Stored addresses are addr-specs, quoted where needed ("a b"@x.org);
 	// mail.Address wants the unquoted form and quotes it again itself.
 	toAddr := rc.Email
-	if a, perr := mail.ParseAddress(rc.Email); perr == nil {
-		toAddr = a.Address
+	if !plainAddrSpec(rc.Email) {
+		if a, perr := mail.ParseAddress(rc.Email); perr == nil {
+			toAddr = a.Address
+		}
 	}
 	to := (&mail.Address{Name: rc.Name, Address: toAddr}).String()
-	if _, perr := mail.ParseAddress(to); perr != nil && rc.Name != "" {
+	_, perr := mail.ParseAddress(to)
+	if perr != nil && rc.Name != "" {
 		// net/mail Q-encodes a name with a backslash into a word it cannot
 		// read back; B-encoding always reads back.
 		to = mime.BEncoding.Encode("utf-8", rc.Name) + " " + (&mail.Address{Address: toAddr}).String()
+		_, perr = mail.ParseAddress(to)
 	}
-	if _, perr := mail.ParseAddress(to); perr != nil {
+	if perr != nil {
 		return nil, Errorf(EINVALID, "to: %q cannot be rendered as an address: %v", rc.Email, perr)
 	}
 	headers := make([]sdk.Header, 0, len(r.c.Headers)+3)
@@ -209,6 +223,19 @@ func (r *Renderer) RenderContext(ctx context.Context, rc *Recipient, now time.Ti
 		Date:        now,
 		Headers:     headers,
 	}, nil
+}
+
+// noAttrs is the Attr of every recipient without attributes when the
+// templates reference none; never written.
+var noAttrs = map[string]string{}
+
+// plainAddrSpec reports whether s holds none of the characters with which
+// an address can mean something other than its own text (quotes, escapes,
+// comments, angle brackets, domain literals, groups, white space): for
+// such an s, mail.ParseAddress either fails or returns s unchanged, so
+// it need not be called.
+func plainAddrSpec(s string) bool {
+	return !strings.ContainsAny(s, "\"\\()<>[],;: \t\r\n")
 }
 
 // renderGrace is how long past its deadline a render may take to report
