@@ -684,31 +684,7 @@ func TestSecuritySocketPeerUID(t *testing.T) {
 		t.Skip("needs root to run a client as uid 65534")
 	}
 	t.Parallel()
-	world, err := os.MkdirTemp("", "cdw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(world) })
-	if err := os.Chmod(world, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for d := filepath.Dir(world); ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err != nil || fi.Mode().Perm()&0o001 == 0 {
-			t.Skipf("%s is not searchable by other users; set TMPDIR to a directory that is", d)
-		}
-		if d == filepath.Dir(d) {
-			break
-		}
-	}
-	bin := filepath.Join(world, "campaignd")
-	data, err := os.ReadFile(Bin())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	world, bin := otherUserDir(t, false)
 	sock := filepath.Join(world, "c.sock")
 	e := NewEnv(t, fmt.Sprintf("socket = %q\nsocket_mode = \"0666\"\n", sock))
 	e.Socket = sock
@@ -887,31 +863,7 @@ func TestSecurityCLIRefusesForeignDaemon(t *testing.T) {
 		t.Skip("needs root to run a daemon as uid 65534")
 	}
 	t.Parallel()
-	world, err := os.MkdirTemp("", "cdf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(world) })
-	if err := os.Chown(world, 65534, 65534); err != nil {
-		t.Fatal(err)
-	}
-	for d := filepath.Dir(world); ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err != nil || fi.Mode().Perm()&0o001 == 0 {
-			t.Skipf("%s is not searchable by other users; set TMPDIR to a directory that is", d)
-		}
-		if d == filepath.Dir(d) {
-			break
-		}
-	}
-	bin := filepath.Join(world, "campaignd")
-	data, err := os.ReadFile(Bin())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	world, bin := otherUserDir(t, true)
 	sock := filepath.Join(world, "c.sock")
 	conf := filepath.Join(world, "c.toml")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf("database = %q\nsocket = %q\nsocket_mode = \"0666\"\nplugin_dir = %q\ntick_interval = \"0s\"\n",
@@ -1122,4 +1074,43 @@ func TestSecurityServerTextEscaped(t *testing.T) {
 		t.Errorf("queue: want the paused section\n%s", r)
 	}
 	raw("queue", r)
+}
+
+// otherUserDir returns a temporary directory that uid 65534 can use (owned
+// by it when own, else world-readable) holding a copy of the campaignd
+// binary it can run, for the tests that run campaignd as another user. It
+// skips the test when a parent directory is not searchable by others.
+func otherUserDir(t *testing.T, own bool) (dir, bin string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cdu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if own {
+		err = os.Chown(dir, 65534, 65534)
+	} else {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			t.Skipf("%s is not searchable by other users; set TMPDIR to a directory that is", d)
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	bin = filepath.Join(dir, "campaignd")
+	data, err := os.ReadFile(Bin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, bin
 }
