@@ -437,3 +437,21 @@ func (w *testWriter) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// CheckError runs c's Check within 10 s and returns its failure as the
+// *sdk.Error every Check must return (nil when it succeeds); any other
+// kind of error fails the test. For a plugin's own unit tests of Check.
+func CheckError(t testing.TB, c sdk.Checker) *sdk.Error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := c.Check(ctx)
+	if err == nil {
+		return nil
+	}
+	var e *sdk.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("Check returned %T %v, want *sdk.Error", err, err)
+	}
+	return e
+}

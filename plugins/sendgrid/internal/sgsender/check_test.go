@@ -1,12 +1,11 @@
 package sgsender_test
 
 import (
-	"context"
-	"errors"
 	"net"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/campaignd/campaignd/sdk/sdktest"
 
 	"github.com/campaignd/campaignd/plugins/sendgrid/internal/sgsender"
 	"github.com/campaignd/campaignd/sdk"
@@ -14,20 +13,7 @@ import (
 
 var _ sdk.Checker = (*sgsender.Sender)(nil)
 
-func checkErr(t *testing.T, s *sgsender.Sender) *sdk.Error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := s.Check(ctx)
-	if err == nil {
-		return nil
-	}
-	var e *sdk.Error
-	if !errors.As(err, &e) {
-		t.Fatalf("Check returned %T %v, want *sdk.Error", err, err)
-	}
-	return e
-}
+func checkErr(t *testing.T, s *sgsender.Sender) *sdk.Error { return sdktest.CheckError(t, s) }
 
 func TestCheckValidKey(t *testing.T) {
 	f := startFake(t)

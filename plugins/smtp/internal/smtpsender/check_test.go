@@ -1,13 +1,12 @@
 package smtpsender_test
 
 import (
-	"context"
-	"errors"
 	"net"
 	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/campaignd/campaignd/sdk/sdktest"
 
 	"github.com/campaignd/campaignd/plugins/smtp/internal/smtpsender"
 	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
@@ -16,20 +15,7 @@ import (
 
 var _ sdk.Checker = (*smtpsender.Sender)(nil)
 
-func check(t *testing.T, s *smtpsender.Sender) *sdk.Error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := s.Check(ctx)
-	if err == nil {
-		return nil
-	}
-	var e *sdk.Error
-	if !errors.As(err, &e) {
-		t.Fatalf("Check returned %T %v, want *sdk.Error", err, err)
-	}
-	return e
-}
+func check(t *testing.T, s *smtpsender.Sender) *sdk.Error { return sdktest.CheckError(t, s) }
 
 func TestCheckOpensAndClosesASession(t *testing.T) {
 	users := map[string]string{"u": "secret"}
