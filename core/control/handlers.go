@@ -37,7 +37,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/status", s.status)
 	handle("POST /v1/campaigns", s.createCampaign)
 	handle("GET /v1/campaigns", s.campaigns)
-	handle("GET /v1/campaigns/{id}", s.campaign)
+	handle("GET /v1/campaigns/{id}", byID(s.svc.Campaign))
 	handle("PATCH /v1/campaigns/{id}", s.editCampaign)
 	handle("DELETE /v1/campaigns/{id}", s.deleteCampaign)
 	handle("POST /v1/campaigns/{id}/clone", s.cloneCampaign)
@@ -45,10 +45,10 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/campaigns/{id}/test", s.testSend)
 	handle("POST /v1/campaigns/{id}/{action}", s.changeCampaign)
 	handle("POST /v1/campaigns/{id}/execute", s.execute)
-	handle("GET /v1/campaigns/{id}/stats", s.stats)
+	handle("GET /v1/campaigns/{id}/stats", byID(s.svc.Stats))
 	handle("POST /v1/campaigns/{id}/retry", s.retry)
-	handle("GET /v1/campaigns/{id}/progress", s.progress)
-	handle("GET /v1/campaigns/{id}/failures", s.failures)
+	handle("GET /v1/campaigns/{id}/progress", byID(s.svc.Progress))
+	handle("GET /v1/campaigns/{id}/failures", byID(s.svc.Failures))
 	handle("POST /v1/campaigns/{id}/recipients", s.addRecipient)
 	handle("POST /v1/campaigns/{id}/recipients:import", s.importRecipients)
 	handle("GET /v1/campaigns/{id}/recipients", s.recipients)
@@ -122,21 +122,6 @@ func (s *Server) campaigns(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, list(cs))
 }
 
-func (s *Server) campaign(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	if _, err := query(r); err != nil {
-		return err
-	}
-	c, err := s.svc.Campaign(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, c)
-}
-
 // campaignActions are the actions POST /v1/campaigns/{id}/{action} takes;
 // execute and retry have routes of their own.
 var campaignActions = []core.Action{core.ActionActivate, core.ActionPause, core.ActionResume, core.ActionCancel}
@@ -193,51 +178,6 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, res)
-}
-
-func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	if _, err := query(r); err != nil {
-		return err
-	}
-	st, err := s.svc.Stats(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, st)
-}
-
-func (s *Server) progress(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	if _, err := query(r); err != nil {
-		return err
-	}
-	p, err := s.svc.Progress(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, p)
-}
-
-func (s *Server) failures(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	if _, err := query(r); err != nil {
-		return err
-	}
-	rep, err := s.svc.Failures(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, rep)
 }
 
 func (s *Server) retry(w http.ResponseWriter, r *http.Request) error {
@@ -743,4 +683,23 @@ func errorDetail(err error) string {
 		d += " (cause: " + ce.Err.Error() + ")"
 	}
 	return d
+}
+
+// byID is the handler of a GET that reads one campaign's resource: the id
+// from the path, no query parameters, the service's answer as JSON.
+func byID[T any](get func(context.Context, int64) (T, error)) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		if _, err := query(r); err != nil {
+			return err
+		}
+		v, err := get(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, v)
+	}
 }
