@@ -188,6 +188,7 @@ func isDNSName(s string) bool {
 // oversigned (listed in h= once more than the message has them), so a copy
 // of the message with a second one added (a replaced From, a rewritten
 // unsubscribe link) fails verification instead of showing the added one.
+// signedHeaderKeys keeps one bit per entry in a uint64: at most 64 entries.
 var signedFields = []struct {
 	name string
 	once bool

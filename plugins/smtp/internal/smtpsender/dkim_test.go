@@ -22,6 +22,7 @@ import (
 	"github.com/campaignd/campaignd/plugins/smtp/smtptest"
 	"github.com/campaignd/campaignd/sdk"
 	"github.com/emersion/go-msgauth/dkim"
+	"github.com/hashicorp/go-hclog"
 )
 
 // Keys are generated once per test binary: RSA generation is slow.
@@ -361,6 +362,33 @@ func TestDKIMAligned(t *testing.T) {
 	} {
 		if got := c.DKIM.Aligned(from); got != want {
 			t.Errorf("Aligned(%q) = %v, want %v", from, got, want)
+		}
+	}
+}
+
+// TestDKIMUnalignedFromWarnsOnce: a From domain dkim_domain is not a parent
+// of is still signed, and logged as a warning once per domain.
+func TestDKIMUnalignedFromWarnsOnce(t *testing.T) {
+	srv := startServer(t, smtptest.Options{})
+	var logs bytes.Buffer
+	s := smtpsender.New(hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn}))
+	s.SetGetenv(noEnv)
+	if err := s.Configure(context.Background(), dkimOptions(srv, writePEM(t, "PRIVATE KEY", pkcs8(t, ed25519Key())))); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	for i, from := range []string{"news@example.org", "news@mail.example.com", "other@EXAMPLE.org", "news@example.com"} {
+		m := signedMessage(i)
+		m.From = from
+		mustSend(t, s, m)
+	}
+	if n := strings.Count(logs.String(), "does not align"); n != 1 || !strings.Contains(logs.String(), "from_domain=example.org") {
+		t.Errorf("want one warning for example.org, got %d:\n%s", n, logs.String())
+	}
+	lookup := lookupFrom(t, s)
+	for _, m := range srv.Messages() {
+		if _, err := verify(t, m.Data, lookup); err != nil {
+			t.Errorf("message from %s: %v", m.From, err)
 		}
 	}
 }
