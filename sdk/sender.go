@@ -54,6 +54,25 @@ type Info struct {
 	// SecretOptions lists the option keys whose values are secrets
 	// (passwords, API keys, tokens): the host never prints them.
 	SecretOptions []string
+	// DNSRecords are the records the operator should publish for the
+	// configuration the plugin was given (the TXT record of a DKIM key,
+	// ...). The host asks for Info after Configure and `campaignd config
+	// check` prints them; a plugin that has none, or was built before this
+	// field existed, leaves it empty.
+	DNSRecords []DNSRecord
+}
+
+// DNSRecord is one DNS record a plugin asks the operator to publish.
+type DNSRecord struct {
+	// Name is the fully qualified owner name without the trailing dot,
+	// e.g. "mail._domainkey.example.com".
+	Name string `json:"name"`
+	// Type is the record type, e.g. "TXT".
+	Type string `json:"type"`
+	// Value is the record data as one string. For TXT it is the text
+	// itself, unquoted and unsplit: the host splits it into strings of at
+	// most 255 octets when it prints a zone-file line.
+	Value string `json:"value"`
 }
 
 // Header is one extra header line. Names and values never contain CR, LF or

@@ -150,9 +150,10 @@ const systemConfig = "/etc/campaignd/campaignd.toml"
 // $CAMPAIGND_CONFIG, else ./campaignd.toml, else systemConfig, else
 // defaults only. A file named by --config or $CAMPAIGND_CONFIG must exist.
 // Relative paths in a file (database, socket, plugin_dir, a plugin given as
-// a path, the outbox's dir) are relative to the file's directory, so the
-// working directory of a cron job changes nothing; without a file they are
-// relative to the working directory. Unknown keys, bad values and unset
+// a path, the outbox's dir, the smtp plugin's dkim_private_key_file) are
+// relative to the file's directory, so the working directory of a cron job
+// changes nothing; without a file they are relative to the working
+// directory. Unknown keys, bad values and unset
 // ${ENV} references are EINVALID errors naming the key and, where known,
 // the line.
 func loadConfig(path string) (*Config, error) {
@@ -215,6 +216,10 @@ func (c *Config) lookedIn() string {
 	return "looked in --config, $CAMPAIGND_CONFIG, " + strings.Join(c.looked, ", ")
 }
 
+// pathOptions are the first-party plugins' options that hold a path:
+// resolvePaths makes them absolute like the file's other paths.
+var pathOptions = map[string][]string{"outbox": {"dir"}, "smtp": {"dkim_private_key_file"}}
+
 // resolvePaths makes every relative path key absolute against the config
 // file's directory (the working directory when there is no file).
 func (c *Config) resolvePaths() error {
@@ -239,8 +244,10 @@ func (c *Config) resolvePaths() error {
 		if strings.Contains(s.Plugin, "/") {
 			s.Plugin = abs(s.Plugin)
 		}
-		if s.Plugin == "outbox" && s.options["dir"] != "" {
-			s.options["dir"] = abs(s.options["dir"])
+		for _, k := range pathOptions[s.Plugin] {
+			if s.options[k] != "" {
+				s.options[k] = abs(s.options[k])
+			}
 		}
 		c.Senders[name] = s
 	}

@@ -74,6 +74,9 @@ type checkedSenderConf struct {
 	// Connect, with --connect only: "ok", "not supported" (the plugin has
 	// no Check call), or what went wrong.
 	Connect string `json:"connect,omitempty"`
+	// DNSRecords are the records the plugin asks the operator to publish
+	// for this configuration (a DKIM key's TXT record), from its Info.
+	DNSRecords []sdk.DNSRecord `json:"dns_records,omitempty"`
 }
 
 // Check outcomes as printed.
@@ -232,6 +235,7 @@ func checkSenders(ctx context.Context, cfg *Config, pcs map[string]plugin.Plugin
 			if info != nil {
 				opts, sources := effectiveOptions(cfg, name, pc)
 				s.Options = shownOptions(opts, sources, info)
+				s.DNSRecords = info.DNSRecords
 			}
 			senders[name] = s
 			if problem != "" {
@@ -248,8 +252,9 @@ func checkSenders(ctx context.Context, cfg *Config, pcs map[string]plugin.Plugin
 }
 
 // checkSender runs one sender's checks; problem is "" when they passed.
-// info is what the plugin says of itself (its options, which are
-// secret), nil when it could not start or would not say.
+// info is what the plugin says of itself once configured (its options,
+// which are secret, the DNS records to publish), nil when it could not
+// start or would not say.
 func checkSender(ctx context.Context, cfg *Config, pc plugin.PluginConfig, connect bool) (check, conn, problem string, info *sdk.Info) {
 	lctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
@@ -372,6 +377,9 @@ func printConfig(w io.Writer, cfg *Config, out checkedConfig, connect bool) {
 			}
 			fprintf(w, "  %s = %s\n", k, v)
 		}
+		for _, r := range s.DNSRecords {
+			fprintf(w, "  publish in DNS: %s\n", zoneLine(r))
+		}
 		verdict := "options accepted"
 		switch {
 		case s.Check != checkOK:
@@ -393,4 +401,38 @@ func printConfig(w io.Writer, cfg *Config, out checkedConfig, connect bool) {
 	default:
 		fprintf(w, "config %s is valid (use --connect to also open a session through each sender)\n", out.File)
 	}
+}
+
+// maxTXTString is the longest character-string a TXT record holds (RFC
+// 1035 3.3): a longer value, like a DKIM RSA key, is published as several
+// strings, which resolvers hand back concatenated.
+const maxTXTString = 255
+
+// zoneLine is r as a zone-file line, owner name fully qualified:
+// `mail._domainkey.example.com. IN TXT "v=DKIM1; k=rsa; p=MIIB..." "..."`.
+// A TXT value is quoted (with '"' and '\' escaped) and split into strings
+// of at most maxTXTString octets; other types are printed as given.
+func zoneLine(r sdk.DNSRecord) string {
+	value := r.Value
+	if strings.EqualFold(r.Type, "TXT") {
+		var b strings.Builder
+		rest := r.Value
+		for first := true; first || rest != ""; first = false {
+			chunk := rest[:min(len(rest), maxTXTString)]
+			rest = rest[len(chunk):]
+			if !first {
+				b.WriteByte(' ')
+			}
+			b.WriteByte('"')
+			for i := 0; i < len(chunk); i++ {
+				if c := chunk[i]; c == '"' || c == '\\' {
+					b.WriteByte('\\')
+				}
+				b.WriteByte(chunk[i])
+			}
+			b.WriteByte('"')
+		}
+		value = b.String()
+	}
+	return strings.TrimSuffix(r.Name, ".") + ". IN " + strings.ToUpper(r.Type) + " " + value
 }

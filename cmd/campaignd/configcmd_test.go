@@ -1,7 +1,10 @@
 package main
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/campaignd/campaignd/sdk"
 )
 
 // TestExpandEnvRecordsSources: expansion records the variables a value
@@ -42,6 +45,30 @@ func TestShownValuesNeverShowASecret(t *testing.T) {
 	for k, w := range want {
 		if got[k] != w {
 			t.Errorf("%s shown as %q, want %q", k, got[k], w)
+		}
+	}
+}
+
+// TestZoneLineSplitsTXT: a TXT value longer than 255 octets (a DKIM RSA
+// key) is printed as several quoted strings of at most 255 that join back
+// to the value; quotes and backslashes are escaped; other types as given.
+func TestZoneLineSplitsTXT(t *testing.T) {
+	long := "v=DKIM1; k=rsa; p=" + strings.Repeat("A", 392)
+	got := zoneLine(sdk.DNSRecord{Name: "s1._domainkey.example.com", Type: "TXT", Value: long})
+	want := `s1._domainkey.example.com. IN TXT "` + long[:255] + `" "` + long[255:] + `"`
+	if got != want {
+		t.Errorf("zoneLine =\n%s\nwant\n%s", got, want)
+	}
+	for _, tc := range []struct {
+		r    sdk.DNSRecord
+		want string
+	}{
+		{sdk.DNSRecord{Name: "s._domainkey.example.com.", Type: "txt", Value: `a "b" \c`}, `s._domainkey.example.com. IN TXT "a \"b\" \\c"`},
+		{sdk.DNSRecord{Name: "x.example.com", Type: "TXT", Value: ""}, `x.example.com. IN TXT ""`},
+		{sdk.DNSRecord{Name: "bounce.example.com", Type: "MX", Value: "10 mx.example.com."}, `bounce.example.com. IN MX 10 mx.example.com.`},
+	} {
+		if got := zoneLine(tc.r); got != tc.want {
+			t.Errorf("zoneLine(%+v) = %q, want %q", tc.r, got, tc.want)
 		}
 	}
 }

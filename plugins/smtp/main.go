@@ -26,6 +26,18 @@
 //	                                                       (tests only)
 //	allow_insecure_auth   false                            allow AUTH over tls = none to a
 //	                                                       non-loopback host
+//	dkim_domain           (none)                           DKIM signing domain (d=); the From
+//	                                                       domain or a parent of it
+//	dkim_selector         (none)                           DKIM selector (s=)
+//	dkim_private_key_file (none)                           PEM private key: RSA 2048-4096 bits
+//	                                                       (PKCS#1 or PKCS#8) or Ed25519 (PKCS#8)
+//
+// The three dkim_ options go together: with them every message is signed
+// (relaxed/relaxed, rsa-sha256 or ed25519-sha256, the RFC 6376 recommended
+// fields it has, From, Subject, Reply-To and the other single fields
+// oversigned), and Info reports the TXT record to publish, which
+// `campaignd config check` prints. A From domain dkim_domain does not
+// align with is logged once as a warning, and the message is still signed.
 //
 // An unknown option or an invalid value fails Configure with an error
 // naming the option (and the nearest known one for a typo). Check, which

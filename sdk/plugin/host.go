@@ -427,6 +427,7 @@ func (p *Plugin) Info(ctx context.Context) (sdk.Info, error) {
 		MaxConcurrency: int(resp.GetMaxConcurrency()),
 		Options:        resp.GetOptions(),
 		SecretOptions:  resp.GetSecretOptions(),
+		DNSRecords:     dnsRecordsFromPB(resp.GetDnsRecords()),
 	}, nil
 }
 

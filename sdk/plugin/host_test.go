@@ -60,9 +60,11 @@ func TestLaunchSendRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Options and SecretOptions cross the wire (issue 12: config check
-	// redacts what the plugin declares secret).
+	// redacts what the plugin declares secret), and so do the DNS records
+	// of the configuration Launch gave it (issue 15: DKIM's TXT record).
 	wantInfo := sdk.Info{Name: "test", Version: "1.2.3", MaxPerSecond: 12.5, MaxConcurrency: 7,
-		Options: []string{"greeting", "token"}, SecretOptions: []string{"token"}}
+		Options: []string{"greeting", "token"}, SecretOptions: []string{"token"},
+		DNSRecords: []sdk.DNSRecord{{Name: "test._domainkey.example.com", Type: "TXT", Value: "greeting=hi"}}}
 	if !reflect.DeepEqual(info, wantInfo) {
 		t.Errorf("info = %+v, want %+v", info, wantInfo)
 	}

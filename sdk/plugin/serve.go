@@ -207,6 +207,7 @@ func (s *server) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResponse,
 		MaxConcurrency: int32(info.MaxConcurrency),
 		Options:        info.Options,
 		SecretOptions:  info.SecretOptions,
+		DnsRecords:     dnsRecordsToPB(info.DNSRecords),
 	}, nil
 }
 
@@ -430,6 +431,31 @@ func messageFromPB(m *pb.Message) *sdk.Message {
 		for i, h := range m.GetHeaders() {
 			out.Headers[i] = sdk.Header{Name: h.GetName(), Value: h.GetValue()}
 		}
+	}
+	return out
+}
+
+// dnsRecordsToPB encodes Info's DNS records; nil stays nil.
+func dnsRecordsToPB(rs []sdk.DNSRecord) []*pb.DNSRecord {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]*pb.DNSRecord, len(rs))
+	for i, r := range rs {
+		out[i] = &pb.DNSRecord{Name: r.Name, Type: r.Type, Value: r.Value}
+	}
+	return out
+}
+
+// dnsRecordsFromPB decodes Info's DNS records; a plugin built before the
+// field sends none and gets nil.
+func dnsRecordsFromPB(rs []*pb.DNSRecord) []sdk.DNSRecord {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]sdk.DNSRecord, len(rs))
+	for i, r := range rs {
+		out[i] = sdk.DNSRecord{Name: r.GetName(), Type: r.GetType(), Value: r.GetValue()}
 	}
 	return out
 }

@@ -46,6 +46,7 @@ type Config struct {
 	IdleTimeout        time.Duration // idle sessions older than this are closed (QUIT)
 	InsecureSkipVerify bool          // skip certificate verification (tests only)
 	AllowInsecureAuth  bool          // allow AUTH without TLS to a non-loopback host
+	DKIM               *DKIM         // signs every message; nil when the dkim_* options are not set
 }
 
 // Addr is host:port for dialing.
@@ -58,6 +59,7 @@ func (c *Config) Addr() string {
 var knownOptions = []string{
 	"host", "port", "tls", "username", "password", "auth", "helo", "timeout",
 	"max_connections", "idle_timeout", "insecure_skip_verify", "allow_insecure_auth",
+	"dkim_domain", "dkim_selector", "dkim_private_key_file",
 }
 
 // secretOptions are the options whose values the host never prints.
@@ -202,6 +204,9 @@ func ParseOptions(opts map[string]string, getenv func(string) string) (*Config, 
 
 	if c.Auth != AuthNone && c.TLS == TLSNone && !c.AllowInsecureAuth && !isLoopback(c.Host) {
 		return nil, fmt.Errorf("configure smtp: auth %q with tls = \"none\" would send the password in clear to %s; use tls = \"starttls\" or \"implicit\" (or allow_insecure_auth = true)", c.Auth, c.Host)
+	}
+	if c.DKIM, err = parseDKIM(opts); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

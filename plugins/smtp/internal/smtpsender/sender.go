@@ -63,19 +63,28 @@ func (s *Sender) Configure(_ context.Context, options map[string]string) error {
 	}
 	s.log.Debug("smtp configured", "addr", cfg.Addr(), "tls", cfg.TLS, "auth", cfg.Auth,
 		"helo", cfg.Helo, "max_connections", cfg.MaxConnections, "timeout", cfg.Timeout)
+	if d := cfg.DKIM; d != nil {
+		s.log.Debug("smtp dkim signing", "domain", d.Domain, "selector", d.Selector, "algorithm", d.Algorithm)
+	}
 	return nil
 }
 
 // Info names the plugin and reports max_connections as MaxConcurrency: more
-// concurrent sends than that would only wait for a connection.
+// concurrent sends than that would only wait for a connection. With DKIM
+// configured, DNSRecords holds the TXT record that publishes the key.
 func (s *Sender) Info(context.Context) (sdk.Info, error) {
 	n := DefaultMaxConnections
+	var d *DKIM
 	s.mu.Lock()
 	if s.cfg != nil {
-		n = s.cfg.MaxConnections
+		n, d = s.cfg.MaxConnections, s.cfg.DKIM
 	}
 	s.mu.Unlock()
-	return sdk.Info{Name: "smtp", Version: Version, MaxConcurrency: n, Options: knownOptions, SecretOptions: secretOptions}, nil
+	info := sdk.Info{Name: "smtp", Version: Version, MaxConcurrency: n, Options: knownOptions, SecretOptions: secretOptions}
+	if d != nil {
+		info.DNSRecords = []sdk.DNSRecord{d.Record()}
+	}
+	return info, nil
 }
 
 // Check implements sdk.Checker: it opens one session exactly as a send
@@ -143,7 +152,9 @@ func (s *Sender) Stats() (dialed int64, idle int) {
 }
 
 // Send delivers msg over a pooled session: MAIL FROM (the From address),
-// RCPT TO (the To address), DATA (msg rendered by sdk.Message.WriteTo).
+// RCPT TO (the To address), DATA (msg rendered by sdk.Message.WriteTo,
+// with a DKIM-Signature in front when DKIM is configured; a From domain
+// that dkim_domain does not align with is logged once, as a warning).
 // Failures are *sdk.Error classified by ClassifyReply and Classify. A
 // pooled session that fails on its first command (MAIL FROM) with a dropped
 // connection or 421 had been closed by the server while idle: it is
@@ -171,8 +182,19 @@ func (s *Sender) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, erro
 		return nil, sdk.Permanent("send: %v", err)
 	}
 	env := envelope{from: smtpPath(from.Address), to: smtpPath(to.Address), data: data.Bytes(), messageID: msg.MessageID}
+	if d := p.cfg.DKIM; d != nil {
+		if fromDomain := from.Address[strings.LastIndexByte(from.Address, '@')+1:]; d.firstUnaligned(fromDomain) {
+			p.log.Warn("dkim_domain does not align with the From domain: the message is signed, but DMARC will not count the signature for the From domain",
+				"dkim_domain", d.Domain, "from_domain", fromDomain)
+		}
+		if env.signature, err = d.Sign(env.data); err != nil {
+			// The message was just rendered by WriteTo: what fails here is
+			// the key, and it would fail for every message.
+			return nil, sdk.ConfigError("send: %v", err)
+		}
+	}
 	if !isASCII(env.from) || !isASCII(env.to) {
-		env.ascii = asciiEnvelope(msg, from, to)
+		env.ascii = asciiEnvelope(msg, from, to, p.cfg.DKIM)
 	}
 
 	if err := p.acquire(ctx); err != nil {
@@ -208,7 +230,10 @@ func (s *Sender) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, erro
 }
 
 type envelope struct {
-	from, to  string
+	from, to string
+	// signature is the DKIM-Signature field written in front of data;
+	// nil when DKIM is not configured.
+	signature []byte
 	data      []byte
 	messageID string
 	// ascii is the same message with internationalised domains in their
@@ -222,8 +247,11 @@ type envelope struct {
 // form (RFC 5890), envelope and header alike, or nil when a From or To
 // local part is not ASCII or a domain is not valid IDNA. A Reply-To that
 // cannot be made ASCII is left as it is: it is a header, Q-encoded by no
-// one, and a server without SMTPUTF8 usually passes 8-bit headers on.
-func asciiEnvelope(msg *sdk.Message, from, to *mail.Address) *envelope {
+// one, and a server without SMTPUTF8 usually passes 8-bit headers on. With
+// d set the rendering is signed (its From differs); a signature that fails
+// gives nil too, as the message of Send's own signing would have failed
+// already.
+func asciiEnvelope(msg *sdk.Message, from, to *mail.Address, d *DKIM) *envelope {
 	fromA, ok1 := aceAddress(from.Address)
 	toA, ok2 := aceAddress(to.Address)
 	if !ok1 || !ok2 {
@@ -241,7 +269,14 @@ func asciiEnvelope(msg *sdk.Message, from, to *mail.Address) *envelope {
 	if _, err := m.WriteTo(&data); err != nil {
 		return nil
 	}
-	return &envelope{from: smtpPath(fromA), to: smtpPath(toA), data: data.Bytes(), messageID: msg.MessageID}
+	env := &envelope{from: smtpPath(fromA), to: smtpPath(toA), data: data.Bytes(), messageID: msg.MessageID}
+	if d != nil {
+		var err error
+		if env.signature, err = d.Sign(env.data); err != nil {
+			return nil
+		}
+	}
+	return env
 }
 
 // aceAddress is addr with its domain in A-label form; ok is false when

@@ -114,7 +114,7 @@ func (p *pool) transact(ctx context.Context, c *conn, env envelope) (_ *sdk.Rece
 	w := c.wire
 	defer w.idle()
 	cmds := [3]command{
-		{StageMail, w.mailLine(env.from, len(env.data), utf8), 250},
+		{StageMail, w.mailLine(env.from, len(env.signature)+len(env.data), utf8), 250},
 		{StageRcpt, "RCPT TO:<" + env.to + ">", 25},
 		{StageData, "DATA", 354},
 	}
@@ -141,7 +141,11 @@ func (p *pool) transact(ctx context.Context, c *conn, env envelope) (_ *sdk.Rece
 	// one on every write, so timeout bounds a stall, not the transfer.
 	w.idle()
 	dw := w.w.DotWriter()
-	if _, err := dw.Write(env.data); err != nil {
+	_, err := dw.Write(env.signature)
+	if err == nil {
+		_, err = dw.Write(env.data)
+	}
+	if err != nil {
 		f := Classify(ctx, StageData, err)
 		f.broken = true // mid-DATA: the dot was never sent
 		return nil, &f, false

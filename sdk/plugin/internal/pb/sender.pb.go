@@ -341,6 +341,10 @@ type InfoResponse struct {
 	Options []string `protobuf:"bytes,6,rep,name=options,proto3" json:"options,omitempty"`
 	// The option keys whose values are secrets the host never prints.
 	SecretOptions []string `protobuf:"bytes,7,rep,name=secret_options,json=secretOptions,proto3" json:"secret_options,omitempty"`
+	// DNS records the operator should publish for the configuration the
+	// plugin was given (a DKIM key's TXT record, ...); empty when none, as
+	// from a plugin built before this field.
+	DnsRecords    []*DNSRecord `protobuf:"bytes,8,rep,name=dns_records,json=dnsRecords,proto3" json:"dns_records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -424,6 +428,79 @@ func (x *InfoResponse) GetSecretOptions() []string {
 	return nil
 }
 
+func (x *InfoResponse) GetDnsRecords() []*DNSRecord {
+	if x != nil {
+		return x.DnsRecords
+	}
+	return nil
+}
+
+// DNSRecord is one DNS record to publish; it mirrors sdk.DNSRecord.
+type DNSRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Fully qualified owner name without the trailing dot, e.g.
+	// "mail._domainkey.example.com".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Record type, e.g. "TXT".
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// Record data as one string: for TXT the text itself, unquoted and
+	// unsplit (the host splits it into 255-octet strings for a zone file).
+	Value         string `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DNSRecord) Reset() {
+	*x = DNSRecord{}
+	mi := &file_sender_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DNSRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DNSRecord) ProtoMessage() {}
+
+func (x *DNSRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_sender_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DNSRecord.ProtoReflect.Descriptor instead.
+func (*DNSRecord) Descriptor() ([]byte, []int) {
+	return file_sender_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DNSRecord) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DNSRecord) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *DNSRecord) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
 // Header is one extra header line; never contains CR, LF or NUL.
 type Header struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -435,7 +512,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_sender_proto_msgTypes[5]
+	mi := &file_sender_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +524,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_sender_proto_msgTypes[5]
+	mi := &file_sender_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +537,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_sender_proto_rawDescGZIP(), []int{5}
+	return file_sender_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Header) GetName() string {
@@ -502,7 +579,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_sender_proto_msgTypes[6]
+	mi := &file_sender_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -514,7 +591,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_sender_proto_msgTypes[6]
+	mi := &file_sender_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -527,7 +604,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_sender_proto_rawDescGZIP(), []int{6}
+	return file_sender_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Message) GetCampaignId() int64 {
@@ -623,7 +700,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_sender_proto_msgTypes[7]
+	mi := &file_sender_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -635,7 +712,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sender_proto_msgTypes[7]
+	mi := &file_sender_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -648,7 +725,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_sender_proto_rawDescGZIP(), []int{7}
+	return file_sender_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SendRequest) GetMessage() *Message {
@@ -669,7 +746,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_sender_proto_msgTypes[8]
+	mi := &file_sender_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +758,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_sender_proto_msgTypes[8]
+	mi := &file_sender_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +771,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_sender_proto_rawDescGZIP(), []int{8}
+	return file_sender_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Receipt) GetProviderId() string {
@@ -729,7 +806,7 @@ type SendStreamRequest struct {
 
 func (x *SendStreamRequest) Reset() {
 	*x = SendStreamRequest{}
-	mi := &file_sender_proto_msgTypes[9]
+	mi := &file_sender_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +818,7 @@ func (x *SendStreamRequest) String() string {
 func (*SendStreamRequest) ProtoMessage() {}
 
 func (x *SendStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sender_proto_msgTypes[9]
+	mi := &file_sender_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +831,7 @@ func (x *SendStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendStreamRequest.ProtoReflect.Descriptor instead.
 func (*SendStreamRequest) Descriptor() ([]byte, []int) {
-	return file_sender_proto_rawDescGZIP(), []int{9}
+	return file_sender_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SendStreamRequest) GetId() uint64 {
@@ -802,7 +879,7 @@ type SendStreamResponse struct {
 
 func (x *SendStreamResponse) Reset() {
 	*x = SendStreamResponse{}
-	mi := &file_sender_proto_msgTypes[10]
+	mi := &file_sender_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +891,7 @@ func (x *SendStreamResponse) String() string {
 func (*SendStreamResponse) ProtoMessage() {}
 
 func (x *SendStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sender_proto_msgTypes[10]
+	mi := &file_sender_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +904,7 @@ func (x *SendStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendStreamResponse.ProtoReflect.Descriptor instead.
 func (*SendStreamResponse) Descriptor() ([]byte, []int) {
-	return file_sender_proto_rawDescGZIP(), []int{10}
+	return file_sender_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SendStreamResponse) GetId() uint64 {
@@ -886,7 +963,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_sender_proto_msgTypes[11]
+	mi := &file_sender_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +975,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sender_proto_msgTypes[11]
+	mi := &file_sender_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +988,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_sender_proto_rawDescGZIP(), []int{11}
+	return file_sender_proto_rawDescGZIP(), []int{12}
 }
 
 type CheckResponse struct {
@@ -924,7 +1001,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_sender_proto_msgTypes[12]
+	mi := &file_sender_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -936,7 +1013,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sender_proto_msgTypes[12]
+	mi := &file_sender_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -949,7 +1026,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_sender_proto_rawDescGZIP(), []int{12}
+	return file_sender_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CheckResponse) GetError() *Error {
@@ -974,7 +1051,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_sender_proto_msgTypes[13]
+	mi := &file_sender_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1063,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sender_proto_msgTypes[13]
+	mi := &file_sender_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1076,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_sender_proto_rawDescGZIP(), []int{13}
+	return file_sender_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SendResponse) GetResult() isSendResponse_Result {
@@ -1063,7 +1140,7 @@ const file_sender_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"E\n" +
 	"\x11ConfigureResponse\x120\n" +
 	"\x05error\x18\x01 \x01(\v2\x1a.campaignd.sender.v1.ErrorR\x05error\"\r\n" +
-	"\vInfoRequest\"\xfe\x01\n" +
+	"\vInfoRequest\"\xbf\x02\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12$\n" +
@@ -1071,7 +1148,13 @@ const file_sender_proto_rawDesc = "" +
 	"\x0fmax_concurrency\x18\x04 \x01(\x05R\x0emaxConcurrency\x120\n" +
 	"\x05error\x18\x05 \x01(\v2\x1a.campaignd.sender.v1.ErrorR\x05error\x12\x18\n" +
 	"\aoptions\x18\x06 \x03(\tR\aoptions\x12%\n" +
-	"\x0esecret_options\x18\a \x03(\tR\rsecretOptions\"2\n" +
+	"\x0esecret_options\x18\a \x03(\tR\rsecretOptions\x12?\n" +
+	"\vdns_records\x18\b \x03(\v2\x1e.campaignd.sender.v1.DNSRecordR\n" +
+	"dnsRecords\"I\n" +
+	"\tDNSRecord\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\"2\n" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\"\x8b\x03\n" +
@@ -1142,7 +1225,7 @@ func file_sender_proto_rawDescGZIP() []byte {
 }
 
 var file_sender_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sender_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_sender_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_sender_proto_goTypes = []any{
 	(Class)(0),                    // 0: campaignd.sender.v1.Class
 	(*Error)(nil),                 // 1: campaignd.sender.v1.Error
@@ -1150,47 +1233,49 @@ var file_sender_proto_goTypes = []any{
 	(*ConfigureResponse)(nil),     // 3: campaignd.sender.v1.ConfigureResponse
 	(*InfoRequest)(nil),           // 4: campaignd.sender.v1.InfoRequest
 	(*InfoResponse)(nil),          // 5: campaignd.sender.v1.InfoResponse
-	(*Header)(nil),                // 6: campaignd.sender.v1.Header
-	(*Message)(nil),               // 7: campaignd.sender.v1.Message
-	(*SendRequest)(nil),           // 8: campaignd.sender.v1.SendRequest
-	(*Receipt)(nil),               // 9: campaignd.sender.v1.Receipt
-	(*SendStreamRequest)(nil),     // 10: campaignd.sender.v1.SendStreamRequest
-	(*SendStreamResponse)(nil),    // 11: campaignd.sender.v1.SendStreamResponse
-	(*CheckRequest)(nil),          // 12: campaignd.sender.v1.CheckRequest
-	(*CheckResponse)(nil),         // 13: campaignd.sender.v1.CheckResponse
-	(*SendResponse)(nil),          // 14: campaignd.sender.v1.SendResponse
-	nil,                           // 15: campaignd.sender.v1.ConfigureRequest.OptionsEntry
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*DNSRecord)(nil),             // 6: campaignd.sender.v1.DNSRecord
+	(*Header)(nil),                // 7: campaignd.sender.v1.Header
+	(*Message)(nil),               // 8: campaignd.sender.v1.Message
+	(*SendRequest)(nil),           // 9: campaignd.sender.v1.SendRequest
+	(*Receipt)(nil),               // 10: campaignd.sender.v1.Receipt
+	(*SendStreamRequest)(nil),     // 11: campaignd.sender.v1.SendStreamRequest
+	(*SendStreamResponse)(nil),    // 12: campaignd.sender.v1.SendStreamResponse
+	(*CheckRequest)(nil),          // 13: campaignd.sender.v1.CheckRequest
+	(*CheckResponse)(nil),         // 14: campaignd.sender.v1.CheckResponse
+	(*SendResponse)(nil),          // 15: campaignd.sender.v1.SendResponse
+	nil,                           // 16: campaignd.sender.v1.ConfigureRequest.OptionsEntry
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
 }
 var file_sender_proto_depIdxs = []int32{
 	0,  // 0: campaignd.sender.v1.Error.class:type_name -> campaignd.sender.v1.Class
-	15, // 1: campaignd.sender.v1.ConfigureRequest.options:type_name -> campaignd.sender.v1.ConfigureRequest.OptionsEntry
+	16, // 1: campaignd.sender.v1.ConfigureRequest.options:type_name -> campaignd.sender.v1.ConfigureRequest.OptionsEntry
 	1,  // 2: campaignd.sender.v1.ConfigureResponse.error:type_name -> campaignd.sender.v1.Error
 	1,  // 3: campaignd.sender.v1.InfoResponse.error:type_name -> campaignd.sender.v1.Error
-	16, // 4: campaignd.sender.v1.Message.date:type_name -> google.protobuf.Timestamp
-	6,  // 5: campaignd.sender.v1.Message.headers:type_name -> campaignd.sender.v1.Header
-	7,  // 6: campaignd.sender.v1.SendRequest.message:type_name -> campaignd.sender.v1.Message
-	7,  // 7: campaignd.sender.v1.SendStreamRequest.message:type_name -> campaignd.sender.v1.Message
-	9,  // 8: campaignd.sender.v1.SendStreamResponse.receipt:type_name -> campaignd.sender.v1.Receipt
-	1,  // 9: campaignd.sender.v1.SendStreamResponse.error:type_name -> campaignd.sender.v1.Error
-	1,  // 10: campaignd.sender.v1.CheckResponse.error:type_name -> campaignd.sender.v1.Error
-	9,  // 11: campaignd.sender.v1.SendResponse.receipt:type_name -> campaignd.sender.v1.Receipt
-	1,  // 12: campaignd.sender.v1.SendResponse.error:type_name -> campaignd.sender.v1.Error
-	2,  // 13: campaignd.sender.v1.Sender.Configure:input_type -> campaignd.sender.v1.ConfigureRequest
-	4,  // 14: campaignd.sender.v1.Sender.Info:input_type -> campaignd.sender.v1.InfoRequest
-	8,  // 15: campaignd.sender.v1.Sender.Send:input_type -> campaignd.sender.v1.SendRequest
-	10, // 16: campaignd.sender.v1.Sender.SendStream:input_type -> campaignd.sender.v1.SendStreamRequest
-	12, // 17: campaignd.sender.v1.Sender.Check:input_type -> campaignd.sender.v1.CheckRequest
-	3,  // 18: campaignd.sender.v1.Sender.Configure:output_type -> campaignd.sender.v1.ConfigureResponse
-	5,  // 19: campaignd.sender.v1.Sender.Info:output_type -> campaignd.sender.v1.InfoResponse
-	14, // 20: campaignd.sender.v1.Sender.Send:output_type -> campaignd.sender.v1.SendResponse
-	11, // 21: campaignd.sender.v1.Sender.SendStream:output_type -> campaignd.sender.v1.SendStreamResponse
-	13, // 22: campaignd.sender.v1.Sender.Check:output_type -> campaignd.sender.v1.CheckResponse
-	18, // [18:23] is the sub-list for method output_type
-	13, // [13:18] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	6,  // 4: campaignd.sender.v1.InfoResponse.dns_records:type_name -> campaignd.sender.v1.DNSRecord
+	17, // 5: campaignd.sender.v1.Message.date:type_name -> google.protobuf.Timestamp
+	7,  // 6: campaignd.sender.v1.Message.headers:type_name -> campaignd.sender.v1.Header
+	8,  // 7: campaignd.sender.v1.SendRequest.message:type_name -> campaignd.sender.v1.Message
+	8,  // 8: campaignd.sender.v1.SendStreamRequest.message:type_name -> campaignd.sender.v1.Message
+	10, // 9: campaignd.sender.v1.SendStreamResponse.receipt:type_name -> campaignd.sender.v1.Receipt
+	1,  // 10: campaignd.sender.v1.SendStreamResponse.error:type_name -> campaignd.sender.v1.Error
+	1,  // 11: campaignd.sender.v1.CheckResponse.error:type_name -> campaignd.sender.v1.Error
+	10, // 12: campaignd.sender.v1.SendResponse.receipt:type_name -> campaignd.sender.v1.Receipt
+	1,  // 13: campaignd.sender.v1.SendResponse.error:type_name -> campaignd.sender.v1.Error
+	2,  // 14: campaignd.sender.v1.Sender.Configure:input_type -> campaignd.sender.v1.ConfigureRequest
+	4,  // 15: campaignd.sender.v1.Sender.Info:input_type -> campaignd.sender.v1.InfoRequest
+	9,  // 16: campaignd.sender.v1.Sender.Send:input_type -> campaignd.sender.v1.SendRequest
+	11, // 17: campaignd.sender.v1.Sender.SendStream:input_type -> campaignd.sender.v1.SendStreamRequest
+	13, // 18: campaignd.sender.v1.Sender.Check:input_type -> campaignd.sender.v1.CheckRequest
+	3,  // 19: campaignd.sender.v1.Sender.Configure:output_type -> campaignd.sender.v1.ConfigureResponse
+	5,  // 20: campaignd.sender.v1.Sender.Info:output_type -> campaignd.sender.v1.InfoResponse
+	15, // 21: campaignd.sender.v1.Sender.Send:output_type -> campaignd.sender.v1.SendResponse
+	12, // 22: campaignd.sender.v1.Sender.SendStream:output_type -> campaignd.sender.v1.SendStreamResponse
+	14, // 23: campaignd.sender.v1.Sender.Check:output_type -> campaignd.sender.v1.CheckResponse
+	19, // [19:24] is the sub-list for method output_type
+	14, // [14:19] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_sender_proto_init() }
@@ -1198,11 +1283,11 @@ func file_sender_proto_init() {
 	if File_sender_proto != nil {
 		return
 	}
-	file_sender_proto_msgTypes[10].OneofWrappers = []any{
+	file_sender_proto_msgTypes[11].OneofWrappers = []any{
 		(*SendStreamResponse_Receipt)(nil),
 		(*SendStreamResponse_Error)(nil),
 	}
-	file_sender_proto_msgTypes[13].OneofWrappers = []any{
+	file_sender_proto_msgTypes[14].OneofWrappers = []any{
 		(*SendResponse_Receipt)(nil),
 		(*SendResponse_Error)(nil),
 	}
@@ -1212,7 +1297,7 @@ func file_sender_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sender_proto_rawDesc), len(file_sender_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

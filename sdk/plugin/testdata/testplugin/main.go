@@ -55,9 +55,18 @@ func (s *sender) Configure(_ context.Context, opts map[string]string) error {
 	return nil
 }
 
+// Info reports a DNS record made from the greeting option, so a test sees
+// that Info answers for the configuration Configure was given.
 func (s *sender) Info(context.Context) (sdk.Info, error) {
-	return sdk.Info{Name: "test", Version: "1.2.3", MaxPerSecond: 12.5, MaxConcurrency: 7,
-		Options: []string{"greeting", "token"}, SecretOptions: []string{"token"}}, nil
+	s.mu.Lock()
+	greeting := s.opts["greeting"]
+	s.mu.Unlock()
+	info := sdk.Info{Name: "test", Version: "1.2.3", MaxPerSecond: 12.5, MaxConcurrency: 7,
+		Options: []string{"greeting", "token"}, SecretOptions: []string{"token"}}
+	if greeting != "" {
+		info.DNSRecords = []sdk.DNSRecord{{Name: "test._domainkey.example.com", Type: "TXT", Value: "greeting=" + greeting}}
+	}
+	return info, nil
 }
 
 // Check answers by the "check" option: "" succeeds, "fail" is refused
