@@ -718,9 +718,14 @@ var secretWords = []string{"pass", "secret", "key", "token", "credential", "auth
 
 // secretKey reports whether the value of key (an option name, or a dotted
 // config key such as "http.cron_secret") is kept from messages: key holds
-// one of secretWords anywhere, erring on the safe side.
+// one of secretWords anywhere, erring on the safe side. A key ending in
+// "_file" names where a secret is kept (dkim_private_key_file), not the
+// secret: the operator checking the config needs to see that path.
 func secretKey(key string) bool {
 	key = strings.ToLower(key)
+	if strings.HasSuffix(key, "_file") {
+		return false
+	}
 	for _, w := range secretWords {
 		if strings.Contains(key, w) {
 			return true

@@ -137,8 +137,8 @@ func FuzzConfig(f *testing.F) {
 			red := redacted(s.options)
 			for k, v := range s.options {
 				lk := strings.ToLower(k)
-				secret := strings.Contains(lk, "pass") || strings.Contains(lk, "secret") || strings.Contains(lk, "key") ||
-					strings.Contains(lk, "token") || strings.Contains(lk, "credential")
+				secret := !strings.HasSuffix(lk, "_file") && (strings.Contains(lk, "pass") || strings.Contains(lk, "secret") || strings.Contains(lk, "key") ||
+					strings.Contains(lk, "token") || strings.Contains(lk, "credential"))
 				if secret && v != "" && red[k] == v {
 					t.Fatalf("sender %q: option %q's value is not redacted", name, k)
 				}

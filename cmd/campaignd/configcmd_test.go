@@ -36,12 +36,15 @@ func TestExpandEnvRecordsSources(t *testing.T) {
 }
 
 // TestShownValuesNeverShowASecret: a secret from the environment shows as
-// its variable, a literal one as redacted, anything else as itself.
+// its variable, a literal one as redacted, anything else as itself; the
+// path of a file that holds a secret is not a secret.
 func TestShownValuesNeverShowASecret(t *testing.T) {
 	got := shownValues(map[string]string{
 		"password": "hunter2", "api_key": "SG.x", "host": "smtp.example.com", "dsn": "smtps://u:pw@h",
+		"dkim_private_key_file": "/etc/campaignd/dkim.pem",
 	}, map[string][]string{"password": {"EMAIL_PASS"}, "host": {"EMAIL_HOST"}, "dsn": {"DSN"}})
-	want := map[string]string{"password": "${EMAIL_PASS}", "api_key": "(set, redacted)", "host": "smtp.example.com", "dsn": "${DSN}"}
+	want := map[string]string{"password": "${EMAIL_PASS}", "api_key": "(set, redacted)", "host": "smtp.example.com", "dsn": "${DSN}",
+		"dkim_private_key_file": "/etc/campaignd/dkim.pem"}
 	for k, w := range want {
 		if got[k] != w {
 			t.Errorf("%s shown as %q, want %q", k, got[k], w)
