@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/sdk"
 )
 
 func mustWindow(t *testing.T, s string) *core.SendWindow {
@@ -226,5 +227,184 @@ func TestScheduleNextSend(t *testing.T) {
 	}
 	if !s.Expired(exp) || s.ClosedBy(exp) != "expired" || s.SendsAt(exp) {
 		t.Errorf("not expired at its expiry")
+	}
+}
+
+// clockedHarness is a harness whose engine reads the time from *now.
+func clockedHarness(t *testing.T, now *time.Time, mut func(*core.Limits)) *harness {
+	t.Helper()
+	h := newHarness(t, mut)
+	eng, err := core.NewEngine(h.db, h.prov, h.eng.Limits(), nil, core.WithClock(func() time.Time { return *now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.eng = eng
+	return h
+}
+
+// A tick outside a campaign's send window (or before its not-before)
+// claims nothing from it, starts no plugin and leaves no record; the queue
+// says when it opens; once it is open the tick sends.
+func TestTickSendWindow(t *testing.T) {
+	now := mustTime(t, "2026-12-12T10:00:00Z") // a Saturday
+	h := clockedHarness(t, &now, nil)
+	win := h.campaign(3, func(s *core.CampaignSpec) { s.SendWindow = "Mon-Fri 09:00-17:00 Europe/Berlin" })
+	nb := h.campaign(2, func(s *core.CampaignSpec) { s.NotBefore = "2026-12-13 12:00" })
+	if res := h.tick(); res.Processed != 0 || res.Skipped || h.prov.calls.Load() != 0 {
+		t.Fatalf("closed tick: %+v, %d plugin starts", res, h.prov.calls.Load())
+	}
+	if ts, _ := h.eng.Ticks(ctx, 10); len(ts) != 0 {
+		t.Fatalf("a tick that did nothing left %d records", len(ts))
+	}
+	qs, err := h.eng.Queue(ctx)
+	if err != nil || len(qs) != 2 {
+		t.Fatalf("queue %v %v", qs, err)
+	}
+	for _, q := range qs {
+		want := map[int64]struct{ closed, opens string }{
+			win: {"send_window", "2026-12-14T08:00:00Z"},
+			nb:  {"not_before", "2026-12-13T12:00:00Z"},
+		}[q.CampaignID]
+		if q.Closed != want.closed || q.OpensAt == nil || !q.OpensAt.Equal(mustTime(t, want.opens)) {
+			t.Errorf("campaign %d: closed %q opens %v, want %+v", q.CampaignID, q.Closed, q.OpensAt, want)
+		}
+	}
+	now = mustTime(t, "2026-12-13T12:00:00Z") // Sunday noon: not-before reached
+	if res := h.tick(); res.Sent != 2 || h.stats(nb).Sent != 2 || h.stats(win).Sent != 0 {
+		t.Fatalf("not-before reached: %+v", res)
+	}
+	// Moving the window of a SENDING campaign is a schedule edit: allowed,
+	// and the next tick follows it.
+	c, err := h.eng.EditCampaign(ctx, win, core.CampaignEdit{SendWindow: ptr("daily 09:00-17:00 Europe/Berlin")})
+	if err != nil || c.Status != core.CampaignSending || c.SendWindow.String() != "daily 09:00-17:00 Europe/Berlin" {
+		t.Fatalf("schedule edit of a SENDING campaign: %+v %v", c, err)
+	}
+	if _, err := h.eng.EditCampaign(ctx, win, core.CampaignEdit{Subject: ptr("x")}); core.ErrorCode(err) != core.ECONFLICT {
+		t.Fatalf("content edit of a SENDING campaign: %v", err)
+	}
+	if res := h.tick(); res.Sent != 3 || h.stats(win).Sent != 3 {
+		t.Fatalf("window open: %+v", res)
+	}
+}
+
+// After --expires, a tick fails the unsent recipients (due, waiting for a
+// retry) with class expired, leaves those in flight to finish, records it,
+// and the campaign completes; retry refuses until --expires is extended,
+// then sends them.
+func TestTickExpiresCampaign(t *testing.T) {
+	now := mustTime(t, "2026-12-14T09:00:00Z")
+	h := clockedHarness(t, &now, func(l *core.Limits) { l.RetryBase, l.RetryMax = time.Hour, time.Hour })
+	if _, err := h.eng.CreateCampaign(ctx, core.CampaignSpec{Name: "old", Sender: "fake", From: "a@example.org",
+		Subject: "s", Text: "t", Expires: "2026-12-14 08:59"}); err == nil || !strings.Contains(err.Error(), "--expires") ||
+		!strings.Contains(err.Error(), "in the past") {
+		t.Fatalf("create with a past expiry: %v", err)
+	}
+	h.sender.fn = func(m *sdk.Message, attempt int) error {
+		if strings.Contains(m.To, "<u0@") {
+			return sdk.Transient("try later")
+		}
+		return nil
+	}
+	id := h.campaign(120, func(s *core.CampaignSpec) { s.Expires = "2026-12-14 10:00" })
+	if res := h.tick(); res.Sent != 49 || res.Retried != 1 {
+		t.Fatalf("first tick: %+v", res)
+	}
+	// Five in flight when the campaign expires: a tick that died holding them.
+	inFlight, err := h.db.Claim(ctx, id, 5, "dead-tick", now.Add(2*time.Hour), now)
+	if err != nil || len(inFlight) != 5 {
+		t.Fatalf("claim: %d %v", len(inFlight), err)
+	}
+	now = mustTime(t, "2026-12-14T10:00:00Z")
+	res := h.tick()
+	if res.Expired != 66 || res.Processed != 0 { // 120 - 49 sent - 5 in flight (u0 waiting included)
+		t.Fatalf("expiry tick: %+v", res)
+	}
+	st := h.stats(id)
+	if st.Failed != 66 || st.Sending != 5 || st.Queued != 0 || st.Pending != 0 {
+		t.Fatalf("after expiry: %+v", st)
+	}
+	failed := h.recipients(id, core.RecipientFailed)
+	for _, r := range failed {
+		if r.LastErrorClass != core.ClassExpired || !strings.Contains(r.LastError, "--expires") {
+			t.Fatalf("failed %s as %q: %s", r.Email, r.LastErrorClass, r.LastError)
+		}
+	}
+	ts, _ := h.eng.Ticks(ctx, 1)
+	if len(ts) != 1 || ts[0].Expired != 66 {
+		t.Fatalf("tick record %+v", ts)
+	}
+	// The five in flight finish; the campaign completes.
+	var os []core.Outcome
+	for _, r := range inFlight {
+		os = append(os, core.Outcome{RecipientID: r.ID, CampaignID: id, ClaimToken: "dead-tick", Status: core.RecipientSent, At: now})
+	}
+	if _, err := h.db.RecordOutcomes(ctx, os); err != nil {
+		t.Fatal(err)
+	}
+	if res := h.tick(); res.Completed != 1 || res.Expired != 0 {
+		t.Fatalf("completion tick: %+v", res)
+	}
+	_, err = h.eng.Retry(ctx, id, "expired", 0)
+	if core.ErrorCode(err) != core.ECONFLICT || !strings.Contains(err.Error(), "--expires") {
+		t.Fatalf("retry of an expired campaign: %v", err)
+	}
+	// A content edit of a COMPLETED campaign is still refused; the expiry
+	// alone can move.
+	if _, err := h.eng.EditCampaign(ctx, id, core.CampaignEdit{Subject: ptr("x"), Expires: ptr("2026-12-15 10:00")}); core.ErrorCode(err) != core.ECONFLICT {
+		t.Fatalf("content edit of a COMPLETED campaign: %v", err)
+	}
+	c, err := h.eng.EditCampaign(ctx, id, core.CampaignEdit{Expires: ptr("2026-12-15 10:00")})
+	if err != nil || c.Expires == nil || !c.Expires.Equal(mustTime(t, "2026-12-15T10:00:00Z")) || c.Status != core.CampaignCompleted {
+		t.Fatalf("extend: %+v %v", c, err)
+	}
+	h.sender.fn = nil
+	rr, err := h.eng.Retry(ctx, id, "expired", 0)
+	if err != nil || rr.Requeued != 66 {
+		t.Fatalf("retry: %+v %v", rr, err)
+	}
+	h.tick()
+	h.tick()
+	if st := h.stats(id); st.Sent != 120 || st.Failed != 0 {
+		t.Fatalf("after retry: %+v", st)
+	}
+}
+
+// Execute refuses a campaign whose expiry has come, saying to extend it,
+// and leaves a FAILED execution record; a CANCELLED campaign cannot be
+// rescheduled.
+func TestExecuteRefusesExpired(t *testing.T) {
+	now := mustTime(t, "2026-12-14T09:00:00Z")
+	h := clockedHarness(t, &now, nil)
+	c, err := h.eng.CreateCampaign(ctx, core.CampaignSpec{Name: "c", Sender: "fake", From: "a@example.org",
+		Subject: "s", Text: "t", Expires: "2026-12-14T09:30:00Z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.AddRecipient(ctx, c.ID, core.RecipientInput{Email: "a@example.net"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.ChangeCampaign(ctx, c.ID, core.ActionActivate); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour)
+	_, err = h.eng.Execute(ctx, c.ID)
+	if core.ErrorCode(err) != core.ECONFLICT || !strings.Contains(err.Error(), "--expires") {
+		t.Fatalf("execute: %v", err)
+	}
+	xs, _ := h.eng.Executions(ctx, c.ID)
+	if len(xs) != 1 || xs[0].Status != core.ExecutionFailed {
+		t.Fatalf("executions %+v", xs)
+	}
+	if _, err := h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{Expires: ptr("")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.Execute(ctx, c.ID); err != nil {
+		t.Fatalf("execute without an expiry: %v", err)
+	}
+	if _, err := h.eng.ChangeCampaign(ctx, c.ID, core.ActionCancel); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{NotBefore: ptr("2027-01-01 00:00")}); core.ErrorCode(err) != core.ECONFLICT {
+		t.Fatalf("reschedule of a CANCELLED campaign: %v", err)
 	}
 }
