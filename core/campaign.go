@@ -214,7 +214,11 @@ func nextStep(c *Campaign, a Action) string {
 	switch a {
 	case ActionEdit:
 		if c.Status == CampaignSending {
-			return "it cannot be edited while sending: run " + cmd("pause") + " first, then edit it and " + cmd("resume")
+			return "it cannot be edited while sending: run " + cmd("pause") + " first, then edit it and " + cmd("resume") +
+				" (--send-window, --not-before and --expires alone can change now)"
+		}
+		if c.Status == CampaignCompleted {
+			return "its content is final: " + cmd("clone") + " copies it into a new DRAFT you can edit (--expires alone can change, before a retry)"
 		}
 		return "its content is final: " + cmd("clone") + " copies it into a new DRAFT you can edit"
 	case ActionDelete:

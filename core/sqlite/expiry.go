@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"time"
 
 	"github.com/campaignd/campaignd/core"
@@ -12,6 +11,10 @@ import (
 // expiredSQL selects the SENDING campaigns whose expiry has come and that
 // still have recipients to send. The campaigns table is small: no index.
 const expiredSQL = `status = 'SENDING' AND expires_at <= ?1 AND (pending > 0 OR queued > 0)`
+
+// expiredText is the last error of an expired recipient. It names no
+// number, so `campaign failures` groups every campaign's expired ones alike.
+const expiredText = "not sent: the campaign expired (extend it with `campaignd campaign edit ID --expires TIME`, then `campaignd campaign retry ID --class expired`)"
 
 // ExpireCampaigns fails, with class expired, the PENDING and QUEUED
 // recipients (waiting for a retry included) of every SENDING campaign whose
@@ -31,27 +34,25 @@ func (db *DB) ExpireCampaigns(ctx context.Context, now time.Time) (map[int64]int
 	var out map[int64]int64
 	err := db.writeTx(ctx, "expire campaigns", func(tx *sql.Tx) error {
 		out = map[int64]int64{}
-		rows, err := tx.QueryContext(ctx, `SELECT id, expires_at FROM campaigns WHERE `+expiredSQL, at)
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM campaigns WHERE `+expiredSQL, at)
 		if err != nil {
 			return err
 		}
-		expires := map[int64]int64{}
+		var ids []int64
 		for rows.Next() {
-			var id, exp int64
-			if err := rows.Scan(&id, &exp); err != nil {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
 				rows.Close()
 				return err
 			}
-			expires[id] = exp
+			ids = append(ids, id)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for id, exp := range expires {
-			msg := fmt.Sprintf("not sent: the campaign expired at %s (extend it with `campaignd campaign edit %d --expires TIME`, then `campaignd campaign retry %d --class expired`)",
-				fromMS(exp).Format(time.RFC3339), id, id)
-			n, err := failUnsentAs(ctx, tx, id, orNow(now), core.ClassExpired, msg)
+		for _, id := range ids {
+			n, err := failUnsentAs(ctx, tx, id, orNow(now), core.ClassExpired, expiredText)
 			if err != nil {
 				return err
 			}
