@@ -269,6 +269,11 @@ func TestTickSendWindow(t *testing.T) {
 			t.Errorf("campaign %d: closed %q opens %v, want %+v", q.CampaignID, q.Closed, q.OpensAt, want)
 		}
 	}
+	// A clone carries the schedule.
+	if cl, err := h.eng.CloneCampaign(ctx, nb, core.CloneRequest{}); err != nil || cl.NotBefore == nil ||
+		!cl.NotBefore.Equal(mustTime(t, "2026-12-13T12:00:00Z")) || cl.SendWindow != nil {
+		t.Fatalf("clone: %+v %v", cl, err)
+	}
 	now = mustTime(t, "2026-12-13T12:00:00Z") // Sunday noon: not-before reached
 	if res := h.tick(); res.Sent != 2 || h.stats(nb).Sent != 2 || h.stats(win).Sent != 0 {
 		t.Fatalf("not-before reached: %+v", res)
