@@ -52,6 +52,11 @@ const (
 	ActionEdit Action = "edit"
 	// ActionDelete removes a campaign with its recipients and history.
 	ActionDelete Action = "delete"
+	// ActionSchedule changes only a campaign's send window, not-before or
+	// expiry; the status stays as it is. It changes no message, so unlike
+	// edit it is allowed while SENDING and once COMPLETED (to extend an
+	// expiry before a retry).
+	ActionSchedule Action = "schedule"
 )
 
 // Transition is the campaign state machine: the one place that says which
@@ -67,6 +72,7 @@ const (
 //	SENDING|COMPLETED -retry-> SENDING (failed recipients requeued)
 //	PAUSED -retry-> PAUSED (requeued, sent after resume)
 //	DRAFT|ACTIVE|PAUSED -edit-> the same state (content changed)
+//	any but CANCELLED -schedule-> the same state (window, not-before, expiry)
 //	DRAFT|CANCELLED|COMPLETED -delete-> gone ("" is returned)
 //
 // Edit and delete are refused where they could change or lose mail a tick
@@ -126,6 +132,11 @@ func Transition(from CampaignStatus, pausedFrom CampaignStatus, a Action) (Campa
 			return "", nil
 		}
 		return "", Errorf(ECONFLICT, "cannot delete a %s campaign", from)
+	case ActionSchedule:
+		if from != CampaignCancelled {
+			return from, nil
+		}
+		return "", Errorf(ECONFLICT, "cannot reschedule a %s campaign", from)
 	default:
 		return "", Errorf(EINVALID, "unknown campaign action %q", a)
 	}
@@ -203,7 +214,11 @@ func nextStep(c *Campaign, a Action) string {
 	switch a {
 	case ActionEdit:
 		if c.Status == CampaignSending {
-			return "it cannot be edited while sending: run " + cmd("pause") + " first, then edit it and " + cmd("resume")
+			return "it cannot be edited while sending: run " + cmd("pause") + " first, then edit it and " + cmd("resume") +
+				" (--send-window, --not-before and --expires alone can change now)"
+		}
+		if c.Status == CampaignCompleted {
+			return "its content is final: " + cmd("clone") + " copies it into a new DRAFT you can edit (--expires alone can change, before a retry)"
 		}
 		return "its content is final: " + cmd("clone") + " copies it into a new DRAFT you can edit"
 	case ActionDelete:
@@ -273,6 +288,9 @@ type Campaign struct {
 	StartedAt  *time.Time `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 	LastTickAt *time.Time `json:"last_tick_at"`
+	// Schedule is when the campaign may send (send_window, not_before,
+	// expires); all unset by default: always.
+	Schedule
 }
 
 // CampaignSpec is what an operator supplies to create a campaign.
@@ -287,6 +305,14 @@ type CampaignSpec struct {
 	Headers     []sdk.Header `json:"headers,omitempty"`
 	Concurrency int          `json:"concurrency,omitempty"` // 0: the configured default
 	BatchSize   int          `json:"batch_size,omitempty"`  // 0: MaxBatchSize
+	// SendWindow, NotBefore and Expires are the schedule as the operator
+	// writes it (see ParseSendWindow and ParseSendTime); "" leaves a part
+	// unset. Validate parses them.
+	SendWindow string `json:"send_window,omitempty"`
+	NotBefore  string `json:"not_before,omitempty"`
+	Expires    string `json:"expires,omitempty"`
+
+	schedule Schedule // parsed by Validate
 }
 
 // reservedHeaders are set by campaignd itself; a campaign may not override
@@ -300,7 +326,9 @@ var reservedHeaders = map[string]bool{
 // Validate checks every field of the spec and fills defaults. It returns an
 // EINVALID error naming the first bad field: CR, LF or NUL in any
 // header-bound field, non-UTF-8, an unparsable address or template, batch
-// size outside 1..50, concurrency outside 1..50.
+// size outside 1..50, concurrency outside 1..50, a send window, not-before
+// or expiry that does not parse, or an expiry not after not-before (those
+// name their flag: --send-window, --not-before, --expires).
 func (s *CampaignSpec) Validate(defaultConcurrency int) error {
 	s.Name = strings.TrimSpace(s.Name)
 	if s.Name == "" {
@@ -362,5 +390,10 @@ func (s *CampaignSpec) Validate(defaultConcurrency int) error {
 	if s.BatchSize < 1 || s.BatchSize > MaxBatchSize {
 		return Errorf(EINVALID, "batch_size: %d is outside 1..%d (50 per tick is the hard ceiling)", s.BatchSize, MaxBatchSize)
 	}
+	sched, err := ScheduleText{SendWindow: s.SendWindow, NotBefore: s.NotBefore, Expires: s.Expires}.parse()
+	if err != nil {
+		return err
+	}
+	s.schedule = sched
 	return nil
 }

@@ -30,12 +30,13 @@ const (
 	ClassTemplate   ErrorClass = "template"                     // the recipient's data broke a template
 	ClassSuppressed ErrorClass = "suppressed"                   // the address is on the suppression list
 	ClassCancelled  ErrorClass = "cancelled"                    // never sent: its campaign was cancelled
+	ClassExpired    ErrorClass = "expired"                      // not sent before its campaign's --expires; retryable once extended
 )
 
 // retryableClasses are the classes an operator can retry by name, in the
 // order the error message lists them. Bounced rows are BOUNCED, not FAILED;
 // suppressed and cancelled ones would only fail again.
-var retryableClasses = []ErrorClass{ClassTransient, ClassPermanent, ClassThrottled, ClassConfig, ClassInDoubt, ClassTemplate}
+var retryableClasses = []ErrorClass{ClassTransient, ClassPermanent, ClassThrottled, ClassConfig, ClassInDoubt, ClassTemplate, ClassExpired}
 
 // ParseRetryClass returns the class `campaign retry --class` names; "" (all
 // FAILED recipients) is returned as is. Any class that is not retryable by
@@ -49,7 +50,7 @@ func ParseRetryClass(s string) (ErrorClass, error) {
 			return c, nil
 		}
 	}
-	return "", Errorf(EINVALID, "class %q: must be one of transient, permanent, throttled, config, in_doubt, template", s)
+	return "", Errorf(EINVALID, "class %q: must be one of transient, permanent, throttled, config, in_doubt, template, expired", s)
 }
 
 // Outcome is one recipient's change as a store applies it with

@@ -25,12 +25,29 @@ type CampaignEdit struct {
 	Headers     *[]sdk.Header `json:"headers,omitempty"`
 	Concurrency *int          `json:"concurrency,omitempty"` // 0: the configured default
 	BatchSize   *int          `json:"batch_size,omitempty"`  // 0: MaxBatchSize
+	// SendWindow, NotBefore and Expires change the schedule ("" clears
+	// that part; see CampaignSpec). An edit of only these is a schedule
+	// change (ActionSchedule), allowed while SENDING and once COMPLETED.
+	SendWindow *string `json:"send_window,omitempty"`
+	NotBefore  *string `json:"not_before,omitempty"`
+	Expires    *string `json:"expires,omitempty"`
 }
 
 // empty reports whether the edit changes nothing.
 func (e CampaignEdit) empty() bool {
 	return e.Name == nil && e.Sender == nil && e.From == nil && e.ReplyTo == nil && e.Subject == nil &&
-		e.Text == nil && e.HTML == nil && e.Headers == nil && e.Concurrency == nil && e.BatchSize == nil
+		e.Text == nil && e.HTML == nil && e.Headers == nil && e.Concurrency == nil && e.BatchSize == nil &&
+		!e.schedules()
+}
+
+// schedules reports whether the edit changes the schedule.
+func (e CampaignEdit) schedules() bool {
+	return e.SendWindow != nil || e.NotBefore != nil || e.Expires != nil
+}
+
+// onlySchedule reports whether the edit changes the schedule and nothing else.
+func (e CampaignEdit) onlySchedule() bool {
+	return e.schedules() && (CampaignEdit{SendWindow: e.SendWindow, NotBefore: e.NotBefore, Expires: e.Expires}) == e
 }
 
 // apply writes the edit's fields over spec.
@@ -56,15 +73,21 @@ func (e CampaignEdit) apply(spec *CampaignSpec) {
 	if e.BatchSize != nil {
 		spec.BatchSize = *e.BatchSize
 	}
+	set(&spec.SendWindow, e.SendWindow)
+	set(&spec.NotBefore, e.NotBefore)
+	set(&spec.Expires, e.Expires)
 }
 
 // Spec returns the campaign's content and settings as the spec that would
 // create it.
 func (c *Campaign) Spec() CampaignSpec {
+	st := c.Schedule.text()
 	return CampaignSpec{
 		Name: c.Name, Sender: c.Sender, From: c.From, ReplyTo: c.ReplyTo,
 		Subject: c.Subject, Text: c.Text, HTML: c.HTML, Headers: c.Headers,
 		Concurrency: c.Concurrency, BatchSize: c.BatchSize,
+		SendWindow: st.SendWindow, NotBefore: st.NotBefore, Expires: st.Expires,
+		schedule: c.Schedule,
 	}
 }
 
@@ -73,6 +96,7 @@ func (c *Campaign) setSpec(s CampaignSpec) {
 	c.Name, c.Sender, c.From, c.ReplyTo = s.Name, s.Sender, s.From, s.ReplyTo
 	c.Subject, c.Text, c.HTML, c.Headers = s.Subject, s.Text, s.HTML, s.Headers
 	c.Concurrency, c.BatchSize = s.Concurrency, s.BatchSize
+	c.Schedule = s.schedule
 }
 
 // CloneRequest says how to clone a campaign. An empty Name names the copy
@@ -152,7 +176,9 @@ func checkHeaderLines(headers []sdk.Header) error {
 
 // EditCampaign changes a DRAFT, ACTIVE or PAUSED campaign's content and
 // settings (only the fields edit sets), validated as at create, and returns
-// the campaign after it. The change applies to every message rendered after
+// the campaign after it. An edit of the schedule alone (send window,
+// not-before, expiry) is allowed in every state but CANCELLED, see
+// reschedule. The change applies to every message rendered after
 // it, including retries of recipients that failed before it. EINVALID for
 // an empty edit or a bad field; ECONFLICT from any other state, naming it
 // and what to do (see Refused); ENOTFOUND for an unknown campaign.
@@ -166,6 +192,9 @@ func (e *Engine) EditCampaign(ctx context.Context, id int64, edit CampaignEdit) 
 	c, err := e.store.Campaign(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if edit.onlySchedule() {
+		return e.reschedule(ctx, c, edit)
 	}
 	if err := Refused(c, ActionEdit); err != nil {
 		return nil, err
@@ -196,6 +225,28 @@ func (e *Engine) EditCampaign(ctx context.Context, id int64, edit CampaignEdit) 
 		return nil, fmt.Errorf("edit campaign %d: %w", id, err)
 	}
 	return e.store.Campaign(ctx, id)
+}
+
+// reschedule applies an edit of only the schedule: parsed as at create
+// (but an expiry in the past is allowed: it expires the campaign at the
+// next tick) and written without touching the content, in any state but
+// CANCELLED. EINVALID for a part that does not parse, ECONFLICT for a
+// CANCELLED campaign.
+func (e *Engine) reschedule(ctx context.Context, c *Campaign, edit CampaignEdit) (*Campaign, error) {
+	if err := Refused(c, ActionSchedule); err != nil {
+		return nil, err
+	}
+	st := c.Schedule.text()
+	spec := CampaignSpec{SendWindow: st.SendWindow, NotBefore: st.NotBefore, Expires: st.Expires}
+	edit.apply(&spec)
+	sched, err := ScheduleText{SendWindow: spec.SendWindow, NotBefore: spec.NotBefore, Expires: spec.Expires}.parse()
+	if err != nil {
+		return nil, err
+	}
+	if err := e.store.UpdateSchedule(ctx, c.ID, sched, e.now()); err != nil {
+		return nil, fmt.Errorf("edit campaign %d: %w", c.ID, err)
+	}
+	return e.store.Campaign(ctx, c.ID)
 }
 
 // CloneCampaign copies a campaign's content and settings, in any state,

@@ -145,6 +145,9 @@ func (e *Engine) CreateCampaign(ctx context.Context, spec CampaignSpec) (*Campai
 	if err != nil {
 		return nil, err
 	}
+	if err := spec.schedule.checkNew(e.now()); err != nil {
+		return nil, err
+	}
 	c := &Campaign{Status: CampaignDraft}
 	c.setSpec(spec)
 	c.TemplateAttrs = refs.Attrs
@@ -221,6 +224,9 @@ func (e *Engine) Execute(ctx context.Context, id int64) (*ExecuteResult, error) 
 	if err := Refused(c, ActionExecute); err != nil {
 		return fail(err)
 	}
+	if err := c.refuseExpired(ActionExecute, e.now()); err != nil {
+		return fail(err)
+	}
 	if err := e.checkMissingAttrs(ctx, c, ActionExecute); err != nil {
 		return fail(err)
 	}
@@ -268,6 +274,9 @@ func (e *Engine) Retry(ctx context.Context, id int64, errorClass string, code in
 	// Transition again, and reopens a COMPLETED campaign, in the
 	// transaction that requeues.
 	if err := Refused(c, ActionRetry); err != nil {
+		return nil, err
+	}
+	if err := c.refuseExpired(ActionRetry, e.now()); err != nil {
 		return nil, err
 	}
 	n, err := e.store.Retry(ctx, id, class, code, e.now())

@@ -36,6 +36,11 @@ type Store interface {
 	// whether ActionEdit is legal from it (the ECONFLICT of Refused when
 	// not), so an edit never races an execute.
 	UpdateCampaign(ctx context.Context, c *Campaign, now time.Time) error
+	// UpdateSchedule replaces a campaign's send window, not-before and
+	// expiry (validated by the caller) and nothing else, asking Transition
+	// in the same transaction whether ActionSchedule is legal from its
+	// status (the ECONFLICT of Refused when not).
+	UpdateSchedule(ctx context.Context, id int64, s Schedule, now time.Time) error
 	// CloneCampaign stores c (validated by the caller) as a new DRAFT and
 	// sets its ID, Status, CreatedAt and UpdatedAt. With withRecipients it
 	// copies the recipients of campaign srcID (address, name, attributes)
@@ -106,6 +111,12 @@ type Store interface {
 	// the campaign was cancelled can come back QUEUED), and returns how
 	// many moved. When there are none it only reads.
 	FailCancelled(ctx context.Context, now time.Time) (int64, error)
+	// ExpireCampaigns moves every PENDING or QUEUED recipient of a SENDING
+	// campaign whose Expires is at or before now to FAILED with class
+	// ClassExpired (SENDING ones, in flight, are left to finish), and
+	// returns how many moved per campaign. When there are none it only
+	// reads.
+	ExpireCampaigns(ctx context.Context, now time.Time) (map[int64]int64, error)
 	// Retry moves a campaign's FAILED recipients (only those of errorClass
 	// when it is not empty) back to QUEUED due now with attempts reset, and
 	// returns how many moved. In the same transaction it reads the

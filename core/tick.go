@@ -36,6 +36,7 @@ type TickResult struct {
 	Retried   int  `json:"retried"`
 	Throttled int  `json:"throttled"`
 	Recovered int  `json:"recovered"` // expired leases handled
+	Expired   int  `json:"expired"`   // unsent recipients of expired campaigns failed (class expired)
 	Completed int  `json:"completed"` // campaigns marked COMPLETED
 	Skipped   bool `json:"skipped"`
 	// Remaining is how many recipients are still QUEUED or SENDING, after
@@ -71,6 +72,7 @@ type TickRecord struct {
 	Retried   int           `json:"retried"`
 	Throttled int           `json:"throttled"`
 	Recovered int           `json:"recovered"`
+	Expired   int           `json:"expired"` // unsent recipients of expired campaigns failed
 	Skipped   int           `json:"skipped"` // claimed but handed back unsent (throttle, shutdown)
 	Error     string        `json:"error,omitempty"`
 }
@@ -87,6 +89,12 @@ type QueueSummary struct {
 	// (DueNow and Waiting are 0) until the campaign is resumed.
 	Held        int64      `json:"held_by_pause"`
 	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+	// Closed says why a SENDING campaign's schedule keeps ticks from
+	// claiming its recipients now ("send_window", "not_before" or
+	// "expired"; see Schedule.ClosedBy), and OpensAt when it next lets
+	// them (nil when it never will: expired). Both empty when it is open.
+	Closed  string     `json:"closed,omitempty"`
+	OpensAt *time.Time `json:"opens_at,omitempty"`
 }
 
 // Tick runs one tick (the design's "tick"): recover expired leases, share
@@ -165,10 +173,21 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger, campaigns ...int
 	if t.res.Recovered > 0 {
 		e.log.Warn("recovered expired leases", "requeued", rec.Requeued, "failed_in_doubt", rec.Failed, "policy", lim.InDoubt)
 	}
+	expired, err := e.store.ExpireCampaigns(ctx, start)
+	if err != nil {
+		return nil, fmt.Errorf("tick: %w", err)
+	}
+	for id, n := range expired {
+		t.res.Expired += int(n)
+		e.log.Info("campaign expired: its unsent recipients failed as expired", "campaign", id, "count", n)
+	}
 	all, err := e.store.DueCampaigns(ctx, start)
 	if err != nil {
 		return nil, fmt.Errorf("tick: %w", err)
 	}
+	// Outside its send window, before its not-before or expired, a due
+	// campaign claims nothing: the row the tick already read says so.
+	all = slices.DeleteFunc(all, func(c *Campaign) bool { return !c.SendsAt(start) })
 	due := all[:0:0]
 	for _, c := range all {
 		if len(set) > 0 {
@@ -185,7 +204,7 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger, campaigns ...int
 			due = append(due, c)
 		}
 	}
-	if len(set) == 0 && len(all) > 0 && len(due) == 0 && t.res.Recovered == 0 {
+	if len(set) == 0 && len(all) > 0 && len(due) == 0 && t.res.Recovered == 0 && t.res.Expired == 0 {
 		return skippedTick(), nil // every due campaign is another tick's
 	}
 	if len(due) > 0 {
@@ -220,11 +239,11 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger, campaigns ...int
 	r := &TickRecord{
 		Trigger: trigger, Started: start, Duration: e.now().Sub(start),
 		Processed: t.res.Processed, Sent: t.res.Sent, Failed: t.res.Failed, Retried: t.res.Retried,
-		Throttled: t.res.Throttled, Recovered: t.res.Recovered, Skipped: t.released,
+		Throttled: t.res.Throttled, Recovered: t.res.Recovered, Expired: t.res.Expired, Skipped: t.released,
 		Error: strings.Join(append(slices.Clip(t.errs), t.res.Problems...), "; "),
 	}
 	e.obs().TickDone(r)
-	if t.res.Processed > 0 || t.res.Recovered > 0 || t.res.Completed > 0 || len(t.errs) > 0 || len(t.res.Problems) > 0 {
+	if t.res.Processed > 0 || t.res.Recovered > 0 || t.res.Expired > 0 || t.res.Completed > 0 || len(t.errs) > 0 || len(t.res.Problems) > 0 {
 		if err := e.store.InsertTick(context.WithoutCancel(ctx), r); err != nil {
 			if t.storeErr != nil {
 				e.log.Debug("record tick", "error", err) // the tick's error already says why

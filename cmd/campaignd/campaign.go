@@ -46,6 +46,9 @@ func (f *campaignFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.spec.Concurrency, "concurrency", 0, "sends in flight (default: queue.default_concurrency)")
 	fs.IntVar(&f.spec.BatchSize, "batch-size", 0, "most sends per tick for this campaign (<= 50)")
 	fs.Var(&f.headers, "header", "extra `header` 'Name: value' (repeatable)")
+	fs.StringVar(&f.spec.SendWindow, "send-window", "", "send only inside this `window`: 'DAYS HH:MM-HH:MM ZONE', e.g. 'Mon-Fri 09:00-17:00 Europe/Berlin' (days: Mon-Fri, Mon,Wed,Fri, daily; end may be 24:00; an end before the start wraps midnight; \"\" on edit removes it)")
+	fs.StringVar(&f.spec.NotBefore, "not-before", "", "send nothing before this `TIME`: RFC 3339, or '2026-12-24 09:00' in the send window's zone, else UTC (\"\" on edit removes it)")
+	fs.StringVar(&f.spec.Expires, "expires", "", "at this `TIME` (as --not-before) the recipients not yet sent fail with class expired (\"\" on edit removes it)")
 }
 
 // finish completes the spec once fs is parsed: it reads the body files (a
@@ -217,9 +220,42 @@ func (a *app) campaignShow(ctx context.Context, sub string, args []string) error
 			fprintf(w, "attributes:  %s (used by the templates)\n", strings.Join(c.TemplateAttrs, ", "))
 		}
 		fprintf(w, "concurrency: %d\nbatch size:  %d\ncreated:     %s\n", c.Concurrency, c.BatchSize, c.CreatedAt.Format("2006-01-02 15:04:05Z07:00"))
+		printSchedule(w, c, time.Now())
 		printStats(w, &c.Stats)
 		printProgress(w, p)
 	})
+}
+
+// printSchedule writes the schedule lines of show: the window, not-before
+// and expiry when set, and whether the campaign may send now or when it
+// next may.
+func printSchedule(w io.Writer, c *core.Campaign, now time.Time) {
+	if !c.Schedule.Set() {
+		return
+	}
+	zone := time.UTC
+	if c.SendWindow != nil {
+		fprintf(w, "window:      %s\n", c.SendWindow)
+		zone = c.SendWindow.Location()
+	}
+	if c.NotBefore != nil {
+		fprintf(w, "not before:  %s\n", c.NotBefore.In(zone).Format(time.RFC3339))
+	}
+	if c.Expires != nil {
+		fprintf(w, "expires:     %s\n", c.Expires.In(zone).Format(time.RFC3339))
+	}
+	switch why := c.ClosedBy(now); {
+	case why == "":
+		fprintf(w, "schedule:    open now\n")
+	case why == "expired":
+		fprintf(w, "schedule:    expired (unsent recipients fail as expired)\n")
+	default:
+		next := "never before it expires"
+		if t := c.NextSend(now); !t.IsZero() {
+			next = t.In(zone).Format(time.RFC3339)
+		}
+		fprintf(w, "schedule:    closed (%s), opens %s\n", strings.ReplaceAll(why, "_", " "), next)
+	}
 }
 
 // progressFields are the fields of core.Progress that `campaign show
@@ -337,7 +373,7 @@ func (a *app) campaignExecute(ctx context.Context, args []string) error {
 
 func (a *app) campaignRetry(ctx context.Context, args []string) error {
 	fs := a.flags("campaign retry")
-	class := fs.String("class", "", "only FAILED recipients of this error `class` (transient, permanent, throttled, config, in_doubt, template)")
+	class := fs.String("class", "", "only FAILED recipients of this error `class` (transient, permanent, throttled, config, in_doubt, template, expired)")
 	code := fs.Int("code", 0, "only FAILED recipients whose last reply `code` is this (a group of `campaign failures`)")
 	pos, err := a.parse(fs, args, 1, 1, "campaign retry ID [--class CLASS] [--code N]")
 	if err != nil {
@@ -397,6 +433,8 @@ func (a *app) campaignEdit(ctx context.Context, args []string) error {
 		Name: str("name", spec.Name), Sender: str("sender", spec.Sender), From: str("from", spec.From),
 		ReplyTo: str("reply-to", spec.ReplyTo), Subject: str("subject", spec.Subject),
 		Text: str("text", spec.Text), HTML: str("html", spec.HTML),
+		SendWindow: str("send-window", spec.SendWindow), NotBefore: str("not-before", spec.NotBefore),
+		Expires: str("expires", spec.Expires),
 	}
 	switch {
 	case *clearHeaders:

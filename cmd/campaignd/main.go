@@ -14,6 +14,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Send windows name IANA zones: the binary carries the zone data, so
+	// a machine without /usr/share/zoneinfo (a scratch container) works.
+	_ "time/tzdata"
 
 	"github.com/campaignd/campaignd/core"
 )

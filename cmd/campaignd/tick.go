@@ -122,10 +122,14 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 	return a.print(qs, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CAMPAIGN\tNAME\tSTATUS\tDUE NOW\tWAITING RETRY\tIN FLIGHT\tNEXT ATTEMPT")
-		var paused []*core.QueueSummary
+		var paused, closed []*core.QueueSummary
 		for _, q := range qs {
 			if q.Status == core.CampaignPaused {
 				paused = append(paused, q)
+				continue
+			}
+			if q.Closed != "" {
+				closed = append(closed, q)
 				continue
 			}
 			next := "-"
@@ -135,6 +139,22 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 			fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\n", q.CampaignID, q.CampaignName, q.Status, q.DueNow, q.Waiting, q.InFlight, next)
 		}
 		tw.Flush()
+		if len(closed) > 0 {
+			// Apart, like paused ones: a tick claims nothing of theirs
+			// until their schedule opens.
+			fmt.Fprintln(w, "\noutside their schedule (a tick sends nothing for them until it opens):")
+			tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CAMPAIGN\tNAME\tQUEUED\tIN FLIGHT\tCLOSED BY\tOPENS")
+			for _, q := range closed {
+				opens := "never (expired: its unsent recipients fail at the next tick)"
+				if q.OpensAt != nil {
+					opens = q.OpensAt.Local().Format("2006-01-02 15:04:05 MST")
+				}
+				fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\n", q.CampaignID, q.CampaignName, q.DueNow+q.Waiting, q.InFlight,
+					strings.ReplaceAll(q.Closed, "_", " "), opens)
+			}
+			tw.Flush()
+		}
 		if len(paused) == 0 {
 			return
 		}

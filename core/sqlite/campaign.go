@@ -14,7 +14,8 @@ import (
 
 const campaignCols = `id, name, sender, from_addr, reply_to, subject, text_body, html_body, headers,
 	concurrency, batch_size, status, paused_from, created_at, updated_at,
-	total, pending, queued, sending, sent, failed, bounced, template_attrs, started_at, finished_at, last_tick_at`
+	total, pending, queued, sending, sent, failed, bounced, template_attrs, started_at, finished_at, last_tick_at,
+	send_window, not_before, expires_at`
 
 func scanCampaign(s scanner) (*core.Campaign, error) {
 	var (
@@ -24,14 +25,22 @@ func scanCampaign(s scanner) (*core.Campaign, error) {
 		createdAt, updatedAt int64
 		started, finished    sql.NullInt64
 		lastTick             sql.NullInt64
+		window               sql.NullString
+		notBefore, expires   sql.NullInt64
 	)
 	err := s.Scan(&c.ID, &c.Name, &c.Sender, &c.From, &c.ReplyTo, &c.Subject, &c.Text, &c.HTML, &headers,
 		&c.Concurrency, &c.BatchSize, &c.Status, &pausedFrom, &createdAt, &updatedAt,
 		&c.Stats.Total, &c.Stats.Pending, &c.Stats.Queued, &c.Stats.Sending, &c.Stats.Sent, &c.Stats.Failed, &c.Stats.Bounced,
-		&templateAttrs, &started, &finished, &lastTick)
+		&templateAttrs, &started, &finished, &lastTick, &window, &notBefore, &expires)
 	if err != nil {
 		return nil, err
 	}
+	if window.Valid {
+		if c.SendWindow, err = core.ParseSendWindow(window.String); err != nil {
+			return nil, fmt.Errorf("campaign %d: decode send window: %w", c.ID, err)
+		}
+	}
+	c.NotBefore, c.Expires = fromNullMS(notBefore), fromNullMS(expires)
 	if templateAttrs.Valid {
 		if err := json.Unmarshal([]byte(templateAttrs.String), &c.TemplateAttrs); err != nil {
 			return nil, fmt.Errorf("campaign %d: decode template attrs: %w", c.ID, err)
@@ -89,12 +98,30 @@ const nextCampaignID = `(SELECT max(coalesce((SELECT max(id) FROM campaigns), 0)
 // is c.Headers encoded (nil for none).
 func insertCampaign(ctx context.Context, tx *sql.Tx, c *core.Campaign, headers any, now time.Time) (int64, error) {
 	var id int64
+	window, notBefore, expires := scheduleArgs(c.Schedule)
 	err := tx.QueryRowContext(ctx, `INSERT INTO campaigns
-		(id, name, sender, from_addr, reply_to, subject, text_body, html_body, headers, concurrency, batch_size, status, created_at, updated_at, template_attrs)
-		VALUES (`+nextCampaignID+`, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		(id, name, sender, from_addr, reply_to, subject, text_body, html_body, headers, concurrency, batch_size, status, created_at, updated_at, template_attrs,
+		send_window, not_before, expires_at)
+		VALUES (`+nextCampaignID+`, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		c.Name, c.Sender, c.From, c.ReplyTo, c.Subject, c.Text, c.HTML, headers,
-		c.Concurrency, c.BatchSize, string(core.CampaignDraft), ms(now), ms(now), encodeTemplateAttrs(c.TemplateAttrs)).Scan(&id)
+		c.Concurrency, c.BatchSize, string(core.CampaignDraft), ms(now), ms(now), encodeTemplateAttrs(c.TemplateAttrs),
+		window, notBefore, expires).Scan(&id)
 	return id, err
+}
+
+// scheduleArgs are the stored forms of a schedule's parts: the window's
+// canonical text and unix milliseconds, NULL for a part not set.
+func scheduleArgs(s core.Schedule) (window, notBefore, expires any) {
+	if s.SendWindow != nil {
+		window = s.SendWindow.String()
+	}
+	if s.NotBefore != nil {
+		notBefore = ms(*s.NotBefore)
+	}
+	if s.Expires != nil {
+		expires = ms(*s.Expires)
+	}
+	return window, notBefore, expires
 }
 
 // encodeTemplateAttrs is the stored form of the attributes a campaign's

@@ -32,15 +32,39 @@ func (db *DB) UpdateCampaign(ctx context.Context, c *core.Campaign, now time.Tim
 		if err := core.Refused(cur, core.ActionEdit); err != nil {
 			return err
 		}
+		window, notBefore, expires := scheduleArgs(c.Schedule)
 		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET name = ?, sender = ?, from_addr = ?, reply_to = ?,
 			subject = ?, text_body = ?, html_body = ?, headers = ?, concurrency = ?, batch_size = ?,
-			template_attrs = ?, updated_at = ?
+			template_attrs = ?, updated_at = ?, send_window = ?, not_before = ?, expires_at = ?
 			WHERE id = ?`,
 			c.Name, c.Sender, c.From, c.ReplyTo, c.Subject, c.Text, c.HTML, headers,
-			c.Concurrency, c.BatchSize, encodeTemplateAttrs(c.TemplateAttrs), ms(now), c.ID)
+			c.Concurrency, c.BatchSize, encodeTemplateAttrs(c.TemplateAttrs), ms(now), window, notBefore, expires, c.ID)
 		if err == nil {
 			c.UpdatedAt = fromMS(ms(now))
 		}
+		return err
+	})
+}
+
+// UpdateSchedule replaces campaign id's send window, not-before and expiry
+// with s's (validated by the caller), in one transaction that first asks
+// core.Refused whether the campaign's current status allows
+// core.ActionSchedule (every status but CANCELLED). Its content, status
+// and recipients are untouched. ENOTFOUND for an unknown campaign, the
+// ECONFLICT of core.Refused when its status does not allow it.
+func (db *DB) UpdateSchedule(ctx context.Context, id int64, s core.Schedule, now time.Time) error {
+	now = orNow(now)
+	window, notBefore, expires := scheduleArgs(s)
+	return db.writeTx(ctx, "update schedule", func(tx *sql.Tx) error {
+		cur, err := campaignState(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := core.Refused(cur, core.ActionSchedule); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET send_window = ?, not_before = ?, expires_at = ?, updated_at = ?
+			WHERE id = ?`, window, notBefore, expires, ms(now), id)
 		return err
 	})
 }

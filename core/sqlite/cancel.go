@@ -62,9 +62,16 @@ const failUnsentSQL = `UPDATE recipients SET status = 'FAILED', updated_at = ?1,
 		last_error_class = ?5, last_error = ?6, last_error_code = NULL, last_enhanced_code = NULL
 	WHERE id BETWEEN ?2 AND ?3 AND +campaign_id = ?4 AND (status = 'PENDING' OR status = 'QUEUED')`
 
-// failUnsent fails campaign id's PENDING and QUEUED recipients inside tx,
-// moving the counters with them, and returns how many it failed.
+// failUnsent fails campaign id's PENDING and QUEUED recipients inside tx
+// with class cancelled (see failUnsentAs).
 func failUnsent(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (int64, error) {
+	return failUnsentAs(ctx, tx, id, now, core.ClassCancelled, "not sent: the campaign was cancelled")
+}
+
+// failUnsentAs fails campaign id's PENDING and QUEUED recipients inside tx
+// with class and message, moving the counters with them, and returns how
+// many it failed. SENDING rows (in flight under a lease) are left alone.
+func failUnsentAs(ctx context.Context, tx *sql.Tx, id int64, now time.Time, class core.ErrorClass, message string) (int64, error) {
 	var first, last sql.NullInt64
 	var pending, queued int64
 	if err := tx.QueryRowContext(ctx, `SELECT first_recipient_id, last_recipient_id, pending, queued FROM campaigns WHERE id = ?`,
@@ -74,8 +81,7 @@ func failUnsent(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (int64
 	if !first.Valid || pending+queued == 0 {
 		return 0, nil
 	}
-	res, err := tx.ExecContext(ctx, failUnsentSQL, ms(now), first.Int64, last.Int64, id,
-		string(core.ClassCancelled), "not sent: the campaign was cancelled")
+	res, err := tx.ExecContext(ctx, failUnsentSQL, ms(now), first.Int64, last.Int64, id, string(class), message)
 	if err != nil {
 		return 0, fmt.Errorf("fail unsent recipients: %w", err)
 	}

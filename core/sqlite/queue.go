@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/campaignd/campaignd/core"
@@ -20,7 +21,8 @@ func (db *DB) DueCampaigns(ctx context.Context, now time.Time) ([]*core.Campaign
 
 // Queue summarises, per SENDING or PAUSED campaign (by id), what is due at
 // now, waiting for a later attempt, and in flight, and the earliest
-// next_attempt_at. A PAUSED campaign's queued rows are Held, never due or
+// next_attempt_at; for a SENDING campaign whose schedule is closed at now,
+// why and when it opens (Closed, OpensAt). A PAUSED campaign's queued rows are Held, never due or
 // waiting, and it has no next attempt. It reads counters plus the claim index's entries that
 // are not yet due (retries waiting), never the whole queue.
 func (db *DB) Queue(ctx context.Context, now time.Time) ([]*core.QueueSummary, error) {
@@ -29,7 +31,8 @@ func (db *DB) Queue(ctx context.Context, now time.Time) ([]*core.QueueSummary, e
 			(SELECT count(*) FROM recipients AS r INDEXED BY recipients_claim
 				WHERE r.campaign_id = c.id AND r.status = 'QUEUED' AND r.next_attempt_at > ?1),
 			(SELECT min(r.next_attempt_at) FROM recipients AS r INDEXED BY recipients_claim
-				WHERE r.campaign_id = c.id AND r.status = 'QUEUED')
+				WHERE r.campaign_id = c.id AND r.status = 'QUEUED'),
+			c.send_window, c.not_before, c.expires_at
 		FROM campaigns AS c WHERE c.status IN ('SENDING', 'PAUSED') ORDER BY c.id`, ms(orNow(now)))
 	if err != nil {
 		return nil, internal(op, err)
@@ -39,9 +42,17 @@ func (db *DB) Queue(ctx context.Context, now time.Time) ([]*core.QueueSummary, e
 	for rows.Next() {
 		var q core.QueueSummary
 		var queued, waiting int64
-		var next sql.NullInt64
-		if err := rows.Scan(&q.CampaignID, &q.CampaignName, &q.Status, &queued, &q.InFlight, &waiting, &next); err != nil {
+		var next, notBefore, expires sql.NullInt64
+		var window sql.NullString
+		if err := rows.Scan(&q.CampaignID, &q.CampaignName, &q.Status, &queued, &q.InFlight, &waiting, &next,
+			&window, &notBefore, &expires); err != nil {
 			return nil, internal(op, err)
+		}
+		sched := core.Schedule{NotBefore: fromNullMS(notBefore), Expires: fromNullMS(expires)}
+		if window.Valid {
+			if sched.SendWindow, err = core.ParseSendWindow(window.String); err != nil {
+				return nil, internal(op, fmt.Errorf("campaign %d: decode send window: %w", q.CampaignID, err))
+			}
 		}
 		if q.Status == core.CampaignPaused {
 			// Nothing of a paused campaign is due, however old its
@@ -51,6 +62,11 @@ func (db *DB) Queue(ctx context.Context, now time.Time) ([]*core.QueueSummary, e
 			q.Waiting = waiting
 			q.DueNow = max(queued-waiting, 0)
 			q.NextAttempt = fromNullMS(next)
+			if q.Closed = sched.ClosedBy(orNow(now)); q.Closed != "" {
+				if t := sched.NextSend(orNow(now)); !t.IsZero() {
+					q.OpensAt = &t
+				}
+			}
 		}
 		out = append(out, &q)
 	}

@@ -16,10 +16,10 @@ func (db *DB) InsertTick(ctx context.Context, t *core.TickRecord) error {
 	started := orNow(t.Started)
 	return db.writeTx(ctx, "record tick", func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO ticks
-			(triggered_by, started, duration_ns, processed, sent, failed, retried, throttled, recovered, skipped, error)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			(triggered_by, started, duration_ns, processed, sent, failed, retried, throttled, recovered, skipped, error, expired)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			string(t.Trigger), ms(started), int64(t.Duration), t.Processed, t.Sent, t.Failed,
-			t.Retried, t.Throttled, t.Recovered, t.Skipped, t.Error).Scan(&t.ID)
+			t.Retried, t.Throttled, t.Recovered, t.Skipped, t.Error, t.Expired).Scan(&t.ID)
 	})
 }
 
@@ -32,7 +32,7 @@ func (db *DB) Ticks(ctx context.Context, limit int) ([]*core.TickRecord, error) 
 	}
 	const op = "list ticks"
 	rows, err := db.r.QueryContext(ctx, `SELECT id, triggered_by, started, duration_ns, processed, sent, failed,
-		retried, throttled, recovered, skipped, error FROM ticks ORDER BY id DESC LIMIT ?`, limit)
+		retried, throttled, recovered, skipped, error, expired FROM ticks ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, internal(op, err)
 	}
@@ -42,7 +42,7 @@ func (db *DB) Ticks(ctx context.Context, limit int) ([]*core.TickRecord, error) 
 		var t core.TickRecord
 		var started, dur int64
 		if err := rows.Scan(&t.ID, &t.Trigger, &started, &dur, &t.Processed, &t.Sent, &t.Failed,
-			&t.Retried, &t.Throttled, &t.Recovered, &t.Skipped, &t.Error); err != nil {
+			&t.Retried, &t.Throttled, &t.Recovered, &t.Skipped, &t.Error, &t.Expired); err != nil {
 			return nil, internal(op, err)
 		}
 		t.Started, t.Duration = fromMS(started), time.Duration(dur)
