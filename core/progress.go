@@ -117,6 +117,15 @@ func ComputeProgress(c *Campaign, minutes []MinuteCount, cad Cadence, now time.T
 	default:
 		return p
 	}
+	if !c.Schedule.SendsAt(now) {
+		// Closed now (send window, not-before): nothing is sent until it
+		// opens. Later closings of the window are not counted.
+		next := c.Schedule.NextSend(now)
+		if next.IsZero() {
+			return p // it will not send again: expiry comes first
+		}
+		eta += next.Sub(now).Seconds()
+	}
 	s := int64(math.Ceil(eta))
 	p.ETASeconds = &s
 	return p

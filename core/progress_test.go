@@ -35,6 +35,23 @@ func TestComputeProgress(t *testing.T) {
 	if p.RatePerMin != 0 || p.ETASeconds == nil || *p.ETASeconds != 720 || p.ETABasis != "cadence" {
 		t.Fatalf("cadence eta %v %s", p.ETASeconds, p.ETABasis)
 	}
+	// Closed by its send window until 14:00 (1h55m30s away): the ETA waits
+	// for it; an expiry before it opens leaves no ETA.
+	w, err := core.ParseSendWindow("daily 14:00-18:00 UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Schedule = core.Schedule{SendWindow: w}
+	p = core.ComputeProgress(c, nil, core.Cadence{Interval: time.Minute, Share: 50}, now)
+	if p.ETASeconds == nil || *p.ETASeconds != 720+6930 {
+		t.Fatalf("closed window eta %+v, want %d", p, 720+6930)
+	}
+	expires := now.Add(time.Hour)
+	c.Schedule.Expires = &expires
+	if p = core.ComputeProgress(c, nil, core.Cadence{Interval: time.Minute, Share: 50}, now); p.ETASeconds != nil {
+		t.Fatalf("expires before the window opens, eta %v", *p.ETASeconds)
+	}
+	c.Schedule = core.Schedule{}
 	// Not sending: no ETA.
 	for _, st := range []core.CampaignStatus{core.CampaignPaused, core.CampaignCompleted, core.CampaignActive} {
 		c.Status = st

@@ -84,7 +84,7 @@ func ParseSendWindow(s string) (*SendWindow, error) {
 	if w.loc, err = loadLocation(zone); err != nil {
 		return nil, bad("zone %q: not a known IANA time zone name (such as Europe/Berlin or UTC)", zone)
 	}
-	w.text = w.days_() + " " + formatClock(w.start) + "-" + formatClock(w.end) + " " + w.loc.String()
+	w.text = w.dayList() + " " + formatClock(w.start) + "-" + formatClock(w.end) + " " + w.loc.String()
 	return w, nil
 }
 
@@ -150,9 +150,9 @@ func clockMinutes(s string, end bool) (int, error) {
 
 func formatClock(m int) string { return fmt.Sprintf("%02d:%02d", m/60, m%60) }
 
-// days_ is the canonical form of the days: "daily", or runs from Monday on
+// dayList is the canonical form of the days: "daily", or runs from Monday on
 // ("Mon-Fri", "Mon,Wed,Fri", "Sat-Sun").
-func (w *SendWindow) days_() string {
+func (w *SendWindow) dayList() string {
 	if w.days == [7]bool{true, true, true, true, true, true, true} {
 		return "daily"
 	}
