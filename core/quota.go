@@ -1,0 +1,281 @@
+package core
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// This file is a sender's quota: `rate = ["30/minute", "500/day"]` in its
+// [senders.NAME] table. Each entry is a sliding window over the sends
+// actually started through that sender, shared by every campaign using it
+// and by every process ticking the database (the counts live in one row per
+// sender, see Store.ClaimQuota). A window is QuotaBuckets buckets plus the
+// partly overlapping oldest one, which is counted in full: the window is
+// never exceeded, only a little under-used (by at most one bucket, 1/60 of
+// it).
+
+// QuotaBuckets is how many buckets one window is cut into: a "500/day"
+// window counts in 24-minute buckets, a "30/minute" one in seconds.
+const QuotaBuckets = 60
+
+// DailyLimitBlock is how long a sender is blocked after a provider's
+// daily-limit reply when no configured window matches it: the smtp plugin
+// classifies such replies (Gmail's 550 5.4.5 "Daily user sending limit
+// exceeded", ...) as throttled with this retry-after.
+const DailyLimitBlock = 24 * time.Hour
+
+// rateUnits are the units a rate may name, per one.
+var rateUnits = map[string]time.Duration{
+	"second": time.Second, "minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour,
+}
+
+// Rate is one quota window: at most Limit sends started in any Per.
+type Rate struct {
+	Limit int
+	Per   time.Duration
+}
+
+// ParseRate reads "N/unit" with N a positive integer and unit second,
+// minute, hour or day (e.g. "30/minute", "500/day"). Anything else is an
+// EINVALID error quoting s and saying what is allowed.
+func ParseRate(s string) (Rate, error) {
+	n, unit, ok := strings.Cut(strings.TrimSpace(s), "/")
+	per, known := rateUnits[strings.TrimSpace(unit)]
+	limit, err := strconv.Atoi(strings.TrimSpace(n))
+	if !ok || !known || err != nil || limit < 1 {
+		return Rate{}, Errorf(EINVALID, "%q: a rate is N/unit with N a positive integer and unit second, minute, hour or day (e.g. \"30/minute\", \"500/day\")", s)
+	}
+	return Rate{Limit: limit, Per: per}, nil
+}
+
+// ParseRates reads a sender's rate list; EINVALID naming the first bad
+// entry, or two entries over the same unit.
+func ParseRates(ss []string) ([]Rate, error) {
+	out := make([]Rate, 0, len(ss))
+	for _, s := range ss {
+		r, err := ParseRate(s)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range out {
+			if o.Per == r.Per {
+				return nil, Errorf(EINVALID, "%q: a second rate per %s (keep one)", s, r.unit())
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// String is the rate as configured, e.g. "30/minute".
+func (r Rate) String() string { return fmt.Sprintf("%d/%s", r.Limit, r.unit()) }
+
+func (r Rate) unit() string {
+	for u, d := range rateUnits {
+		if d == r.Per {
+			return u
+		}
+	}
+	return r.Per.String()
+}
+
+// bucketMS is the width of one of the window's buckets in milliseconds,
+// rounded up: QuotaBuckets of them span at least Per.
+func bucketMS(per time.Duration) int64 {
+	p := per.Milliseconds()
+	return max((p+QuotaBuckets-1)/QuotaBuckets, 1)
+}
+
+// QuotaWindow is the stored counts of one window: Counts[b % len] is the
+// number of sends started in bucket b (unix ms / bucket width), for the
+// QuotaBuckets+1 buckets up to Head, the newest one written.
+type QuotaWindow struct {
+	PerMS  int64   `json:"per_ms"`
+	Head   int64   `json:"head"`
+	Counts []int64 `json:"counts"`
+}
+
+// SenderQuota is one sender's stored quota state: its windows' counts and
+// the block a provider's quota reply set (zero: none). The zero value is a
+// sender that has sent nothing.
+type SenderQuota struct {
+	Sender        string
+	Windows       []QuotaWindow
+	BlockedUntil  time.Time
+	BlockedReason string
+}
+
+// window returns the counts of the window of per, made empty when absent
+// (a rate added to the configuration starts with an empty window).
+func (q *SenderQuota) window(per time.Duration) *QuotaWindow {
+	for i := range q.Windows {
+		if q.Windows[i].PerMS == per.Milliseconds() {
+			return &q.Windows[i]
+		}
+	}
+	q.Windows = append(q.Windows, QuotaWindow{PerMS: per.Milliseconds(), Counts: make([]int64, QuotaBuckets+1)})
+	return &q.Windows[len(q.Windows)-1]
+}
+
+// advance moves the window to now's bucket, emptying the buckets that left
+// it. A clock that went back counts into the newest bucket (later, so on
+// the safe side).
+func (w *QuotaWindow) advance(now time.Time) {
+	if len(w.Counts) != QuotaBuckets+1 {
+		w.Counts = make([]int64, QuotaBuckets+1)
+	}
+	b := now.UnixMilli() / bucketMS(time.Duration(w.PerMS)*time.Millisecond)
+	if b <= w.Head {
+		return
+	}
+	n := int64(len(w.Counts))
+	for i := w.Head + 1; i <= b && i <= w.Head+n; i++ {
+		w.Counts[i%n] = 0
+	}
+	w.Head = b
+}
+
+// used is the number of sends in the window at now (after advance).
+func (w *QuotaWindow) used() int64 {
+	var s int64
+	for _, c := range w.Counts {
+		s += c
+	}
+	return s
+}
+
+// nextRefill is when the oldest counted send leaves the window (after
+// advance); zero when the window is empty.
+func (w *QuotaWindow) nextRefill() time.Time {
+	n := int64(len(w.Counts))
+	width := bucketMS(time.Duration(w.PerMS) * time.Millisecond)
+	for b := w.Head - n + 1; b <= w.Head; b++ {
+		if b >= 0 && w.Counts[b%n] > 0 {
+			return time.UnixMilli((b + n) * width).UTC()
+		}
+	}
+	return time.Time{}
+}
+
+// Blocked reports whether a provider's quota reply blocks the sender at now.
+func (q *SenderQuota) Blocked(now time.Time) bool { return now.Before(q.BlockedUntil) }
+
+// Remaining is how many sends the sender may start at now under rates: the
+// least budget left in any window, 0 while blocked, and max when rates is
+// empty (no quota).
+func (q *SenderQuota) Remaining(rates []Rate, now time.Time, maxN int) int {
+	if q.Blocked(now) {
+		return 0
+	}
+	left := maxN
+	for _, r := range rates {
+		w := q.window(r.Per)
+		w.advance(now)
+		left = min(left, int(max(int64(r.Limit)-w.used(), 0)))
+	}
+	return left
+}
+
+// Take counts n sends started at now in every window of rates.
+func (q *SenderQuota) Take(rates []Rate, n int, now time.Time) {
+	for _, r := range rates {
+		w := q.window(r.Per)
+		w.advance(now)
+		w.Counts[w.Head%int64(len(w.Counts))] += int64(n)
+	}
+}
+
+// Refund gives back n sends counted at claimedAt that never started: from
+// claimedAt's bucket, else from older ones (which only keeps the rest
+// counted longer, never shorter). Sends whose bucket already left a window
+// are not in it any more.
+func (q *SenderQuota) Refund(n int, claimedAt, now time.Time) {
+	for i := range q.Windows {
+		w := &q.Windows[i]
+		w.advance(now)
+		size := int64(len(w.Counts))
+		left := int64(n)
+		b := min(claimedAt.UnixMilli()/bucketMS(time.Duration(w.PerMS)*time.Millisecond), w.Head)
+		for ; left > 0 && b > w.Head-size && b >= 0; b-- {
+			take := min(left, w.Counts[b%size])
+			w.Counts[b%size] -= take
+			left -= take
+		}
+	}
+}
+
+// BlockUntil is when a sender throttled at now with retryAfter may send
+// again: the next refill of the shortest configured window at least as
+// long as retryAfter that has sends in it (a daily-limit reply, 24h,
+// waits for the day window), else now+retryAfter.
+func (q *SenderQuota) BlockUntil(rates []Rate, retryAfter time.Duration, now time.Time) time.Time {
+	var match *Rate
+	for i, r := range rates {
+		if r.Per >= retryAfter && (match == nil || r.Per < match.Per) {
+			match = &rates[i]
+		}
+	}
+	if match != nil {
+		w := q.window(match.Per)
+		w.advance(now)
+		if t := w.nextRefill(); !t.IsZero() && t.After(now) {
+			return t
+		}
+	}
+	return now.Add(retryAfter)
+}
+
+// QuotaStatus is one sender's quota as `queue`, `status` and the dashboard
+// show it: each configured window's budget left and when it next refills,
+// and the block a provider's quota reply set. The control API's one wire
+// type for it.
+type QuotaStatus struct {
+	Sender        string              `json:"sender"`
+	Windows       []QuotaWindowStatus `json:"windows"`
+	BlockedUntil  *time.Time          `json:"blocked_until,omitempty"`
+	BlockedReason string              `json:"blocked_reason,omitempty"`
+}
+
+// QuotaWindowStatus is one window of a QuotaStatus. NextRefill is when the
+// oldest send counted leaves the window (nil while it is empty).
+type QuotaWindowStatus struct {
+	Rate       string     `json:"rate"`
+	Limit      int        `json:"limit"`
+	Used       int        `json:"used"`
+	Remaining  int        `json:"remaining"`
+	NextRefill *time.Time `json:"next_refill,omitempty"`
+}
+
+// Status reads q at now under rates (q is not changed).
+func (q SenderQuota) Status(rates []Rate, now time.Time) QuotaStatus {
+	c := SenderQuota{Sender: q.Sender}
+	for _, w := range q.Windows {
+		w.Counts = append([]int64(nil), w.Counts...)
+		c.Windows = append(c.Windows, w)
+	}
+	st := QuotaStatus{Sender: q.Sender, Windows: []QuotaWindowStatus{}}
+	for _, r := range rates {
+		w := c.window(r.Per)
+		w.advance(now)
+		used := int(w.used())
+		ws := QuotaWindowStatus{Rate: r.String(), Limit: r.Limit, Used: used, Remaining: max(r.Limit-used, 0)}
+		if t := w.nextRefill(); !t.IsZero() {
+			ws.NextRefill = &t
+		}
+		st.Windows = append(st.Windows, ws)
+	}
+	if q.Blocked(now) {
+		t := q.BlockedUntil
+		st.BlockedUntil, st.BlockedReason = &t, q.BlockedReason
+	}
+	return st
+}
+
+// Quota is what a claim under a sender's quota needs: the sender's name
+// and its configured rates.
+type Quota struct {
+	Sender string
+	Rates  []Rate
+}
