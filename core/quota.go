@@ -1,7 +1,9 @@
 package core
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,12 +75,20 @@ func ParseRates(ss []string) ([]Rate, error) {
 func (r Rate) String() string { return fmt.Sprintf("%d/%s", r.Limit, r.unit()) }
 
 func (r Rate) unit() string {
+	if u := rateUnitOf(r.Per); u != "" {
+		return u
+	}
+	return r.Per.String()
+}
+
+// rateUnitOf names the unit of per; "" when it is not one.
+func rateUnitOf(per time.Duration) string {
 	for u, d := range rateUnits {
-		if d == r.Per {
+		if d == per {
 			return u
 		}
 	}
-	return r.Per.String()
+	return ""
 }
 
 // bucketMS is the width of one of the window's buckets in milliseconds,
@@ -273,9 +283,204 @@ func (q SenderQuota) Status(rates []Rate, now time.Time) QuotaStatus {
 	return st
 }
 
+// RateTable holds each sender's rates, by sender name. The nil table has
+// none.
+type RateTable struct{ bySender map[string][]Rate }
+
+// NewRateTable returns a table of the given rates (copied), leaving out
+// senders without any.
+func NewRateTable(bySender map[string][]Rate) *RateTable {
+	t := &RateTable{bySender: map[string][]Rate{}}
+	for name, rs := range bySender {
+		if len(rs) > 0 {
+			t.bySender[name] = append([]Rate(nil), rs...)
+		}
+	}
+	return t
+}
+
+// For returns sender's rates; nil when it has none.
+func (t *RateTable) For(sender string) []Rate {
+	if t == nil {
+		return nil
+	}
+	return t.bySender[sender]
+}
+
+// all returns the table's senders and rates; nil for the nil table.
+func (t *RateTable) all() map[string][]Rate {
+	if t == nil {
+		return nil
+	}
+	return t.bySender
+}
+
 // Quota is what a claim under a sender's quota needs: the sender's name
 // and its configured rates.
 type Quota struct {
 	Sender string
 	Rates  []Rate
+}
+
+// tickQuota is what one tick remembers for its senders' quotas: when it
+// first claimed for each campaign, and how many of those claims came back
+// unsent (refunded when the tick ends). Under tickRun.mu once sends run.
+type tickQuota struct {
+	claimedAt map[int64]time.Time
+	unsentN   map[int64]int
+}
+
+func (q *tickQuota) claimed(campaignID int64, now time.Time) {
+	if q.claimedAt == nil {
+		q.claimedAt = map[int64]time.Time{}
+	}
+	if _, ok := q.claimedAt[campaignID]; !ok {
+		q.claimedAt[campaignID] = now
+	}
+}
+
+func (q *tickQuota) unsent(campaignID int64) {
+	if q.unsentN == nil {
+		q.unsentN = map[int64]int{}
+	}
+	q.unsentN[campaignID]++
+}
+
+// quotaCaps reads each due campaign's sender quota once (one row per
+// sender) and gives nothing to the campaigns of a sender that is blocked
+// or has no budget left: they are not claimed, so no attempt is counted.
+// Pacing, not a problem: the tick stays quiet about it.
+func (t *tickRun) quotaCaps(ctx context.Context, due []*Campaign, caps []int) error {
+	left := map[string]int{}
+	now := t.e.now()
+	for i, c := range due {
+		n, ok := left[c.Sender]
+		if !ok {
+			sq, err := t.e.store.SenderQuota(ctx, c.Sender)
+			if err != nil {
+				return fmt.Errorf("sender %s: %w", c.Sender, err)
+			}
+			n = sq.Remaining(t.lim.Rates.For(c.Sender), now, MaxBatchSize)
+			left[c.Sender] = n
+			if n == 0 {
+				t.e.log.Debug("sender quota: nothing to claim", "sender", c.Sender, "blocked_until", sq.BlockedUntil)
+			}
+		}
+		if n == 0 {
+			caps[i] = 0
+		}
+	}
+	return nil
+}
+
+// claim claims at most n of campaign c's due recipients under lease l,
+// within its sender's quota when it has rates (Store.ClaimQuota).
+func (t *tickRun) claim(ctx context.Context, c *Campaign, n int, l lease) ([]*Recipient, error) {
+	now := t.e.now()
+	var rs []*Recipient
+	var err error
+	if rates := t.lim.Rates.For(c.Sender); len(rates) > 0 {
+		rs, err = t.e.store.ClaimQuota(ctx, Quota{Sender: c.Sender, Rates: rates}, c.ID, n, l.token, l.until, now)
+	} else {
+		rs, err = t.e.store.Claim(ctx, c.ID, n, l.token, l.until, now)
+	}
+	if len(rs) > 0 {
+		t.quota.claimed(c.ID, now)
+	}
+	return rs, err
+}
+
+// throttled remembers sender's first throttled outcome of the tick.
+func (t *tickRun) throttled(sender string, o Outcome) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st := t.senders[sender]; st != nil && st.throttle == nil {
+		st.throttle = &o
+	}
+}
+
+// settleQuotas runs when the tick's outcomes are committed: it gives back
+// the quota of claims that came back unsent, and blocks each throttled
+// sender until its matching window refills (SenderQuota.BlockUntil), so
+// no tick, here or in another process, sends through it before then.
+// Failures are logged, not the tick's: a refund not made only leaves a
+// window under-used, a block not made is met again at the next send.
+func (t *tickRun) settleQuotas(ctx context.Context) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.e.now()
+	for id, n := range t.quota.unsentN {
+		s := t.sends[id]
+		if s == nil || len(t.lim.Rates.For(s.campaign.Sender)) == 0 {
+			continue
+		}
+		if err := t.e.store.RefundQuota(ctx, s.campaign.Sender, n, t.quota.claimedAt[id], now); err != nil {
+			t.e.log.Warn("refund sender quota", "sender", s.campaign.Sender, "count", n, "error", err)
+		}
+	}
+	for name, st := range t.senders {
+		o := st.throttle
+		if o == nil {
+			continue
+		}
+		sq, err := t.e.store.SenderQuota(ctx, name)
+		if err == nil {
+			until := sq.BlockUntil(t.lim.Rates.For(name), o.NextAttemptAt.Sub(o.At), now)
+			if err = t.e.store.BlockSender(ctx, name, until, quotaReason(o), now); err == nil {
+				t.e.log.Info("sender throttled: no sends through it until then", "sender", name, "until", until, "reply", quotaReason(o))
+				continue
+			}
+		}
+		t.e.log.Warn("block throttled sender", "sender", name, "error", err)
+	}
+}
+
+// quotaReason is a throttled outcome's reply as the block records it,
+// e.g. "550 5.4.5 MAIL FROM: Daily user sending limit exceeded".
+func quotaReason(o *Outcome) string {
+	var b strings.Builder
+	if o.ErrorCode != 0 {
+		fmt.Fprintf(&b, "%d ", o.ErrorCode)
+	}
+	if o.EnhancedCode != "" {
+		b.WriteString(o.EnhancedCode + " ")
+	}
+	b.WriteString(o.Error)
+	return strings.TrimSpace(b.String())
+}
+
+// Quotas returns, by sender name, the quota of every sender with rates
+// configured (each window's budget left at now and next refill) and of
+// every sender a provider's quota reply blocks now. Errors are the
+// store's.
+func (e *Engine) Quotas(ctx context.Context) ([]*QuotaStatus, error) {
+	stored, err := e.store.SenderQuotas(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("quotas: %w", err)
+	}
+	rates, now := e.Limits().Rates, e.now()
+	byName := map[string]*SenderQuota{}
+	for _, q := range stored {
+		byName[q.Sender] = q
+	}
+	var names []string
+	for name := range rates.all() {
+		names = append(names, name)
+	}
+	for _, q := range stored {
+		if rates.For(q.Sender) == nil && q.Blocked(now) {
+			names = append(names, q.Sender)
+		}
+	}
+	slices.Sort(names)
+	out := make([]*QuotaStatus, 0, len(names))
+	for _, name := range names {
+		q := byName[name]
+		if q == nil {
+			q = &SenderQuota{Sender: name}
+		}
+		st := q.Status(rates.For(name), now)
+		out = append(out, &st)
+	}
+	return out, nil
 }

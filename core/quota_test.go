@@ -1,11 +1,13 @@
 package core_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/sdk"
 )
 
 func TestParseRate(t *testing.T) {
@@ -110,5 +112,116 @@ func TestSenderQuotaRefundAndRefill(t *testing.T) {
 	}
 	if n := q.Remaining(nil, t0.Add(time.Hour), 50); n != 50 {
 		t.Fatalf("block over: %d left, want 50", n)
+	}
+}
+
+// quotaHarness is a harness whose engine has rates for sender "fake" and a
+// clock the test moves.
+func quotaHarness(t *testing.T, rates ...string) (*harness, *time.Time) {
+	t.Helper()
+	h := newHarness(t, nil)
+	rs, err := core.ParseRates(rates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := h.eng.Limits()
+	lim.Rates = core.NewRateTable(map[string][]core.Rate{"fake": rs})
+	now := time.Now().UTC().Truncate(time.Minute)
+	eng, err := core.NewEngine(h.db, h.prov, lim, nil, core.WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.eng = eng
+	return h, &now
+}
+
+// A tick never starts a send a window does not allow; the rest stays
+// QUEUED, unclaimed, no attempt counted, and the tick is quiet about it.
+func TestTickQuotaPacing(t *testing.T) {
+	h, now := quotaHarness(t, "3/minute", "500/day")
+	id := h.campaign(10, func(s *core.CampaignSpec) { s.Concurrency = 2 })
+	if res := h.tick(); res.Sent != 3 || res.Processed != 3 || len(res.Problems) != 0 {
+		t.Fatalf("first tick %+v, want 3 sent, no problem", res)
+	}
+	ticks, _ := h.eng.Ticks(ctx, 10)
+	res := h.tick()
+	if res.Sent != 0 || res.Processed != 0 || res.Skipped || len(res.Problems) != 0 || res.Remaining != 7 {
+		t.Fatalf("second tick in the same minute %+v, want nothing sent, quiet, 7 remaining", res)
+	}
+	if again, _ := h.eng.Ticks(ctx, 10); len(again) != len(ticks) {
+		t.Fatalf("a tick paced by the quota left a tick record: %d -> %d", len(ticks), len(again))
+	}
+	for _, r := range h.recipients(id, core.RecipientQueued) {
+		if r.Attempts != 0 {
+			t.Fatalf("unclaimed recipient %s has %d attempts", r.Email, r.Attempts)
+		}
+	}
+	if h.sender.sentCount() != 3 {
+		t.Fatalf("plugin saw %d sends, want 3", h.sender.sentCount())
+	}
+	qs, err := h.eng.Quotas(ctx)
+	if err != nil || len(qs) != 1 || qs[0].Sender != "fake" || len(qs[0].Windows) != 2 ||
+		qs[0].Windows[0].Remaining != 0 || qs[0].Windows[1].Remaining != 497 || qs[0].Windows[0].NextRefill == nil {
+		t.Fatalf("quotas %+v, %v", qs, err)
+	}
+	*now = now.Add(61 * time.Second)
+	if res := h.tick(); res.Sent != 3 {
+		t.Fatalf("tick a minute later %+v, want 3 sent", res)
+	}
+}
+
+// A claimed message that is not sent (its address suppressed since the
+// import) gives its slot back: the same minute's next tick sends another.
+func TestTickQuotaRefundsUnsent(t *testing.T) {
+	h, _ := quotaHarness(t, "3/minute")
+	id := h.campaign(5, nil)
+	if err := h.eng.Suppress(ctx, core.Suppression{Email: fmt.Sprintf("u0@c%d.example.org", id), Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if res := h.tick(); res.Sent != 2 || res.Failed != 1 {
+		t.Fatalf("first tick %+v, want 2 sent and the suppressed one failed", res)
+	}
+	if res := h.tick(); res.Sent != 1 {
+		t.Fatalf("second tick %+v, want the refunded slot used: 1 sent", res)
+	}
+}
+
+// A provider's daily-limit reply blocks the sender until the day window
+// refills: its recipients stay QUEUED with no attempt burned, and no
+// campaign of the sender is claimed meanwhile.
+func TestTickQuotaReplyBlocksSender(t *testing.T) {
+	h, now := quotaHarness(t, "500/day")
+	t0 := *now
+	h.sender.fn = func(*sdk.Message, int) error {
+		return sdk.Throttled(core.DailyLimitBlock, "MAIL FROM: Daily user sending limit exceeded").WithSMTP(550, "5.4.5")
+	}
+	id := h.campaign(4, func(s *core.CampaignSpec) { s.Concurrency = 1 })
+	res := h.tick()
+	if res.Throttled != 1 || res.Failed != 0 || res.Sent != 0 {
+		t.Fatalf("tick %+v, want 1 throttled, none failed", res)
+	}
+	for _, r := range h.recipients(id, "") {
+		if r.Status != core.RecipientQueued || r.Attempts != 0 {
+			t.Fatalf("recipient %+v: want QUEUED, no attempt counted", r)
+		}
+	}
+	qs, err := h.eng.Quotas(ctx)
+	if err != nil || len(qs) != 1 || qs[0].BlockedUntil == nil || qs[0].BlockedUntil.Before(t0.Add(24*time.Hour)) ||
+		!strings.Contains(qs[0].BlockedReason, "550 5.4.5") {
+		t.Fatalf("quotas %+v, %v: want blocked about a day for the 550 5.4.5", qs, err)
+	}
+	// A new campaign of the same sender, due now, is not claimed.
+	h.sender.fn = nil
+	other := h.campaign(2, nil)
+	*now = now.Add(time.Hour)
+	if res := h.tick(); res.Processed != 0 {
+		t.Fatalf("tick while blocked %+v, want nothing claimed", res)
+	}
+	if st := h.stats(other); st.Queued != 2 {
+		t.Fatalf("other campaign %+v", st)
+	}
+	*now = qs[0].BlockedUntil.Add(time.Second)
+	if res := h.tick(); res.Sent != 6 {
+		t.Fatalf("tick after the block %+v, want all 6 sent", res)
 	}
 }
