@@ -87,6 +87,10 @@ type QueueSummary struct {
 	// (DueNow and Waiting are 0) until the campaign is resumed.
 	Held        int64      `json:"held_by_pause"`
 	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+	// Sender is the campaign's sender; Quota its quota when it has a rate
+	// or is blocked by a provider's quota reply (see Engine.Quotas).
+	Sender string       `json:"sender"`
+	Quota  *QuotaStatus `json:"quota,omitempty"`
 }
 
 // Tick runs one tick (the design's "tick"): recover expired leases, share

@@ -135,6 +135,10 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 			fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\n", q.CampaignID, q.CampaignName, q.Status, q.DueNow, q.Waiting, q.InFlight, next)
 		}
 		tw.Flush()
+		if quotas := queueQuotas(qs); len(quotas) > 0 {
+			fmt.Fprintln(w, "\nsender quotas (a tick sends no more than these allow; the rest waits, no attempt counted):")
+			printQuotas(w, quotas)
+		}
 		if len(paused) == 0 {
 			return
 		}
