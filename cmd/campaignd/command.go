@@ -335,7 +335,7 @@ func init() {
 			description: "Lists the most recent ticks, newest first: trigger, duration and what each processed, sent, failed, retried, throttled and recovered, and its error if it could not run.",
 			examples:    []string{"ticks", "ticks --limit 5 --json"},
 			run:         func(a *app, ctx context.Context, args []string) error { return a.cmdTicks(ctx, args) }},
-		{name: "queue", synopsis: "due, waiting and in-flight work per campaign; paused campaigns apart",
+		{name: "queue", synopsis: "due, waiting and in-flight work per campaign; paused campaigns apart; sender quotas",
 			description: "Shows, per campaign with queued work, how many messages are due now, waiting for a retry and in flight, and the next attempt. A paused campaign's queue is listed apart and never counted as due: nothing is sent for it until `campaignd campaign resume ID`.",
 			examples:    []string{"queue", "queue --json"},
 			run:         func(a *app, ctx context.Context, args []string) error { return a.cmdQueue(ctx, args) }},
