@@ -425,7 +425,10 @@ func (t *tickRun) settleQuotas(ctx context.Context) {
 		}
 		sq, err := t.e.store.SenderQuota(ctx, name)
 		if err == nil {
-			until := sq.BlockUntil(t.lim.Rates.For(name), o.NextAttemptAt.Sub(o.At), now)
+			wait := o.NextAttemptAt.Sub(o.At)
+			// A window about to refill is no reason to ask again at once:
+			// never sooner than throttle_delay (or the reply's own delay).
+			until := later(sq.BlockUntil(t.lim.Rates.For(name), wait, now), now.Add(min(wait, t.lim.ThrottleDelay)))
 			if err = t.e.store.BlockSender(ctx, name, until, quotaReason(o), now); err == nil {
 				t.e.log.Info("sender throttled: no sends through it until then", "sender", name, "until", until, "reply", quotaReason(o))
 				continue
@@ -433,6 +436,13 @@ func (t *tickRun) settleQuotas(ctx context.Context) {
 		}
 		t.e.log.Warn("block throttled sender", "sender", name, "error", err)
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // quotaReason is a throttled outcome's reply as the block records it,
