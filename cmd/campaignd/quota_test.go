@@ -83,6 +83,26 @@ func TestSenderQuotaPacing(t *testing.T) {
 	if s := e.Run("status"); !strings.Contains(s.Stdout, "quotas:") || !strings.Contains(s.Stdout, "500/day") {
 		t.Errorf("status output lacks the quotas:\n%s", s.Stdout)
 	}
+	if c := e.Run("config", "check"); !strings.Contains(c.Stdout, "rate: 3/minute, 500/day") {
+		t.Errorf("config check does not show the rate:\n%s", c)
+	}
+
+	// The daemon shares the window the standalone ticks spent: its tick
+	// claims nothing, and its socket answers the same quota.
+	e.StartDaemon()
+	if r := runTick(t, e); r.Processed != 0 {
+		t.Fatalf("tick through the daemon %+v, want nothing claimed (window spent by the cron ticks)", r)
+	}
+	qs = nil
+	e.MustJSON(&qs, "queue")
+	if len(qs) != 1 || qs[0].Quota == nil || qs[0].Quota.Windows[0].Remaining != 0 || qs[0].Quota.Windows[1].Used != 3 {
+		t.Fatalf("queue through the daemon %+v", qs)
+	}
+	st.Quotas = nil
+	e.MustJSON(&st, "status")
+	if len(st.Quotas) != 1 || st.Quotas[0].Windows[1].Remaining != 497 {
+		t.Errorf("status through the daemon: quotas %+v", st.Quotas)
+	}
 }
 
 // A provider's daily-limit reply (Gmail's 550 5.4.5) is throttled, never
