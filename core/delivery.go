@@ -90,6 +90,11 @@ type Outcome struct {
 	// not read it: such an outcome is QUEUED with RefundAttempt and no
 	// error, so nothing else changes. The tick counts it as skipped.
 	Release bool
+	// Unsent marks an outcome of a claimed message whose send never
+	// started (handed back, suppressed at claim, sender unavailable,
+	// template error). The store does not read it: the tick gives its
+	// slot back to the sender's quota.
+	Unsent bool
 	// Suppress, when set, puts the address on the suppression list in the
 	// same transaction (a BOUNCED outcome). An empty Email means the
 	// recipient's, an empty Source SourceBounce, a zero CreatedAt At.
@@ -234,7 +239,7 @@ func DecideOutcome(res SendResult, r *Recipient, lim Limits, now time.Time, jitt
 // QUEUED, its attempt refunded, its last error kept.
 func ReleaseOutcome(r *Recipient, due, now time.Time) Outcome {
 	return Outcome{RecipientID: r.ID, CampaignID: r.CampaignID, ClaimToken: r.ClaimToken, Status: RecipientQueued,
-		At: now, NextAttemptAt: due, RefundAttempt: true, Release: true}
+		At: now, NextAttemptAt: due, RefundAttempt: true, Release: true, Unsent: true}
 }
 
 // UnavailableOutcome hands claimed recipient r back unattempted because
@@ -244,7 +249,7 @@ func ReleaseOutcome(r *Recipient, due, now time.Time) Outcome {
 func UnavailableOutcome(r *Recipient, err error, lim Limits, now time.Time) Outcome {
 	se := sdk.AsError(err)
 	return Outcome{RecipientID: r.ID, CampaignID: r.CampaignID, ClaimToken: r.ClaimToken, Status: RecipientQueued,
-		At: now, NextAttemptAt: now.Add(lim.RetryBase), RefundAttempt: true,
+		At: now, NextAttemptAt: now.Add(lim.RetryBase), RefundAttempt: true, Unsent: true,
 		ErrorClass: ErrorClass(se.Class), Error: "not attempted: sender unavailable: " + se.Message}
 }
 
@@ -253,12 +258,12 @@ func UnavailableOutcome(r *Recipient, err error, lim Limits, now time.Time) Outc
 // refunded.
 func SuppressedOutcome(r *Recipient, now time.Time) Outcome {
 	return Outcome{RecipientID: r.ID, CampaignID: r.CampaignID, ClaimToken: r.ClaimToken, Status: RecipientFailed,
-		ErrorClass: ClassSuppressed, Error: "not sent: the address is on the suppression list", At: now, RefundAttempt: true}
+		ErrorClass: ClassSuppressed, Error: "not sent: the address is on the suppression list", At: now, RefundAttempt: true, Unsent: true}
 }
 
 // TemplateOutcome fails claimed recipient r whose message could not be
 // rendered (err): FAILED with ClassTemplate, the attempt counted.
 func TemplateOutcome(r *Recipient, err error, now time.Time) Outcome {
 	return Outcome{RecipientID: r.ID, CampaignID: r.CampaignID, ClaimToken: r.ClaimToken, Status: RecipientFailed,
-		ErrorClass: ClassTemplate, Error: ErrorMessage(err), At: now}
+		ErrorClass: ClassTemplate, Error: ErrorMessage(err), At: now, Unsent: true}
 }

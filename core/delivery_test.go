@@ -156,15 +156,15 @@ func TestOutcomeConstructors(t *testing.T) {
 		want core.Outcome
 	}{
 		{"release", core.ReleaseOutcome(r, now.Add(time.Minute), now),
-			core.Outcome{Status: core.RecipientQueued, NextAttemptAt: now.Add(time.Minute), RefundAttempt: true, Release: true}},
+			core.Outcome{Status: core.RecipientQueued, NextAttemptAt: now.Add(time.Minute), RefundAttempt: true, Release: true, Unsent: true}},
 		{"sender unavailable", core.UnavailableOutcome(r, sdk.ConfigError("checksum mismatch"), lim, now),
-			core.Outcome{Status: core.RecipientQueued, NextAttemptAt: now.Add(lim.RetryBase), RefundAttempt: true,
+			core.Outcome{Status: core.RecipientQueued, NextAttemptAt: now.Add(lim.RetryBase), RefundAttempt: true, Unsent: true,
 				ErrorClass: core.ClassConfig, Error: "not attempted: sender unavailable: checksum mismatch"}},
 		{"suppressed", core.SuppressedOutcome(r, now),
-			core.Outcome{Status: core.RecipientFailed, ErrorClass: core.ClassSuppressed, RefundAttempt: true,
+			core.Outcome{Status: core.RecipientFailed, ErrorClass: core.ClassSuppressed, RefundAttempt: true, Unsent: true,
 				Error: "not sent: the address is on the suppression list"}},
 		{"template", core.TemplateOutcome(r, core.Errorf(core.EINVALID, "render: no key city"), now),
-			core.Outcome{Status: core.RecipientFailed, ErrorClass: core.ClassTemplate, Error: "render: no key city"}},
+			core.Outcome{Status: core.RecipientFailed, ErrorClass: core.ClassTemplate, Error: "render: no key city", Unsent: true}},
 	} {
 		tc.want.RecipientID, tc.want.CampaignID, tc.want.ClaimToken, tc.want.At = 7, 1, "tok", now
 		if tc.o != tc.want {

@@ -370,9 +370,25 @@ func (e *Engine) Ticks(ctx context.Context, limit int) ([]*TickRecord, error) {
 	return e.store.Ticks(ctx, limit)
 }
 
-// Queue summarises what is due, waiting and in flight per campaign.
+// Queue summarises what is due, waiting and in flight per campaign, with
+// its sender's quota when it has one (see Engine.Quotas).
 func (e *Engine) Queue(ctx context.Context) ([]*QueueSummary, error) {
-	return e.store.Queue(ctx, e.now())
+	qs, err := e.store.Queue(ctx, e.now())
+	if err != nil || len(qs) == 0 {
+		return qs, err
+	}
+	quotas, err := e.Quotas(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range qs {
+		for _, st := range quotas {
+			if st.Sender == q.Sender {
+				q.Quota = st
+			}
+		}
+	}
+	return qs, nil
 }
 
 // Suppress puts an address on the suppression list; EINVALID for a bad address.

@@ -45,6 +45,9 @@ type Limits struct {
 	// default. A tick's deadline also ends a render, whichever comes first.
 	RenderTimeout  time.Duration
 	RenderMaxBytes int64
+	// Rates are the sender quotas ([senders.NAME] rate; see quota.go);
+	// nil: none. A pointer, so Limits stay comparable.
+	Rates *RateTable
 }
 
 // RenderBudget returns the render budget in force, defaults filled in.
@@ -100,6 +103,13 @@ func (l Limits) Validate() error {
 		return Errorf(EINVALID, "queue.render_timeout: %s is outside (0, %s]", l.RenderTimeout, MaxRenderTimeout)
 	case l.RenderMaxBytes < 0 || l.RenderMaxBytes > MaxRenderMaxBytes:
 		return Errorf(EINVALID, "queue.render_max_bytes: %d is outside 1..%d", l.RenderMaxBytes, int64(MaxRenderMaxBytes))
+	}
+	for name, rs := range l.Rates.all() {
+		for _, r := range rs {
+			if r.Limit < 1 || rateUnitOf(r.Per) == "" {
+				return Errorf(EINVALID, "senders.%s.rate: %d per %s: need a positive limit per second, minute, hour or day", name, r.Limit, r.Per)
+			}
+		}
 	}
 	return nil
 }

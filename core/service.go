@@ -51,6 +51,9 @@ type Service interface {
 	Tick(ctx context.Context, trigger TickTrigger, campaigns ...int64) (*TickResult, error)
 	Ticks(ctx context.Context, limit int) ([]*TickRecord, error)
 	Queue(ctx context.Context) ([]*QueueSummary, error)
+	// Quotas are the senders' quotas: budget left per window, next
+	// refill, blocks (see Engine.Quotas).
+	Quotas(ctx context.Context) ([]*QuotaStatus, error)
 
 	// Verify audits the database's invariants (see Engine.Verify).
 	Verify(ctx context.Context, id int64) (*VerifyReport, error)

@@ -94,6 +94,25 @@ type Store interface {
 	// first: ORDER BY next_attempt_at, id) to SENDING with the lease and
 	// token, attempts+1, in one statement, and returns them.
 	Claim(ctx context.Context, campaignID int64, n int, token string, leaseUntil, now time.Time) ([]*Recipient, error)
+	// ClaimQuota is Claim under sender quota q: in the same transaction it
+	// reads the sender's quota row, claims at most the smaller of n and the
+	// budget left in every window of q.Rates (nothing while a quota reply
+	// blocks the sender), and counts what it claimed in those windows. Two
+	// claimers sharing a sender, in one process or several, never together
+	// exceed a window (SQLite serialises the writers).
+	ClaimQuota(ctx context.Context, q Quota, campaignID int64, n int, token string, leaseUntil, now time.Time) ([]*Recipient, error)
+	// SenderQuota reads one sender's quota state (the zero SenderQuota,
+	// named, when it has none), read-only: one row.
+	SenderQuota(ctx context.Context, sender string) (*SenderQuota, error)
+	// SenderQuotas reads every sender's quota state, by name.
+	SenderQuotas(ctx context.Context) ([]*SenderQuota, error)
+	// RefundQuota gives back to sender's windows n sends claimed at
+	// claimedAt that never started (see SenderQuota.Refund).
+	RefundQuota(ctx context.Context, sender string, n int, claimedAt, now time.Time) error
+	// BlockSender blocks sender until until (kept when a later block is
+	// already set) for reason, a provider's quota reply: ClaimQuota
+	// claims nothing for it meanwhile.
+	BlockSender(ctx context.Context, sender string, until time.Time, reason string, now time.Time) error
 	// RecordOutcomes applies a group of outcomes in one transaction (one
 	// commit: the tick's group commit). Each applies only if its row is
 	// still SENDING under the outcome's claim token; otherwise it changes

@@ -95,6 +95,10 @@ type QueueSummary struct {
 	// them (nil when it never will: expired). Both empty when it is open.
 	Closed  string     `json:"closed,omitempty"`
 	OpensAt *time.Time `json:"opens_at,omitempty"`
+	// Sender is the campaign's sender; Quota its quota when it has a rate
+	// or is blocked by a provider's quota reply (see Engine.Quotas).
+	Sender string       `json:"sender"`
+	Quota  *QuotaStatus `json:"quota,omitempty"`
 }
 
 // Tick runs one tick (the design's "tick"): recover expired leases, share
@@ -217,6 +221,7 @@ func (e *Engine) Tick(ctx context.Context, trigger TickTrigger, campaigns ...int
 			t.addErr(err.Error())
 			t.storeFailed(err)
 		}
+		t.settleQuotas(context.WithoutCancel(ctx))
 	}
 	done, err := e.store.CompleteCampaigns(context.WithoutCancel(ctx), e.now())
 	if err != nil {
@@ -384,6 +389,7 @@ type tickRun struct {
 	storeErr error                    // the first failure to read or write the database mid-tick
 	senders  map[string]*senderState  // by sender name
 	sends    map[int64]*campaignSends // by campaign id, what its sends came to
+	quota    tickQuota                // sender quotas: claim times, refunds (quota.go)
 }
 
 // storeFailed remembers the first database failure of the tick; the tick
@@ -401,6 +407,7 @@ func (t *tickRun) storeFailed(err error) {
 type senderState struct {
 	holdUntil time.Time // throttled: hand back unsent work due at this time
 	held      bool
+	throttle  *Outcome // the first throttled outcome: blocks the sender's quota (quota.go)
 }
 
 // shareBudget splits budget across campaigns round-robin from offset rot,
@@ -434,6 +441,9 @@ func (t *tickRun) run(ctx context.Context, due []*Campaign) error {
 	for i, c := range due {
 		caps[i] = min(c.BatchSize, t.lim.BatchSize)
 	}
+	if err := t.quotaCaps(ctx, due, caps); err != nil {
+		return err
+	}
 	budget := t.lim.BatchSize
 	rot := int(t.start.Unix() % int64(len(due)))
 	// Claim in rounds: a campaign with fewer due rows than its share leaves
@@ -445,7 +455,7 @@ func (t *tickRun) run(ctx context.Context, due []*Campaign) error {
 			if n == 0 {
 				continue
 			}
-			rs, err := t.e.store.Claim(ctx, due[i].ID, n, l.token, l.until, t.e.now())
+			rs, err := t.claim(ctx, due[i], n, l)
 			if err != nil {
 				t.sendAll(ctx, due, claimed)
 				return fmt.Errorf("campaign %d: %w", due[i].ID, err)
@@ -626,6 +636,7 @@ func (t *tickRun) sendOne(ctx context.Context, c *Campaign, sends *campaignSends
 	switch o.ErrorClass {
 	case ClassThrottled:
 		t.hold(c.Sender, o.NextAttemptAt)
+		t.throttled(c.Sender, o)
 		// Info, not Warn: a provider asking to slow down is routine, the
 		// tick record counts it, and a cron tick must stay quiet.
 		log.Info("sender throttled; no more work for it this tick", "retry_after", o.NextAttemptAt.Sub(o.At), "error", o.Error)
@@ -675,6 +686,9 @@ func (t *tickRun) recordedOne(o Outcome, err error) {
 			}
 		}
 		return
+	}
+	if o.Unsent {
+		t.quota.unsent(o.CampaignID)
 	}
 	var kind OutcomeKind
 	switch {

@@ -97,8 +97,13 @@ type SenderConfig struct {
 	Plugin  string         `toml:"plugin"`
 	SHA256  string         `toml:"sha256"`
 	Options map[string]any `toml:"options"`
+	// Rate is the sender's quota: a list of "N/unit" windows (see
+	// core.ParseRate); one string is taken as a list of one.
+	Rate any `toml:"rate"`
 	// options is Options rendered to strings with ${ENV} expanded.
 	options map[string]string
+	// rates is Rate parsed.
+	rates []core.Rate
 }
 
 // duration is a TOML string such as "50s" or "5m".
@@ -533,6 +538,9 @@ func (c *Config) finish() (*Config, error) {
 				return nil, core.Errorf(core.EINVALID, "config: senders.%s.sha256: must be 64 hex digits", name)
 			}
 		}
+		if s.rates, err = parseSenderRates(name, s.Rate); err != nil {
+			return nil, err
+		}
 		s.options = map[string]string{}
 		for k, v := range s.Options {
 			key := "senders." + name + ".options." + k
@@ -710,7 +718,50 @@ func (c *Config) limits() core.Limits {
 		RetryBase: q.RetryBase.Duration, RetryMax: q.RetryMax.Duration, ThrottleDelay: q.ThrottleDelay.Duration,
 		MessageIDDomain: q.MessageIDDomain,
 		RenderTimeout:   q.RenderTimeout.Duration, RenderMaxBytes: q.RenderMaxBytes,
+		Rates: c.rateTable(),
 	}
+}
+
+// rateTable is every sender's rate, parsed; nil when no sender has one.
+func (c *Config) rateTable() *core.RateTable {
+	rates := map[string][]core.Rate{}
+	for name, s := range c.Senders {
+		if len(s.rates) > 0 {
+			rates[name] = s.rates
+		}
+	}
+	if len(rates) == 0 {
+		return nil
+	}
+	return core.NewRateTable(rates)
+}
+
+// parseSenderRates reads [senders.NAME] rate: a list of "N/unit" strings
+// (or one string). EINVALID naming senders.NAME.rate and the bad entry.
+func parseSenderRates(name string, v any) ([]core.Rate, error) {
+	key := "senders." + name + ".rate"
+	var list []string
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		list = []string{v}
+	case []any:
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return nil, core.Errorf(core.EINVALID, "config: %s: %v is not a string: write e.g. rate = [\"30/minute\", \"500/day\"]", key, e)
+			}
+			list = append(list, s)
+		}
+	default:
+		return nil, core.Errorf(core.EINVALID, "config: %s: must be a list of strings such as [\"30/minute\", \"500/day\"]", key)
+	}
+	rates, err := core.ParseRates(list)
+	if err != nil {
+		return nil, core.Errorf(core.EINVALID, "config: %s: %s", key, core.ErrorMessage(err))
+	}
+	return rates, nil
 }
 
 // secretWords mark option keys whose values config check never prints.

@@ -64,6 +64,8 @@ type checkedSenderConf struct {
 	Path    string            `json:"path"`
 	SHA256  string            `json:"sha256,omitempty"`
 	Options map[string]string `json:"options"`
+	// Rate is the sender's quota windows, as configured.
+	Rate []string `json:"rate,omitempty"`
 	// Env maps each option whose value came from the environment (a
 	// ${VAR} in the file, or the plugin's fallback variable for an option
 	// left empty) to its ${VAR}.
@@ -144,6 +146,9 @@ func describeConfig(cfg *Config, pcs map[string]plugin.PluginConfig) checkedConf
 		opts, sources := effectiveOptions(cfg, name, pc)
 		s := checkedSenderConf{Plugin: pc.Plugin, Path: path, SHA256: pc.SHA256,
 			Options: shownOptions(opts, sources, nil), Env: map[string]string{}}
+		for _, r := range cfg.Senders[name].rates {
+			s.Rate = append(s.Rate, r.String())
+		}
 		for k, vars := range sources {
 			s.Env[k] = refs(vars)
 		}
@@ -370,6 +375,9 @@ func printConfig(w io.Writer, cfg *Config, out checkedConfig, connect bool) {
 	for _, name := range cfg.senderNames() {
 		s := out.Senders[name]
 		fprintf(w, "sender %s: plugin %s (%s)\n", name, s.Plugin, s.Path)
+		if len(s.Rate) > 0 {
+			fprintf(w, "  rate: %s (sliding windows, shared by every campaign of the sender)\n", strings.Join(s.Rate, ", "))
+		}
 		for _, k := range slices.Sorted(maps.Keys(s.Options)) {
 			v := s.Options[k]
 			if r := s.Env[k]; r != "" && v != r {

@@ -104,6 +104,9 @@ func fillStatus(ctx context.Context, cfg *Config, svc core.Service, running func
 		}
 	}
 	st.Queue = q
+	if st.Quotas, err = svc.Quotas(ctx); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -153,5 +156,9 @@ func printStatus(w io.Writer, cfg *Config, st *control.Status) {
 			parts = []string{"none"}
 		}
 		fprintf(w, "campaigns: %s\n", strings.Join(parts, ", "))
+	}
+	if len(st.Quotas) > 0 {
+		fprintf(w, "quotas:\n")
+		printQuotas(w, st.Quotas)
 	}
 }

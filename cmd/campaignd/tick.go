@@ -155,6 +155,10 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 			}
 			tw.Flush()
 		}
+		if quotas := queueQuotas(qs); len(quotas) > 0 {
+			fmt.Fprintln(w, "\nsender quotas (a tick sends no more than these allow; the rest waits, no attempt counted):")
+			printQuotas(w, quotas)
+		}
 		if len(paused) == 0 {
 			return
 		}

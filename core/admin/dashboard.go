@@ -27,6 +27,7 @@ type Engine interface {
 	Executions(ctx context.Context, id int64) ([]*core.Execution, error)
 	RecipientByEmail(ctx context.Context, id int64, email string) (*core.Recipient, error)
 	Queue(ctx context.Context) ([]*core.QueueSummary, error)
+	Quotas(ctx context.Context) ([]*core.QuotaStatus, error)
 	Ticks(ctx context.Context, limit int) ([]*core.TickRecord, error)
 	ChangeCampaign(ctx context.Context, id int64, a core.Action) (*core.Campaign, error)
 	Execute(ctx context.Context, id int64) (*core.ExecuteResult, error)
@@ -410,8 +411,9 @@ func (d *Dashboard) action(w http.ResponseWriter, r *http.Request, s *session) {
 
 // queueData is the queue page's.
 type queueData struct {
-	Queue []*core.QueueSummary
-	Ticks []*core.TickRecord
+	Queue  []*core.QueueSummary
+	Quotas []*core.QuotaStatus
+	Ticks  []*core.TickRecord
 }
 
 func (d *Dashboard) queuePage(w http.ResponseWriter, r *http.Request, s *session) (string, *page, error) {
@@ -419,11 +421,15 @@ func (d *Dashboard) queuePage(w http.ResponseWriter, r *http.Request, s *session
 	if err != nil {
 		return "", nil, err
 	}
+	quotas, err := d.eng.Quotas(r.Context())
+	if err != nil {
+		return "", nil, err
+	}
 	t, err := d.eng.Ticks(r.Context(), recentTicks)
 	if err != nil {
 		return "", nil, err
 	}
-	return "queue", &page{Title: "Queue", Nav: "queue", Data: queueData{Queue: q, Ticks: t}}, nil
+	return "queue", &page{Title: "Queue", Nav: "queue", Data: queueData{Queue: q, Quotas: quotas, Ticks: t}}, nil
 }
 
 func (d *Dashboard) notFound(w http.ResponseWriter, r *http.Request, s *session) (string, *page, error) {

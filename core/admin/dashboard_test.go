@@ -66,6 +66,13 @@ func (f *fakeEngine) RecipientByEmail(ctx context.Context, id int64, email strin
 	return nil, core.Errorf(core.ENOTFOUND, "no recipient %s in campaign %d", email, id)
 }
 func (f *fakeEngine) Queue(ctx context.Context) ([]*core.QueueSummary, error) { return nil, nil }
+func (f *fakeEngine) Quotas(ctx context.Context) ([]*core.QuotaStatus, error) {
+	refill, blocked := time.Date(2026, 3, 1, 12, 1, 0, 0, time.UTC), time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	return []*core.QuotaStatus{{Sender: "gmail", Windows: []core.QuotaWindowStatus{
+		{Rate: "30/minute", Limit: 30, Used: 30, Remaining: 0, NextRefill: &refill},
+		{Rate: "500/day", Limit: 500, Used: 120, Remaining: 380}},
+		BlockedUntil: &blocked, BlockedReason: "550 5.4.5 Daily user sending <limit> exceeded"}}, nil
+}
 func (f *fakeEngine) Ticks(ctx context.Context, limit int) ([]*core.TickRecord, error) {
 	return []*core.TickRecord{{ID: 1, Trigger: "scheduler", Started: time.Now(), Duration: 12 * time.Millisecond, Sent: 3}}, nil
 }
@@ -260,6 +267,14 @@ func TestDashboardLogin(t *testing.T) {
 	}
 	if _, body := d.do("GET", "/queue", nil); !strings.Contains(body, "scheduler") || !strings.Contains(body, "12ms") {
 		t.Errorf("queue page lacks its tick:\n%s", body)
+	}
+	// The sender quotas panel: each window's budget left and next refill,
+	// and a quota reply's block (escaped).
+	if _, body := d.do("GET", "/queue", nil); !strings.Contains(body, "Sender quotas") ||
+		!strings.Contains(body, `<td>30/minute</td><td class="num">30</td><td class="num">0</td><td>2026-03-01 12:01:00 UTC</td>`) ||
+		!strings.Contains(body, `<td class="num">380</td>`) ||
+		!strings.Contains(body, "gmail: blocked until 2026-03-02 12:00:00 UTC by the provider's quota reply: 550 5.4.5 Daily user sending &lt;limit&gt; exceeded") {
+		t.Errorf("queue page lacks the sender quotas:\n%s", body)
 	}
 	// No open redirect: next must be a path here.
 	d.cookie = nil

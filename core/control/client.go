@@ -512,6 +512,15 @@ func (c *Client) Queue(ctx context.Context) ([]*core.QueueSummary, error) {
 	return out, nil
 }
 
+// Quotas returns the senders' quotas.
+func (c *Client) Quotas(ctx context.Context) ([]*core.QuotaStatus, error) {
+	var out []*core.QuotaStatus
+	if err := c.do(ctx, call{op: "quotas", method: http.MethodGet, path: "/v1/quotas", out: &out}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Suppress puts an address on the suppression list.
 func (c *Client) Suppress(ctx context.Context, s core.Suppression) error {
 	return c.do(ctx, call{op: "suppress", method: http.MethodPost, path: "/v1/suppressions", in: &s})

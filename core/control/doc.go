@@ -34,6 +34,7 @@
 //	POST   /v1/tick                      TickRequest   -> TickResult (body optional)
 //	GET    /v1/ticks?limit=                            -> []TickRecord
 //	GET    /v1/queue                                   -> []QueueSummary
+//	GET    /v1/quotas                                  -> []QuotaStatus (senders with a rate or blocked by a quota reply)
 //	GET    /v1/verify?campaign=                        -> VerifyReport
 //	POST   /v1/backup                    BackupRequest -> BackupResult (a verified copy of the database)
 //	GET    /v1/suppressions?limit=                     -> []Suppression

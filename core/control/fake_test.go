@@ -237,6 +237,13 @@ func (f *fakeService) Ticks(ctx context.Context, limit int) ([]*core.TickRecord,
 	return []*core.TickRecord{fxTickRec}, nil
 }
 
+func (f *fakeService) Quotas(ctx context.Context) ([]*core.QuotaStatus, error) {
+	if err := f.record(ctx, "Quotas"); err != nil {
+		return nil, err
+	}
+	return []*core.QuotaStatus{{Sender: "gmail", Windows: []core.QuotaWindowStatus{{Rate: "500/day", Limit: 500, Used: 500, NextRefill: &t0}}}}, nil
+}
+
 func (f *fakeService) Queue(ctx context.Context) ([]*core.QueueSummary, error) {
 	if err := f.record(ctx, "Queue"); err != nil {
 		return nil, err

@@ -56,6 +56,7 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/tick", s.tick)
 	handle("GET /v1/ticks", s.ticks)
 	handle("GET /v1/queue", s.queue)
+	handle("GET /v1/quotas", s.quotas)
 	handle("GET /v1/verify", s.verify)
 	handle("POST /v1/backup", s.backup)
 	handle("POST /v1/dashboard/login-link", s.loginLink)
@@ -402,6 +403,17 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	qs, err := s.svc.Queue(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list(qs))
+}
+
+func (s *Server) quotas(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	qs, err := s.svc.Quotas(r.Context())
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,9 @@ type Status struct {
 	LastTick *core.TickRecord `json:"last_tick,omitempty"`
 	// Queue is the queue depth, summed from the campaigns' counters.
 	Queue *QueueDepth `json:"queue,omitempty"`
+	// Quotas are the senders' quotas: those with a rate, and any blocked
+	// by a provider's quota reply (core.Engine.Quotas).
+	Quotas []*core.QuotaStatus `json:"quotas,omitempty"`
 }
 
 // SenderStatus is one configured sender in Status.

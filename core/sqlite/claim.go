@@ -30,6 +30,11 @@ const claimSQL = `UPDATE recipients
 // not SENDING yields nothing. EINVALID for n < 1, an empty token or a lease
 // that does not end after now; ENOTFOUND for an unknown campaign.
 func (db *DB) Claim(ctx context.Context, campaignID int64, n int, token string, leaseUntil, now time.Time) ([]*core.Recipient, error) {
+	return db.claim(ctx, nil, campaignID, n, token, leaseUntil, now)
+}
+
+// claim is Claim, under quota q when it is not nil (see ClaimQuota).
+func (db *DB) claim(ctx context.Context, q *core.Quota, campaignID int64, n int, token string, leaseUntil, now time.Time) ([]*core.Recipient, error) {
 	now = orNow(now)
 	switch {
 	case n < 1:
@@ -44,6 +49,13 @@ func (db *DB) Claim(ctx context.Context, campaignID int64, n int, token string, 
 		if st, err := campaignStatus(ctx, tx, campaignID); err != nil || st != core.CampaignSending {
 			return err
 		}
+		var sq *core.SenderQuota
+		if q != nil {
+			var err error
+			if sq, n, err = quotaBudget(ctx, tx, q, n, now); err != nil || n == 0 {
+				return err
+			}
+		}
 		rows, err := tx.QueryContext(ctx, claimSQL, ms(leaseUntil), token, ms(now), campaignID, ms(now), n)
 		if err != nil {
 			return err
@@ -51,9 +63,11 @@ func (db *DB) Claim(ctx context.Context, campaignID int64, n int, token string, 
 		if rs, err = scanRecipients(rows); err != nil || len(rs) == 0 {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET queued = queued - ?1, sending = sending + ?1, last_tick_at = ?3
-			WHERE id = ?2`, len(rs), campaignID, ms(now))
-		return err
+		if _, err = tx.ExecContext(ctx, `UPDATE campaigns SET queued = queued - ?1, sending = sending + ?1, last_tick_at = ?3
+			WHERE id = ?2`, len(rs), campaignID, ms(now)); err != nil || q == nil {
+			return err
+		}
+		return spendQuota(ctx, tx, sq, q.Rates, len(rs), now)
 	})
 	if err != nil {
 		return nil, err

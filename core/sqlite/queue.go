@@ -27,7 +27,7 @@ func (db *DB) DueCampaigns(ctx context.Context, now time.Time) ([]*core.Campaign
 // are not yet due (retries waiting), never the whole queue.
 func (db *DB) Queue(ctx context.Context, now time.Time) ([]*core.QueueSummary, error) {
 	const op = "queue summary"
-	rows, err := db.r.QueryContext(ctx, `SELECT c.id, c.name, c.status, c.queued, c.sending,
+	rows, err := db.r.QueryContext(ctx, `SELECT c.id, c.name, c.sender, c.status, c.queued, c.sending,
 			(SELECT count(*) FROM recipients AS r INDEXED BY recipients_claim
 				WHERE r.campaign_id = c.id AND r.status = 'QUEUED' AND r.next_attempt_at > ?1),
 			(SELECT min(r.next_attempt_at) FROM recipients AS r INDEXED BY recipients_claim
@@ -44,7 +44,7 @@ func (db *DB) Queue(ctx context.Context, now time.Time) ([]*core.QueueSummary, e
 		var queued, waiting int64
 		var next, notBefore, expires sql.NullInt64
 		var window sql.NullString
-		if err := rows.Scan(&q.CampaignID, &q.CampaignName, &q.Status, &queued, &q.InFlight, &waiting, &next,
+		if err := rows.Scan(&q.CampaignID, &q.CampaignName, &q.Sender, &q.Status, &queued, &q.InFlight, &waiting, &next,
 			&window, &notBefore, &expires); err != nil {
 			return nil, internal(op, err)
 		}

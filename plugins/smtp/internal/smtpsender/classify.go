@@ -53,6 +53,16 @@ var (
 	// "message rate exceeded", "too many connections", "throttled",
 	// "daily sending limit exceeded", "slow down".
 	rateRe = regexp.MustCompile(`(?i)\brat(e|es|ed)\b|rate-?limit|throttl|too many|slow down|sending (limit|quota)`)
+	// quotaRe is a provider's sending-quota reply, whatever its code or
+	// stage: Gmail's 550 5.4.5 "Daily user sending limit exceeded" and
+	// "Daily sending quota exceeded", Google Workspace's "Daily SMTP relay
+	// limit exceeded", 421 4.7.0 "... daily limit ...", Microsoft 365's
+	// 554 5.2.0 "SubmissionQuotaExceededException". Not a recipient's full
+	// mailbox ("quota exceeded" alone).
+	quotaRe = regexp.MustCompile(`(?i)sending (limit|quota)|daily (user |smtp relay |message |recipient )?(sending )?(limit|quota)|SubmissionQuotaExceeded|RefusedQuotaExceeded`)
+	// dailyRe marks a quota reply about a day's sends: the sender waits a
+	// day (dailyLimitRetry) unless the reply names a delay.
+	dailyRe = regexp.MustCompile(`(?i)\bdaily\b|per day|24 hours|SubmissionQuotaExceeded|RefusedQuotaExceeded`)
 	// notRateRe excludes "too many" phrases that are not about pace.
 	notRateRe = regexp.MustCompile(`(?i)too many (hops|recipients)`)
 	// retryRe finds a delay hint: "retry in 30 seconds", "try again in
@@ -72,6 +82,11 @@ var (
 // maxRetryAfter caps a server's retry hint.
 const maxRetryAfter = 24 * time.Hour
 
+// dailyLimitRetry is the retry-after of a daily-quota reply that names no
+// delay: campaignd blocks the sender until its day window refills, or for
+// this long when it has none.
+const dailyLimitRetry = 24 * time.Hour
+
 // Reply is one SMTP reply as seen by the classifier.
 type Reply struct {
 	Code     int    // basic reply code, e.g. 550
@@ -82,7 +97,9 @@ type Reply struct {
 // ClassifyReply maps an SMTP reply at a stage to an *sdk.Error. The table,
 // first match wins:
 //
-//	421 (any stage), 454, 4.4.5/5.4.5 (congestion, daily limit), or a 4xx
+//	421 (any stage), 454, 4.4.5/5.4.5 (congestion, daily limit), a
+//	sending-quota text at any code and stage ("daily user sending limit",
+//	"sending quota", "daily limit", SubmissionQuotaExceeded), or a 4xx
 //	(not x.2.x) or session-stage 5xx with rate wording ("rate", "too
 //	many", "throttl", "sending limit")                                    throttled
 //	4xx at any stage                                                        transient
@@ -94,7 +111,8 @@ type Reply struct {
 //	any other 5xx                                                           permanent
 //	anything else (unexpected 2xx/3xx)                                      transient
 //
-// Throttled errors carry RetryAfter from "retry in N seconds"-style hints.
+// Throttled errors carry RetryAfter from "retry in N seconds"-style hints;
+// a daily-quota text without one, 24 hours.
 // The server's code, enhanced code and text are always kept.
 func ClassifyReply(stage Stage, r Reply) *sdk.Error {
 	text := strings.TrimSpace(strings.ReplaceAll(r.Text, "\n", " "))
@@ -121,9 +139,13 @@ func ClassifyReply(stage Stage, r Reply) *sdk.Error {
 		// may hold back the whole sender forever.
 		rate := rateRe.MatchString(text) && !notRateRe.MatchString(text) &&
 			(class == 4 || connStage(stage)) && subject != "2"
-		if r.Code == 421 || r.Code == 454 || rate || strings.HasSuffix(r.Enhanced, ".4.5") {
+		quota := quotaRe.MatchString(text)
+		if r.Code == 421 || r.Code == 454 || rate || quota || strings.HasSuffix(r.Enhanced, ".4.5") {
 			t := e(sdk.ClassThrottled)
 			t.RetryAfter = parseRetryAfter(text)
+			if t.RetryAfter == 0 && (quota || strings.HasSuffix(r.Enhanced, ".4.5")) && dailyRe.MatchString(text) {
+				t.RetryAfter = dailyLimitRetry
+			}
 			return t
 		}
 	}

@@ -48,7 +48,7 @@ func TestFaultMatrix(t *testing.T) {
 		{smtptest.Mail, 553, "5.1.8", "Sender address rejected: Domain not found", sdk.ClassConfig, 0, true, false},
 		{smtptest.Mail, 550, "5.7.1", "Sender not allowed", sdk.ClassConfig, 0, true, false},
 		{smtptest.Mail, 552, "5.3.4", "Message size exceeds fixed limit", sdk.ClassPermanent, 0, true, false},
-		{smtptest.Mail, 550, "5.4.5", "Daily user sending limit exceeded", sdk.ClassThrottled, 0, true, false},
+		{smtptest.Mail, 550, "5.4.5", "Daily user sending limit exceeded", sdk.ClassThrottled, 24 * time.Hour, true, false},
 		// RCPT TO
 		{smtptest.Rcpt, 550, "5.1.1", "The email account that you tried to reach does not exist", sdk.ClassBounced, 0, true, true},
 		{smtptest.Rcpt, 550, "", "Requested action not taken: mailbox unavailable", sdk.ClassBounced, 0, true, true},

@@ -1,0 +1,227 @@
+package core_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/sdk"
+)
+
+func TestParseRate(t *testing.T) {
+	for s, want := range map[string]core.Rate{
+		"30/minute": {Limit: 30, Per: time.Minute}, "500/day": {Limit: 500, Per: 24 * time.Hour},
+		" 2 / second ": {Limit: 2, Per: time.Second}, "1/hour": {Limit: 1, Per: time.Hour},
+	} {
+		got, err := core.ParseRate(s)
+		if err != nil || got != want {
+			t.Errorf("ParseRate(%q) = %+v, %v; want %+v", s, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "30", "30/minutes", "30/week", "0/day", "-1/day", "x/day", "1.5/day", "30/5m", "/day"} {
+		_, err := core.ParseRate(bad)
+		if core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "second, minute, hour or day") {
+			t.Errorf("ParseRate(%q): %v, want EINVALID naming the units", bad, err)
+		}
+	}
+	if _, err := core.ParseRates([]string{"30/minute", "40/minute"}); core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "40/minute") {
+		t.Errorf("two rates per minute: %v", err)
+	}
+	if r, _ := core.ParseRate("500/day"); r.String() != "500/day" {
+		t.Errorf("String() = %q", r.String())
+	}
+}
+
+// The window is never exceeded at any moment, whatever the spacing of the
+// sends, and it refills as the oldest sends leave it.
+func TestSenderQuotaSlidingWindow(t *testing.T) {
+	rates := []core.Rate{{Limit: 3, Per: time.Minute}}
+	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	var q core.SenderQuota
+	var sent []time.Time
+	for step := time.Duration(0); step < 10*time.Minute; step += 700 * time.Millisecond {
+		now := t0.Add(step)
+		n := q.Remaining(rates, now, 50)
+		q.Take(rates, n, now)
+		for range n {
+			sent = append(sent, now)
+		}
+		// No minute (sliding) ever holds more than 3 sends.
+		in := 0
+		for _, s := range sent {
+			if now.Sub(s) < time.Minute {
+				in++
+			}
+		}
+		if in > 3 {
+			t.Fatalf("at %s: %d sends in the last minute, limit 3", step, in)
+		}
+	}
+	// Under-use is bounded: 10 minutes at 3 a minute, less one bucket
+	// per window at most.
+	if len(sent) < 27 {
+		t.Fatalf("sent %d in 10 minutes at 3/minute: the window is badly under-used", len(sent))
+	}
+	st := q.Status(rates, t0.Add(10*time.Minute))
+	if len(st.Windows) != 1 || st.Windows[0].Rate != "3/minute" || st.Windows[0].Remaining != 3-st.Windows[0].Used {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestSenderQuotaRefundAndRefill(t *testing.T) {
+	rates := []core.Rate{{Limit: 3, Per: time.Minute}, {Limit: 5, Per: 24 * time.Hour}}
+	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	var q core.SenderQuota
+	if n := q.Remaining(rates, t0, 50); n != 3 {
+		t.Fatalf("remaining %d, want 3 (the minute)", n)
+	}
+	q.Take(rates, 3, t0)
+	if n := q.Remaining(rates, t0.Add(30*time.Second), 50); n != 0 {
+		t.Fatalf("remaining %d after 3 sends, want 0", n)
+	}
+	st := q.Status(rates, t0.Add(30*time.Second))
+	if w := st.Windows[0]; w.Remaining != 0 || w.NextRefill == nil || w.NextRefill.Before(t0.Add(time.Minute)) || w.NextRefill.After(t0.Add(62*time.Second)) {
+		t.Fatalf("minute window %+v: want 0 left, refill about t0+1m", w)
+	}
+	q.Refund(2, t0, t0.Add(time.Second))
+	if n := q.Remaining(rates, t0.Add(time.Second), 50); n != 2 {
+		t.Fatalf("remaining %d after refunding 2, want 2", n)
+	}
+	// A minute later the minute window is full again; the day's holds 1 sent, 4 left.
+	if n := q.Remaining(rates, t0.Add(2*time.Minute), 50); n != 3 {
+		t.Fatalf("remaining %d two minutes on, want 3", n)
+	}
+	q.Take(rates, 3, t0.Add(2*time.Minute))
+	if n := q.Remaining(rates, t0.Add(4*time.Minute), 50); n != 1 {
+		t.Fatalf("remaining %d with 4 of 5 used today, want 1", n)
+	}
+	// A daily-limit reply blocks until the day window's oldest send leaves it.
+	until := q.BlockUntil(rates, core.DailyLimitBlock, t0.Add(4*time.Minute))
+	if until.Before(t0.Add(24*time.Hour)) || until.After(t0.Add(24*time.Hour+25*time.Minute)) {
+		t.Fatalf("block until %s, want about t0+24h", until)
+	}
+	// Without a matching window: the retry-after itself.
+	if until := (&core.SenderQuota{}).BlockUntil(nil, time.Hour, t0); !until.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("block without rates until %s, want t0+1h", until)
+	}
+	q.BlockedUntil = t0.Add(time.Hour)
+	if n := q.Remaining(nil, t0.Add(time.Minute), 50); n != 0 {
+		t.Fatalf("a blocked sender has %d left", n)
+	}
+	if n := q.Remaining(nil, t0.Add(time.Hour), 50); n != 50 {
+		t.Fatalf("block over: %d left, want 50", n)
+	}
+}
+
+// quotaHarness is a harness whose engine has rates for sender "fake" and a
+// clock the test moves.
+func quotaHarness(t *testing.T, rates ...string) (*harness, *time.Time) {
+	t.Helper()
+	h := newHarness(t, nil)
+	rs, err := core.ParseRates(rates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := h.eng.Limits()
+	lim.Rates = core.NewRateTable(map[string][]core.Rate{"fake": rs})
+	now := time.Now().UTC().Truncate(time.Minute)
+	eng, err := core.NewEngine(h.db, h.prov, lim, nil, core.WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.eng = eng
+	return h, &now
+}
+
+// A tick never starts a send a window does not allow; the rest stays
+// QUEUED, unclaimed, no attempt counted, and the tick is quiet about it.
+func TestTickQuotaPacing(t *testing.T) {
+	h, now := quotaHarness(t, "3/minute", "500/day")
+	id := h.campaign(10, func(s *core.CampaignSpec) { s.Concurrency = 2 })
+	if res := h.tick(); res.Sent != 3 || res.Processed != 3 || len(res.Problems) != 0 {
+		t.Fatalf("first tick %+v, want 3 sent, no problem", res)
+	}
+	ticks, _ := h.eng.Ticks(ctx, 10)
+	res := h.tick()
+	if res.Sent != 0 || res.Processed != 0 || res.Skipped || len(res.Problems) != 0 || res.Remaining != 7 {
+		t.Fatalf("second tick in the same minute %+v, want nothing sent, quiet, 7 remaining", res)
+	}
+	if again, _ := h.eng.Ticks(ctx, 10); len(again) != len(ticks) {
+		t.Fatalf("a tick paced by the quota left a tick record: %d -> %d", len(ticks), len(again))
+	}
+	for _, r := range h.recipients(id, core.RecipientQueued) {
+		if r.Attempts != 0 {
+			t.Fatalf("unclaimed recipient %s has %d attempts", r.Email, r.Attempts)
+		}
+	}
+	if h.sender.sentCount() != 3 {
+		t.Fatalf("plugin saw %d sends, want 3", h.sender.sentCount())
+	}
+	qs, err := h.eng.Quotas(ctx)
+	if err != nil || len(qs) != 1 || qs[0].Sender != "fake" || len(qs[0].Windows) != 2 ||
+		qs[0].Windows[0].Remaining != 0 || qs[0].Windows[1].Remaining != 497 || qs[0].Windows[0].NextRefill == nil {
+		t.Fatalf("quotas %+v, %v", qs, err)
+	}
+	*now = now.Add(61 * time.Second)
+	if res := h.tick(); res.Sent != 3 {
+		t.Fatalf("tick a minute later %+v, want 3 sent", res)
+	}
+}
+
+// A claimed message that is not sent (its address suppressed since the
+// import) gives its slot back: the same minute's next tick sends another.
+func TestTickQuotaRefundsUnsent(t *testing.T) {
+	h, _ := quotaHarness(t, "3/minute")
+	id := h.campaign(5, nil)
+	if err := h.eng.Suppress(ctx, core.Suppression{Email: fmt.Sprintf("u0@c%d.example.org", id), Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if res := h.tick(); res.Sent != 2 || res.Failed != 1 {
+		t.Fatalf("first tick %+v, want 2 sent and the suppressed one failed", res)
+	}
+	if res := h.tick(); res.Sent != 1 {
+		t.Fatalf("second tick %+v, want the refunded slot used: 1 sent", res)
+	}
+}
+
+// A provider's daily-limit reply blocks the sender until the day window
+// refills: its recipients stay QUEUED with no attempt burned, and no
+// campaign of the sender is claimed meanwhile.
+func TestTickQuotaReplyBlocksSender(t *testing.T) {
+	h, now := quotaHarness(t, "500/day")
+	t0 := *now
+	h.sender.fn = func(*sdk.Message, int) error {
+		return sdk.Throttled(core.DailyLimitBlock, "MAIL FROM: Daily user sending limit exceeded").WithSMTP(550, "5.4.5")
+	}
+	id := h.campaign(4, func(s *core.CampaignSpec) { s.Concurrency = 1 })
+	res := h.tick()
+	if res.Throttled != 1 || res.Failed != 0 || res.Sent != 0 {
+		t.Fatalf("tick %+v, want 1 throttled, none failed", res)
+	}
+	for _, r := range h.recipients(id, "") {
+		if r.Status != core.RecipientQueued || r.Attempts != 0 {
+			t.Fatalf("recipient %+v: want QUEUED, no attempt counted", r)
+		}
+	}
+	qs, err := h.eng.Quotas(ctx)
+	if err != nil || len(qs) != 1 || qs[0].BlockedUntil == nil || qs[0].BlockedUntil.Before(t0.Add(24*time.Hour)) ||
+		!strings.Contains(qs[0].BlockedReason, "550 5.4.5") {
+		t.Fatalf("quotas %+v, %v: want blocked about a day for the 550 5.4.5", qs, err)
+	}
+	// A new campaign of the same sender, due now, is not claimed.
+	h.sender.fn = nil
+	other := h.campaign(2, nil)
+	*now = now.Add(time.Hour)
+	if res := h.tick(); res.Processed != 0 {
+		t.Fatalf("tick while blocked %+v, want nothing claimed", res)
+	}
+	if st := h.stats(other); st.Queued != 2 {
+		t.Fatalf("other campaign %+v", st)
+	}
+	*now = qs[0].BlockedUntil.Add(time.Second)
+	if res := h.tick(); res.Sent != 6 {
+		t.Fatalf("tick after the block %+v, want all 6 sent", res)
+	}
+}

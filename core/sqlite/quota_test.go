@@ -1,0 +1,156 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/campaignd/campaignd/core"
+)
+
+var perMinute3 = core.Quota{Sender: "outbox", Rates: []core.Rate{{Limit: 3, Per: time.Minute}}}
+
+// A claim under a quota never takes more than the window has left, and the
+// window is shared by every campaign of the sender.
+func TestClaimQuotaWindowNeverExceeded(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	a := MustSending(t, db, 10)
+	b := MustSending(t, db, 10)
+	lease := t0.Add(time.Hour)
+	rs, err := db.ClaimQuota(ctx, perMinute3, a.ID, 50, "a1", lease, t0)
+	if err != nil || len(rs) != 3 {
+		t.Fatalf("first claim: %d rows, %v; want 3", len(rs), err)
+	}
+	// Same sender, other campaign, same minute: nothing left.
+	if rs, err := db.ClaimQuota(ctx, perMinute3, b.ID, 50, "b1", lease, t0.Add(30*time.Second)); err != nil || len(rs) != 0 {
+		t.Fatalf("claim over the window: %d rows, %v; want 0", len(rs), err)
+	}
+	// Nothing claimed: b's rows are untouched, no attempt counted.
+	for _, r := range mustRecipients(t, db, b.ID) {
+		if r.Status != core.RecipientQueued || r.Attempts != 0 {
+			t.Fatalf("unclaimed row %+v", r)
+		}
+	}
+	// Another sender has its own window.
+	other := core.Quota{Sender: "smtp", Rates: perMinute3.Rates}
+	if rs, err := db.ClaimQuota(ctx, other, b.ID, 50, "b2", lease, t0.Add(30*time.Second)); err != nil || len(rs) != 3 {
+		t.Fatalf("other sender: %d rows, %v; want 3", len(rs), err)
+	}
+	// A minute (and one bucket) on, the window has refilled.
+	if rs, err := db.ClaimQuota(ctx, perMinute3, b.ID, 50, "b3", lease, t0.Add(61*time.Second)); err != nil || len(rs) != 3 {
+		t.Fatalf("after refill: %d rows, %v; want 3", len(rs), err)
+	}
+	q, err := db.SenderQuota(ctx, "outbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := q.Status(perMinute3.Rates, t0.Add(62*time.Second))
+	if st.Windows[0].Used != 3 || st.Windows[0].Remaining != 0 || st.Windows[0].NextRefill == nil {
+		t.Fatalf("status %+v", st.Windows[0])
+	}
+	CheckCounters(t, db)
+}
+
+func mustRecipients(t *testing.T, db interface {
+	Recipients(context.Context, int64, core.RecipientFilter) ([]*core.Recipient, error)
+}, id int64) []*core.Recipient {
+	t.Helper()
+	rs, err := db.Recipients(context.Background(), id, core.RecipientFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// Sends handed back unsent give their slot back.
+func TestRefundQuota(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	c := MustSending(t, db, 10)
+	rs, err := db.ClaimQuota(ctx, perMinute3, c.ID, 50, "tok", t0.Add(time.Hour), t0)
+	if err != nil || len(rs) != 3 {
+		t.Fatalf("claim: %d, %v", len(rs), err)
+	}
+	if err := db.RefundQuota(ctx, "outbox", 2, t0, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// A refund for a sender with no windows is a no-op, not an error.
+	if err := db.RefundQuota(ctx, "nobody", 2, t0, t0); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := db.ClaimQuota(ctx, perMinute3, c.ID, 50, "tok2", t0.Add(time.Hour), t0.Add(2*time.Second)); err != nil || len(rs) != 2 {
+		t.Fatalf("claim after refund of 2: %d, %v; want 2", len(rs), err)
+	}
+}
+
+// Two claimers on separate connections (a cron tick and the daemon) share
+// one window: together they never take more than it allows.
+func TestClaimQuotaConcurrentClaimers(t *testing.T) {
+	ctx := context.Background()
+	path := t.TempDir() + "/campaignd.db"
+	one := MustOpenPath(t, path)
+	c := MustSending(t, one, 200)
+	two := MustOpenPath(t, path)
+	q := core.Quota{Sender: "outbox", Rates: []core.Rate{{Limit: 25, Per: time.Hour}}}
+	var mu sync.Mutex
+	total := 0
+	var wg sync.WaitGroup
+	for i, db := range []interface {
+		ClaimQuota(context.Context, core.Quota, int64, int, string, time.Time, time.Time) ([]*core.Recipient, error)
+	}{one, two, one, two} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range 10 {
+				rs, err := db.ClaimQuota(ctx, q, c.ID, 4, fmt.Sprintf("t%d-%d", i, k), t0.Add(2*time.Hour), t0.Add(time.Duration(k)*time.Second))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				total += len(rs)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if total != 25 {
+		t.Fatalf("claimed %d in total under 25/hour, want exactly 25", total)
+	}
+	CheckCounters(t, one)
+}
+
+// A quota reply blocks the sender: nothing is claimed until the block ends,
+// with or without rates, and a shorter block does not shorten it.
+func TestBlockSender(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	c := MustSending(t, db, 10)
+	until := t0.Add(time.Hour)
+	if err := db.BlockSender(ctx, "outbox", until, "550 5.4.5 Daily user sending limit exceeded", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.BlockSender(ctx, "outbox", t0.Add(time.Minute), "421 later", t0); err != nil {
+		t.Fatal(err)
+	}
+	noRates := core.Quota{Sender: "outbox"}
+	for _, q := range []core.Quota{noRates, perMinute3} {
+		if rs, err := db.ClaimQuota(ctx, q, c.ID, 50, "tok", t0.Add(2*time.Hour), t0.Add(59*time.Minute)); err != nil || len(rs) != 0 {
+			t.Fatalf("claim while blocked (%v): %d rows, %v", q.Rates, len(rs), err)
+		}
+	}
+	sq, err := db.SenderQuota(ctx, "outbox")
+	if err != nil || !sq.BlockedUntil.Equal(until) || sq.BlockedReason != "550 5.4.5 Daily user sending limit exceeded" {
+		t.Fatalf("quota row %+v, %v", sq, err)
+	}
+	all, err := db.SenderQuotas(ctx)
+	if err != nil || len(all) != 1 || all[0].Sender != "outbox" {
+		t.Fatalf("all quotas %+v, %v", all, err)
+	}
+	if rs, err := db.ClaimQuota(ctx, perMinute3, c.ID, 50, "tok2", t0.Add(2*time.Hour), until); err != nil || len(rs) != 3 {
+		t.Fatalf("claim at the block's end: %d rows, %v; want 3", len(rs), err)
+	}
+}
