@@ -142,8 +142,8 @@ func (s *Sender) Stats() (dialed int64, idle int) {
 	return p.dials.Load(), len(p.idle)
 }
 
-// Send delivers msg over a pooled session: MAIL FROM (the From address),
-// RCPT TO (the To address), DATA (msg rendered by sdk.Message.WriteTo).
+// Send delivers msg over a pooled session: MAIL FROM (msg.ReturnPath when
+// set, a per-recipient VERP address, else the From address), RCPT TO (the To address), DATA (msg rendered by sdk.Message.WriteTo).
 // Failures are *sdk.Error classified by ClassifyReply and Classify. A
 // pooled session that fails on its first command (MAIL FROM) with a dropped
 // connection or 421 had been closed by the server while idle: it is
@@ -166,13 +166,23 @@ func (s *Sender) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, erro
 	if err != nil {
 		return nil, sdk.Permanent("send: invalid To %q: %v", msg.To, err)
 	}
+	// The envelope sender is where bounces go: a VERP return path names
+	// the recipient in it, so a bounce maps back even without headers.
+	envFrom := from
+	if msg.ReturnPath != "" {
+		// The host renders it from one template for every message: a bad
+		// one is the sender's configuration, not this recipient's fault.
+		if envFrom, err = mail.ParseAddress(msg.ReturnPath); err != nil {
+			return nil, sdk.ConfigError("send: invalid ReturnPath %q: %v", msg.ReturnPath, err)
+		}
+	}
 	var data bytes.Buffer
 	if _, err := msg.WriteTo(&data); err != nil {
 		return nil, sdk.Permanent("send: %v", err)
 	}
-	env := envelope{from: smtpPath(from.Address), to: smtpPath(to.Address), data: data.Bytes(), messageID: msg.MessageID}
+	env := envelope{from: smtpPath(envFrom.Address), to: smtpPath(to.Address), data: data.Bytes(), messageID: msg.MessageID}
 	if !isASCII(env.from) || !isASCII(env.to) {
-		env.ascii = asciiEnvelope(msg, from, to)
+		env.ascii = asciiEnvelope(msg, from, envFrom, to)
 	}
 
 	if err := p.acquire(ctx); err != nil {
@@ -223,10 +233,11 @@ type envelope struct {
 // local part is not ASCII or a domain is not valid IDNA. A Reply-To that
 // cannot be made ASCII is left as it is: it is a header, Q-encoded by no
 // one, and a server without SMTPUTF8 usually passes 8-bit headers on.
-func asciiEnvelope(msg *sdk.Message, from, to *mail.Address) *envelope {
+func asciiEnvelope(msg *sdk.Message, from, envFrom, to *mail.Address) *envelope {
 	fromA, ok1 := aceAddress(from.Address)
 	toA, ok2 := aceAddress(to.Address)
-	if !ok1 || !ok2 {
+	envFromA, ok3 := aceAddress(envFrom.Address)
+	if !ok1 || !ok2 || !ok3 {
 		return nil
 	}
 	m := *msg
@@ -241,7 +252,7 @@ func asciiEnvelope(msg *sdk.Message, from, to *mail.Address) *envelope {
 	if _, err := m.WriteTo(&data); err != nil {
 		return nil
 	}
-	return &envelope{from: smtpPath(fromA), to: smtpPath(toA), data: data.Bytes(), messageID: msg.MessageID}
+	return &envelope{from: smtpPath(envFromA), to: smtpPath(toA), data: data.Bytes(), messageID: msg.MessageID}
 }
 
 // aceAddress is addr with its domain in A-label form; ok is false when
