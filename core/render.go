@@ -100,15 +100,23 @@ func NewRenderer(c *Campaign, messageIDDomain string, unsubscribe func(*Campaign
 	if r.master, r.refs, err = parseTemplates(c.Subject, c.Text, c.HTML); err != nil {
 		return nil, err
 	}
-	if r.domain == "" {
-		if a, perr := mail.ParseAddress(c.From); perr == nil {
-			r.domain = a.Address[strings.LastIndexByte(a.Address, '@')+1:]
+	r.domain = MessageIDDomain(c, messageIDDomain)
+	return r, nil
+}
+
+// MessageIDDomain returns the right-hand side of a campaign's Message-IDs:
+// configured ([queue] message_id_domain) when set, else the domain of the
+// campaign's From address, else "campaignd.invalid".
+func MessageIDDomain(c *Campaign, configured string) string {
+	if configured != "" {
+		return configured
+	}
+	if a, err := mail.ParseAddress(c.From); err == nil {
+		if d := a.Address[strings.LastIndexByte(a.Address, '@')+1:]; d != "" {
+			return d
 		}
 	}
-	if r.domain == "" {
-		r.domain = "campaignd.invalid"
-	}
-	return r, nil
+	return "campaignd.invalid"
 }
 
 // Refs returns what the campaign's templates reference.

@@ -198,7 +198,8 @@ func (d *daemon) listenAdmin() error {
 	return nil
 }
 
-// Run ticks every tick_interval (when set) and serves until ctx ends, then
+// Run ticks every tick_interval (when set), reads the bounce mailbox every
+// bounces.interval (when [bounces] host is set) and serves until ctx ends, then
 // returns nil; it returns the control socket's error if serving it fails.
 // Call it once, after Open, and call Close after it returns: the scheduler
 // is stopped by Close, after it has stopped claiming.
@@ -217,6 +218,13 @@ func (d *daemon) Run(ctx context.Context) error {
 		go func() {
 			defer d.sched.Done()
 			d.schedule(schedCtx, iv)
+		}()
+	}
+	if b := d.cfg.Bounces; b.mailbox() {
+		d.sched.Add(1)
+		go func() {
+			defer d.sched.Done()
+			d.readBounces(schedCtx, b.Interval.Duration)
 		}()
 	}
 	select {

@@ -53,9 +53,10 @@ type Parser struct {
 	// campaignd's. "" defers to CampaignDomain.
 	MessageIDDomain string
 	// CampaignDomain, used when MessageIDDomain is "", returns the
-	// Message-ID domain of a campaign (its From address's domain), or ""
-	// when there is no such campaign. nil accepts any domain.
-	CampaignDomain func(campaignID int64) string
+	// Message-ID domain of a campaign (core.MessageIDDomain), or "" when
+	// there is no such campaign; an error (the store failing) makes Parse
+	// fail, so the message is kept. nil accepts any domain.
+	CampaignDomain func(campaignID int64) (string, error)
 	// ReturnPath is the VERP template ([bounces] return_path); "" when
 	// messages are sent without VERP.
 	ReturnPath string
@@ -145,7 +146,10 @@ func (p *Parser) Parse(raw []byte) (*Report, error) {
 		// Gmail names the original in the per-message fields too.
 		origID = strings.TrimSpace(perMessage.Get("X-Original-Message-Id"))
 	}
-	cid, rid, ok := p.ownMessageID(origID)
+	cid, rid, ok, err := p.ownMessageID(origID)
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
 		cid, rid, ok = p.verp(candidates)
 	}
@@ -335,30 +339,33 @@ func feedbackEvent(fb textproto.MIMEHeader) (core.EventType, string) {
 
 // ownMessageID parses a campaignd Message-ID, <c{campaign}.r{recipient}@domain>,
 // accepting only the configured domain.
-func (p *Parser) ownMessageID(id string) (cid, rid int64, ok bool) {
+func (p *Parser) ownMessageID(id string) (cid, rid int64, ok bool, err error) {
 	id = strings.TrimSpace(id)
 	if len(id) < 2 || id[0] != '<' || id[len(id)-1] != '>' {
-		return 0, 0, false
+		return 0, 0, false, nil
 	}
 	local, domain, found := strings.Cut(id[1:len(id)-1], "@")
 	if !found || !strings.HasPrefix(local, "c") {
-		return 0, 0, false
+		return 0, 0, false, nil
 	}
 	cs, rs, found := strings.Cut(local[1:], ".r")
 	if cid, ok = parseID(cs); !ok {
-		return 0, 0, false
+		return 0, 0, false, nil
 	}
 	if rid, ok = parseID(rs); !ok || !found {
-		return 0, 0, false
+		return 0, 0, false, nil
 	}
 	switch {
 	case p.MessageIDDomain != "":
 		ok = strings.EqualFold(domain, p.MessageIDDomain)
 	case p.CampaignDomain != nil:
-		want := p.CampaignDomain(cid)
+		want, err := p.CampaignDomain(cid)
+		if err != nil {
+			return 0, 0, false, fmt.Errorf("campaign %d of Message-ID %s: %w", cid, clip(id), err)
+		}
 		ok = want != "" && strings.EqualFold(domain, want)
 	}
-	return cid, rid, ok
+	return cid, rid, ok, nil
 }
 
 // verp returns the campaign and recipient of the first candidate address

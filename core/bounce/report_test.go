@@ -98,18 +98,22 @@ func TestParseDomain(t *testing.T) {
 	if rep, err := other.Parse(raw); err != nil || !rep.NotOurs {
 		t.Errorf("other domain: %+v, %v; want NotOurs", rep, err)
 	}
-	byCampaign := bounce.Parser{CampaignDomain: func(cid int64) string {
+	byCampaign := bounce.Parser{CampaignDomain: func(cid int64) (string, error) {
 		if cid == 3 {
-			return "MAIL.example.com"
+			return "MAIL.example.com", nil
 		}
-		return ""
+		return "", nil
 	}}
 	if rep, err := byCampaign.Parse(raw); err != nil || len(rep.Events) != 1 || rep.Events[0].RecipientID != 101 {
 		t.Errorf("campaign's domain: %+v, %v; want the event", rep, err)
 	}
-	noCampaign := bounce.Parser{CampaignDomain: func(int64) string { return "" }}
+	noCampaign := bounce.Parser{CampaignDomain: func(int64) (string, error) { return "", nil }}
 	if rep, err := noCampaign.Parse(raw); err != nil || !rep.NotOurs {
 		t.Errorf("unknown campaign: %+v, %v; want NotOurs", rep, err)
+	}
+	broken := bounce.Parser{CampaignDomain: func(int64) (string, error) { return "", errors.New("database is locked") }}
+	if rep, err := broken.Parse(raw); err == nil || !strings.Contains(err.Error(), "database is locked") {
+		t.Errorf("store failing: %+v, %v; want the error (the message is kept)", rep, err)
 	}
 }
 
