@@ -61,25 +61,25 @@ func (r *PassResult) problem(e Entry, err error) {
 // nothing, and reading a report again is harmless (events are
 // deduplicated).
 //
-// It returns the counts so far and an error when the mailbox cannot be
-// reached or read (connection, login, protocol) or when events cannot be
-// recorded (the store's error; the message stays).
+// It returns the counts so far and an error: EUNAVAILABLE when the
+// mailbox cannot be reached or read (connection, login, protocol), the
+// store's error when events cannot be recorded (the message stays).
 func Pass(ctx context.Context, cfg Config, p *Parser, apply Applier) (*PassResult, error) {
 	res := &PassResult{}
 	c, err := Dial(ctx, cfg)
 	if err != nil {
-		return res, err
+		return res, unavailable(err)
 	}
 	defer c.Close()
 	if res.Messages, _, err = c.Stat(); err != nil {
-		return res, err
+		return res, unavailable(err)
 	}
 	if res.Messages == 0 {
-		return res, c.Quit()
+		return res, unavailable(c.Quit())
 	}
 	entries, err := c.List()
 	if err != nil {
-		return res, err
+		return res, unavailable(err)
 	}
 	var applyErr error
 	for _, e := range entries {
@@ -95,7 +95,7 @@ func Pass(ctx context.Context, cfg Config, p *Parser, apply Applier) (*PassResul
 			continue
 		}
 		if err != nil {
-			return res, err
+			return res, unavailable(err)
 		}
 		rep, err := p.Parse(raw)
 		if err != nil {
@@ -124,12 +124,21 @@ func Pass(ctx context.Context, cfg Config, p *Parser, apply Applier) (*PassResul
 			break
 		}
 		if err := c.Dele(e.Num); err != nil {
-			return res, err
+			return res, unavailable(err)
 		}
 		res.Deleted++
 	}
 	if err := c.Quit(); err != nil {
-		return res, errors.Join(applyErr, err)
+		return res, errors.Join(applyErr, unavailable(err))
 	}
 	return res, applyErr
+}
+
+// unavailable codes a mailbox failure EUNAVAILABLE: the mailbox, not
+// campaignd, is at fault, and the next pass tries again. nil stays nil.
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &core.Error{Code: core.EUNAVAILABLE, Message: err.Error(), Err: err}
 }

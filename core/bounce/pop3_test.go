@@ -220,6 +220,9 @@ func TestDialErrors(t *testing.T) {
 	if !errors.Is(err, bounce.ErrServer) || !strings.Contains(err.Error(), "PASS") || strings.Contains(err.Error(), "wrong-password") {
 		t.Errorf("wrong password: %v", err)
 	}
+	if _, err := bounce.Pass(context.Background(), cfg, &parser, &recorder{}); core.ErrorCode(err) != core.EUNAVAILABLE {
+		t.Errorf("pass with a wrong password: %v (code %s), want EUNAVAILABLE", err, core.ErrorCode(err))
+	}
 	cfg.TLS = bounce.TLSStartTLS
 	cfg.Password = "right"
 	if _, err := bounce.Dial(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "STLS") {

@@ -85,6 +85,9 @@ func TestParseNotReports(t *testing.T) {
 	if rep, err := parser.Parse(fixture(t, "unparseable.eml")); err == nil {
 		t.Errorf("multipart without a boundary: %+v, want an error", rep)
 	}
+	if rep, err := parser.Parse(fixture(t, "truncated.eml")); err == nil || !strings.Contains(err.Error(), "no per-recipient fields") {
+		t.Errorf("DSN cut off after its per-message fields: %+v, %v; want an error", rep, err)
+	}
 	if _, err := parser.Parse([]byte("not a message at all")); err == nil {
 		t.Error("garbage: want an error")
 	}
