@@ -11,12 +11,14 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// bounceParser is the bounce parser for cfg: campaignd's Message-IDs of
-// [queue] message_id_domain or, when it is unset, of each campaign's own
-// domain (looked up once per campaign and parser), and the VERP template
-// of [bounces] return_path.
-func bounceParser(ctx context.Context, cfg *Config, eng *core.Engine) *bounce.Parser {
-	p := &bounce.Parser{MessageIDDomain: cfg.Queue.MessageIDDomain, ReturnPath: cfg.Bounces.ReturnPath}
+// bounceParser is the bounce parser for the engine's limits in force (a
+// SIGHUP may have changed them): campaignd's Message-IDs of [queue]
+// message_id_domain or, when it is unset, of each campaign's own domain
+// (looked up once per campaign and parser), and the VERP template of
+// [bounces] return_path, the very one messages are sent with.
+func bounceParser(ctx context.Context, eng *core.Engine) *bounce.Parser {
+	lim := eng.Limits()
+	p := &bounce.Parser{MessageIDDomain: lim.MessageIDDomain, ReturnPath: lim.ReturnPath}
 	if p.MessageIDDomain != "" {
 		return p
 	}
@@ -42,7 +44,7 @@ func bounceParser(ctx context.Context, cfg *Config, eng *core.Engine) *bounce.Pa
 // bouncePass reads the bounce mailbox once and applies what it finds with
 // eng (see bounce.Pass).
 func bouncePass(ctx context.Context, cfg *Config, eng *core.Engine) (*bounce.PassResult, error) {
-	res, err := bounce.Pass(ctx, cfg.Bounces.pop3(), bounceParser(ctx, cfg, eng), eng)
+	res, err := bounce.Pass(ctx, cfg.Bounces.pop3(), bounceParser(ctx, eng), eng)
 	if err != nil {
 		return res, fmt.Errorf("bounce mailbox %s: %w", cfg.Bounces.pop3().Addr(), err)
 	}
@@ -123,10 +125,9 @@ func (d *daemon) readBounces(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		d.mu.Lock() // Reload replaces d.cfg
-		cfg := d.cfg
-		d.mu.Unlock()
-		res, err := bouncePass(core.WithActor(ctx, "bounce mailbox"), cfg, d.local.eng)
+		// The mailbox is d.cfg's (a restart changes it); the parser
+		// follows the engine's limits, which SIGHUP reloads.
+		res, err := bouncePass(core.WithActor(ctx, "bounce mailbox"), d.cfg, d.local.eng)
 		lastLeft = logPass(d.log, res, err, lastLeft)
 	}
 }
