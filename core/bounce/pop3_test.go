@@ -3,9 +3,17 @@ package bounce_test
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +32,7 @@ type fakePOP3 struct {
 	pass string
 	ln   net.Listener
 	cmds []string
+	stls *tls.Config // offers STLS with this configuration when set
 }
 
 func startPOP3(t *testing.T, pass string, msgs ...string) (*fakePOP3, bounce.Config) {
@@ -54,7 +63,7 @@ func (s *fakePOP3) mailbox() []string {
 }
 
 func (s *fakePOP3) serve(c net.Conn) {
-	defer c.Close()
+	defer func() { c.Close() }()
 	r := bufio.NewReader(c)
 	w := func(format string, args ...any) { fmt.Fprintf(c, format+"\r\n", args...) }
 	wire := func(m string) string {
@@ -89,6 +98,14 @@ func (s *fakePOP3) serve(c net.Conn) {
 			n, _ = strconv.Atoi(f[1])
 		}
 		switch strings.ToUpper(f[0]) {
+		case "STLS":
+			if s.stls == nil {
+				w("-ERR STLS not supported")
+				continue
+			}
+			w("+OK begin TLS")
+			c = tls.Server(c, s.stls)
+			r = bufio.NewReader(c)
 		case "USER":
 			w("+OK")
 		case "PASS":
@@ -233,5 +250,72 @@ func TestDialErrors(t *testing.T) {
 	ln.Close()
 	if _, err := bounce.Dial(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "connect") {
 		t.Errorf("nothing listening: %v", err)
+	}
+}
+
+// selfSigned returns a server certificate for 127.0.0.1 and a client
+// configuration that trusts it.
+func selfSigned(t *testing.T) (*tls.Config, *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pop3 test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
+		&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+}
+
+// TestTLSModes: implicit TLS and STLS both carry the session, and the
+// server's certificate is verified.
+func TestTLSModes(t *testing.T) {
+	server, client := selfSigned(t)
+	srv, cfg := startPOP3(t, "pw", string(fixture(t, "exim.eml")))
+	srv.stls = server
+	cfg.TLS, cfg.TLSConfig = bounce.TLSStartTLS, client
+	if res, err := bounce.Pass(context.Background(), cfg, &parser, &recorder{seen: map[string]bool{}}); err != nil || res.Applied != 1 {
+		t.Errorf("starttls: %+v, %v", res, err)
+	}
+	srv.mu.Lock()
+	cmds := slices.Clone(srv.cmds)
+	srv.mu.Unlock()
+	if !slices.Contains(cmds, "STLS") {
+		t.Errorf("commands %v: no STLS", cmds)
+	}
+
+	tlsSrv, tcfg := startPOP3(t, "pw", string(fixture(t, "exim.eml")))
+	tlsSrv.ln.Close()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go tlsSrv.serve(c)
+		}
+	}()
+	tcfg.Port, tcfg.TLS, tcfg.TLSConfig = ln.Addr().(*net.TCPAddr).Port, bounce.TLSImplicit, client
+	if res, err := bounce.Pass(context.Background(), tcfg, &parser, &recorder{seen: map[string]bool{}}); err != nil || res.Applied != 1 {
+		t.Errorf("implicit tls: %+v, %v", res, err)
+	}
+	// Without the test CA the certificate is refused.
+	tcfg.TLSConfig = nil
+	if _, err := bounce.Dial(context.Background(), tcfg); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("untrusted certificate: %v", err)
 	}
 }
