@@ -104,7 +104,12 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c := &Client{timeout: cfg.timeout()}
 	c.setConn(conn)
-	c.stop = context.AfterFunc(ctx, func() { c.conn.Close() })
+	// Closing the connection Dial opened ends a TLS session over it too.
+	raw := conn
+	if tc, ok := conn.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	c.stop = context.AfterFunc(ctx, func() { raw.Close() })
 	fail := func(err error) (*Client, error) {
 		c.Close()
 		if ctx.Err() != nil {
