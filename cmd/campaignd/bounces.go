@@ -9,6 +9,7 @@ import (
 	"github.com/campaignd/campaignd/core"
 	"github.com/campaignd/campaignd/core/bounce"
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // bounceParser is the bounce parser for the engine's limits in force (a
@@ -129,6 +130,7 @@ func (d *daemon) readBounces(ctx context.Context, every time.Duration) {
 		// follows the engine's limits, which SIGHUP reloads.
 		res, err := bouncePass(core.WithActor(ctx, "bounce mailbox"), d.cfg, d.local.eng)
 		lastLeft = logPass(d.log, res, err, lastLeft)
+		d.bounceMetrics.observe(res, err)
 	}
 }
 
@@ -154,4 +156,57 @@ func logPass(log hclog.Logger, res *bounce.PassResult, err error, lastLeft int) 
 		return lastLeft
 	}
 	return left
+}
+
+// bounceMetrics are the bounce mailbox's series on the admin listener's
+// /metrics, fed by the daemon's passes. A nil *bounceMetrics (no admin
+// listener, or no mailbox) observes nothing.
+type bounceMetrics struct {
+	messages *prometheus.CounterVec
+	left     prometheus.Gauge
+	errors   prometheus.Counter
+	lastPass prometheus.Gauge
+}
+
+// newBounceMetrics registers the bounce mailbox's series with reg.
+func newBounceMetrics(reg prometheus.Registerer) *bounceMetrics {
+	m := &bounceMetrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "campaignd_bounce_messages_total",
+			Help: "Bounce mailbox messages read by the daemon's passes, by result: applied, duplicate, unknown (recipient gone), not_ours, no_action.",
+		}, []string{"result"}),
+		left: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "campaignd_bounce_mailbox_left",
+			Help: "Messages the last pass left in the bounce mailbox: unreadable as a report of campaignd's, or too large.",
+		}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "campaignd_bounce_mailbox_errors_total",
+			Help: "Passes over the bounce mailbox that failed (mailbox unreachable, login refused, events not recorded).",
+		}),
+		lastPass: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "campaignd_bounce_mailbox_last_pass_timestamp_seconds",
+			Help: "Unix time at which the last successful pass over the bounce mailbox ended.",
+		}),
+	}
+	reg.MustRegister(m.messages, m.left, m.errors, m.lastPass)
+	return m
+}
+
+// observe records one pass.
+func (m *bounceMetrics) observe(res *bounce.PassResult, err error) {
+	if m == nil {
+		return
+	}
+	if res != nil {
+		for result, n := range map[string]int{"applied": res.Applied, "duplicate": res.Duplicates, "unknown": res.Unknown,
+			"not_ours": res.NotOurs, "no_action": res.NoAction} {
+			m.messages.WithLabelValues(result).Add(float64(n))
+		}
+	}
+	if err != nil {
+		m.errors.Inc()
+		return
+	}
+	m.left.Set(float64(res.Left + res.TooLarge))
+	m.lastPass.SetToCurrentTime()
 }

@@ -3,6 +3,7 @@ package main_test
 import (
 	"database/sql"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/smtp"
@@ -71,7 +72,11 @@ func TestBounceMailboxPOP3(t *testing.T) {
 	pop3Port := freePort(t)
 	mp := StartMailpit(t, "--pop3", fmt.Sprintf("127.0.0.1:%d", pop3Port), "--pop3-auth-file", authFile)
 	waitPort(t, pop3Port)
+	adminPort := freePort(t)
 	e := NewEnv(t, fmt.Sprintf(`
+[admin]
+listen = "127.0.0.1:%d"
+
 [queue]
 message_id_domain = "mail.example.com"
 
@@ -84,7 +89,7 @@ username = "bounces"
 password = "${TEST_BOUNCES_PASSWORD}"
 interval = "200ms"
 return_path = "bounces+{campaign}.{recipient}@example.com"
-`, pop3Port)+mp.SenderTOML("mp"))
+`, adminPort, pop3Port)+mp.SenderTOML("mp"))
 	e.ExtraEnv = []string{"TEST_BOUNCES_PASSWORD=s3cret-pop"}
 
 	var chk struct {
@@ -228,6 +233,36 @@ return_path = "bounces+{campaign}.{recipient}@example.com"
 	if !res.Skipped || !strings.Contains(res.Reason, "daemon") {
 		t.Errorf("fetch beside the daemon = %+v, want skipped", res)
 	}
+	// The daemon's passes show on /metrics: fay's bounce, the 2 left.
+	var metrics string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", adminPort))
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if metrics = string(b); strings.Contains(metrics, `campaignd_bounce_messages_total{result="applied"} 1`) {
+			break
+		}
+	}
+	for _, want := range []string{`campaignd_bounce_messages_total{result="applied"} 1`, "campaignd_bounce_mailbox_left 2",
+		"campaignd_bounce_mailbox_errors_total 0"} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics lacks %q:\n%s", want, grepLines(metrics, "campaignd_bounce"))
+		}
+	}
+}
+
+// grepLines returns the lines of s containing sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // mailboxEvents reads the events the mailbox recorded, type by recipient.

@@ -41,6 +41,9 @@ type daemon struct {
 	// when [admin] listen is set: opened by listenAdmin after
 	// listenPublic, shut down after the public listener.
 	admin listener
+	// bounceMetrics are the bounce mailbox's series on /metrics; nil
+	// without an admin listener or a mailbox.
+	bounceMetrics *bounceMetrics
 	// dash is the dashboard's logins, for the control socket's one-time
 	// links; nil until the admin listener listens (the socket serves
 	// before it does).
@@ -166,6 +169,9 @@ func (d *daemon) listenAdmin() error {
 	}
 	m := admin.NewMetrics(d.local.eng.Queue, d.local.senders.Restarts)
 	d.local.eng.SetObserver(m)
+	if cfg.Bounces.mailbox() {
+		d.bounceMetrics = newBounceMetrics(m.Registry())
+	}
 	checks := []admin.Check{{Name: "database", Fn: d.local.db.Writable}}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Senders)) {
 		checks = append(checks, admin.Check{Name: "sender " + name, Fn: func(ctx context.Context) error {
