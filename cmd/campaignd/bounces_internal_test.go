@@ -59,6 +59,13 @@ func TestBouncesConfig(t *testing.T) {
 	if b := cfg.Bounces; b.Port != 110 || b.Password != "from-env" {
 		t.Errorf("loopback without TLS: %+v, want port 110 and the password from the environment", b)
 	}
+	cfg, err = loadConfigText(t, "[bounces]\nhost = \"[::1]\"\ntls = \"none\"\nusername = \"u\"\npassword = \"p\"\n")
+	if err != nil {
+		t.Fatalf("IPv6 loopback: %v", err)
+	}
+	if a := cfg.Bounces.pop3().Addr(); a != "[::1]:110" {
+		t.Errorf("IPv6 loopback: addr %s, want [::1]:110", a)
+	}
 	if cfg, err := loadConfigText(t, ""); err != nil || cfg.Bounces.mailbox() {
 		t.Errorf("no [bounces]: %v, mailbox %v; want no mailbox", err, cfg.Bounces.mailbox())
 	}

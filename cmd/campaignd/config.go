@@ -136,7 +136,9 @@ func (b *BouncesConfig) validate() error {
 		}
 		return nil
 	}
-	if strings.ContainsAny(b.Host, " /:@") && !isIPv6(b.Host) {
+	if isIPv6(b.Host) {
+		b.Host = strings.Trim(b.Host, "[]") // Addr adds the brackets
+	} else if strings.ContainsAny(b.Host, " /:@[]") {
 		return bad("host", "%q must be a host name or IP address (the port goes in bounces.port)", b.Host)
 	}
 	if b.Port == 0 {
@@ -145,7 +147,7 @@ func (b *BouncesConfig) validate() error {
 			b.Port = 995
 		}
 	}
-	if b.TLS == string(bounce.TLSNone) && !loopbackHost(strings.Trim(b.Host, "[]")) {
+	if b.TLS == string(bounce.TLSNone) && !loopbackHost(b.Host) {
 		return bad("tls", "\"none\" would send the mailbox password in clear text to %s: use \"tls\" or \"starttls\" (\"none\" is for a server on this host)", b.Host)
 	}
 	if b.Username == "" {
@@ -154,8 +156,11 @@ func (b *BouncesConfig) validate() error {
 	if b.Password == "" {
 		return bad("password", "required when bounces.host is set (e.g. password = \"${BOUNCES_PASSWORD}\")")
 	}
-	if strings.ContainsAny(b.Username+b.Password, "\r\n") {
-		return bad("username", "username and password must not contain line breaks")
+	if strings.ContainsAny(b.Username, "\r\n") {
+		return bad("username", "must not contain line breaks")
+	}
+	if strings.ContainsAny(b.Password, "\r\n") {
+		return bad("password", "must not contain line breaks")
 	}
 	if b.Interval.Duration <= 0 {
 		return bad("interval", "must be positive (e.g. \"5m\"): how often the daemon reads the mailbox")
@@ -168,6 +173,7 @@ func (b BouncesConfig) pop3() bounce.Config {
 	return bounce.Config{Host: b.Host, Port: b.Port, TLS: bounce.TLSMode(b.TLS), Username: b.Username, Password: b.Password}
 }
 
+// isIPv6 reports whether host is an IPv6 address, bracketed or not.
 func isIPv6(host string) bool {
 	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.To4() == nil
