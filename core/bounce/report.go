@@ -84,6 +84,7 @@ const (
 	maxDepth     = 8   // nested multiparts
 	maxParts     = 200 // parts in all
 	maxReasonLen = 300 // bytes of an event's Reason
+	maxKeyLen    = 128 // bytes of a report's Message-ID in an EventID; longer ones are hashed
 )
 
 // Parse reads one raw message (RFC 5322, CRLF or LF line ends). It returns
@@ -92,7 +93,8 @@ const (
 // original message it cannot identify, or an error saying what is
 // malformed. A Report's events are ready for core.Engine.ApplyEvents:
 // Provider "mailbox", EventID "mailbox:" + the report's Message-ID (or a
-// hash of its content when it has none) + the recipient.
+// hash of its content when it has none, or one over 128 bytes) + the
+// recipient.
 func (p *Parser) Parse(raw []byte) (*Report, error) {
 	msg, err := mail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
@@ -166,7 +168,7 @@ func (p *Parser) Parse(raw []byte) (*Report, error) {
 	}
 	ev.Provider, ev.CampaignID, ev.RecipientID = Provider, cid, rid
 	key := strings.Trim(rep.MessageID, "<> \t")
-	if key == "" {
+	if key == "" || len(key) > maxKeyLen {
 		sum := sha256.Sum256(raw)
 		key = "sha256:" + hex.EncodeToString(sum[:16])
 	}

@@ -37,6 +37,9 @@ func FuzzParse(f *testing.F) {
 			if ev.Provider != bounce.Provider || ev.EventID == "" || ev.Type == "" || ev.CampaignID <= 0 || ev.RecipientID <= 0 {
 				t.Fatalf("incomplete event %+v", ev)
 			}
+			if len(ev.EventID) > 200 {
+				t.Fatalf("event id of %d bytes", len(ev.EventID))
+			}
 			if len(ev.Reason) > 310 {
 				t.Fatalf("reason of %d bytes", len(ev.Reason))
 			}
