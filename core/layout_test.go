@@ -28,7 +28,7 @@ func goList(t *testing.T, args ...string) []string {
 // transport stays out of core, core's subpackages never import each other,
 // and a plugin needs nothing of the project but the SDK.
 func TestDependencyRules(t *testing.T) {
-	for _, dep := range goList(t, "-deps", "./core", "./core/sqlite", "./core/control", "./core/web", "./sdk") {
+	for _, dep := range goList(t, "-deps", "./core", "./core/sqlite", "./core/control", "./core/web", "./core/bounce", "./sdk") {
 		if strings.HasPrefix(dep, "google.golang.org/grpc") || strings.HasPrefix(dep, "github.com/hashicorp/go-plugin") {
 			t.Errorf("core or sdk links %s: the plugin transport belongs in sdk/plugin", dep)
 			break

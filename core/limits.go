@@ -40,6 +40,11 @@ type Limits struct {
 	// MessageIDDomain is the right-hand side of Message-IDs; "" uses the
 	// campaign's From domain.
 	MessageIDDomain string
+	// ReturnPath is the VERP envelope-sender template ([bounces]
+	// return_path), e.g. "bounces+{campaign}.{recipient}@example.com",
+	// rendered per message into sdk.Message.ReturnPath (see
+	// RenderReturnPath); "" leaves the envelope sender to the plugin.
+	ReturnPath string
 	// RenderTimeout and RenderMaxBytes are the render budget of one
 	// message (see RenderBudget and Renderer.RenderContext); 0 takes the
 	// default. A tick's deadline also ends a render, whichever comes first.
@@ -109,6 +114,11 @@ func (l Limits) Validate() error {
 			if r.Limit < 1 || rateUnitOf(r.Per) == "" {
 				return Errorf(EINVALID, "senders.%s.rate: %d per %s: need a positive limit per second, minute, hour or day", name, r.Limit, r.Per)
 			}
+		}
+	}
+	if l.ReturnPath != "" {
+		if err := ValidateReturnPath(l.ReturnPath); err != nil {
+			return Errorf(EINVALID, "bounces.return_path: %s", ErrorMessage(err))
 		}
 	}
 	return nil

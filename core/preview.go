@@ -73,7 +73,7 @@ type TestSendResult struct {
 // newRenderer is the one way a campaign's messages are rendered: the
 // tick, preview and test send all build their Renderer here.
 func (e *Engine) newRenderer(c *Campaign, lim Limits) (*Renderer, error) {
-	return NewRenderer(c, lim.MessageIDDomain, e.unsubscribe, WithRenderBudget(lim.RenderBudget()))
+	return NewRenderer(c, lim.MessageIDDomain, e.unsubscribe, WithRenderBudget(lim.RenderBudget()), WithReturnPath(lim.ReturnPath))
 }
 
 // previewRecipient returns the campaign's recipient of address email, or

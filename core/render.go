@@ -43,6 +43,7 @@ type Renderer struct {
 	refs        TemplateRefs
 	budget      RenderBudget
 	domain      string
+	returnPath  string // VERP template; "" leaves the envelope sender to the plugin
 	unsubscribe func(c *Campaign, r *Recipient) string
 
 	mu   sync.Mutex
@@ -77,6 +78,14 @@ func WithRenderBudget(b RenderBudget) RenderOption {
 	}
 }
 
+// WithReturnPath sets the VERP envelope-sender template (see
+// RenderReturnPath) that each rendered message carries as its ReturnPath;
+// "" (the default) leaves the envelope sender to the plugin. The template
+// must have passed ValidateReturnPath.
+func WithReturnPath(tmpl string) RenderOption {
+	return func(r *Renderer) { r.returnPath = tmpl }
+}
+
 // NewRenderer parses the campaign's templates. messageIDDomain names the
 // right-hand side of Message-IDs ("" uses the From address's domain);
 // unsubscribe, when not nil, returns the recipient's unsubscribe URL. It
@@ -91,15 +100,23 @@ func NewRenderer(c *Campaign, messageIDDomain string, unsubscribe func(*Campaign
 	if r.master, r.refs, err = parseTemplates(c.Subject, c.Text, c.HTML); err != nil {
 		return nil, err
 	}
-	if r.domain == "" {
-		if a, perr := mail.ParseAddress(c.From); perr == nil {
-			r.domain = a.Address[strings.LastIndexByte(a.Address, '@')+1:]
+	r.domain = MessageIDDomain(c, messageIDDomain)
+	return r, nil
+}
+
+// MessageIDDomain returns the right-hand side of a campaign's Message-IDs:
+// configured ([queue] message_id_domain) when set, else the domain of the
+// campaign's From address, else "campaignd.invalid".
+func MessageIDDomain(c *Campaign, configured string) string {
+	if configured != "" {
+		return configured
+	}
+	if a, err := mail.ParseAddress(c.From); err == nil {
+		if d := a.Address[strings.LastIndexByte(a.Address, '@')+1:]; d != "" {
+			return d
 		}
 	}
-	if r.domain == "" {
-		r.domain = "campaignd.invalid"
-	}
-	return r, nil
+	return "campaignd.invalid"
 }
 
 // Refs returns what the campaign's templates reference.
@@ -222,8 +239,69 @@ func (r *Renderer) RenderContext(ctx context.Context, rc *Recipient, now time.Ti
 		HTML:        html,
 		Date:        now,
 		Headers:     headers,
+		ReturnPath:  r.ReturnPath(rc.ID),
 	}, nil
 }
+
+// ReturnPath returns the envelope sender of a recipient's message: the
+// VERP template rendered for it, or "" without one.
+func (r *Renderer) ReturnPath(recipientID int64) string {
+	if r.returnPath == "" {
+		return ""
+	}
+	return RenderReturnPath(r.returnPath, r.c.ID, recipientID)
+}
+
+// The placeholders of a VERP return-path template.
+const (
+	ReturnPathCampaign  = "{campaign}"
+	ReturnPathRecipient = "{recipient}"
+)
+
+// RenderReturnPath renders a VERP return-path template for one message:
+// {campaign} and {recipient} become the ids, so a bounce sent to the
+// address names the recipient even when it quotes none of the message.
+func RenderReturnPath(tmpl string, campaignID, recipientID int64) string {
+	return strings.NewReplacer(ReturnPathCampaign, strconv.FormatInt(campaignID, 10),
+		ReturnPathRecipient, strconv.FormatInt(recipientID, 10)).Replace(tmpl)
+}
+
+// ValidateReturnPath checks a VERP return-path template: {campaign} and
+// {recipient} each exactly once, in the local part, each next to a
+// character that is not a digit (or the start), so the address reads back
+// unambiguously; rendered with the largest ids, a bare address (no display
+// name, no angle brackets) whose local part fits 64 octets. It returns an
+// EINVALID error saying which rule failed.
+func ValidateReturnPath(tmpl string) error {
+	at := strings.LastIndexByte(tmpl, '@')
+	if at < 0 {
+		return Errorf(EINVALID, "%q must be an address such as \"bounces+{campaign}.{recipient}@example.com\"", tmpl)
+	}
+	for _, ph := range []string{ReturnPathCampaign, ReturnPathRecipient} {
+		i := strings.Index(tmpl, ph)
+		switch {
+		case i < 0 || strings.Count(tmpl, ph) != 1:
+			return Errorf(EINVALID, "%q must contain %s exactly once, e.g. \"bounces+{campaign}.{recipient}@example.com\"", tmpl, ph)
+		case i > at:
+			return Errorf(EINVALID, "%q: %s must be in the local part, before the @", tmpl, ph)
+		case i > 0 && isDigit(tmpl[i-1]), i+len(ph) < len(tmpl) && isDigit(tmpl[i+len(ph)]),
+			strings.Contains(tmpl, ReturnPathCampaign+ReturnPathRecipient), strings.Contains(tmpl, ReturnPathRecipient+ReturnPathCampaign):
+			return Errorf(EINVALID, "%q: %s must be separated from digits and the other placeholder by a non-digit, e.g. \".\"", tmpl, ph)
+		}
+	}
+	const maxID = 1<<63 - 1
+	addr := RenderReturnPath(tmpl, maxID, maxID)
+	a, err := mail.ParseAddress(addr)
+	if err != nil || a.Name != "" || a.Address != addr || !plainAddrSpec(addr) {
+		return Errorf(EINVALID, "%q does not render to a bare address (e.g. %q is not one)", tmpl, addr)
+	}
+	if local := addr[:strings.LastIndexByte(addr, '@')]; len(local) > 64 {
+		return Errorf(EINVALID, "%q: the local part is over 64 octets with the largest ids", tmpl)
+	}
+	return nil
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
 
 // noAttrs is the Attr of every recipient without attributes when the
 // templates reference none; never written.

@@ -98,6 +98,13 @@ type Message struct {
 	HTML      string // optional text/html body
 	Date      time.Time
 	Headers   []Header // extra headers in order (List-Unsubscribe, Precedence, ...)
+	// ReturnPath is the envelope sender (SMTP MAIL FROM) as a bare
+	// addr-spec, e.g. a per-recipient VERP address that routes the
+	// message's bounces back to campaignd; empty means the plugin's
+	// default (usually the From address). It is never a header: the
+	// receiving server writes the Return-Path header from it. A plugin
+	// whose provider cannot set the envelope sender (SendGrid) ignores it.
+	ReturnPath string
 }
 
 // Receipt is the provider's acceptance of a message.

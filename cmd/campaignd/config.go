@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/bounce"
 	"github.com/campaignd/campaignd/core/web"
 	"github.com/campaignd/campaignd/sdk/plugin"
 )
@@ -41,6 +43,7 @@ type Config struct {
 	Senders map[string]SenderConfig `toml:"senders"`
 	HTTP    HTTPConfig              `toml:"http"`
 	Admin   AdminConfig             `toml:"admin"`
+	Bounces BouncesConfig           `toml:"bounces"`
 
 	path   string   // the file it came from (absolute), "" for defaults
 	looked []string // where loadConfig looked, for messages when path is ""
@@ -90,6 +93,90 @@ type AdminConfig struct {
 	// required of /metrics as a bearer token.
 	AdminToken   string `toml:"admin_token"`
 	MetricsToken string `toml:"metrics_token"`
+}
+
+// BouncesConfig is the [bounces] table: the bounce mailbox the daemon
+// reads every Interval (and `campaignd bounces fetch` once), and the VERP
+// return path every message is sent with. The mailbox is off while Host is
+// empty; ReturnPath works without it (another reader, or none yet).
+type BouncesConfig struct {
+	Protocol   string   `toml:"protocol" json:"protocol"`
+	Host       string   `toml:"host" json:"host"`
+	Port       int      `toml:"port" json:"port"`
+	TLS        string   `toml:"tls" json:"tls"`
+	Username   string   `toml:"username" json:"username"`
+	Password   string   `toml:"password" json:"-"`
+	Interval   duration `toml:"interval" json:"interval"`
+	ReturnPath string   `toml:"return_path" json:"return_path"`
+}
+
+// mailbox reports whether a bounce mailbox is configured.
+func (b BouncesConfig) mailbox() bool { return b.Host != "" }
+
+// validate checks [bounces] after ${VAR} expansion and fills the port
+// from the TLS mode. Errors are EINVALID and name the key.
+func (b *BouncesConfig) validate() error {
+	bad := func(key, format string, args ...any) error {
+		return core.Errorf(core.EINVALID, "config: bounces.%s: %s", key, fmt.Sprintf(format, args...))
+	}
+	if b.Protocol != "pop3" {
+		return bad("protocol", "%q is not supported: use \"pop3\" (IMAP is not)", b.Protocol)
+	}
+	switch bounce.TLSMode(b.TLS) {
+	case bounce.TLSImplicit, bounce.TLSStartTLS, bounce.TLSNone:
+	default:
+		return bad("tls", "%q must be \"tls\" (implicit, port 995), \"starttls\" (port 110) or \"none\" (a server on this host only)", b.TLS)
+	}
+	if b.Port < 0 || b.Port > 65535 {
+		return bad("port", "%d is outside 1..65535", b.Port)
+	}
+	if !b.mailbox() {
+		if b.Username != "" || b.Password != "" {
+			return bad("host", "required when username or password is set: the POP3 server of the bounce mailbox")
+		}
+		return nil
+	}
+	if isIPv6(b.Host) {
+		b.Host = strings.Trim(b.Host, "[]") // Addr adds the brackets
+	} else if strings.ContainsAny(b.Host, " /:@[]") {
+		return bad("host", "%q must be a host name or IP address (the port goes in bounces.port)", b.Host)
+	}
+	if b.Port == 0 {
+		b.Port = 110
+		if b.TLS == string(bounce.TLSImplicit) {
+			b.Port = 995
+		}
+	}
+	if b.TLS == string(bounce.TLSNone) && !loopbackHost(b.Host) {
+		return bad("tls", "\"none\" would send the mailbox password in clear text to %s: use \"tls\" or \"starttls\" (\"none\" is for a server on this host)", b.Host)
+	}
+	if b.Username == "" {
+		return bad("username", "required when bounces.host is set")
+	}
+	if b.Password == "" {
+		return bad("password", "required when bounces.host is set (e.g. password = \"${BOUNCES_PASSWORD}\")")
+	}
+	if strings.ContainsAny(b.Username, "\r\n") {
+		return bad("username", "must not contain line breaks")
+	}
+	if strings.ContainsAny(b.Password, "\r\n") {
+		return bad("password", "must not contain line breaks")
+	}
+	if b.Interval.Duration <= 0 {
+		return bad("interval", "must be positive (e.g. \"5m\"): how often the daemon reads the mailbox")
+	}
+	return nil
+}
+
+// pop3 is the mailbox's client configuration.
+func (b BouncesConfig) pop3() bounce.Config {
+	return bounce.Config{Host: b.Host, Port: b.Port, TLS: bounce.TLSMode(b.TLS), Username: b.Username, Password: b.Password}
+}
+
+// isIPv6 reports whether host is an IPv6 address, bracketed or not.
+func isIPv6(host string) bool {
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.To4() == nil
 }
 
 // SenderConfig is one [senders.NAME] table.
@@ -145,6 +232,7 @@ func defaultConfig() *Config {
 			CronSecret:        "${CRON_SECRET:-}",
 			UnsubscribeSecret: "${CAMPAIGND_UNSUBSCRIBE_SECRET:-}",
 		},
+		Bounces: BouncesConfig{Protocol: "pop3", TLS: string(bounce.TLSImplicit), Interval: duration{5 * time.Minute}},
 	}
 }
 
@@ -454,7 +542,10 @@ func (c *Config) finish() (*Config, error) {
 		{"queue.in_doubt", &c.Queue.InDoubt}, {"queue.message_id_domain", &c.Queue.MessageIDDomain},
 		{"http.listen", &c.HTTP.Listen}, {"http.public_url", &c.HTTP.PublicURL}, {"http.unsubscribe_secret", &c.HTTP.UnsubscribeSecret},
 		{"http.cron_secret", &c.HTTP.CronSecret}, {"http.sendgrid_public_key", &c.HTTP.SendGridPublicKey},
-		{"admin.listen", &c.Admin.Listen}, {"admin.admin_token", &c.Admin.AdminToken}, {"admin.metrics_token", &c.Admin.MetricsToken}} {
+		{"admin.listen", &c.Admin.Listen}, {"admin.admin_token", &c.Admin.AdminToken}, {"admin.metrics_token", &c.Admin.MetricsToken},
+		{"bounces.protocol", &c.Bounces.Protocol}, {"bounces.host", &c.Bounces.Host}, {"bounces.tls", &c.Bounces.TLS},
+		{"bounces.username", &c.Bounces.Username}, {"bounces.password", &c.Bounces.Password},
+		{"bounces.return_path", &c.Bounces.ReturnPath}} {
 		if *f.p, err = c.expandEnv(f.key, *f.p); err != nil {
 			return nil, err
 		}
@@ -512,6 +603,9 @@ func (c *Config) finish() (*Config, error) {
 		}
 	}
 	if err := c.Admin.validate(); err != nil {
+		return nil, err
+	}
+	if err := c.Bounces.validate(); err != nil {
 		return nil, err
 	}
 	if _, ok := c.Senders["outbox"]; !ok {
@@ -716,8 +810,8 @@ func (c *Config) limits() core.Limits {
 		BatchSize: q.BatchSize, DefaultConcurrency: q.DefaultConcurrency, MaxAttempts: q.MaxAttempts,
 		InDoubt: core.InDoubtPolicy(q.InDoubt), TickTimeout: q.TickTimeout.Duration, LeaseMargin: q.LeaseMargin.Duration,
 		RetryBase: q.RetryBase.Duration, RetryMax: q.RetryMax.Duration, ThrottleDelay: q.ThrottleDelay.Duration,
-		MessageIDDomain: q.MessageIDDomain,
-		RenderTimeout:   q.RenderTimeout.Duration, RenderMaxBytes: q.RenderMaxBytes,
+		MessageIDDomain: q.MessageIDDomain, ReturnPath: c.Bounces.ReturnPath,
+		RenderTimeout: q.RenderTimeout.Duration, RenderMaxBytes: q.RenderMaxBytes,
 		Rates: c.rateTable(),
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/campaignd/campaignd/core"
+	"github.com/campaignd/campaignd/core/bounce"
 	"github.com/campaignd/campaignd/sdk"
 	"github.com/campaignd/campaignd/sdk/plugin"
 )
@@ -35,14 +36,15 @@ type checkedConfig struct {
 	CLILogLevel string `json:"cli_log_level"`
 	LogFormat   string `json:"log_format"`
 	// DatabaseExists is false until init, campaign create or serve creates it.
-	DatabaseExists  bool        `json:"database_exists"`
-	DefaultSender   string      `json:"default_sender"`
-	TickInterval    string      `json:"tick_interval"`
-	LockTimeout     string      `json:"lock_timeout"`
-	ShutdownTimeout string      `json:"shutdown_timeout"`
-	DefaultFrom     string      `json:"default_from"`
-	Queue           QueueConfig `json:"queue"`
-	HTTP            checkedHTTP `json:"http"`
+	DatabaseExists  bool           `json:"database_exists"`
+	DefaultSender   string         `json:"default_sender"`
+	TickInterval    string         `json:"tick_interval"`
+	LockTimeout     string         `json:"lock_timeout"`
+	ShutdownTimeout string         `json:"shutdown_timeout"`
+	DefaultFrom     string         `json:"default_from"`
+	Queue           QueueConfig    `json:"queue"`
+	HTTP            checkedHTTP    `json:"http"`
+	Bounces         checkedBounces `json:"bounces"`
 	// Env maps each key whose value came from the environment (e.g.
 	// "http.cron_secret", "senders.mail.plugin") to its ${VAR} references;
 	// sender options are in their sender's Env.
@@ -57,6 +59,21 @@ type checkedHTTP struct {
 	UnsubscribeSecret string `json:"unsubscribe_secret"`
 	CronSecret        string `json:"cron_secret"`
 	SendGridPublicKey string `json:"sendgrid_public_key"`
+}
+
+// checkedBounces is the [bounces] table as config check prints it.
+type checkedBounces struct {
+	Protocol   string `json:"protocol"`
+	Host       string `json:"host"`
+	Port       int    `json:"port"`
+	TLS        string `json:"tls"`
+	Username   string `json:"username"`
+	Password   string `json:"password"`
+	Interval   string `json:"interval"`
+	ReturnPath string `json:"return_path"`
+	// Connect, with --connect and a mailbox only: "ok" when a POP3
+	// session logged in, else what went wrong.
+	Connect string `json:"connect,omitempty"`
 }
 
 type checkedSenderConf struct {
@@ -101,6 +118,12 @@ func (a *app) configCheck(ctx context.Context, args []string) error {
 	pcs := pluginConfigs(cfg, a.log)
 	out := describeConfig(cfg, pcs)
 	problems := checkSenders(ctx, cfg, pcs, *connect, out.Senders)
+	if *connect && cfg.Bounces.mailbox() {
+		out.Bounces.Connect = checkMailbox(ctx, cfg)
+		if out.Bounces.Connect != checkOK {
+			problems = append(problems, "bounces: "+out.Bounces.Connect)
+		}
+	}
 	if err := a.print(out, func(w io.Writer) { printConfig(w, cfg, out, *connect) }); err != nil {
 		return err
 	}
@@ -132,7 +155,12 @@ func describeConfig(cfg *Config, pcs map[string]plugin.PluginConfig) checkedConf
 		"http.unsubscribe_secret": cfg.HTTP.UnsubscribeSecret, "http.cron_secret": cfg.HTTP.CronSecret,
 		"http.sendgrid_public_key": cfg.HTTP.SendGridPublicKey,
 	}
+	b := cfg.Bounces
+	top["bounces.password"], top["bounces.username"], top["bounces.host"] = b.Password, b.Username, b.Host
 	shown := shownValues(top, cfg.envRefs)
+	out.Bounces = checkedBounces{Protocol: b.Protocol, Host: shown["bounces.host"], Port: b.Port, TLS: b.TLS,
+		Username: shown["bounces.username"], Password: shown["bounces.password"], Interval: b.Interval.String(),
+		ReturnPath: b.ReturnPath}
 	out.HTTP = checkedHTTP{Listen: shown["http.listen"], PublicURL: shown["http.public_url"],
 		UnsubscribeSecret: shown["http.unsubscribe_secret"], CronSecret: shown["http.cron_secret"],
 		SendGridPublicKey: shown["http.sendgrid_public_key"]}
@@ -155,6 +183,21 @@ func describeConfig(cfg *Config, pcs map[string]plugin.PluginConfig) checkedConf
 		out.Senders[name] = s
 	}
 	return out
+}
+
+// checkMailbox logs in to the bounce mailbox and quits, deleting
+// nothing: "ok", or what went wrong.
+func checkMailbox(ctx context.Context, cfg *Config) string {
+	cctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	c, err := bounce.Dial(cctx, cfg.Bounces.pop3())
+	if err == nil {
+		err = c.Quit()
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return checkOK
 }
 
 // effectiveOptions returns a sender's options as its plugin sees them,
@@ -371,6 +414,7 @@ func printConfig(w io.Writer, cfg *Config, out checkedConfig, connect bool) {
 	if cfg.HTTP.SendGridUnsigned {
 		fprintf(w, "warning: sendgrid_webhook_unsigned = true: anyone who reaches [http] listen can bounce, suppress and unsubscribe any recipient; set sendgrid_public_key instead\n")
 	}
+	printBounces(w, cfg, out.Bounces, orNone)
 	failed := 0
 	for _, name := range cfg.senderNames() {
 		s := out.Senders[name]
@@ -401,9 +445,12 @@ func printConfig(w io.Writer, cfg *Config, out checkedConfig, connect bool) {
 		}
 		fprintf(w, "  => %s\n", verdict)
 	}
+	if out.Bounces.Connect != "" && out.Bounces.Connect != checkOK {
+		failed++
+	}
 	switch {
 	case failed > 0:
-		fprintf(w, "config %s: %d sender(s) failed the check\n", out.File, failed)
+		fprintf(w, "config %s: %d sender(s) or the bounce mailbox failed the check\n", out.File, failed)
 	case connect:
 		fprintf(w, "config %s is valid; every sender that supports it opened a session\n", out.File)
 	default:
@@ -443,4 +490,27 @@ func zoneLine(r sdk.DNSRecord) string {
 		value = b.String()
 	}
 	return strings.TrimSuffix(r.Name, ".") + ". IN " + strings.ToUpper(r.Type) + " " + value
+}
+
+// printBounces is the [bounces] part of config check's human output. It
+// warns when VERP is set while a sender cannot use it: SendGrid sets its
+// own envelope sender, so only the Message-ID maps its bounces.
+func printBounces(w io.Writer, cfg *Config, b checkedBounces, orNone func(string) string) {
+	mailbox := "(not set: no bounce mailbox is read)"
+	if cfg.Bounces.mailbox() {
+		mailbox = fmt.Sprintf("%s %s:%d (tls = %q), username %s, password %s, every %s",
+			b.Protocol, b.Host, b.Port, b.TLS, b.Username, orNone(b.Password), b.Interval)
+	}
+	fprintf(w, "bounces:       %s\n", mailbox)
+	fprintf(w, "return_path:   %s\n", orNone(b.ReturnPath))
+	switch b.Connect {
+	case "":
+	case checkOK:
+		fprintf(w, "  => bounce mailbox: session opened\n")
+	default:
+		fprintf(w, "  => bounce mailbox: connect FAILED: %s\n", b.Connect)
+	}
+	if b.ReturnPath != "" && cfg.hasSendGridSender() {
+		fprintf(w, "note: bounces.return_path (VERP) is used by the smtp plugin only: SendGrid sets its own envelope sender, so its bounces reach this mailbox only if forwarded, and are then matched by Message-ID\n")
+	}
 }

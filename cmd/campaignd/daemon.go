@@ -41,6 +41,9 @@ type daemon struct {
 	// when [admin] listen is set: opened by listenAdmin after
 	// listenPublic, shut down after the public listener.
 	admin listener
+	// bounceMetrics are the bounce mailbox's series on /metrics; nil
+	// without an admin listener or a mailbox.
+	bounceMetrics *bounceMetrics
 	// dash is the dashboard's logins, for the control socket's one-time
 	// links; nil until the admin listener listens (the socket serves
 	// before it does).
@@ -166,6 +169,9 @@ func (d *daemon) listenAdmin() error {
 	}
 	m := admin.NewMetrics(d.local.eng.Queue, d.local.senders.Restarts)
 	d.local.eng.SetObserver(m)
+	if cfg.Bounces.mailbox() {
+		d.bounceMetrics = newBounceMetrics(m.Registry())
+	}
 	checks := []admin.Check{{Name: "database", Fn: d.local.db.Writable}}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Senders)) {
 		checks = append(checks, admin.Check{Name: "sender " + name, Fn: func(ctx context.Context) error {
@@ -198,7 +204,8 @@ func (d *daemon) listenAdmin() error {
 	return nil
 }
 
-// Run ticks every tick_interval (when set) and serves until ctx ends, then
+// Run ticks every tick_interval (when set), reads the bounce mailbox every
+// bounces.interval (when [bounces] host is set) and serves until ctx ends, then
 // returns nil; it returns the control socket's error if serving it fails.
 // Call it once, after Open, and call Close after it returns: the scheduler
 // is stopped by Close, after it has stopped claiming.
@@ -217,6 +224,13 @@ func (d *daemon) Run(ctx context.Context) error {
 		go func() {
 			defer d.sched.Done()
 			d.schedule(schedCtx, iv)
+		}()
+	}
+	if b := d.cfg.Bounces; b.mailbox() {
+		d.sched.Add(1)
+		go func() {
+			defer d.sched.Done()
+			d.readBounces(schedCtx, b.Interval.Duration)
 		}()
 	}
 	select {

@@ -60,8 +60,9 @@ func freePort(t testing.TB) int {
 }
 
 // StartMailpit starts mailpit on free loopback ports and waits until both
-// its SMTP and HTTP ports answer; it is stopped at test cleanup.
-func StartMailpit(t testing.TB) *Mailpit {
+// its SMTP and HTTP ports answer; it is stopped at test cleanup. extraArgs
+// are added to mailpit's command line (e.g. --pop3 ADDR).
+func StartMailpit(t testing.TB, extraArgs ...string) *Mailpit {
 	t.Helper()
 	bin := mailpitBin(t)
 	var lastErr string
@@ -75,6 +76,7 @@ func StartMailpit(t testing.TB) *Mailpit {
 			"--max", "0",
 			"--smtp-auth-accept-any", "--smtp-auth-allow-insecure",
 			"--smtp-disable-rdns", "--disable-version-check", "--quiet")
+		m.cmd.Args = append(m.cmd.Args, extraArgs...)
 		m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
 		if err := m.cmd.Start(); err != nil {
 			t.Fatalf("start mailpit: %v", err)

@@ -31,6 +31,7 @@ type echo struct {
 	From        string
 	To          string
 	ReplyTo     string
+	ReturnPath  string
 	Subject     string
 	Date        string
 	Headers     []sdk.Header
@@ -71,6 +72,7 @@ func TestLaunchSendRoundTrip(t *testing.T) {
 
 	msg := testMsg("round trip")
 	msg.ReplyTo = "help@example.com"
+	msg.ReturnPath = "bounces+7.42@example.com"
 	msg.HTML = "<p>hello</p>"
 	msg.Date = time.Date(2025, 3, 4, 5, 6, 7, 0, time.FixedZone("CEST", 2*3600))
 	msg.Headers = []sdk.Header{{Name: "List-Unsubscribe", Value: "<https://u.example/x>"}, {Name: "Precedence", Value: "bulk"}}
@@ -84,7 +86,7 @@ func TestLaunchSendRoundTrip(t *testing.T) {
 	}
 	want := echo{
 		Pid: p.Pid(), CampaignID: 7, RecipientID: 42, MessageID: "<7.42@example.com>",
-		From: msg.From, To: msg.To, ReplyTo: msg.ReplyTo, Subject: msg.Subject,
+		From: msg.From, To: msg.To, ReplyTo: msg.ReplyTo, ReturnPath: msg.ReturnPath, Subject: msg.Subject,
 		Date: "Tue, 04 Mar 2025 05:06:07 +0200", Headers: msg.Headers,
 		TextSHA: shaHex(msg.Text), HTMLSHA: shaHex(msg.HTML), Options: map[string]string{"greeting": "hi"},
 	}

@@ -393,6 +393,7 @@ func messageToPB(m *sdk.Message) *pb.Message {
 		Subject:     m.Subject,
 		Text:        m.Text,
 		Html:        m.HTML,
+		ReturnPath:  m.ReturnPath,
 	}
 	if !m.Date.IsZero() {
 		out.Date = timestamppb.New(m.Date)
@@ -419,6 +420,7 @@ func messageFromPB(m *pb.Message) *sdk.Message {
 		Subject:     m.GetSubject(),
 		Text:        m.GetText(),
 		HTML:        m.GetHtml(),
+		ReturnPath:  m.GetReturnPath(),
 	}
 	if m.GetDate() != nil {
 		out.Date = m.GetDate().AsTime()

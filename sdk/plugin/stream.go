@@ -254,7 +254,7 @@ func (s *sendStream) result(resp *pb.SendStreamResponse) (*sdk.Receipt, bool, er
 
 // roughSize is a lower bound of msg's encoded size: its strings.
 func roughSize(m *sdk.Message) int {
-	n := len(m.MessageID) + len(m.From) + len(m.To) + len(m.ReplyTo) + len(m.Subject) + len(m.Text) + len(m.HTML)
+	n := len(m.MessageID) + len(m.From) + len(m.To) + len(m.ReplyTo) + len(m.Subject) + len(m.Text) + len(m.HTML) + len(m.ReturnPath)
 	for _, h := range m.Headers {
 		n += len(h.Name) + len(h.Value)
 	}

@@ -151,10 +151,11 @@ func (s *Sender) Stats() (dialed int64, idle int) {
 	return p.dials.Load(), len(p.idle)
 }
 
-// Send delivers msg over a pooled session: MAIL FROM (the From address),
-// RCPT TO (the To address), DATA (msg rendered by sdk.Message.WriteTo,
-// with a DKIM-Signature in front when DKIM is configured; a From domain
-// that dkim_domain does not align with is logged once, as a warning).
+// Send delivers msg over a pooled session: MAIL FROM (msg.ReturnPath when
+// set, a per-recipient VERP address, else the From address), RCPT TO (the
+// To address), DATA (msg rendered by sdk.Message.WriteTo, with a
+// DKIM-Signature in front when DKIM is configured; a From domain that
+// dkim_domain does not align with is logged once, as a warning).
 // Failures are *sdk.Error classified by ClassifyReply and Classify. A
 // pooled session that fails on its first command (MAIL FROM) with a dropped
 // connection or 421 had been closed by the server while idle: it is
@@ -177,11 +178,21 @@ func (s *Sender) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, erro
 	if err != nil {
 		return nil, sdk.Permanent("send: invalid To %q: %v", msg.To, err)
 	}
+	// The envelope sender is where bounces go: a VERP return path names
+	// the recipient in it, so a bounce maps back even without headers.
+	envFrom := from
+	if msg.ReturnPath != "" {
+		// The host renders it from one template for every message: a bad
+		// one is the sender's configuration, not this recipient's fault.
+		if envFrom, err = mail.ParseAddress(msg.ReturnPath); err != nil {
+			return nil, sdk.ConfigError("send: invalid ReturnPath %q: %v", msg.ReturnPath, err)
+		}
+	}
 	var data bytes.Buffer
 	if _, err := msg.WriteTo(&data); err != nil {
 		return nil, sdk.Permanent("send: %v", err)
 	}
-	env := envelope{from: smtpPath(from.Address), to: smtpPath(to.Address), data: data.Bytes(), messageID: msg.MessageID}
+	env := envelope{from: smtpPath(envFrom.Address), to: smtpPath(to.Address), data: data.Bytes(), messageID: msg.MessageID}
 	if d := p.cfg.DKIM; d != nil {
 		if fromDomain := from.Address[strings.LastIndexByte(from.Address, '@')+1:]; d.firstUnaligned(fromDomain) {
 			p.log.Warn("dkim_domain does not align with the From domain: the message is signed, but DMARC will not count the signature for the From domain",
@@ -194,7 +205,7 @@ func (s *Sender) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, erro
 		}
 	}
 	if !isASCII(env.from) || !isASCII(env.to) {
-		env.ascii = asciiEnvelope(msg, from, to, p.cfg.DKIM)
+		env.ascii = asciiEnvelope(msg, from, envFrom, to, p.cfg.DKIM)
 	}
 
 	if err := p.acquire(ctx); err != nil {
@@ -251,10 +262,11 @@ type envelope struct {
 // d set the rendering is signed (its From differs); a signature that fails
 // gives nil too, as the message of Send's own signing would have failed
 // already.
-func asciiEnvelope(msg *sdk.Message, from, to *mail.Address, d *DKIM) *envelope {
+func asciiEnvelope(msg *sdk.Message, from, envFrom, to *mail.Address, d *DKIM) *envelope {
 	fromA, ok1 := aceAddress(from.Address)
 	toA, ok2 := aceAddress(to.Address)
-	if !ok1 || !ok2 {
+	envFromA, ok3 := aceAddress(envFrom.Address)
+	if !ok1 || !ok2 || !ok3 {
 		return nil
 	}
 	m := *msg
@@ -269,7 +281,7 @@ func asciiEnvelope(msg *sdk.Message, from, to *mail.Address, d *DKIM) *envelope 
 	if _, err := m.WriteTo(&data); err != nil {
 		return nil
 	}
-	env := &envelope{from: smtpPath(fromA), to: smtpPath(toA), data: data.Bytes(), messageID: msg.MessageID}
+	env := &envelope{from: smtpPath(envFromA), to: smtpPath(toA), data: data.Bytes(), messageID: msg.MessageID}
 	if d != nil {
 		var err error
 		if env.signature, err = d.Sign(env.data); err != nil {

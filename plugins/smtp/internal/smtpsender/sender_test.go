@@ -56,6 +56,36 @@ func TestSendDelivers(t *testing.T) {
 	}
 }
 
+// TestReturnPathIsMailFrom: a message's ReturnPath (a VERP address) is the
+// envelope sender, while the From header stays the campaign's; a bad one
+// is the sender's configuration, and nothing is sent.
+func TestReturnPathIsMailFrom(t *testing.T) {
+	srv := startServer(t, smtptest.Options{})
+	s := configure(t, options(srv, "none", nil))
+	m := message(1)
+	m.ReturnPath = "bounces+7.42@example.com"
+	mustSend(t, s, m)
+	msgs := srv.Messages()
+	if len(msgs) != 1 || msgs[0].From != "bounces+7.42@example.com" {
+		t.Fatalf("envelope sender = %v, want the return path", msgs)
+	}
+	pm, err := mail.ReadMessage(bytes.NewReader(msgs[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from := pm.Header.Get("From"); !strings.Contains(from, "sender@example.com") || pm.Header.Get("Return-Path") != "" {
+		t.Errorf("From header %q, Return-Path header %q: the return path belongs in the envelope only", from, pm.Header.Get("Return-Path"))
+	}
+	m.ReturnPath = "not an address"
+	_, err = s.Send(context.Background(), m)
+	if e := sdk.AsError(err); e == nil || e.Class != sdk.ClassConfig {
+		t.Errorf("bad return path: %v, want a config error", err)
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Errorf("server got %d messages, want the first only", n)
+	}
+}
+
 func TestConnectionReuseSequential(t *testing.T) {
 	srv := startServer(t, smtptest.Options{})
 	s := configure(t, options(srv, "none", nil))

@@ -573,8 +573,12 @@ type Message struct {
 	// host's zone.
 	DateUtcOffsetSeconds int32     `protobuf:"zigzag32,11,opt,name=date_utc_offset_seconds,json=dateUtcOffsetSeconds,proto3" json:"date_utc_offset_seconds,omitempty"`
 	Headers              []*Header `protobuf:"bytes,12,rep,name=headers,proto3" json:"headers,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The envelope sender (SMTP MAIL FROM), e.g. a per-recipient VERP
+	// address; empty means the plugin's default. A plugin whose provider
+	// cannot set the envelope sender ignores it.
+	ReturnPath    string `protobuf:"bytes,13,opt,name=return_path,json=returnPath,proto3" json:"return_path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Message) Reset() {
@@ -689,6 +693,13 @@ func (x *Message) GetHeaders() []*Header {
 		return x.Headers
 	}
 	return nil
+}
+
+func (x *Message) GetReturnPath() string {
+	if x != nil {
+		return x.ReturnPath
+	}
+	return ""
 }
 
 type SendRequest struct {
@@ -1157,7 +1168,7 @@ const file_sender_proto_rawDesc = "" +
 	"\x05value\x18\x03 \x01(\tR\x05value\"2\n" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\x8b\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xac\x03\n" +
 	"\aMessage\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\x03R\n" +
 	"campaignId\x12!\n" +
@@ -1173,7 +1184,9 @@ const file_sender_proto_rawDesc = "" +
 	"\x04date\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\x04date\x125\n" +
 	"\x17date_utc_offset_seconds\x18\v \x01(\x11R\x14dateUtcOffsetSeconds\x125\n" +
-	"\aheaders\x18\f \x03(\v2\x1b.campaignd.sender.v1.HeaderR\aheaders\"E\n" +
+	"\aheaders\x18\f \x03(\v2\x1b.campaignd.sender.v1.HeaderR\aheaders\x12\x1f\n" +
+	"\vreturn_path\x18\r \x01(\tR\n" +
+	"returnPath\"E\n" +
 	"\vSendRequest\x126\n" +
 	"\amessage\x18\x01 \x01(\v2\x1c.campaignd.sender.v1.MessageR\amessage\"F\n" +
 	"\aReceipt\x12\x1f\n" +

@@ -34,6 +34,7 @@ type Echo struct {
 	From        string
 	To          string
 	ReplyTo     string
+	ReturnPath  string
 	Subject     string
 	Date        string
 	Headers     []sdk.Header
@@ -121,7 +122,7 @@ func (s *sender) Send(ctx context.Context, m *sdk.Message) (*sdk.Receipt, error)
 	s.mu.Unlock()
 	e := Echo{
 		Pid: os.Getpid(), CampaignID: m.CampaignID, RecipientID: m.RecipientID, MessageID: m.MessageID,
-		From: m.From, To: m.To, ReplyTo: m.ReplyTo, Subject: m.Subject, Headers: m.Headers,
+		From: m.From, To: m.To, ReplyTo: m.ReplyTo, ReturnPath: m.ReturnPath, Subject: m.Subject, Headers: m.Headers,
 		TextSHA: sum(m.Text), HTMLSHA: sum(m.HTML), Options: opts,
 	}
 	if !m.Date.IsZero() {
