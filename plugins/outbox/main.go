@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"sync"
@@ -97,6 +98,15 @@ func (o *outbox) Send(ctx context.Context, msg *sdk.Message) (*sdk.Receipt, erro
 		return nil, sdk.ConfigError("outbox: not configured")
 	}
 	var buf bytes.Buffer
+	if msg.ReturnPath != "" {
+		// What a delivering MTA records of the envelope sender, so the
+		// file shows where this message's bounces would go (VERP).
+		rp, err := mail.ParseAddress(msg.ReturnPath)
+		if err != nil {
+			return nil, sdk.ConfigError("outbox: invalid ReturnPath %q: %v", msg.ReturnPath, err)
+		}
+		buf.WriteString("Return-Path: <" + rp.Address + ">\r\n")
+	}
 	if _, err := msg.WriteTo(&buf); err != nil {
 		return nil, sdk.Permanent("outbox: render message: %v", err)
 	}

@@ -136,3 +136,28 @@ func TestCheckNeedsAWritableDir(t *testing.T) {
 		t.Errorf("Check with the dir gone: %v, want ClassConfig naming %s", err, dir)
 	}
 }
+
+// TestReturnPathRecorded: a message's envelope sender (a VERP return path)
+// is written as the file's Return-Path, as a delivering MTA records it.
+func TestReturnPathRecorded(t *testing.T) {
+	dir := t.TempDir()
+	p, err := plugin.Launch(t.Context(), plugin.PluginConfig{Name: "outbox", Plugin: binary, Options: map[string]string{"dir": dir}, Logger: hclog.NewNullLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	msg := sdktest.NewMessage(4)
+	msg.ReturnPath = "bounces+1.4@example.com"
+	r, err := p.Send(context.Background(), msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, r.ProviderID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), "Return-Path: <bounces+1.4@example.com>\r\n") {
+		t.Errorf("file starts %q, want the Return-Path", b[:min(len(b), 80)])
+	}
+	readEML(t, dir, msg, r)
+}
