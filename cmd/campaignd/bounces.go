@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/campaignd/campaignd/core"
@@ -66,6 +68,14 @@ type fetchResult struct {
 // non-zero with its message on stderr. While the daemon runs it reads
 // the mailbox itself every bounces.interval, so the command is skipped
 // (exit 0).
+//
+// It holds the database lock shared, as a standalone tick does, not
+// exclusive: the pass waits on the network (a slow or stuck mailbox may
+// take minutes), and an exclusive hold would skip every cron tick
+// meanwhile. Its writes (one transaction per event) interleave with a
+// tick's as they do in the daemon. A writing command or a migration
+// holding the lock makes it skip (exit 0) like a tick: the next cron run
+// reads the mailbox.
 func (a *app) bouncesFetch(ctx context.Context, args []string) error {
 	if _, err := a.parse(a.flags("bounces fetch"), args, 0, 0, "bounces fetch [-v] [--json]"); err != nil {
 		return err
@@ -77,7 +87,15 @@ func (a *app) bouncesFetch(ctx context.Context, args []string) error {
 	if !cfg.Bounces.mailbox() {
 		return core.Errorf(core.EINVALID, "bounces fetch: no bounce mailbox configured: set [bounces] host, username and password (%s)", cfg.source())
 	}
-	s, err := a.open(ctx, writeAccess, "campaignd bounces fetch")
+	s, err := a.open(ctx, tickAccess, "campaignd bounces fetch")
+	if errors.Is(err, errLockBusy) {
+		out := fetchResult{Skipped: true, Reason: strings.TrimPrefix(err.Error(), errLockBusy.Error()+": ")}
+		return a.print(out, func(w io.Writer) {
+			if a.verbose {
+				fprintf(w, "bounces fetch skipped: %s\n", out.Reason)
+			}
+		})
+	}
 	if err != nil {
 		return err
 	}

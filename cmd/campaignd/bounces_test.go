@@ -306,3 +306,85 @@ func waitPort(t *testing.T, port int) {
 		time.Sleep(25 * time.Millisecond)
 	}
 }
+
+// stalledPOP3 is a POP3 server that logs anyone in and then holds its
+// answer to STAT until release is closed (an empty mailbox after that):
+// a slow or stuck mailbox. stalled is closed once STAT has arrived.
+func stalledPOP3(t *testing.T) (port int, stalled, release chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	stalled, release = make(chan struct{}), make(chan struct{})
+	var once bool
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(time.Minute))
+				fmt.Fprint(c, "+OK ready\r\n")
+				buf := make([]byte, 512)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					switch cmd := strings.ToUpper(strings.Fields(string(buf[:n]) + " x")[0]); cmd {
+					case "STAT":
+						if !once {
+							once = true
+							close(stalled)
+						}
+						<-release
+						fmt.Fprint(c, "+OK 0 0\r\n")
+					case "QUIT":
+						fmt.Fprint(c, "+OK bye\r\n")
+						return
+					default:
+						fmt.Fprint(c, "+OK\r\n")
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port, stalled, release
+}
+
+// TestBounceFetchBesideTick: a `bounces fetch` from cron waiting on a slow
+// mailbox holds no lock that stops the standalone ticks (nor do they stop
+// it): sending goes on while the mailbox is read, as with a slow import
+// pipe.
+func TestBounceFetchBesideTick(t *testing.T) {
+	t.Parallel()
+	port, stalled, release := stalledPOP3(t)
+	e := NewEnv(t, fmt.Sprintf("[bounces]\nhost = \"127.0.0.1\"\nport = %d\ntls = \"none\"\nusername = \"u\"\npassword = \"p\"\n", port))
+	id := MustCreateCampaign(t, e)
+	e.MustRun("recipients", "add", strconv.FormatInt(id, 10), "ann@example.net")
+	e.MustRun("campaign", "activate", strconv.FormatInt(id, 10))
+	e.MustRun("campaign", "execute", strconv.FormatInt(id, 10))
+
+	fetched := make(chan Result, 1)
+	go func() { fetched <- e.Run("--json", "bounces", "fetch") }()
+	select {
+	case <-stalled:
+	case r := <-fetched:
+		t.Fatalf("bounces fetch ended before the mailbox answered: %s", r)
+	case <-time.After(30 * time.Second):
+		t.Fatal("bounces fetch never asked the mailbox for STAT")
+	}
+	var tick core.TickResult
+	e.MustJSON(&tick, "tick")
+	close(release)
+	if tick.Skipped || tick.Sent != 1 {
+		t.Errorf("tick beside a fetch waiting on the mailbox: %+v, want it to send the one message", tick)
+	}
+	if r := <-fetched; r.Code != 0 || !strings.Contains(r.Stdout, `"messages": 0`) {
+		t.Errorf("bounces fetch: %s", r)
+	}
+}
