@@ -57,9 +57,10 @@ func (r *PassResult) problem(e Entry, err error) {
 // reports that are not campaignd's or need nothing. Messages it cannot
 // read as a report (ErrNotReport, ErrNoOriginal, malformed ones) and
 // messages over the size limit are left in the mailbox and counted.
-// Deletions take effect at the session's end: a pass cut short deletes
-// nothing, and reading a report again is harmless (events are
-// deduplicated).
+// Deletions take effect at the session's QUIT: a pass cut short by the
+// mailbox (or ctx) deletes nothing; one stopped by the store says QUIT,
+// deleting only messages whose events were recorded. Reading a report
+// again is harmless (events are deduplicated).
 //
 // It returns the counts so far and an error: EUNAVAILABLE when the
 // mailbox cannot be reached or read (connection, login, protocol), the
