@@ -124,8 +124,8 @@ func (a *app) bouncesFetch(ctx context.Context, args []string) error {
 
 // printPass writes a pass's counts and why each left message was left.
 func printPass(w io.Writer, r *bounce.PassResult) {
-	fprintf(w, "bounces: %d message(s): applied %d, duplicates %d, unknown recipients %d, not ours %d, no action %d; deleted %d; left %d unreadable, %d too large\n",
-		r.Messages, r.Applied, r.Duplicates, r.Unknown, r.NotOurs, r.NoAction, r.Deleted, r.Left, r.TooLarge)
+	fprintf(w, "bounces: %d message(s): applied %d (%d of them deferrals, recorded only), duplicates %d, unknown recipients %d, not ours %d, no action %d; deleted %d; left %d unreadable, %d too large\n",
+		r.Messages, r.Applied, r.Deferred, r.Duplicates, r.Unknown, r.NotOurs, r.NoAction, r.Deleted, r.Left, r.TooLarge)
 	for _, p := range r.Problems {
 		fprintf(w, "  left: %s\n", p)
 	}
@@ -162,7 +162,7 @@ func logPass(log hclog.Logger, res *bounce.PassResult, err error, lastLeft int) 
 		return lastLeft
 	}
 	if res.Deleted > 0 {
-		log.Info("bounce mailbox", "applied", res.Applied, "duplicates", res.Duplicates, "unknown", res.Unknown,
+		log.Info("bounce mailbox", "applied", res.Applied, "deferred", res.Deferred, "duplicates", res.Duplicates, "unknown", res.Unknown,
 			"not_ours", res.NotOurs, "no_action", res.NoAction, "deleted", res.Deleted)
 	}
 	left := res.Left + res.TooLarge

@@ -143,16 +143,21 @@ return_path = "bounces+{campaign}.{recipient}@example.com"
 	deliverReport(t, mp, box, bounceFixture(t, "yahoo-arf.eml", 105, "erin@yahoo.com", id, rcpt("dan")))
 	verp := fmt.Sprintf("bounces+%d.%d@example.com", id, rcpt("eve").ID)
 	deliverReport(t, mp, verp, bounceFixture(t, "verp.eml", 108, "grace@example.org", id, rcpt("eve")))
+	// A policy block (the sending IP listed) is a soft bounce: fay stays
+	// SENT and is not suppressed.
+	block := strings.Replace(bounceFixture(t, "postfix.eml", 101, "ann@example.net", id, rcpt("fay")), "Status: 5.1.1\n", "Status: 5.7.1\n", 1)
+	block = strings.Replace(block, "Message-Id: <20261202100005.4Q1abc2XyzZ9@", "Message-Id: <block@", 1)
+	deliverReport(t, mp, box, block)
 	deliverReport(t, mp, box, bounceFixture(t, "notours.eml", 0, "", id, core.Recipient{}))
 	deliverReport(t, mp, box, bounceFixture(t, "nonbounce.eml", 0, "", id, core.Recipient{}))
 	deliverReport(t, mp, box, bounceFixture(t, "truncated.eml", 0, "", id, core.Recipient{}))
-	if n := mp.WaitCount(8, 10*time.Second); n != 8 {
-		t.Fatalf("mailpit holds %d reports, want 8", n)
+	if n := mp.WaitCount(9, 10*time.Second); n != 9 {
+		t.Fatalf("mailpit holds %d reports, want 9", n)
 	}
 
 	var res fetchJSON
 	e.MustJSON(&res, "bounces", "fetch")
-	want := bounce.PassResult{Messages: 8, Applied: 5, NotOurs: 1, Deleted: 6, Left: 2}
+	want := bounce.PassResult{Messages: 9, Applied: 6, Deferred: 2, NotOurs: 1, Deleted: 7, Left: 2}
 	if len(res.Problems) != 2 {
 		t.Errorf("problems = %q, want the 2 left messages'", res.Problems)
 	}
@@ -186,8 +191,8 @@ return_path = "bounces+{campaign}.{recipient}@example.com"
 		}
 	}
 	checkBounced("after the fetch")
-	if evs := mailboxEvents(t, e.DB); evs[rcpt("cay").ID] != "deferred" || evs[rcpt("dan").ID] != "spamreport" || len(evs) != 5 {
-		t.Errorf("mailbox events by recipient: %v, want cay deferred, dan spamreport, 5 in all", evs)
+	if evs := mailboxEvents(t, e.DB); evs[rcpt("cay").ID] != "deferred" || evs[rcpt("fay").ID] != "deferred" || evs[rcpt("dan").ID] != "spamreport" || len(evs) != 6 {
+		t.Errorf("mailbox events by recipient: %v, want cay and fay deferred, dan spamreport, 6 in all", evs)
 	}
 
 	// Cron's second run: only the unreadable two are there, and stay.
