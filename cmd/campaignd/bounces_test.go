@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -323,7 +324,7 @@ func stalledPOP3(t *testing.T) (port int, stalled, release chan struct{}) {
 	}
 	t.Cleanup(func() { ln.Close() })
 	stalled, release = make(chan struct{}), make(chan struct{})
-	var once bool
+	var once sync.Once
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -342,10 +343,7 @@ func stalledPOP3(t *testing.T) (port int, stalled, release chan struct{}) {
 					}
 					switch cmd := strings.ToUpper(strings.Fields(string(buf[:n]) + " x")[0]); cmd {
 					case "STAT":
-						if !once {
-							once = true
-							close(stalled)
-						}
+						once.Do(func() { close(stalled) })
 						<-release
 						fmt.Fprint(c, "+OK 0 0\r\n")
 					case "QUIT":
