@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/campaignd/campaignd/core"
@@ -66,6 +68,14 @@ type fetchResult struct {
 // non-zero with its message on stderr. While the daemon runs it reads
 // the mailbox itself every bounces.interval, so the command is skipped
 // (exit 0).
+//
+// It holds the database lock shared, as a standalone tick does, not
+// exclusive: the pass waits on the network (a slow or stuck mailbox may
+// take minutes), and an exclusive hold would skip every cron tick
+// meanwhile. Its writes (one transaction per event) interleave with a
+// tick's as they do in the daemon. A writing command or a migration
+// holding the lock makes it skip (exit 0) like a tick: the next cron run
+// reads the mailbox.
 func (a *app) bouncesFetch(ctx context.Context, args []string) error {
 	if _, err := a.parse(a.flags("bounces fetch"), args, 0, 0, "bounces fetch [-v] [--json]"); err != nil {
 		return err
@@ -77,7 +87,15 @@ func (a *app) bouncesFetch(ctx context.Context, args []string) error {
 	if !cfg.Bounces.mailbox() {
 		return core.Errorf(core.EINVALID, "bounces fetch: no bounce mailbox configured: set [bounces] host, username and password (%s)", cfg.source())
 	}
-	s, err := a.open(ctx, writeAccess, "campaignd bounces fetch")
+	s, err := a.open(ctx, tickAccess, "campaignd bounces fetch")
+	if errors.Is(err, errLockBusy) {
+		out := fetchResult{Skipped: true, Reason: strings.TrimPrefix(err.Error(), errLockBusy.Error()+": ")}
+		return a.print(out, func(w io.Writer) {
+			if a.verbose {
+				fprintf(w, "bounces fetch skipped: %s\n", out.Reason)
+			}
+		})
+	}
 	if err != nil {
 		return err
 	}
@@ -106,8 +124,8 @@ func (a *app) bouncesFetch(ctx context.Context, args []string) error {
 
 // printPass writes a pass's counts and why each left message was left.
 func printPass(w io.Writer, r *bounce.PassResult) {
-	fprintf(w, "bounces: %d message(s): applied %d, duplicates %d, unknown recipients %d, not ours %d, no action %d; deleted %d; left %d unreadable, %d too large\n",
-		r.Messages, r.Applied, r.Duplicates, r.Unknown, r.NotOurs, r.NoAction, r.Deleted, r.Left, r.TooLarge)
+	fprintf(w, "bounces: %d message(s): applied %d (%d of them deferrals, recorded only), duplicates %d, unknown recipients %d, not ours %d, no action %d; deleted %d; left %d unreadable, %d too large\n",
+		r.Messages, r.Applied, r.Deferred, r.Duplicates, r.Unknown, r.NotOurs, r.NoAction, r.Deleted, r.Left, r.TooLarge)
 	for _, p := range r.Problems {
 		fprintf(w, "  left: %s\n", p)
 	}
@@ -144,7 +162,7 @@ func logPass(log hclog.Logger, res *bounce.PassResult, err error, lastLeft int) 
 		return lastLeft
 	}
 	if res.Deleted > 0 {
-		log.Info("bounce mailbox", "applied", res.Applied, "duplicates", res.Duplicates, "unknown", res.Unknown,
+		log.Info("bounce mailbox", "applied", res.Applied, "deferred", res.Deferred, "duplicates", res.Duplicates, "unknown", res.Unknown,
 			"not_ours", res.NotOurs, "no_action", res.NoAction, "deleted", res.Deleted)
 	}
 	left := res.Left + res.TooLarge

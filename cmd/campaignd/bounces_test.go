@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,16 +144,21 @@ return_path = "bounces+{campaign}.{recipient}@example.com"
 	deliverReport(t, mp, box, bounceFixture(t, "yahoo-arf.eml", 105, "erin@yahoo.com", id, rcpt("dan")))
 	verp := fmt.Sprintf("bounces+%d.%d@example.com", id, rcpt("eve").ID)
 	deliverReport(t, mp, verp, bounceFixture(t, "verp.eml", 108, "grace@example.org", id, rcpt("eve")))
+	// A policy block (the sending IP listed) is a soft bounce: fay stays
+	// SENT and is not suppressed.
+	block := strings.Replace(bounceFixture(t, "postfix.eml", 101, "ann@example.net", id, rcpt("fay")), "Status: 5.1.1\n", "Status: 5.7.1\n", 1)
+	block = strings.Replace(block, "Message-Id: <20261202100005.4Q1abc2XyzZ9@", "Message-Id: <block@", 1)
+	deliverReport(t, mp, box, block)
 	deliverReport(t, mp, box, bounceFixture(t, "notours.eml", 0, "", id, core.Recipient{}))
 	deliverReport(t, mp, box, bounceFixture(t, "nonbounce.eml", 0, "", id, core.Recipient{}))
 	deliverReport(t, mp, box, bounceFixture(t, "truncated.eml", 0, "", id, core.Recipient{}))
-	if n := mp.WaitCount(8, 10*time.Second); n != 8 {
-		t.Fatalf("mailpit holds %d reports, want 8", n)
+	if n := mp.WaitCount(9, 10*time.Second); n != 9 {
+		t.Fatalf("mailpit holds %d reports, want 9", n)
 	}
 
 	var res fetchJSON
 	e.MustJSON(&res, "bounces", "fetch")
-	want := bounce.PassResult{Messages: 8, Applied: 5, NotOurs: 1, Deleted: 6, Left: 2}
+	want := bounce.PassResult{Messages: 9, Applied: 6, Deferred: 2, NotOurs: 1, Deleted: 7, Left: 2}
 	if len(res.Problems) != 2 {
 		t.Errorf("problems = %q, want the 2 left messages'", res.Problems)
 	}
@@ -186,8 +192,8 @@ return_path = "bounces+{campaign}.{recipient}@example.com"
 		}
 	}
 	checkBounced("after the fetch")
-	if evs := mailboxEvents(t, e.DB); evs[rcpt("cay").ID] != "deferred" || evs[rcpt("dan").ID] != "spamreport" || len(evs) != 5 {
-		t.Errorf("mailbox events by recipient: %v, want cay deferred, dan spamreport, 5 in all", evs)
+	if evs := mailboxEvents(t, e.DB); evs[rcpt("cay").ID] != "deferred" || evs[rcpt("fay").ID] != "deferred" || evs[rcpt("dan").ID] != "spamreport" || len(evs) != 6 {
+		t.Errorf("mailbox events by recipient: %v, want cay and fay deferred, dan spamreport, 6 in all", evs)
 	}
 
 	// Cron's second run: only the unreadable two are there, and stay.
@@ -304,5 +310,84 @@ func waitPort(t *testing.T, port int) {
 			t.Fatalf("nothing listens on port %d: %v", port, err)
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// stalledPOP3 is a POP3 server that logs anyone in and then holds its
+// answer to STAT until release is closed (an empty mailbox after that):
+// a slow or stuck mailbox. stalled is closed once STAT has arrived.
+func stalledPOP3(t *testing.T) (port int, stalled, release chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	stalled, release = make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(time.Minute))
+				fmt.Fprint(c, "+OK ready\r\n")
+				buf := make([]byte, 512)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					switch cmd := strings.ToUpper(strings.Fields(string(buf[:n]) + " x")[0]); cmd {
+					case "STAT":
+						once.Do(func() { close(stalled) })
+						<-release
+						fmt.Fprint(c, "+OK 0 0\r\n")
+					case "QUIT":
+						fmt.Fprint(c, "+OK bye\r\n")
+						return
+					default:
+						fmt.Fprint(c, "+OK\r\n")
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port, stalled, release
+}
+
+// TestBounceFetchBesideTick: a `bounces fetch` from cron waiting on a slow
+// mailbox holds no lock that stops the standalone ticks (nor do they stop
+// it): sending goes on while the mailbox is read, as with a slow import
+// pipe.
+func TestBounceFetchBesideTick(t *testing.T) {
+	t.Parallel()
+	port, stalled, release := stalledPOP3(t)
+	e := NewEnv(t, fmt.Sprintf("[bounces]\nhost = \"127.0.0.1\"\nport = %d\ntls = \"none\"\nusername = \"u\"\npassword = \"p\"\n", port))
+	id := MustCreateCampaign(t, e)
+	e.MustRun("recipients", "add", strconv.FormatInt(id, 10), "ann@example.net")
+	e.MustRun("campaign", "activate", strconv.FormatInt(id, 10))
+	e.MustRun("campaign", "execute", strconv.FormatInt(id, 10))
+
+	fetched := make(chan Result, 1)
+	go func() { fetched <- e.Run("--json", "bounces", "fetch") }()
+	select {
+	case <-stalled:
+	case r := <-fetched:
+		t.Fatalf("bounces fetch ended before the mailbox answered: %s", r)
+	case <-time.After(30 * time.Second):
+		t.Fatal("bounces fetch never asked the mailbox for STAT")
+	}
+	var tick core.TickResult
+	e.MustJSON(&tick, "tick")
+	close(release)
+	if tick.Skipped || tick.Sent != 1 {
+		t.Errorf("tick beside a fetch waiting on the mailbox: %+v, want it to send the one message", tick)
+	}
+	if r := <-fetched; r.Code != 0 || !strings.Contains(r.Stdout, `"messages": 0`) {
+		t.Errorf("bounces fetch: %s", r)
 	}
 }

@@ -1,7 +1,8 @@
 // Package bounce reads campaignd's bounce mailbox. Parser turns one raw
 // message into delivery events: a delivery status notification (RFC 3464)
 // into hard bounces (Action failed, Status 5.x.x) and deferrals (Action
-// delayed, or a 4.x.x status), a feedback report (RFC 5965) into a
+// delayed, a 4.x.x status, or a 5.7.x security or policy status), a
+// feedback report (RFC 5965) into a
 // complaint. Each event is mapped to its recipient by the original
 // message's deterministic Message-ID (<c{campaign}.r{recipient}@domain>,
 // see core.Renderer.MessageID), found in the report's message/rfc822 or

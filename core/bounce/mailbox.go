@@ -23,6 +23,11 @@ type PassResult struct {
 	Applied    int `json:"applied"`
 	Duplicates int `json:"duplicates"`
 	Unknown    int `json:"unknown"`
+	// Deferred counts the applied events that are soft bounces (a delay,
+	// a server that gave up retrying, a security or policy block): part
+	// of Applied, recorded only, so a pass that finds many says what
+	// would otherwise go unseen (a listed sending IP, a broken DKIM key).
+	Deferred int `json:"deferred"`
 	// NotOurs counts reports about messages campaignd did not send, and
 	// NoAction reports of ours that need nothing (relayed, not-spam).
 	NotOurs  int `json:"not_ours"`
@@ -57,9 +62,10 @@ func (r *PassResult) problem(e Entry, err error) {
 // reports that are not campaignd's or need nothing. Messages it cannot
 // read as a report (ErrNotReport, ErrNoOriginal, malformed ones) and
 // messages over the size limit are left in the mailbox and counted.
-// Deletions take effect at the session's end: a pass cut short deletes
-// nothing, and reading a report again is harmless (events are
-// deduplicated).
+// Deletions take effect at the session's QUIT: a pass cut short by the
+// mailbox (or ctx) deletes nothing; one stopped by the store says QUIT,
+// deleting only messages whose events were recorded. Reading a report
+// again is harmless (events are deduplicated).
 //
 // It returns the counts so far and an error: EUNAVAILABLE when the
 // mailbox cannot be reached or read (connection, login, protocol), the
@@ -111,6 +117,9 @@ func Pass(ctx context.Context, cfg Config, p *Parser, apply Applier) (*PassResul
 		default:
 			er, err := apply.ApplyEvents(ctx, rep.Events)
 			if er != nil {
+				if rep.Events[0].Type == core.EventDeferred {
+					res.Deferred += er.Applied
+				}
 				res.Applied += er.Applied
 				res.Duplicates += er.Duplicates
 				res.Unknown += er.Unknown

@@ -254,8 +254,10 @@ func (c *Client) multi(name, format string, args ...any) ([]string, error) {
 // limit; the session stays usable.
 var ErrTooLarge = errors.New("message too large")
 
-// Retr fetches message n, with CRLF line ends and dot-stuffing undone. A
-// message over max bytes is read to its end and dropped (ErrTooLarge).
+// Retr fetches message n with dot-stuffing undone and its CRLF line ends
+// turned into LF (textproto's DotReader does both; the parser reads
+// either). A message over max bytes is read to its end and dropped
+// (ErrTooLarge).
 func (c *Client) Retr(n int, max int64) ([]byte, error) {
 	name := "RETR " + strconv.Itoa(n)
 	if _, err := c.cmd(name, "RETR %d", n); err != nil {

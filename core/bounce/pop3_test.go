@@ -319,3 +319,19 @@ func TestTLSModes(t *testing.T) {
 		t.Errorf("untrusted certificate: %v", err)
 	}
 }
+
+// TestPassCountsDeferrals: soft bounces (a delay, a policy block) are
+// applied like the rest and counted apart, so an operator sees a
+// blocklisted IP in the pass's counts although no address is suppressed.
+func TestPassCountsDeferrals(t *testing.T) {
+	block := strings.Replace(string(fixture(t, "postfix.eml")), "Status: 5.1.1\n", "Status: 5.7.1\n", 1)
+	block = strings.Replace(block, "Message-Id: <20261202100005.4Q1abc2XyzZ9@", "Message-Id: <block@", 1)
+	_, cfg := startPOP3(t, "pw", string(fixture(t, "postfix.eml")), string(fixture(t, "delayed.eml")), block)
+	res, err := bounce.Pass(context.Background(), cfg, &parser, &recorder{seen: map[string]bool{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Applied != 3 || res.Deferred != 2 || res.Deleted != 3 {
+		t.Errorf("pass = %+v, want 3 applied of which 2 deferrals", res)
+	}
+}

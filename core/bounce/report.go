@@ -14,6 +14,7 @@ import (
 	"mime/quotedprintable"
 	"net/mail"
 	"net/textproto"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -288,8 +289,10 @@ func readHeader(b []byte) textproto.MIMEHeader {
 
 // statusEvent reduces a DSN's per-recipient groups to the most severe
 // outcome: a failure with a 5.x.x status (or none) is a bounce; a delay,
-// or a failure with a 4.x.x status (a server that gave up retrying), is
-// a deferral; a delivery is recorded. Relayed and expanded need nothing.
+// a failure with a 4.x.x status (a server that gave up retrying) or a
+// failure for security or policy (policyStatus) is a deferral, a soft
+// bounce that is only recorded; a delivery is recorded. Relayed and
+// expanded need nothing.
 func statusEvent(recipients []textproto.MIMEHeader) (core.EventType, string, string) {
 	rank := map[core.EventType]int{core.EventDelivered: 1, core.EventDeferred: 2, core.EventBounce: 3}
 	var typ core.EventType
@@ -299,7 +302,7 @@ func statusEvent(recipients []textproto.MIMEHeader) (core.EventType, string, str
 		status := firstWord(r.Get("Status"))
 		var t core.EventType
 		switch {
-		case action == "failed" && strings.HasPrefix(status, "4."):
+		case action == "failed" && (strings.HasPrefix(status, "4.") || policyStatus(status, r.Get("Diagnostic-Code"))):
 			t = core.EventDeferred
 		case action == "failed":
 			t = core.EventBounce
@@ -321,6 +324,28 @@ func statusEvent(recipients []textproto.MIMEHeader) (core.EventType, string, str
 		reason = strings.TrimSpace(status + " " + r.Get("Diagnostic-Code"))
 	}
 	return typ, email, reason
+}
+
+// enhancedCodeRe finds an enhanced status code (RFC 3463) in a
+// Diagnostic-Code: "smtp; 550 5.7.1 ..." or Gmail's "550-5.7.26 ...".
+var enhancedCodeRe = regexp.MustCompile(`(?:^|[\s;-])([245]\.\d{1,3}\.\d{1,3})(?:$|[\s;,:.])`)
+
+// policyStatus reports whether a failure's status is a security or policy
+// one (x.7.x, RFC 3463: a listed sending IP, a spam or DMARC rejection, an
+// unauthenticated sender). It says nothing about the address: suppressing
+// it would put good addresses on the list by the thousand the day the
+// sending IP is listed or DKIM breaks, and the same reply met during the
+// send is a permanent failure, not a bounce. A generic status (x.0.0, what
+// Exim always writes) is read from the Diagnostic-Code's enhanced code
+// when it has one.
+func policyStatus(status, diagnostic string) bool {
+	if strings.HasSuffix(status, ".0.0") {
+		if m := enhancedCodeRe.FindStringSubmatch(diagnostic); m != nil && m[1][0] == status[0] {
+			status = m[1]
+		}
+	}
+	_, rest, _ := strings.Cut(status, ".")
+	return strings.HasPrefix(rest, "7.")
 }
 
 // feedbackEvent maps a feedback report's Feedback-Type: abuse, fraud,

@@ -183,3 +183,44 @@ func TestParseBase64Report(t *testing.T) {
 		t.Errorf("base64 report: %+v, %v", rep, err)
 	}
 }
+
+// TestParsePolicyBlockIsSoft: a failure whose status is a security or
+// policy one (x.7.x: a listed sending IP, a spam or DMARC rejection) says
+// nothing about the address, so it is a soft bounce, recorded only, like
+// the same 5.7.1 refused during the send (FAILED, not suppressed). A
+// generic 5.0.0 (Exim) takes the enhanced code of its Diagnostic-Code; an
+// address failure beside it still counts as the bounce.
+func TestParsePolicyBlockIsSoft(t *testing.T) {
+	raw := string(fixture(t, "postfix.eml"))
+	withStatus := func(status, diag string) string {
+		s := strings.Replace(raw, "Status: 5.1.1\n", "Status: "+status+"\n", 1)
+		return strings.Replace(s, "Diagnostic-Code: smtp; 550 5.1.1 <ann@example.net>: Recipient address\n    rejected: User unknown in virtual mailbox table\n",
+			"Diagnostic-Code: smtp; "+diag+"\n", 1)
+	}
+	for _, tc := range []struct {
+		name, status, diag string
+		want               core.EventType
+	}{
+		{"listed IP", "5.7.1", "550 5.7.1 Service unavailable; client host [192.0.2.1] blocked using zen.spamhaus.org", core.EventDeferred},
+		{"DMARC", "5.7.26", "550-5.7.26 Unauthenticated email from example.com is not accepted due to domain's DMARC policy", core.EventDeferred},
+		{"generic status, policy diagnostic", "5.0.0", "550 5.7.1 Message rejected as spam by Content Filtering", core.EventDeferred},
+		{"generic status, unknown user", "5.0.0", "550 No such user here", core.EventBounce},
+		{"generic status, address diagnostic", "5.0.0", "550 5.1.1 User unknown", core.EventBounce},
+		{"bad mailbox", "5.1.1", "550 5.1.1 User unknown", core.EventBounce},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := parser.Parse([]byte(withStatus(tc.status, tc.diag)))
+			if err != nil || len(rep.Events) != 1 {
+				t.Fatalf("%+v, %v; want one event", rep, err)
+			}
+			if ev := rep.Events[0]; ev.Type != tc.want || !strings.Contains(ev.Reason, tc.status) {
+				t.Errorf("event %s (%q), want %s with the status in the reason", ev.Type, ev.Reason, tc.want)
+			}
+		})
+	}
+	both := strings.Replace(withStatus("5.7.1", "550 5.7.1 blocked"), "Remote-MTA: dns; mx1.example.net\n",
+		"Remote-MTA: dns; mx1.example.net\n\nFinal-Recipient: rfc822; ann@example.net\nAction: failed\nStatus: 5.1.1\n", 1)
+	if rep, err := parser.Parse([]byte(both)); err != nil || len(rep.Events) != 1 || rep.Events[0].Type != core.EventBounce {
+		t.Errorf("block + unknown user: %+v, %v; want the bounce", rep, err)
+	}
+}

@@ -444,3 +444,33 @@ func benchMessage() *sdk.Message {
 	m.HTML = "<html><body>" + strings.Repeat("<p>Our spring collection is here, with <b>free shipping</b> this week only.</p>\n", 30) + "</body></html>"
 	return m
 }
+
+// TestDKIMSurvivesTransport: the signature covers exactly the bytes the
+// server keeps, however they travel: pipelined or command by command,
+// dot-stuffed lines, trailing blank lines, an empty body, a body without
+// a final line break, white space the relaxed body canonicalization
+// folds, and the A-label copy signed again for a server without SMTPUTF8.
+func TestDKIMSurvivesTransport(t *testing.T) {
+	key := writePEM(t, "PRIVATE KEY", pkcs8(t, ed25519Key()))
+	for _, pipelining := range []bool{true, false} {
+		for _, text := range []string{"a\n\n\n", ".\n..\n.x\n\n", "", "no final break", "tab \t \nend  \n\n"} {
+			for _, html := range []string{"", "<p>x</p>\n\n"} {
+				t.Run(fmt.Sprintf("pipelining=%v/%q/%q", pipelining, text, html), func(t *testing.T) {
+					srv := startServer(t, smtptest.Options{NoPipelining: !pipelining})
+					s := configure(t, dkimOptions(srv, key))
+					m := signedMessage(1)
+					m.Text, m.HTML = text, html
+					m.To = "Rcpt <rcpt@bücher.example>"
+					mustSend(t, s, m)
+					msgs := srv.Messages()
+					if len(msgs) != 1 {
+						t.Fatalf("server got %d messages", len(msgs))
+					}
+					if _, err := verify(t, msgs[0].Data, lookupFrom(t, s)); err != nil {
+						t.Errorf("signature does not verify: %v\n%s", err, msgs[0].Data)
+					}
+				})
+			}
+		}
+	}
+}
