@@ -135,7 +135,7 @@ type sgEvent struct {
 
 // sgTypes maps SendGrid event names to core types; the rest are ignored.
 var sgTypes = map[string]core.EventType{
-	"bounce":            core.EventBounce, // type "bounce" and type "blocked" alike
+	"bounce":            core.EventBounce, // type "bounce"; type "blocked" is recorded only (sgType)
 	"dropped":           core.EventDropped,
 	"spamreport":        core.EventSpamReport,
 	"unsubscribe":       core.EventUnsubscribe,
@@ -213,6 +213,13 @@ func (s *Server) parseSendGrid(body []byte) ([]core.DeliveryEvent, *WebhookResul
 			continue
 		}
 		typ, known := sgTypes[ev.Event]
+		if typ == core.EventBounce && strings.EqualFold(strings.TrimSpace(ev.Type), "blocked") {
+			// A block is the receiver refusing this sender (IP reputation,
+			// content), not the address failing: like a 5.7.x report in the
+			// bounce mailbox, it is recorded and suppresses nothing
+			// (SendGrid's own Blocks list does not suppress either).
+			typ = core.EventDeferred
+		}
 		if !known {
 			res.Ignored++
 			s.log.Trace("sendgrid webhook: event type not acted on", "event", truncate(ev.Event, maxLogTextLen), "sg_event_id", truncate(ev.EventID, maxLogTextLen))

@@ -175,7 +175,8 @@ func TestWebhookBlockedBounceAndIDFallback(t *testing.T) {
 	e := newEnv(t, options{})
 	rs := e.recipients(2)
 	body := mustJSON(t, []any{
-		// "blocked" bounces count as bounces.
+		// A "blocked" bounce is the receiver refusing the sender, not the
+		// address: recorded only, as deferred.
 		sgEvent("bounce", "ev-1", rs[0], map[string]any{"type": "blocked", "reason": "IP blocklisted"}),
 		// Without recipient_id the engine finds the address within the
 		// campaign: the id is handed on as 0.
@@ -193,7 +194,7 @@ func TestWebhookBlockedBounceAndIDFallback(t *testing.T) {
 		t.Fatalf("result %+v", got)
 	}
 	e.fake.expectCall(t, "ApplyEvents", []core.DeliveryEvent{
-		wantEvent(core.EventBounce, "ev-1", rs[0], "IP blocklisted"), fallback, foreign,
+		wantEvent(core.EventDeferred, "ev-1", rs[0], "IP blocklisted"), fallback, foreign,
 	})
 }
 
