@@ -197,13 +197,16 @@ func (q *SenderQuota) Take(rates []Rate, n int, now time.Time) {
 	}
 }
 
-// Refund gives back n sends counted at claimedAt that never started: from
-// claimedAt's bucket, else from older ones (which only keeps the rest
-// counted longer, never shorter). Sends whose bucket already left a window
-// are not in it any more.
-func (q *SenderQuota) Refund(n int, claimedAt, now time.Time) {
-	for i := range q.Windows {
-		w := &q.Windows[i]
+// Refund gives back n sends counted at claimedAt under rates (the rates
+// the claim was made under) that never started: from claimedAt's bucket,
+// else from older ones (which only keeps the rest counted longer, never
+// shorter). Only the windows of rates are touched: a window added since,
+// by another process or a reload, never counted these sends, and taking
+// them from it would let it be exceeded. Sends whose bucket already left a
+// window are not in it any more.
+func (q *SenderQuota) Refund(rates []Rate, n int, claimedAt, now time.Time) {
+	for _, r := range rates {
+		w := q.window(r.Per)
 		w.advance(now)
 		size := int64(len(w.Counts))
 		left := int64(n)
@@ -414,7 +417,8 @@ func (t *tickRun) settleQuotas(ctx context.Context) {
 		if s == nil || len(t.lim.Rates.For(s.campaign.Sender)) == 0 {
 			continue
 		}
-		if err := t.e.store.RefundQuota(ctx, s.campaign.Sender, n, t.quota.claimedAt[id], now); err != nil {
+		q := Quota{Sender: s.campaign.Sender, Rates: t.lim.Rates.For(s.campaign.Sender)}
+		if err := t.e.store.RefundQuota(ctx, q, n, t.quota.claimedAt[id], now); err != nil {
 			t.e.log.Warn("refund sender quota", "sender", s.campaign.Sender, "count", n, "error", err)
 		}
 	}

@@ -85,7 +85,7 @@ func TestSenderQuotaRefundAndRefill(t *testing.T) {
 	if w := st.Windows[0]; w.Remaining != 0 || w.NextRefill == nil || w.NextRefill.Before(t0.Add(time.Minute)) || w.NextRefill.After(t0.Add(62*time.Second)) {
 		t.Fatalf("minute window %+v: want 0 left, refill about t0+1m", w)
 	}
-	q.Refund(2, t0, t0.Add(time.Second))
+	q.Refund(rates, 2, t0, t0.Add(time.Second))
 	if n := q.Remaining(rates, t0.Add(time.Second), 50); n != 2 {
 		t.Fatalf("remaining %d after refunding 2, want 2", n)
 	}
@@ -223,5 +223,22 @@ func TestTickQuotaReplyBlocksSender(t *testing.T) {
 	*now = qs[0].BlockedUntil.Add(time.Second)
 	if res := h.tick(); res.Sent != 6 {
 		t.Fatalf("tick after the block %+v, want all 6 sent", res)
+	}
+}
+
+// A refund gives back only to the windows the claim was counted in: a
+// window another process added since (a SIGHUP'd daemon with a new rate
+// beside a cron tick with the old configuration) holds none of the
+// refunded sends, and taking them from it would let it be exceeded.
+func TestSenderQuotaRefundOnlyClaimedWindows(t *testing.T) {
+	minute := []core.Rate{{Limit: 30, Per: time.Minute}}
+	both := append([]core.Rate{{Limit: 5, Per: 24 * time.Hour}}, minute...)
+	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	var q core.SenderQuota
+	q.Take(minute, 3, t0)                // the cron tick, minute window only
+	q.Take(both, 5, t0.Add(time.Second)) // the daemon, day window added
+	q.Refund(minute, 3, t0, t0.Add(2*time.Second))
+	if n := q.Remaining(both, t0.Add(3*time.Second), 50); n != 0 {
+		t.Fatalf("remaining %d: the cron tick's refund took sends out of the day window it never counted in", n)
 	}
 }
