@@ -92,7 +92,8 @@ type QueueSummary struct {
 	// Closed says why a SENDING campaign's schedule keeps ticks from
 	// claiming its recipients now ("send_window", "not_before" or
 	// "expired"; see Schedule.ClosedBy), and OpensAt when it next lets
-	// them (nil when it never will: expired). Both empty when it is open.
+	// them (nil when it never will: expired, or its window does not open
+	// again before its expiry). Both empty when it is open.
 	Closed  string     `json:"closed,omitempty"`
 	OpensAt *time.Time `json:"opens_at,omitempty"`
 	// Sender is the campaign's sender; Quota its quota when it has a rate

@@ -146,12 +146,8 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 			tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CAMPAIGN\tNAME\tQUEUED\tIN FLIGHT\tCLOSED BY\tOPENS")
 			for _, q := range closed {
-				opens := "never (expired: its unsent recipients fail at the next tick)"
-				if q.OpensAt != nil {
-					opens = q.OpensAt.Local().Format("2006-01-02 15:04:05 MST")
-				}
 				fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\n", q.CampaignID, q.CampaignName, q.DueNow+q.Waiting, q.InFlight,
-					strings.ReplaceAll(q.Closed, "_", " "), opens)
+					strings.ReplaceAll(q.Closed, "_", " "), opensText(q))
 			}
 			tw.Flush()
 		}
@@ -171,4 +167,16 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 		}
 		tw.Flush()
 	})
+}
+
+// opensText is the OPENS column of a campaign outside its schedule: when
+// it opens, in the operator's local time, or why it never will.
+func opensText(q *core.QueueSummary) string {
+	if q.OpensAt != nil {
+		return q.OpensAt.Local().Format("2006-01-02 15:04:05 MST")
+	}
+	if q.Closed == "expired" {
+		return "never (expired: its unsent recipients fail at the next tick)"
+	}
+	return "never before it expires (its unsent recipients then fail as expired)"
 }

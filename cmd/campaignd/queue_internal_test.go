@@ -1,0 +1,24 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/campaignd/campaignd/core"
+)
+
+// A campaign whose window does not open again before its expiry is not
+// expired yet: queue must not say it is (its recipients fail only once
+// the expiry comes, and an edit of the window or the expiry saves them).
+func TestQueueOpensText(t *testing.T) {
+	expired := opensText(&core.QueueSummary{Closed: "expired"})
+	if !strings.Contains(expired, "expired") {
+		t.Errorf("expired campaign: %q", expired)
+	}
+	for _, why := range []string{"send_window", "not_before"} {
+		got := opensText(&core.QueueSummary{Closed: why})
+		if strings.Contains(got, "next tick") || !strings.Contains(got, "before it expires") {
+			t.Errorf("closed by %s, never opening before its expiry: %q, want it said that it expires first", why, got)
+		}
+	}
+}
