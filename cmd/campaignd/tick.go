@@ -72,14 +72,19 @@ func (a *app) cmdTick(ctx context.Context, args []string) error {
 		if res.Skipped {
 			fprintf(a.stdout, "tick skipped: %s\n", skipped)
 		} else {
-			fprintf(a.stdout, "tick: processed %d, sent %d, failed %d, retried %d, throttled %d, recovered %d, completed %d, remaining %d\n",
-				res.Processed, res.Sent, res.Failed, res.Retried, res.Throttled, res.Recovered, res.Completed, res.Remaining)
+			fprintf(a.stdout, "%s\n", tickLine(res))
 		}
 	}
 	if len(res.Problems) > 0 {
 		return &tickProblems{problems: res.Problems}
 	}
 	return nil
+}
+
+// tickLine is what `tick -v` says a tick did.
+func tickLine(res *core.TickResult) string {
+	return fmt.Sprintf("tick: processed %d, sent %d, failed %d, retried %d, throttled %d, recovered %d, expired %d, completed %d, remaining %d",
+		res.Processed, res.Sent, res.Failed, res.Retried, res.Throttled, res.Recovered, res.Expired, res.Completed, res.Remaining)
 }
 
 // tick runs the tick through the daemon, or standalone under the lock

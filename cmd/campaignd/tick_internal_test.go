@@ -22,3 +22,11 @@ func TestQueueOpensText(t *testing.T) {
 		}
 	}
 }
+
+// `tick -v` accounts for every recipient the tick moved: those an expiry
+// failed too (they are in no other count).
+func TestTickLineExpired(t *testing.T) {
+	if got := tickLine(&core.TickResult{Expired: 7}); !strings.Contains(got, "expired 7") {
+		t.Errorf("tick -v: %q, want the 7 expired", got)
+	}
+}
