@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/campaignd/campaignd/core"
 )
@@ -28,5 +29,17 @@ func TestQueueOpensText(t *testing.T) {
 func TestTickLineExpired(t *testing.T) {
 	if got := tickLine(&core.TickResult{Expired: 7}); !strings.Contains(got, "expired 7") {
 		t.Errorf("tick -v: %q, want the 7 expired", got)
+	}
+}
+
+// A sender blocked by a provider's reply but with no rate configured has
+// no window: quotas print its block, not an empty window table.
+func TestPrintQuotasBlockedWithoutRate(t *testing.T) {
+	until := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	var b strings.Builder
+	printQuotas(&b, []*core.QuotaStatus{{Sender: "gmail", Windows: []core.QuotaWindowStatus{}, BlockedUntil: &until,
+		BlockedReason: "550 5.4.5 Daily user sending limit exceeded"}})
+	if out := b.String(); strings.Contains(out, "WINDOW") || !strings.Contains(out, "gmail: blocked until "+until.Local().Format(time.DateTime)) {
+		t.Errorf("printQuotas:\n%s", out)
 	}
 }
