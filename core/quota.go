@@ -352,25 +352,43 @@ func (q *tickQuota) unsent(campaignID int64) {
 // quotaCaps reads each due campaign's sender quota once (one row per
 // sender) and gives nothing to the campaigns of a sender that is blocked
 // or has no budget left: they are not claimed, so no attempt is counted.
+// A sender with rates whose budget left is below what its campaigns could
+// claim this tick has that budget shared among them like the tick's
+// (shareBudget from rot): claimed in campaign order, the first would
+// otherwise take the whole window every tick and starve the others.
 // Pacing, not a problem: the tick stays quiet about it.
-func (t *tickRun) quotaCaps(ctx context.Context, due []*Campaign, caps []int) error {
-	left := map[string]int{}
+func (t *tickRun) quotaCaps(ctx context.Context, due []*Campaign, caps []int, rot int) error {
 	now := t.e.now()
+	bySender := map[string][]int{}
+	var senders []string
 	for i, c := range due {
-		n, ok := left[c.Sender]
-		if !ok {
-			sq, err := t.e.store.SenderQuota(ctx, c.Sender)
-			if err != nil {
-				return fmt.Errorf("sender %s: %w", c.Sender, err)
-			}
-			n = sq.Remaining(t.lim.Rates.For(c.Sender), now, MaxBatchSize)
-			left[c.Sender] = n
-			if n == 0 {
-				t.e.log.Debug("sender quota: nothing to claim", "sender", c.Sender, "blocked_until", sq.BlockedUntil)
-			}
+		if _, ok := bySender[c.Sender]; !ok {
+			senders = append(senders, c.Sender)
 		}
+		bySender[c.Sender] = append(bySender[c.Sender], i)
+	}
+	for _, name := range senders {
+		idx := bySender[name]
+		sq, err := t.e.store.SenderQuota(ctx, name)
+		if err != nil {
+			return fmt.Errorf("sender %s: %w", name, err)
+		}
+		rates := t.lim.Rates.For(name)
+		n := sq.Remaining(rates, now, MaxBatchSize)
 		if n == 0 {
-			caps[i] = 0
+			t.e.log.Debug("sender quota: nothing to claim", "sender", name, "blocked_until", sq.BlockedUntil)
+		}
+		want := make([]int, len(idx))
+		total := 0
+		for k, i := range idx {
+			want[k] = caps[i]
+			total += caps[i]
+		}
+		if n >= total || (n > 0 && (len(rates) == 0 || n >= t.lim.BatchSize)) {
+			continue // the tick's own budget binds first
+		}
+		for k, share := range shareBudget(n, want, rot%len(idx)) {
+			caps[idx[k]] = share
 		}
 	}
 	return nil

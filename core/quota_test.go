@@ -242,3 +242,22 @@ func TestSenderQuotaRefundOnlyClaimedWindows(t *testing.T) {
 		t.Fatalf("remaining %d: the cron tick's refund took sends out of the day window it never counted in", n)
 	}
 }
+
+// Campaigns sharing a sender share its quota: when the window allows
+// fewer sends than they have due, each gets its part, and none waits for
+// the other to finish (cron ticks on the minute would otherwise give the
+// whole window to the same campaign every time).
+func TestTickQuotaSharedFairly(t *testing.T) {
+	h, now := quotaHarness(t, "4/minute")
+	a := h.campaign(20, nil)
+	b := h.campaign(20, nil)
+	for range 3 {
+		if res := h.tick(); res.Sent != 4 {
+			t.Fatalf("tick %+v, want the window's 4 sent", res)
+		}
+		*now = now.Add(time.Minute + time.Second)
+	}
+	if sa, sb := h.stats(a).Sent, h.stats(b).Sent; sa != 6 || sb != 6 {
+		t.Fatalf("sent %d and %d in three ticks of 4/minute, want 6 each", sa, sb)
+	}
+}

@@ -442,11 +442,11 @@ func (t *tickRun) run(ctx context.Context, due []*Campaign) error {
 	for i, c := range due {
 		caps[i] = min(c.BatchSize, t.lim.BatchSize)
 	}
-	if err := t.quotaCaps(ctx, due, caps); err != nil {
+	rot := int(t.start.Unix() % int64(len(due)))
+	if err := t.quotaCaps(ctx, due, caps, rot); err != nil {
 		return err
 	}
 	budget := t.lim.BatchSize
-	rot := int(t.start.Unix() % int64(len(due)))
 	// Claim in rounds: a campaign with fewer due rows than its share leaves
 	// budget that the others may take, up to their own batch size.
 	for budget > 0 {
