@@ -222,7 +222,10 @@ func (q *SenderQuota) Refund(rates []Rate, n int, claimedAt, now time.Time) {
 // BlockUntil is when a sender throttled at now with retryAfter may send
 // again: the next refill of the shortest configured window at least as
 // long as retryAfter that has sends in it (a daily-limit reply, 24h,
-// waits for the day window), else now+retryAfter.
+// waits for the day window's oldest send to leave it), else
+// now+retryAfter; never later than now+retryAfter, so a short delay met
+// with only a longer window (5 minutes; the day's) is not stretched to
+// that window's refill.
 func (q *SenderQuota) BlockUntil(rates []Rate, retryAfter time.Duration, now time.Time) time.Time {
 	var match *Rate
 	for i, r := range rates {
@@ -233,7 +236,7 @@ func (q *SenderQuota) BlockUntil(rates []Rate, retryAfter time.Duration, now tim
 	if match != nil {
 		w := q.window(match.Per)
 		w.advance(now)
-		if t := w.nextRefill(); !t.IsZero() && t.After(now) {
+		if t := w.nextRefill(); !t.IsZero() && t.After(now) && t.Before(now.Add(retryAfter)) {
 			return t
 		}
 	}

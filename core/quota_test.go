@@ -261,3 +261,22 @@ func TestTickQuotaSharedFairly(t *testing.T) {
 		t.Fatalf("sent %d and %d in three ticks of 4/minute, want 6 each", sa, sb)
 	}
 }
+
+// A throttled reply with a short delay (421 "try again in 5 minutes") is
+// not a daily-limit reply: the block never outlasts the reply's own delay,
+// even when the shortest window at least that long is the day's, whose
+// oldest send leaves it only tomorrow.
+func TestSenderQuotaBlockNotLongerThanReply(t *testing.T) {
+	rates := []core.Rate{{Limit: 30, Per: time.Minute}, {Limit: 500, Per: 24 * time.Hour}}
+	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	var q core.SenderQuota
+	q.Take(rates, 1, t0)
+	now := t0.Add(time.Minute)
+	if until := q.BlockUntil(rates, 5*time.Minute, now); until.After(now.Add(5 * time.Minute)) {
+		t.Fatalf("blocked until %s for a 5-minute reply at %s", until, now)
+	}
+	// A daily-limit reply still waits for the day window's oldest send.
+	if until := q.BlockUntil(rates, core.DailyLimitBlock, now); until.After(t0.Add(24*time.Hour+25*time.Minute)) || until.Before(t0.Add(24*time.Hour)) {
+		t.Fatalf("daily-limit block until %s, want about t0+24h", until)
+	}
+}
