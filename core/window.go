@@ -413,14 +413,28 @@ func (s Schedule) text() ScheduleText {
 	return st
 }
 
-// checkNew refuses, for a new campaign, an expiry that has already come:
-// EINVALID naming --expires.
+// checkNew refuses, for a new campaign, an expiry that has already come
+// (EINVALID naming --expires), and a schedule that could send nothing
+// (see checkOpens).
 func (s Schedule) checkNew(now time.Time) error {
 	if s.Expired(now) {
 		return Errorf(EINVALID, "--expires %s is in the past (now %s): give a later time, or leave --expires out",
 			s.Expires.In(s.zone()).Format(time.RFC3339), now.In(s.zone()).Format(time.RFC3339))
 	}
-	return nil
+	return s.checkOpens(now)
+}
+
+// checkOpens refuses a schedule whose window (from its not-before on) does
+// not open again before its expiry, which has not come at now: every
+// recipient would expire unsent. EINVALID naming --send-window and
+// --expires. An expiry already past is not refused here: on an edit it
+// expires the campaign on purpose.
+func (s Schedule) checkOpens(now time.Time) error {
+	if s.Expires == nil || s.SendWindow == nil || s.Expired(now) || !s.NextSend(now).IsZero() {
+		return nil
+	}
+	return Errorf(EINVALID, "--send-window %q does not open before --expires %s: the campaign could send nothing; widen the window or give a later --expires",
+		s.SendWindow.String(), s.Expires.In(s.zone()).Format(time.RFC3339))
 }
 
 // refuseExpired is the ECONFLICT for executing or retrying a campaign whose

@@ -413,3 +413,34 @@ func TestExecuteRefusesExpired(t *testing.T) {
 		t.Fatalf("reschedule of a CANCELLED campaign: %v", err)
 	}
 }
+
+// A schedule whose window does not open before its expiry could send
+// nothing: create and edit refuse it, naming both flags, rather than let
+// every recipient expire unsent. An expiry already past stays allowed on
+// edit (it expires the campaign now, on purpose).
+func TestScheduleThatNeverOpensRefused(t *testing.T) {
+	now := mustTime(t, "2026-12-14T09:00:00Z") // a Monday
+	h := clockedHarness(t, &now, nil)
+	spec := core.CampaignSpec{Name: "c", Sender: "fake", From: "a@example.org", Subject: "s", Text: "t",
+		SendWindow: "Sat-Sun 09:00-17:00 UTC", Expires: "2026-12-18 17:00"}
+	_, err := h.eng.CreateCampaign(ctx, spec)
+	if core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "--send-window") || !strings.Contains(err.Error(), "--expires") {
+		t.Fatalf("create with a window that never opens before the expiry: %v", err)
+	}
+	spec.Expires = "2026-12-19 10:00" // Saturday 10:00: it opens first
+	c, err := h.eng.CreateCampaign(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{Expires: ptr("2026-12-19 08:00")})
+	if core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "--expires") {
+		t.Fatalf("schedule edit to an expiry before the window opens: %v", err)
+	}
+	_, err = h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{Subject: ptr("x"), SendWindow: ptr("Sun 09:00-17:00 UTC")})
+	if core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "--send-window") {
+		t.Fatalf("edit to a window that opens after the expiry: %v", err)
+	}
+	if _, err := h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{Expires: ptr("2026-12-14 08:00")}); err != nil {
+		t.Fatalf("an expiry in the past (expire it now): %v", err)
+	}
+}
