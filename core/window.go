@@ -438,11 +438,16 @@ func (s Schedule) checkOpens(now time.Time) error {
 }
 
 // refuseExpired is the ECONFLICT for executing or retrying a campaign whose
-// expiry has come (its recipients would only expire again): it says to
-// extend --expires first. nil when the campaign has not expired.
+// expiry has come, or whose send window does not open again before it (its
+// recipients would only expire): it says to extend --expires (or change
+// --send-window) first. nil when the campaign can still send.
 func (c *Campaign) refuseExpired(a Action, now time.Time) error {
 	if !c.Expired(now) {
-		return nil
+		if c.checkOpens(now) == nil {
+			return nil
+		}
+		return Errorf(ECONFLICT, "campaign %d: its --send-window %q does not open again before it expires at %s: change it or extend --expires first with `campaignd campaign edit %d`, then %s it",
+			c.ID, c.SendWindow.String(), c.Expires.In(c.zone()).Format(time.RFC3339), c.ID, a)
 	}
 	return Errorf(ECONFLICT, "campaign %d expired at %s: extend it first with `campaignd campaign edit %d --expires TIME` (a later time, or \"\" for none), then %s it",
 		c.ID, c.Expires.In(c.zone()).Format(time.RFC3339), c.ID, a)

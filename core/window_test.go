@@ -444,3 +444,33 @@ func TestScheduleThatNeverOpensRefused(t *testing.T) {
 		t.Fatalf("an expiry in the past (expire it now): %v", err)
 	}
 }
+
+// Once a window's last opening before the expiry has passed, execute and
+// retry are refused like after the expiry itself: the recipients they
+// would queue could only expire unsent.
+func TestExecuteRefusesWindowClosedUntilExpiry(t *testing.T) {
+	now := mustTime(t, "2026-12-14T08:00:00Z") // a Monday
+	h := clockedHarness(t, &now, nil)
+	c, err := h.eng.CreateCampaign(ctx, core.CampaignSpec{Name: "c", Sender: "fake", From: "a@example.org",
+		Subject: "s", Text: "t", SendWindow: "Mon 09:00-17:00 UTC", Expires: "2026-12-16 12:00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.AddRecipient(ctx, c.ID, core.RecipientInput{Email: "a@example.net"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.ChangeCampaign(ctx, c.ID, core.ActionActivate); err != nil {
+		t.Fatal(err)
+	}
+	now = mustTime(t, "2026-12-15T10:00:00Z") // Tuesday: the window opens next on Monday, after the expiry
+	_, err = h.eng.Execute(ctx, c.ID)
+	if core.ErrorCode(err) != core.ECONFLICT || !strings.Contains(err.Error(), "--expires") || !strings.Contains(err.Error(), "--send-window") {
+		t.Fatalf("execute: %v", err)
+	}
+	if _, err := h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{SendWindow: ptr("daily 09:00-17:00 UTC")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.Execute(ctx, c.ID); err != nil {
+		t.Fatalf("execute once the window opens before the expiry: %v", err)
+	}
+}
