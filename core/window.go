@@ -213,8 +213,10 @@ func (w *SendWindow) Open(t time.Time) bool {
 }
 
 // NextOpen returns now when the window is open at now, otherwise the first
-// moment after now at which it opens; the zero time if it never opens
-// within the next nine days (no parsed window does that).
+// moment after now at which it opens; the zero time if it finds none.
+// Every parsed window opens within a week, or two when a daylight saving
+// change skips the only hour of a weekly one ("Sun 02:00-03:00
+// Europe/Berlin" on the last Sunday of March): both are found.
 func (w *SendWindow) NextOpen(now time.Time) time.Time { return w.next(now, true) }
 
 // NextClose returns now when the window is closed at now, otherwise the
