@@ -474,3 +474,13 @@ func TestExecuteRefusesWindowClosedUntilExpiry(t *testing.T) {
 		t.Fatalf("execute once the window opens before the expiry: %v", err)
 	}
 }
+
+// A weekly window whose only hour a spring change skips opens a week
+// later, two weeks after a moment just past the week before's.
+func TestSendWindowSkippedByDST(t *testing.T) {
+	w := mustWindow(t, "Sun 02:00-03:00 Europe/Berlin")
+	got := w.NextOpen(mustTime(t, "2026-03-22T03:00:00Z"))
+	if want := mustTime(t, "2026-04-05T00:00:00Z"); !got.Equal(want) {
+		t.Fatalf("next open %s, want %s (29 March's 02:00-03:00 does not exist)", got, want)
+	}
+}
