@@ -208,6 +208,11 @@ func (e *Engine) EditCampaign(ctx context.Context, id int64, edit CampaignEdit) 
 	if err != nil {
 		return nil, err
 	}
+	if edit.schedules() {
+		if err := spec.schedule.checkOpens(e.now()); err != nil {
+			return nil, err
+		}
+	}
 	var added []string
 	before := e.templateAttrs(c)
 	for _, a := range refs.Attrs {
@@ -230,7 +235,8 @@ func (e *Engine) EditCampaign(ctx context.Context, id int64, edit CampaignEdit) 
 // reschedule applies an edit of only the schedule: parsed as at create
 // (but an expiry in the past is allowed: it expires the campaign at the
 // next tick) and written without touching the content, in any state but
-// CANCELLED. EINVALID for a part that does not parse, ECONFLICT for a
+// CANCELLED. EINVALID for a part that does not parse or a window that
+// does not open before a future expiry (see checkOpens), ECONFLICT for a
 // CANCELLED campaign.
 func (e *Engine) reschedule(ctx context.Context, c *Campaign, edit CampaignEdit) (*Campaign, error) {
 	if err := Refused(c, ActionSchedule); err != nil {
@@ -241,6 +247,9 @@ func (e *Engine) reschedule(ctx context.Context, c *Campaign, edit CampaignEdit)
 	edit.apply(&spec)
 	sched, err := ScheduleText{SendWindow: spec.SendWindow, NotBefore: spec.NotBefore, Expires: spec.Expires}.parse()
 	if err != nil {
+		return nil, err
+	}
+	if err := sched.checkOpens(e.now()); err != nil {
 		return nil, err
 	}
 	if err := e.store.UpdateSchedule(ctx, c.ID, sched, e.now()); err != nil {

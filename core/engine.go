@@ -138,8 +138,9 @@ func (e *Engine) WaitIdle(ctx context.Context) bool {
 
 // CreateCampaign validates spec (see CampaignSpec.Validate), checks its
 // templates for real (see CheckTemplates) and stores the campaign in DRAFT
-// with the attributes its templates reference. An unknown sender, or a
-// template that fails on the sample recipient, is EINVALID.
+// with the attributes its templates reference. An unknown sender, a
+// template that fails on the sample recipient, an expiry already past or
+// a send window that does not open before the expiry is EINVALID.
 func (e *Engine) CreateCampaign(ctx context.Context, spec CampaignSpec) (*Campaign, error) {
 	refs, err := e.checkSpec(&spec)
 	if err != nil {

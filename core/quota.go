@@ -197,13 +197,16 @@ func (q *SenderQuota) Take(rates []Rate, n int, now time.Time) {
 	}
 }
 
-// Refund gives back n sends counted at claimedAt that never started: from
-// claimedAt's bucket, else from older ones (which only keeps the rest
-// counted longer, never shorter). Sends whose bucket already left a window
-// are not in it any more.
-func (q *SenderQuota) Refund(n int, claimedAt, now time.Time) {
-	for i := range q.Windows {
-		w := &q.Windows[i]
+// Refund gives back n sends counted at claimedAt under rates (the rates
+// the claim was made under) that never started: from claimedAt's bucket,
+// else from older ones (which only keeps the rest counted longer, never
+// shorter). Only the windows of rates are touched: a window added since,
+// by another process or a reload, never counted these sends, and taking
+// them from it would let it be exceeded. Sends whose bucket already left a
+// window are not in it any more.
+func (q *SenderQuota) Refund(rates []Rate, n int, claimedAt, now time.Time) {
+	for _, r := range rates {
+		w := q.window(r.Per)
 		w.advance(now)
 		size := int64(len(w.Counts))
 		left := int64(n)
@@ -219,7 +222,10 @@ func (q *SenderQuota) Refund(n int, claimedAt, now time.Time) {
 // BlockUntil is when a sender throttled at now with retryAfter may send
 // again: the next refill of the shortest configured window at least as
 // long as retryAfter that has sends in it (a daily-limit reply, 24h,
-// waits for the day window), else now+retryAfter.
+// waits for the day window's oldest send to leave it), else
+// now+retryAfter; never later than now+retryAfter, so a short delay met
+// with only a longer window (5 minutes; the day's) is not stretched to
+// that window's refill.
 func (q *SenderQuota) BlockUntil(rates []Rate, retryAfter time.Duration, now time.Time) time.Time {
 	var match *Rate
 	for i, r := range rates {
@@ -230,7 +236,7 @@ func (q *SenderQuota) BlockUntil(rates []Rate, retryAfter time.Duration, now tim
 	if match != nil {
 		w := q.window(match.Per)
 		w.advance(now)
-		if t := w.nextRefill(); !t.IsZero() && t.After(now) {
+		if t := w.nextRefill(); !t.IsZero() && t.After(now) && t.Before(now.Add(retryAfter)) {
 			return t
 		}
 	}
@@ -349,25 +355,43 @@ func (q *tickQuota) unsent(campaignID int64) {
 // quotaCaps reads each due campaign's sender quota once (one row per
 // sender) and gives nothing to the campaigns of a sender that is blocked
 // or has no budget left: they are not claimed, so no attempt is counted.
+// A sender with rates whose budget left is below what its campaigns could
+// claim this tick has that budget shared among them like the tick's
+// (shareBudget from rot): claimed in campaign order, the first would
+// otherwise take the whole window every tick and starve the others.
 // Pacing, not a problem: the tick stays quiet about it.
-func (t *tickRun) quotaCaps(ctx context.Context, due []*Campaign, caps []int) error {
-	left := map[string]int{}
+func (t *tickRun) quotaCaps(ctx context.Context, due []*Campaign, caps []int, rot int) error {
 	now := t.e.now()
+	bySender := map[string][]int{}
+	var senders []string
 	for i, c := range due {
-		n, ok := left[c.Sender]
-		if !ok {
-			sq, err := t.e.store.SenderQuota(ctx, c.Sender)
-			if err != nil {
-				return fmt.Errorf("sender %s: %w", c.Sender, err)
-			}
-			n = sq.Remaining(t.lim.Rates.For(c.Sender), now, MaxBatchSize)
-			left[c.Sender] = n
-			if n == 0 {
-				t.e.log.Debug("sender quota: nothing to claim", "sender", c.Sender, "blocked_until", sq.BlockedUntil)
-			}
+		if _, ok := bySender[c.Sender]; !ok {
+			senders = append(senders, c.Sender)
 		}
+		bySender[c.Sender] = append(bySender[c.Sender], i)
+	}
+	for _, name := range senders {
+		idx := bySender[name]
+		sq, err := t.e.store.SenderQuota(ctx, name)
+		if err != nil {
+			return fmt.Errorf("sender %s: %w", name, err)
+		}
+		rates := t.lim.Rates.For(name)
+		n := sq.Remaining(rates, now, MaxBatchSize)
 		if n == 0 {
-			caps[i] = 0
+			t.e.log.Debug("sender quota: nothing to claim", "sender", name, "blocked_until", sq.BlockedUntil)
+		}
+		want := make([]int, len(idx))
+		total := 0
+		for k, i := range idx {
+			want[k] = caps[i]
+			total += caps[i]
+		}
+		if n >= total || (n > 0 && (len(rates) == 0 || n >= t.lim.BatchSize)) {
+			continue // the tick's own budget binds first
+		}
+		for k, share := range shareBudget(n, want, rot%len(idx)) {
+			caps[idx[k]] = share
 		}
 	}
 	return nil
@@ -414,7 +438,8 @@ func (t *tickRun) settleQuotas(ctx context.Context) {
 		if s == nil || len(t.lim.Rates.For(s.campaign.Sender)) == 0 {
 			continue
 		}
-		if err := t.e.store.RefundQuota(ctx, s.campaign.Sender, n, t.quota.claimedAt[id], now); err != nil {
+		q := Quota{Sender: s.campaign.Sender, Rates: t.lim.Rates.For(s.campaign.Sender)}
+		if err := t.e.store.RefundQuota(ctx, q, n, t.quota.claimedAt[id], now); err != nil {
 			t.e.log.Warn("refund sender quota", "sender", s.campaign.Sender, "count", n, "error", err)
 		}
 	}

@@ -85,7 +85,7 @@ func TestSenderQuotaRefundAndRefill(t *testing.T) {
 	if w := st.Windows[0]; w.Remaining != 0 || w.NextRefill == nil || w.NextRefill.Before(t0.Add(time.Minute)) || w.NextRefill.After(t0.Add(62*time.Second)) {
 		t.Fatalf("minute window %+v: want 0 left, refill about t0+1m", w)
 	}
-	q.Refund(2, t0, t0.Add(time.Second))
+	q.Refund(rates, 2, t0, t0.Add(time.Second))
 	if n := q.Remaining(rates, t0.Add(time.Second), 50); n != 2 {
 		t.Fatalf("remaining %d after refunding 2, want 2", n)
 	}
@@ -223,5 +223,60 @@ func TestTickQuotaReplyBlocksSender(t *testing.T) {
 	*now = qs[0].BlockedUntil.Add(time.Second)
 	if res := h.tick(); res.Sent != 6 {
 		t.Fatalf("tick after the block %+v, want all 6 sent", res)
+	}
+}
+
+// A refund gives back only to the windows the claim was counted in: a
+// window another process added since (a SIGHUP'd daemon with a new rate
+// beside a cron tick with the old configuration) holds none of the
+// refunded sends, and taking them from it would let it be exceeded.
+func TestSenderQuotaRefundOnlyClaimedWindows(t *testing.T) {
+	minute := []core.Rate{{Limit: 30, Per: time.Minute}}
+	both := append([]core.Rate{{Limit: 5, Per: 24 * time.Hour}}, minute...)
+	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	var q core.SenderQuota
+	q.Take(minute, 3, t0)                // the cron tick, minute window only
+	q.Take(both, 5, t0.Add(time.Second)) // the daemon, day window added
+	q.Refund(minute, 3, t0, t0.Add(2*time.Second))
+	if n := q.Remaining(both, t0.Add(3*time.Second), 50); n != 0 {
+		t.Fatalf("remaining %d: the cron tick's refund took sends out of the day window it never counted in", n)
+	}
+}
+
+// Campaigns sharing a sender share its quota: when the window allows
+// fewer sends than they have due, each gets its part, and none waits for
+// the other to finish (cron ticks on the minute would otherwise give the
+// whole window to the same campaign every time).
+func TestTickQuotaSharedFairly(t *testing.T) {
+	h, now := quotaHarness(t, "4/minute")
+	a := h.campaign(20, nil)
+	b := h.campaign(20, nil)
+	for range 3 {
+		if res := h.tick(); res.Sent != 4 {
+			t.Fatalf("tick %+v, want the window's 4 sent", res)
+		}
+		*now = now.Add(time.Minute + time.Second)
+	}
+	if sa, sb := h.stats(a).Sent, h.stats(b).Sent; sa != 6 || sb != 6 {
+		t.Fatalf("sent %d and %d in three ticks of 4/minute, want 6 each", sa, sb)
+	}
+}
+
+// A throttled reply with a short delay (421 "try again in 5 minutes") is
+// not a daily-limit reply: the block never outlasts the reply's own delay,
+// even when the shortest window at least that long is the day's, whose
+// oldest send leaves it only tomorrow.
+func TestSenderQuotaBlockNotLongerThanReply(t *testing.T) {
+	rates := []core.Rate{{Limit: 30, Per: time.Minute}, {Limit: 500, Per: 24 * time.Hour}}
+	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	var q core.SenderQuota
+	q.Take(rates, 1, t0)
+	now := t0.Add(time.Minute)
+	if until := q.BlockUntil(rates, 5*time.Minute, now); until.After(now.Add(5 * time.Minute)) {
+		t.Fatalf("blocked until %s for a 5-minute reply at %s", until, now)
+	}
+	// A daily-limit reply still waits for the day window's oldest send.
+	if until := q.BlockUntil(rates, core.DailyLimitBlock, now); until.After(t0.Add(24*time.Hour+25*time.Minute)) || until.Before(t0.Add(24*time.Hour)) {
+		t.Fatalf("daily-limit block until %s, want about t0+24h", until)
 	}
 }

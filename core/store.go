@@ -106,9 +106,10 @@ type Store interface {
 	SenderQuota(ctx context.Context, sender string) (*SenderQuota, error)
 	// SenderQuotas reads every sender's quota state, by name.
 	SenderQuotas(ctx context.Context) ([]*SenderQuota, error)
-	// RefundQuota gives back to sender's windows n sends claimed at
-	// claimedAt that never started (see SenderQuota.Refund).
-	RefundQuota(ctx context.Context, sender string, n int, claimedAt, now time.Time) error
+	// RefundQuota gives back n sends claimed at claimedAt under q (the
+	// quota the claim was made under) that never started, to q's windows
+	// only (see SenderQuota.Refund).
+	RefundQuota(ctx context.Context, q Quota, n int, claimedAt, now time.Time) error
 	// BlockSender blocks sender until until (kept when a later block is
 	// already set) for reason, a provider's quota reply: ClaimQuota
 	// claims nothing for it meanwhile.

@@ -92,7 +92,8 @@ type QueueSummary struct {
 	// Closed says why a SENDING campaign's schedule keeps ticks from
 	// claiming its recipients now ("send_window", "not_before" or
 	// "expired"; see Schedule.ClosedBy), and OpensAt when it next lets
-	// them (nil when it never will: expired). Both empty when it is open.
+	// them (nil when it never will: expired, or its window does not open
+	// again before its expiry). Both empty when it is open.
 	Closed  string     `json:"closed,omitempty"`
 	OpensAt *time.Time `json:"opens_at,omitempty"`
 	// Sender is the campaign's sender; Quota its quota when it has a rate
@@ -441,11 +442,11 @@ func (t *tickRun) run(ctx context.Context, due []*Campaign) error {
 	for i, c := range due {
 		caps[i] = min(c.BatchSize, t.lim.BatchSize)
 	}
-	if err := t.quotaCaps(ctx, due, caps); err != nil {
+	rot := int(t.start.Unix() % int64(len(due)))
+	if err := t.quotaCaps(ctx, due, caps, rot); err != nil {
 		return err
 	}
 	budget := t.lim.BatchSize
-	rot := int(t.start.Unix() % int64(len(due)))
 	// Claim in rounds: a campaign with fewer due rows than its share leaves
 	// budget that the others may take, up to their own batch size.
 	for budget > 0 {

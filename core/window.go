@@ -213,8 +213,10 @@ func (w *SendWindow) Open(t time.Time) bool {
 }
 
 // NextOpen returns now when the window is open at now, otherwise the first
-// moment after now at which it opens; the zero time if it never opens
-// within the next nine days (no parsed window does that).
+// moment after now at which it opens; the zero time if it finds none.
+// Every parsed window opens within a week, or two when a daylight saving
+// change skips the only hour of a weekly one ("Sun 02:00-03:00
+// Europe/Berlin" on the last Sunday of March): both are found.
 func (w *SendWindow) NextOpen(now time.Time) time.Time { return w.next(now, true) }
 
 // NextClose returns now when the window is closed at now, otherwise the
@@ -413,22 +415,41 @@ func (s Schedule) text() ScheduleText {
 	return st
 }
 
-// checkNew refuses, for a new campaign, an expiry that has already come:
-// EINVALID naming --expires.
+// checkNew refuses, for a new campaign, an expiry that has already come
+// (EINVALID naming --expires), and a schedule that could send nothing
+// (see checkOpens).
 func (s Schedule) checkNew(now time.Time) error {
 	if s.Expired(now) {
 		return Errorf(EINVALID, "--expires %s is in the past (now %s): give a later time, or leave --expires out",
 			s.Expires.In(s.zone()).Format(time.RFC3339), now.In(s.zone()).Format(time.RFC3339))
 	}
-	return nil
+	return s.checkOpens(now)
+}
+
+// checkOpens refuses a schedule whose window (from its not-before on) does
+// not open again before its expiry, which has not come at now: every
+// recipient would expire unsent. EINVALID naming --send-window and
+// --expires. An expiry already past is not refused here: on an edit it
+// expires the campaign on purpose.
+func (s Schedule) checkOpens(now time.Time) error {
+	if s.Expires == nil || s.SendWindow == nil || s.Expired(now) || !s.NextSend(now).IsZero() {
+		return nil
+	}
+	return Errorf(EINVALID, "--send-window %q does not open before --expires %s: the campaign could send nothing; widen the window or give a later --expires",
+		s.SendWindow.String(), s.Expires.In(s.zone()).Format(time.RFC3339))
 }
 
 // refuseExpired is the ECONFLICT for executing or retrying a campaign whose
-// expiry has come (its recipients would only expire again): it says to
-// extend --expires first. nil when the campaign has not expired.
+// expiry has come, or whose send window does not open again before it (its
+// recipients would only expire): it says to extend --expires (or change
+// --send-window) first. nil when the campaign can still send.
 func (c *Campaign) refuseExpired(a Action, now time.Time) error {
 	if !c.Expired(now) {
-		return nil
+		if c.checkOpens(now) == nil {
+			return nil
+		}
+		return Errorf(ECONFLICT, "campaign %d: its --send-window %q does not open again before it expires at %s: change it or extend --expires first with `campaignd campaign edit %d`, then %s it",
+			c.ID, c.SendWindow.String(), c.Expires.In(c.zone()).Format(time.RFC3339), c.ID, a)
 	}
 	return Errorf(ECONFLICT, "campaign %d expired at %s: extend it first with `campaignd campaign edit %d --expires TIME` (a later time, or \"\" for none), then %s it",
 		c.ID, c.Expires.In(c.zone()).Format(time.RFC3339), c.ID, a)

@@ -413,3 +413,74 @@ func TestExecuteRefusesExpired(t *testing.T) {
 		t.Fatalf("reschedule of a CANCELLED campaign: %v", err)
 	}
 }
+
+// A schedule whose window does not open before its expiry could send
+// nothing: create and edit refuse it, naming both flags, rather than let
+// every recipient expire unsent. An expiry already past stays allowed on
+// edit (it expires the campaign now, on purpose).
+func TestScheduleThatNeverOpensRefused(t *testing.T) {
+	now := mustTime(t, "2026-12-14T09:00:00Z") // a Monday
+	h := clockedHarness(t, &now, nil)
+	spec := core.CampaignSpec{Name: "c", Sender: "fake", From: "a@example.org", Subject: "s", Text: "t",
+		SendWindow: "Sat-Sun 09:00-17:00 UTC", Expires: "2026-12-18 17:00"}
+	_, err := h.eng.CreateCampaign(ctx, spec)
+	if core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "--send-window") || !strings.Contains(err.Error(), "--expires") {
+		t.Fatalf("create with a window that never opens before the expiry: %v", err)
+	}
+	spec.Expires = "2026-12-19 10:00" // Saturday 10:00: it opens first
+	c, err := h.eng.CreateCampaign(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{Expires: ptr("2026-12-19 08:00")})
+	if core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "--expires") {
+		t.Fatalf("schedule edit to an expiry before the window opens: %v", err)
+	}
+	_, err = h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{Subject: ptr("x"), SendWindow: ptr("Sun 09:00-17:00 UTC")})
+	if core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "--send-window") {
+		t.Fatalf("edit to a window that opens after the expiry: %v", err)
+	}
+	if _, err := h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{Expires: ptr("2026-12-14 08:00")}); err != nil {
+		t.Fatalf("an expiry in the past (expire it now): %v", err)
+	}
+}
+
+// Once a window's last opening before the expiry has passed, execute and
+// retry are refused like after the expiry itself: the recipients they
+// would queue could only expire unsent.
+func TestExecuteRefusesWindowClosedUntilExpiry(t *testing.T) {
+	now := mustTime(t, "2026-12-14T08:00:00Z") // a Monday
+	h := clockedHarness(t, &now, nil)
+	c, err := h.eng.CreateCampaign(ctx, core.CampaignSpec{Name: "c", Sender: "fake", From: "a@example.org",
+		Subject: "s", Text: "t", SendWindow: "Mon 09:00-17:00 UTC", Expires: "2026-12-16 12:00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.AddRecipient(ctx, c.ID, core.RecipientInput{Email: "a@example.net"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.ChangeCampaign(ctx, c.ID, core.ActionActivate); err != nil {
+		t.Fatal(err)
+	}
+	now = mustTime(t, "2026-12-15T10:00:00Z") // Tuesday: the window opens next on Monday, after the expiry
+	_, err = h.eng.Execute(ctx, c.ID)
+	if core.ErrorCode(err) != core.ECONFLICT || !strings.Contains(err.Error(), "--expires") || !strings.Contains(err.Error(), "--send-window") {
+		t.Fatalf("execute: %v", err)
+	}
+	if _, err := h.eng.EditCampaign(ctx, c.ID, core.CampaignEdit{SendWindow: ptr("daily 09:00-17:00 UTC")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.Execute(ctx, c.ID); err != nil {
+		t.Fatalf("execute once the window opens before the expiry: %v", err)
+	}
+}
+
+// A weekly window whose only hour a spring change skips opens a week
+// later, two weeks after a moment just past the week before's.
+func TestSendWindowSkippedByDST(t *testing.T) {
+	w := mustWindow(t, "Sun 02:00-03:00 Europe/Berlin")
+	got := w.NextOpen(mustTime(t, "2026-03-22T03:00:00Z"))
+	if want := mustTime(t, "2026-04-05T00:00:00Z"); !got.Equal(want) {
+		t.Fatalf("next open %s, want %s (29 March's 02:00-03:00 does not exist)", got, want)
+	}
+}

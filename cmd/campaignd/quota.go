@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -25,9 +26,12 @@ func queueQuotas(qs []*core.QueueSummary) []*core.QuotaStatus {
 // printQuotas prints sender quotas for queue and status: one line per
 // window with the budget left and when it next refills, and a line for a
 // sender blocked by a provider's quota reply.
+// A sender blocked without a rate has no window: no table for it alone.
 func printQuotas(w io.Writer, quotas []*core.QuotaStatus) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fprintf(tw, "  SENDER\tWINDOW\tUSED\tLEFT\tNEXT REFILL\n")
+	if slices.ContainsFunc(quotas, func(q *core.QuotaStatus) bool { return len(q.Windows) > 0 }) {
+		fprintf(tw, "  SENDER\tWINDOW\tUSED\tLEFT\tNEXT REFILL\n")
+	}
 	for _, q := range quotas {
 		for _, win := range q.Windows {
 			refill := "-"

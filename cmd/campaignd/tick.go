@@ -72,14 +72,19 @@ func (a *app) cmdTick(ctx context.Context, args []string) error {
 		if res.Skipped {
 			fprintf(a.stdout, "tick skipped: %s\n", skipped)
 		} else {
-			fprintf(a.stdout, "tick: processed %d, sent %d, failed %d, retried %d, throttled %d, recovered %d, completed %d, remaining %d\n",
-				res.Processed, res.Sent, res.Failed, res.Retried, res.Throttled, res.Recovered, res.Completed, res.Remaining)
+			fprintf(a.stdout, "%s\n", tickLine(res))
 		}
 	}
 	if len(res.Problems) > 0 {
 		return &tickProblems{problems: res.Problems}
 	}
 	return nil
+}
+
+// tickLine is what `tick -v` says a tick did.
+func tickLine(res *core.TickResult) string {
+	return fmt.Sprintf("tick: processed %d, sent %d, failed %d, retried %d, throttled %d, recovered %d, expired %d, completed %d, remaining %d",
+		res.Processed, res.Sent, res.Failed, res.Retried, res.Throttled, res.Recovered, res.Expired, res.Completed, res.Remaining)
 }
 
 // tick runs the tick through the daemon, or standalone under the lock
@@ -146,12 +151,8 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 			tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CAMPAIGN\tNAME\tQUEUED\tIN FLIGHT\tCLOSED BY\tOPENS")
 			for _, q := range closed {
-				opens := "never (expired: its unsent recipients fail at the next tick)"
-				if q.OpensAt != nil {
-					opens = q.OpensAt.Local().Format("2006-01-02 15:04:05 MST")
-				}
 				fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\n", q.CampaignID, q.CampaignName, q.DueNow+q.Waiting, q.InFlight,
-					strings.ReplaceAll(q.Closed, "_", " "), opens)
+					strings.ReplaceAll(q.Closed, "_", " "), opensText(q))
 			}
 			tw.Flush()
 		}
@@ -171,4 +172,16 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 		}
 		tw.Flush()
 	})
+}
+
+// opensText is the OPENS column of a campaign outside its schedule: when
+// it opens, in the operator's local time, or why it never will.
+func opensText(q *core.QueueSummary) string {
+	if q.OpensAt != nil {
+		return q.OpensAt.Local().Format("2006-01-02 15:04:05 MST")
+	}
+	if q.Closed == "expired" {
+		return "never (expired: its unsent recipients fail at the next tick)"
+	}
+	return "never before it expires (its unsent recipients then fail as expired)"
 }

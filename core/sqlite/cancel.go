@@ -57,21 +57,26 @@ func (db *DB) FailCancelled(ctx context.Context, now time.Time) (int64, error) {
 }
 
 // failUnsentSQL fails a cancelled campaign's PENDING and QUEUED rows in
-// one walk of its id range, as execute walks it.
+// one walk of its id range, as execute walks it. A row requeued in doubt
+// (its last send's outcome unknown) gets ?7: it may have been delivered.
 const failUnsentSQL = `UPDATE recipients SET status = 'FAILED', updated_at = ?1, next_attempt_at = NULL,
-		last_error_class = ?5, last_error = ?6, last_error_code = NULL, last_enhanced_code = NULL
+		last_error = CASE WHEN last_error_class = 'in_doubt' THEN ?7 ELSE ?6 END,
+		last_error_class = ?5, last_error_code = NULL, last_enhanced_code = NULL
 	WHERE id BETWEEN ?2 AND ?3 AND +campaign_id = ?4 AND (status = 'PENDING' OR status = 'QUEUED')`
 
 // failUnsent fails campaign id's PENDING and QUEUED recipients inside tx
 // with class cancelled (see failUnsentAs).
 func failUnsent(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (int64, error) {
-	return failUnsentAs(ctx, tx, id, now, core.ClassCancelled, "not sent: the campaign was cancelled")
+	return failUnsentAs(ctx, tx, id, now, core.ClassCancelled, "not sent: the campaign was cancelled",
+		"not resent: the campaign was cancelled; the last attempt's outcome is unknown (it may have been delivered)")
 }
 
 // failUnsentAs fails campaign id's PENDING and QUEUED recipients inside tx
-// with class and message, moving the counters with them, and returns how
-// many it failed. SENDING rows (in flight under a lease) are left alone.
-func failUnsentAs(ctx context.Context, tx *sql.Tx, id int64, now time.Time, class core.ErrorClass, message string) (int64, error) {
+// with class and message (inDoubt for a row whose last send's outcome is
+// unknown: "not sent" would be untrue of it), moving the counters with
+// them, and returns how many it failed. SENDING rows (in flight under a
+// lease) are left alone.
+func failUnsentAs(ctx context.Context, tx *sql.Tx, id int64, now time.Time, class core.ErrorClass, message, inDoubt string) (int64, error) {
 	var first, last sql.NullInt64
 	var pending, queued int64
 	if err := tx.QueryRowContext(ctx, `SELECT first_recipient_id, last_recipient_id, pending, queued FROM campaigns WHERE id = ?`,
@@ -81,7 +86,7 @@ func failUnsentAs(ctx context.Context, tx *sql.Tx, id int64, now time.Time, clas
 	if !first.Valid || pending+queued == 0 {
 		return 0, nil
 	}
-	res, err := tx.ExecContext(ctx, failUnsentSQL, ms(now), first.Int64, last.Int64, id, string(class), message)
+	res, err := tx.ExecContext(ctx, failUnsentSQL, ms(now), first.Int64, last.Int64, id, string(class), message, inDoubt)
 	if err != nil {
 		return 0, fmt.Errorf("fail unsent recipients: %w", err)
 	}

@@ -16,6 +16,11 @@ const expiredSQL = `status = 'SENDING' AND expires_at <= ?1 AND (pending > 0 OR 
 // number, so `campaign failures` groups every campaign's expired ones alike.
 const expiredText = "not sent: the campaign expired (extend it with `campaignd campaign edit ID --expires TIME`, then `campaignd campaign retry ID --class expired`)"
 
+// expiredInDoubtText is the last error of an expired recipient whose last
+// send's outcome was unknown (requeued in doubt): it may have been
+// delivered, and a retry resends it with the same Message-ID.
+const expiredInDoubtText = "not resent: the campaign expired; the last attempt's outcome is unknown (it may have been delivered; extend it with `campaignd campaign edit ID --expires TIME`, then `campaignd campaign retry ID --class expired` resends it with the same Message-ID)"
+
 // ExpireCampaigns fails, with class expired, the PENDING and QUEUED
 // recipients (waiting for a retry included) of every SENDING campaign whose
 // expires_at is at or before now, and returns how many it failed per
@@ -52,7 +57,7 @@ func (db *DB) ExpireCampaigns(ctx context.Context, now time.Time) (map[int64]int
 			return err
 		}
 		for _, id := range ids {
-			n, err := failUnsentAs(ctx, tx, id, orNow(now), core.ClassExpired, expiredText)
+			n, err := failUnsentAs(ctx, tx, id, orNow(now), core.ClassExpired, expiredText, expiredInDoubtText)
 			if err != nil {
 				return err
 			}

@@ -133,3 +133,48 @@ func mustStats(t *testing.T, db interface {
 	}
 	return c.Stats
 }
+
+// A recipient whose last send's outcome is unknown (its lease expired and
+// the resend policy requeued it) may have been delivered: expiring it says
+// so, rather than "not sent".
+func TestExpireCampaignsKeepsInDoubt(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	exp := t0.Add(time.Hour)
+	c := &core.Campaign{Name: "expiring", Sender: "outbox", From: "news@example.org", Subject: "s", Text: "t",
+		Concurrency: 5, BatchSize: 50, Schedule: core.Schedule{Expires: &exp}}
+	if err := db.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	MustInsert(t, db, c.ID, Inputs(0, 3))
+	MustStatus(t, db, c.ID, core.CampaignDraft, core.CampaignActive)
+	if _, err := db.Execute(ctx, c.ID, "ann", t0); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := db.Claim(ctx, c.ID, 2, "tok", t0.Add(time.Minute), t0); err != nil || len(rs) != 2 {
+		t.Fatalf("claim: %d %v", len(rs), err)
+	}
+	if rec, err := db.RecoverLeases(ctx, exp, core.InDoubtResend.ExpiredLeases(5)); err != nil || rec.Requeued != 2 {
+		t.Fatalf("recover: %+v %v", rec, err)
+	}
+	if got, err := db.ExpireCampaigns(ctx, exp); err != nil || got[c.ID] != 3 {
+		t.Fatalf("expire: %v %v", got, err)
+	}
+	var inDoubt, notSent int
+	for _, r := range mustRecipients(t, db, c.ID) {
+		if r.Status != core.RecipientFailed || r.LastErrorClass != core.ClassExpired {
+			t.Fatalf("%s: %s %q, want FAILED expired", r.Email, r.Status, r.LastErrorClass)
+		}
+		switch {
+		case r.Attempts > 0 && strings.Contains(r.LastError, "unknown") && !strings.HasPrefix(r.LastError, "not sent"):
+			inDoubt++
+		case r.Attempts == 0 && strings.HasPrefix(r.LastError, "not sent"):
+			notSent++
+		default:
+			t.Errorf("%s (attempts %d): %q", r.Email, r.Attempts, r.LastError)
+		}
+	}
+	if inDoubt != 2 || notSent != 1 {
+		t.Fatalf("%d in doubt, %d not sent; want 2 and 1", inDoubt, notSent)
+	}
+}

@@ -124,17 +124,17 @@ func (db *DB) SenderQuotas(ctx context.Context) ([]*core.SenderQuota, error) {
 }
 
 // RefundQuota implements core.Store.
-func (db *DB) RefundQuota(ctx context.Context, sender string, n int, claimedAt, now time.Time) error {
-	if n < 1 {
+func (db *DB) RefundQuota(ctx context.Context, q core.Quota, n int, claimedAt, now time.Time) error {
+	if n < 1 || len(q.Rates) == 0 {
 		return nil
 	}
 	now = orNow(now)
 	return db.writeTx(ctx, "refund sender quota", func(tx *sql.Tx) error {
-		sq, err := readQuota(ctx, tx, sender)
+		sq, err := readQuota(ctx, tx, q.Sender)
 		if err != nil || len(sq.Windows) == 0 {
 			return err
 		}
-		sq.Refund(n, claimedAt, now)
+		sq.Refund(q.Rates, n, claimedAt, now)
 		return writeQuota(ctx, tx, sq, now)
 	})
 }

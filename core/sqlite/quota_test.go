@@ -74,11 +74,11 @@ func TestRefundQuota(t *testing.T) {
 	if err != nil || len(rs) != 3 {
 		t.Fatalf("claim: %d, %v", len(rs), err)
 	}
-	if err := db.RefundQuota(ctx, "outbox", 2, t0, t0.Add(time.Second)); err != nil {
+	if err := db.RefundQuota(ctx, perMinute3, 2, t0, t0.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	// A refund for a sender with no windows is a no-op, not an error.
-	if err := db.RefundQuota(ctx, "nobody", 2, t0, t0); err != nil {
+	if err := db.RefundQuota(ctx, core.Quota{Sender: "nobody", Rates: perMinute3.Rates}, 2, t0, t0); err != nil {
 		t.Fatal(err)
 	}
 	if rs, err := db.ClaimQuota(ctx, perMinute3, c.ID, 50, "tok2", t0.Add(time.Hour), t0.Add(2*time.Second)); err != nil || len(rs) != 2 {
