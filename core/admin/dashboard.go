@@ -258,6 +258,7 @@ type campaignData struct {
 	Executions []*core.Execution
 	MoreExec   int
 	Queue      *core.QueueSummary
+	Schedule   *scheduleView
 	Actions    []core.Action
 	Email      string
 	Recipient  *core.Recipient
@@ -274,7 +275,7 @@ func (d *Dashboard) campaignPage(w http.ResponseWriter, r *http.Request, s *sess
 	if err != nil {
 		return "", nil, err
 	}
-	data := campaignData{C: c, Actions: actionsFor(c.Status)}
+	data := campaignData{C: c, Actions: actionsFor(c.Status), Schedule: newScheduleView(c, d.auth.now())}
 	if data.P, err = d.eng.Progress(ctx, id); err != nil {
 		return "", nil, err
 	}
@@ -409,9 +410,76 @@ func (d *Dashboard) action(w http.ResponseWriter, r *http.Request, s *session) {
 	http.Redirect(w, r, "/campaigns/"+strconv.FormatInt(id, 10), http.StatusSeeOther)
 }
 
-// queueData is the queue page's.
+// scheduleView is a campaign page's schedule, as `campaign show` prints it:
+// the window, not-before and expiry when set, and whether the campaign may
+// send now or when it next may (State; "" once it is COMPLETED or
+// CANCELLED, when that no longer matters, unless it expired).
+type scheduleView struct {
+	Window    string
+	NotBefore *time.Time
+	Expires   *time.Time
+	State     string
+	Closed    bool
+}
+
+// newScheduleView is c's schedule at now; nil when c has none.
+func newScheduleView(c *core.Campaign, now time.Time) *scheduleView {
+	if !c.Schedule.Set() {
+		return nil
+	}
+	v := &scheduleView{NotBefore: c.NotBefore, Expires: c.Expires}
+	if c.SendWindow != nil {
+		v.Window = c.SendWindow.String()
+	}
+	why := c.ClosedBy(now)
+	v.Closed = why != ""
+	if finished := c.Status == core.CampaignCompleted || c.Status == core.CampaignCancelled; finished && why != "expired" {
+		return v
+	}
+	if why == "" {
+		v.State = "open now"
+		return v
+	}
+	var opens *time.Time
+	if t := c.NextSend(now); !t.IsZero() {
+		opens = &t
+	}
+	v.State = closedText(why, opens)
+	return v
+}
+
+// closedText says why a schedule is closed and when it opens, as the
+// campaign page and the queue page say it: "closed by send window, opens
+// 2026-12-07 08:00:00 UTC", or that it never will.
+func closedText(why string, opensAt *time.Time) string {
+	if why == "expired" {
+		return "expired: its unsent recipients fail as expired"
+	}
+	return "closed by " + closedBy(why) + ", opens " + opensText(why, opensAt)
+}
+
+// closedBy is a QueueSummary.Closed for people: "send window", "not
+// before", "expired".
+func closedBy(why string) string { return strings.ReplaceAll(why, "_", " ") }
+
+// opensText is when a closed schedule opens (in UTC, like every time on
+// the dashboard), or why it never will.
+func opensText(why string, opensAt *time.Time) string {
+	switch {
+	case opensAt != nil:
+		return fmtTime(opensAt)
+	case why == "expired":
+		return "never (expired: its unsent recipients fail at the next tick)"
+	}
+	return "never before it expires (its unsent recipients then fail as expired)"
+}
+
+// queueData is the queue page's: Queue the campaigns a tick may send
+// (paused ones too, their rows held), Closed those outside their schedule,
+// apart as `campaignd queue` lists them: their queued rows are not due.
 type queueData struct {
 	Queue  []*core.QueueSummary
+	Closed []*core.QueueSummary
 	Quotas []*core.QuotaStatus
 	Ticks  []*core.TickRecord
 }
@@ -429,7 +497,15 @@ func (d *Dashboard) queuePage(w http.ResponseWriter, r *http.Request, s *session
 	if err != nil {
 		return "", nil, err
 	}
-	return "queue", &page{Title: "Queue", Nav: "queue", Data: queueData{Queue: q, Quotas: quotas, Ticks: t}}, nil
+	data := queueData{Quotas: quotas, Ticks: t}
+	for _, qs := range q {
+		if qs.Closed != "" {
+			data.Closed = append(data.Closed, qs)
+		} else {
+			data.Queue = append(data.Queue, qs)
+		}
+	}
+	return "queue", &page{Title: "Queue", Nav: "queue", Data: data}, nil
 }
 
 func (d *Dashboard) notFound(w http.ResponseWriter, r *http.Request, s *session) (string, *page, error) {
@@ -486,14 +562,18 @@ func staticHandler(h http.Handler) http.Handler {
 // template: they are embedded, so that is a build mistake the tests see.
 func parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{
-		"eta":     fmtETA,
-		"when":    fmtTime,
-		"dur":     func(d time.Duration) string { return d.Round(time.Millisecond).String() },
-		"label":   func(a core.Action) string { return actionText[a].Label },
-		"rate":    func(p *float64) string { return fmtRate(p) },
-		"pct":     func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
-		"number":  core.Thousands,
-		"retried": func(c core.ErrorClass) bool { return c != "" },
+		"eta":      fmtETA,
+		"when":     fmtTime,
+		"dur":      func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+		"label":    func(a core.Action) string { return actionText[a].Label },
+		"rate":     func(p *float64) string { return fmtRate(p) },
+		"pct":      func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+		"number":   core.Thousands,
+		"retried":  func(c core.ErrorClass) bool { return c != "" },
+		"closedBy": closedBy,
+		"closed":   func(q *core.QueueSummary) string { return closedText(q.Closed, q.OpensAt) },
+		"opens":    func(q *core.QueueSummary) string { return opensText(q.Closed, q.OpensAt) },
+		"queued":   func(q *core.QueueSummary) int64 { return q.DueNow + q.Waiting },
 	}
 	pages := map[string]*template.Template{}
 	for _, name := range []string{"login", "campaigns", "campaign", "confirm", "queue", "error"} {

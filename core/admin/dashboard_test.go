@@ -23,6 +23,7 @@ const testToken = "0123456789abcdef-admin"
 type fakeEngine struct {
 	mu      sync.Mutex
 	c       core.Campaign
+	queue   []*core.QueueSummary
 	actions []string
 }
 
@@ -65,7 +66,7 @@ func (f *fakeEngine) RecipientByEmail(ctx context.Context, id int64, email strin
 	}
 	return nil, core.Errorf(core.ENOTFOUND, "no recipient %s in campaign %d", email, id)
 }
-func (f *fakeEngine) Queue(ctx context.Context) ([]*core.QueueSummary, error) { return nil, nil }
+func (f *fakeEngine) Queue(ctx context.Context) ([]*core.QueueSummary, error) { return f.queue, nil }
 func (f *fakeEngine) Quotas(ctx context.Context) ([]*core.QuotaStatus, error) {
 	refill, blocked := time.Date(2026, 3, 1, 12, 1, 0, 0, time.UTC), time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 	return []*core.QuotaStatus{{Sender: "gmail", Windows: []core.QuotaWindowStatus{
@@ -426,5 +427,120 @@ func TestMetricsToken(t *testing.T) {
 	d.login()
 	if resp, _ := d.do("GET", "/metrics", nil); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("session on /metrics: %d", resp.StatusCode)
+	}
+}
+
+// The queue page lists campaigns outside their schedule apart from those a
+// tick may send, as `campaignd queue` does: their queued recipients are
+// not counted as due, and each says why and when it opens (in UTC, like
+// every dashboard time), or that it never will.
+func TestDashboardQueueClosedApart(t *testing.T) {
+	d := newDash(t, "")
+	opens := time.Date(2026, 1, 2, 8, 0, 0, 0, time.UTC)
+	d.eng.queue = []*core.QueueSummary{
+		{CampaignID: 1, CampaignName: "Open <one>", Status: core.CampaignSending, DueNow: 5, Sender: "smtp"},
+		{CampaignID: 2, CampaignName: "Paused one", Status: core.CampaignPaused, Held: 4, Sender: "smtp"},
+		{CampaignID: 3, CampaignName: "Office <hours>", Status: core.CampaignSending, DueNow: 7, Waiting: 2, InFlight: 1,
+			Closed: "send_window", OpensAt: &opens, Sender: "smtp"},
+		{CampaignID: 4, CampaignName: "Too late", Status: core.CampaignSending, DueNow: 3, Closed: "expired", Sender: "smtp"},
+		{CampaignID: 5, CampaignName: "Never again", Status: core.CampaignSending, DueNow: 6, Closed: "send_window", Sender: "smtp"},
+	}
+	d.login()
+	resp, body := d.do("GET", "/queue", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("queue page: %d\n%s", resp.StatusCode, body)
+	}
+	due, closed, ok := strings.Cut(body, `id="closed"`)
+	if !ok {
+		t.Fatalf("queue page has no section for campaigns outside their schedule:\n%s", body)
+	}
+	closed, _, _ = strings.Cut(closed, `id="h-quota"`)
+	for _, want := range []string{"Open &lt;one&gt;", "Paused one"} {
+		if !strings.Contains(due, want) || strings.Contains(closed, want) {
+			t.Errorf("%s is not among the campaigns a tick may send:\n%s", want, body)
+		}
+	}
+	for _, name := range []string{"Office &lt;hours&gt;", "Too late", "Never again"} {
+		if strings.Contains(due, name) || !strings.Contains(closed, name) {
+			t.Errorf("%s is not apart, outside its schedule:\n%s", name, body)
+		}
+	}
+	for _, want := range []string{
+		// Queued (due and waiting), in flight, why, when it opens.
+		`<td class="num">9</td><td class="num">1</td><td>send window</td><td>2026-01-02 08:00:00 UTC</td>`,
+		`<td>expired</td><td>never (expired: its unsent recipients fail at the next tick)</td>`,
+		`<td>send window</td><td>never before it expires (its unsent recipients then fail as expired)</td>`,
+		"A tick sends nothing for these until their schedule opens",
+	} {
+		if !strings.Contains(closed, want) {
+			t.Errorf("closed section lacks %q:\n%s", want, closed)
+		}
+	}
+	// Only campaigns outside their schedule: the per-campaign table says
+	// nothing may be sent, not that nothing is queued.
+	d.eng.queue = d.eng.queue[2:]
+	if _, body := d.do("GET", "/queue", nil); !strings.Contains(body, "Nothing queued inside its schedule.") || !strings.Contains(body, `id="closed"`) {
+		t.Errorf("queue page with only closed campaigns:\n%s", body)
+	}
+	d.eng.queue = nil
+	if _, body := d.do("GET", "/queue", nil); !strings.Contains(body, "<p>Nothing queued.</p>") || strings.Contains(body, `id="closed"`) {
+		t.Errorf("empty queue page:\n%s", body)
+	}
+}
+
+// A campaign's page shows its schedule as `campaign show` does: the window,
+// not-before and expiry, and whether it may send now or when it opens; its
+// queue marks the queued recipients as not due while the schedule is closed.
+func TestDashboardCampaignSchedule(t *testing.T) {
+	d := newDash(t, "")
+	d.login()
+	if _, body := d.do("GET", "/campaigns/1", nil); strings.Contains(body, "h-schedule") {
+		t.Errorf("a campaign without a schedule shows one:\n%s", body)
+	}
+
+	// The dashboard's clock: Thursday 2026-01-01 12:00 UTC, 13:00 in Berlin.
+	w, err := core.ParseSendWindow("Mon-Fri 09:00-11:00 Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	notBefore, expires := time.Date(2025, 12, 1, 8, 0, 0, 0, time.UTC), time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	opens := time.Date(2026, 1, 2, 8, 0, 0, 0, time.UTC) // Friday 09:00 in Berlin
+	d.eng.c.Status = core.CampaignSending
+	d.eng.c.Schedule = core.Schedule{SendWindow: w, NotBefore: &notBefore, Expires: &expires}
+	d.eng.queue = []*core.QueueSummary{{CampaignID: 1, CampaignName: d.eng.c.Name, Status: core.CampaignSending,
+		DueNow: 3, Closed: "send_window", OpensAt: &opens, Sender: "smtp"}}
+	_, body := d.do("GET", "/campaigns/1", nil)
+	for _, want := range []string{
+		"<dt>Send window</dt><dd>Mon-Fri 09:00-11:00 Europe/Berlin</dd>",
+		"<dt>Not before</dt><dd>2025-12-01 08:00:00 UTC</dd>",
+		"<dt>Expires</dt><dd>2026-02-01 00:00:00 UTC</dd>",
+		`<dd id="schedule-state" class="closed">closed by send window, opens 2026-01-02 08:00:00 UTC</dd>`,
+		"Schedule closed by send window, opens 2026-01-02 08:00:00 UTC: a tick sends nothing until then.",
+		"<dt>Queued, not due</dt><dd>3</dd>",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("campaign page lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "<dt>Due now</dt>") {
+		t.Errorf("campaign page counts a closed campaign's queue as due now:\n%s", body)
+	}
+
+	// Inside the window: open, and its queue due.
+	d.clock.add(20 * time.Hour) // Friday 09:00 in Berlin
+	d.login()                   // the session idled out
+	d.eng.queue[0].Closed, d.eng.queue[0].OpensAt = "", nil
+	_, body = d.do("GET", "/campaigns/1", nil)
+	if !strings.Contains(body, `<dd id="schedule-state">open now</dd>`) || !strings.Contains(body, "<dt>Due now</dt><dd>3</dd>") {
+		t.Errorf("campaign page inside its window:\n%s", body)
+	}
+
+	// Past its expiry, even once COMPLETED, the page says it expired.
+	d.clock.add(31 * 24 * time.Hour)
+	d.login()
+	d.eng.c.Status, d.eng.queue = core.CampaignCompleted, nil
+	_, body = d.do("GET", "/campaigns/1", nil)
+	if !strings.Contains(body, `<dd id="schedule-state" class="closed">expired: its unsent recipients fail as expired</dd>`) {
+		t.Errorf("campaign page past its expiry:\n%s", body)
 	}
 }
