@@ -479,7 +479,7 @@ func TestDashboardQueueClosedApart(t *testing.T) {
 	// Only campaigns outside their schedule: the per-campaign table says
 	// nothing may be sent, not that nothing is queued.
 	d.eng.queue = d.eng.queue[2:]
-	if _, body := d.do("GET", "/queue", nil); !strings.Contains(body, "Nothing queued inside its schedule.") || !strings.Contains(body, `id="closed"`) {
+	if _, body := d.do("GET", "/queue", nil); !strings.Contains(body, "Nothing queued that a tick may send now.") || !strings.Contains(body, `id="closed"`) {
 		t.Errorf("queue page with only closed campaigns:\n%s", body)
 	}
 	d.eng.queue = nil
