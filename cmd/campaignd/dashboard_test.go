@@ -116,8 +116,9 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // and returns there, Send Now (confirmed) starts the campaign and the page
 // follows it, by its own script, to 100% while the daemon sends to
 // mailpit; a second campaign through an SMTP server that rejects three
-// addresses shows them in its failure breakdown. `campaignd dashboard`'s
-// one-time link logs in once.
+// addresses shows them in its failure breakdown; a third, outside its send
+// window, is apart on the queue page with when it opens.
+// `campaignd dashboard`'s one-time link logs in once.
 func TestDashboardBrowser(t *testing.T) {
 	ctx := browser(t)
 	mp := StartMailpit(t)
@@ -179,7 +180,30 @@ func TestDashboardBrowser(t *testing.T) {
 		t.Fatalf("failure breakdown: %q", fails)
 	}
 	screenshot(t, ctx, "dashboard.png")
+
+	// A campaign whose send window opens in two hours: the queue page
+	// lists it apart, not as due, with when it opens (in UTC, as every
+	// dashboard time), and its page shows the schedule.
+	opens := time.Now().UTC().Add(2 * time.Hour).Truncate(time.Minute)
+	window := "daily " + opens.Format("15:04") + "-" + opens.Add(time.Hour).Format("15:04") + " UTC"
+	id3 := startSendingCampaign(t, e, progressCSV(5), "--sender", "mailpit", "--name", "Office hours", "--send-window", window)
+	opensText := opens.Format("2006-01-02 15:04:05 UTC")
 	run(t, ctx, "queue page", chromedp.Navigate(base+"/queue"), chromedp.WaitVisible("#h-t", chromedp.ByID))
+	closed := waitText(t, ctx, "#closed", 10*time.Second, func(s string) bool { return strings.Contains(s, "Office hours") })
+	if !strings.Contains(closed, "send window") || !strings.Contains(closed, opensText) {
+		t.Fatalf("queue page: the closed campaign does not say why and when it opens (%s): %q", opensText, closed)
+	}
+	var due string
+	run(t, ctx, "queue page's due campaigns", chromedp.Text(`section[aria-labelledby="h-q"]`, &due, chromedp.ByQuery))
+	if strings.Contains(due, "Office hours") {
+		t.Fatalf("queue page lists the closed campaign among those a tick may send: %q", due)
+	}
+	screenshot(t, ctx, "dashboard-queue.png")
+	run(t, ctx, "closed campaign's page", chromedp.Navigate(base+"/campaigns/"+strconv.FormatInt(id3, 10)),
+		chromedp.WaitVisible("#h-schedule", chromedp.ByID))
+	if state := waitText(t, ctx, "#schedule-state", 10*time.Second, func(s string) bool { return s != "" }); state != "closed by send window, opens "+opensText {
+		t.Fatalf("campaign page's schedule: %q", state)
+	}
 
 	// The one-time link: once, then refused.
 	var link struct{ URL string }
