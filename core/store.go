@@ -114,6 +114,11 @@ type Store interface {
 	// already set) for reason, a provider's quota reply: ClaimQuota
 	// claims nothing for it meanwhile.
 	BlockSender(ctx context.Context, sender string, until time.Time, reason string, now time.Time) error
+	// UnblockSender lifts sender's block by hand (see Engine.UnblockSender)
+	// and returns the block it lifted: its end and the reply that set it,
+	// a zero until when none held at now. The windows' counts stay: the
+	// quota still binds. A sender without a block changes nothing.
+	UnblockSender(ctx context.Context, sender string, now time.Time) (until time.Time, reason string, err error)
 	// RecordOutcomes applies a group of outcomes in one transaction (one
 	// commit: the tick's group commit). Each applies only if its row is
 	// still SENDING under the outcome's claim token; otherwise it changes

@@ -154,3 +154,21 @@ func (db *DB) BlockSender(ctx context.Context, sender string, until time.Time, r
 		return writeQuota(ctx, tx, sq, now)
 	})
 }
+
+// UnblockSender implements core.Store.
+func (db *DB) UnblockSender(ctx context.Context, sender string, now time.Time) (until time.Time, reason string, err error) {
+	now = orNow(now)
+	err = db.writeTx(ctx, "unblock sender", func(tx *sql.Tx) error {
+		sq, err := readQuota(ctx, tx, sender)
+		if err != nil || sq.BlockedUntil.IsZero() {
+			return err // no row, or no block: nothing to write
+		}
+		if sq.Blocked(now) {
+			until, reason = sq.BlockedUntil, sq.BlockedReason
+		}
+		// A block already past is cleared too: it only kept its reply.
+		sq.BlockedUntil, sq.BlockedReason = time.Time{}, ""
+		return writeQuota(ctx, tx, sq, now)
+	})
+	return until, reason, err
+}

@@ -154,3 +154,54 @@ func TestBlockSender(t *testing.T) {
 		t.Fatalf("claim at the block's end: %d rows, %v; want 3", len(rs), err)
 	}
 }
+
+// UnblockSender lifts a block at once and says what it lifted; the
+// windows keep their counts. A sender without a block, or whose block is
+// past, has nothing lifted (a past block's row is cleared all the same).
+func TestUnblockSender(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	c := MustSending(t, db, 10)
+	if rs, err := db.ClaimQuota(ctx, perMinute3, c.ID, 2, "tok", t0.Add(time.Hour), t0); err != nil || len(rs) != 2 {
+		t.Fatalf("claim: %d rows, %v", len(rs), err)
+	}
+	until := t0.Add(24 * time.Hour)
+	const reply = "550 5.4.5 Daily user sending limit exceeded"
+	if err := db.BlockSender(ctx, "outbox", until, reply, t0); err != nil {
+		t.Fatal(err)
+	}
+	got, reason, err := db.UnblockSender(ctx, "outbox", t0.Add(time.Second))
+	if err != nil || !got.Equal(until) || reason != reply {
+		t.Fatalf("unblock = %v, %q, %v; want the block lifted (%v, %q)", got, reason, err, until, reply)
+	}
+	sq, err := db.SenderQuota(ctx, "outbox")
+	if err != nil || !sq.BlockedUntil.IsZero() || sq.BlockedReason != "" || len(sq.Windows) != 1 {
+		t.Fatalf("quota row after unblock %+v, %v: want no block, the window kept", sq, err)
+	}
+	// The window still holds the 2 sends: 1 of 3 left.
+	if rs, err := db.ClaimQuota(ctx, perMinute3, c.ID, 50, "tok2", t0.Add(time.Hour), t0.Add(2*time.Second)); err != nil || len(rs) != 1 {
+		t.Fatalf("claim after unblock: %d rows, %v; want 1 (the window's count stays)", len(rs), err)
+	}
+	for name, at := range map[string]time.Time{"again": t0.Add(3 * time.Second), "never blocked": t0} {
+		sender := "outbox"
+		if name == "never blocked" {
+			sender = "other"
+		}
+		if got, reason, err := db.UnblockSender(ctx, sender, at); err != nil || !got.IsZero() || reason != "" {
+			t.Errorf("unblock %s: %v, %q, %v; want nothing lifted", name, got, reason, err)
+		}
+	}
+	if all, err := db.SenderQuotas(ctx); err != nil || len(all) != 1 {
+		t.Errorf("quota rows %+v, %v: unblocking a sender without a row must not write one", all, err)
+	}
+	// A block already over lifts nothing, but its row is cleared.
+	if err := db.BlockSender(ctx, "outbox", t0.Add(time.Minute), "421 slow down", t0); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := db.UnblockSender(ctx, "outbox", t0.Add(2*time.Minute)); err != nil || !got.IsZero() {
+		t.Fatalf("unblock after the block's end: %v, %v; want nothing lifted", got, err)
+	}
+	if sq, err := db.SenderQuota(ctx, "outbox"); err != nil || !sq.BlockedUntil.IsZero() || sq.BlockedReason != "" {
+		t.Fatalf("row %+v, %v: want the past block cleared", sq, err)
+	}
+}
