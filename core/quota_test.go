@@ -246,8 +246,8 @@ func TestTickUnblockSender(t *testing.T) {
 	}
 	u, err := h.eng.UnblockSender(core.WithActor(ctx, "ann"), "fake")
 	if err != nil || !u.WasBlocked || u.BlockedUntil == nil || u.BlockedUntil.Before(now.Add(23*time.Hour)) ||
-		!strings.Contains(u.Reason, "550 5.4.5") || u.Sender != "fake" {
-		t.Fatalf("unblock = %+v, %v; want the day's block lifted with its reply", u, err)
+		!strings.Contains(u.Reason, "550 5.4.5") || u.Sender != "fake" || u.DueNow != 3 {
+		t.Fatalf("unblock = %+v, %v; want the day's block lifted with its reply, the 3 messages it held back due", u, err)
 	}
 	if qs, err := h.eng.Quotas(ctx); err != nil || len(qs) != 1 || qs[0].BlockedUntil != nil {
 		t.Fatalf("quotas after unblock %+v, %v: want no block", qs, err)
@@ -260,7 +260,14 @@ func TestTickUnblockSender(t *testing.T) {
 	if st := h.stats(id); st.Sent != 2 || st.Queued != 3 {
 		t.Fatalf("stats %+v", st)
 	}
-	if u, err := h.eng.UnblockSender(ctx, "fake"); err != nil || u.WasBlocked || u.BlockedUntil != nil || u.Reason != "" {
+	// The messages the throttle held back (the throttled one and the two
+	// handed back unsent) were made due: the last 3 all go once the window
+	// has refilled.
+	*now = now.Add(2 * time.Minute)
+	if res := h.tick(); res.Sent != 3 {
+		t.Fatalf("tick when the window refilled %+v, want the last 3 sent", res)
+	}
+	if u, err := h.eng.UnblockSender(ctx, "fake"); err != nil || u.WasBlocked || u.BlockedUntil != nil || u.Reason != "" || u.DueNow != 0 {
 		t.Fatalf("unblock again = %+v, %v; want nothing lifted, no error", u, err)
 	}
 	_, err = h.eng.UnblockSender(ctx, "gmail")
