@@ -539,11 +539,11 @@ type SenderUnblock struct {
 // later attempt are due at once: those the throttled replies held back
 // would otherwise wait as long as the block (a day), and those in a
 // transient backoff cannot be told from them. Its windows keep their
-// counts, so its rates still bind. Lifting a block
-// that does not hold is no error, only WasBlocked false and nothing
-// changed: the call is idempotent. An empty name is EINVALID; a sender
-// that is not configured ENOTFOUND naming those that are. A lifted block
-// is logged at info with the caller (see WithActor).
+// counts, so its rates still bind. Lifting a block that does not hold is
+// no error, only WasBlocked false and nothing changed: the call is
+// idempotent. An empty name is EINVALID; a sender that is not configured
+// ENOTFOUND naming those that are. A lifted block is logged at info with
+// the caller (see WithActor).
 func (e *Engine) UnblockSender(ctx context.Context, sender string) (*SenderUnblock, error) {
 	if sender == "" {
 		return nil, Errorf(EINVALID, "sender: required")
