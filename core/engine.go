@@ -22,6 +22,8 @@ type SenderProvider interface {
 	Sender(ctx context.Context, name string) (sdk.Sender, error)
 	// Has reports whether a sender of that name is configured.
 	Has(name string) bool
+	// Names returns the configured senders' names, sorted.
+	Names() []string
 }
 
 // Engine implements Service on a Store: campaign lifecycle, import, execute

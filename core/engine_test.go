@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,6 +82,7 @@ func (p *fakeProvider) Sender(_ context.Context, name string) (sdk.Sender, error
 	return p.senders[name], nil
 }
 func (p *fakeProvider) Has(name string) bool { _, ok := p.senders[name]; return ok }
+func (p *fakeProvider) Names() []string      { return slices.Sorted(maps.Keys(p.senders)) }
 
 type harness struct {
 	t      testing.TB

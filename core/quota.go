@@ -519,3 +519,53 @@ func (e *Engine) Quotas(ctx context.Context) ([]*QuotaStatus, error) {
 	}
 	return out, nil
 }
+
+// SenderUnblock is what lifting a sender's block did: whether a block
+// held, and if so until when and the reply that set it (BlockedUntil nil
+// and Reason "" otherwise), and how many of the sender's QUEUED messages
+// waiting for a later attempt were made due at once. The control API's
+// one wire type for it.
+type SenderUnblock struct {
+	Sender       string     `json:"sender"`
+	WasBlocked   bool       `json:"was_blocked"`
+	BlockedUntil *time.Time `json:"blocked_until"`
+	Reason       string     `json:"reason"`
+	DueNow       int64      `json:"due_now"`
+}
+
+// UnblockSender lifts the block a provider's quota reply set on sender
+// (after its account's limit was raised, or a false alarm): the next tick
+// claims for it again, and its campaigns' QUEUED messages waiting for a
+// later attempt are due at once: those the throttled replies held back
+// would otherwise wait as long as the block (a day), and those in a
+// transient backoff cannot be told from them. Its windows keep their
+// counts, so its rates still bind. Lifting a block that does not hold is
+// no error, only WasBlocked false and nothing changed: the call is
+// idempotent. An empty name is EINVALID; a sender that is not configured
+// ENOTFOUND naming those that are. A lifted block is logged at info with
+// the caller (see WithActor).
+func (e *Engine) UnblockSender(ctx context.Context, sender string) (*SenderUnblock, error) {
+	if sender == "" {
+		return nil, Errorf(EINVALID, "sender: required")
+	}
+	if e.senders != nil && !e.senders.Has(sender) {
+		return nil, Errorf(ENOTFOUND, "sender %q is not configured (configured: %s)", sender, namesOrNone(e.senders.Names()))
+	}
+	u, err := e.store.UnblockSender(ctx, sender, e.now())
+	if err != nil {
+		return nil, fmt.Errorf("unblock sender %s: %w", sender, err)
+	}
+	if u.WasBlocked {
+		e.log.Info("sender unblocked by hand: ticks send through it again", "sender", sender, "was_until", *u.BlockedUntil,
+			"reply", u.Reason, "due_now", u.DueNow, "actor", Actor(ctx))
+	}
+	return u, nil
+}
+
+// namesOrNone lists names for a message, "none" when there are none.
+func namesOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}

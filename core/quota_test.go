@@ -226,6 +226,59 @@ func TestTickQuotaReplyBlocksSender(t *testing.T) {
 	}
 }
 
+// An operator lifts a quota reply's block by hand (the account's limit
+// was raised): the next tick claims for the sender again, within its
+// windows, which kept their counts. An unknown sender is ENOTFOUND naming
+// the configured ones; lifting no block is not an error.
+func TestTickUnblockSender(t *testing.T) {
+	h, now := quotaHarness(t, "3/minute")
+	h.sender.fn = func(*sdk.Message, int) error {
+		return sdk.Throttled(core.DailyLimitBlock, "MAIL FROM: Daily user sending limit exceeded").WithSMTP(550, "5.4.5")
+	}
+	id := h.campaign(5, func(s *core.CampaignSpec) { s.Concurrency = 1 })
+	if res := h.tick(); res.Throttled != 1 {
+		t.Fatalf("tick %+v, want 1 throttled", res)
+	}
+	h.sender.fn = nil
+	*now = now.Add(time.Second)
+	if res := h.tick(); res.Processed != 0 {
+		t.Fatalf("tick while blocked %+v, want nothing claimed", res)
+	}
+	u, err := h.eng.UnblockSender(core.WithActor(ctx, "ann"), "fake")
+	if err != nil || !u.WasBlocked || u.BlockedUntil == nil || u.BlockedUntil.Before(now.Add(23*time.Hour)) ||
+		!strings.Contains(u.Reason, "550 5.4.5") || u.Sender != "fake" || u.DueNow != 3 {
+		t.Fatalf("unblock = %+v, %v; want the day's block lifted with its reply, the 3 messages it held back due", u, err)
+	}
+	if qs, err := h.eng.Quotas(ctx); err != nil || len(qs) != 1 || qs[0].BlockedUntil != nil {
+		t.Fatalf("quotas after unblock %+v, %v: want no block", qs, err)
+	}
+	// The throttled send started, so it stays counted: 2 of the minute's
+	// 3 are left.
+	if res := h.tick(); res.Sent != 2 || res.Processed != 2 {
+		t.Fatalf("tick after unblock %+v, want 2 sent (the 3/minute window, one spent on the throttled send)", res)
+	}
+	if st := h.stats(id); st.Sent != 2 || st.Queued != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	// The messages the throttle held back (the throttled one and the two
+	// handed back unsent) were made due: the last 3 all go once the window
+	// has refilled.
+	*now = now.Add(2 * time.Minute)
+	if res := h.tick(); res.Sent != 3 {
+		t.Fatalf("tick when the window refilled %+v, want the last 3 sent", res)
+	}
+	if u, err := h.eng.UnblockSender(ctx, "fake"); err != nil || u.WasBlocked || u.BlockedUntil != nil || u.Reason != "" || u.DueNow != 0 {
+		t.Fatalf("unblock again = %+v, %v; want nothing lifted, no error", u, err)
+	}
+	_, err = h.eng.UnblockSender(ctx, "gmail")
+	if core.ErrorCode(err) != core.ENOTFOUND || !strings.Contains(err.Error(), `"gmail"`) || !strings.Contains(err.Error(), "configured: fake") {
+		t.Fatalf("unknown sender: %v; want ENOTFOUND naming it and the configured senders", err)
+	}
+	if _, err := h.eng.UnblockSender(ctx, ""); core.ErrorCode(err) != core.EINVALID {
+		t.Fatalf("empty sender: %v; want EINVALID", err)
+	}
+}
+
 // A refund gives back only to the windows the claim was counted in: a
 // window another process added since (a SIGHUP'd daemon with a new rate
 // beside a cron tick with the old configuration) holds none of the

@@ -54,6 +54,9 @@ type Service interface {
 	// Quotas are the senders' quotas: budget left per window, next
 	// refill, blocks (see Engine.Quotas).
 	Quotas(ctx context.Context) ([]*QuotaStatus, error)
+	// UnblockSender lifts the block a provider's quota reply set on a
+	// sender (see Engine.UnblockSender).
+	UnblockSender(ctx context.Context, sender string) (*SenderUnblock, error)
 
 	// Verify audits the database's invariants (see Engine.Verify).
 	Verify(ctx context.Context, id int64) (*VerifyReport, error)

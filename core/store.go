@@ -114,6 +114,13 @@ type Store interface {
 	// already set) for reason, a provider's quota reply: ClaimQuota
 	// claims nothing for it meanwhile.
 	BlockSender(ctx context.Context, sender string, until time.Time, reason string, now time.Time) error
+	// UnblockSender lifts sender's block by hand (see Engine.UnblockSender)
+	// and returns what it lifted: the block's end and the reply that set
+	// it (WasBlocked false when none held at now), and, when one held, how
+	// many QUEUED messages of the sender's campaigns waiting past now it
+	// made due at now, in the same transaction. The windows' counts stay: the quota
+	// still binds. A sender without a block changes nothing.
+	UnblockSender(ctx context.Context, sender string, now time.Time) (*SenderUnblock, error)
 	// RecordOutcomes applies a group of outcomes in one transaction (one
 	// commit: the tick's group commit). Each applies only if its row is
 	// still SENDING under the outcome's claim token; otherwise it changes

@@ -448,6 +448,14 @@ func init() {
 					description: "Suppresses every address of a CSV file (an email column, optionally reason) or of a text file with one address per line.",
 					examples:    []string{"suppress import bounces.csv --reason 'old list'"}, run: suppressCmd("import")},
 			}},
+		{name: "sender", aliases: []string{"senders"}, synopsis: "a configured sender: lift a provider's quota block",
+			description: "A configured sender ([senders.NAME]): its quota and blocks show in `queue` and `status`; an operator may lift a block by hand.",
+			subs: []*command{
+				{name: "sender unblock", args: "NAME", synopsis: "lift the block a provider's quota reply set on a sender",
+					description: "Lifts the block a provider's quota reply (Gmail's 550 5.4.5, a 421 rate limit) set on a configured sender, for when its account's limit was raised or the reply was a false alarm: the next tick sends through it again, and its campaigns' messages waiting for a later attempt (those the throttled replies held back for as long as the block) are due at once. Its rate windows keep their counts, so the configured rate still binds. It prints the block it lifted (--json: {sender, was_blocked, blocked_until, reason, due_now}). A sender that is not blocked is no error: exit 0 with a note on stderr (was_blocked false), so a script may run it blindly. An unknown NAME exits 1 naming the configured senders.",
+					examples:    []string{"sender unblock gmail", "sender unblock gmail --json"},
+					run:         func(a *app, ctx context.Context, args []string) error { return a.senderUnblock(ctx, args) }},
+			}},
 		{name: "bounces", aliases: []string{"bounce"}, synopsis: "the bounce mailbox: delivery failures and complaints by mail",
 			description: "Bounces and complaints that come back by mail (delivery status notifications, RFC 3464, and feedback reports, RFC 5965) are read from the POP3 mailbox of [bounces]: the daemon reads it every bounces.interval, cron runs `bounces fetch` without a daemon.",
 			subs: []*command{

@@ -38,7 +38,7 @@ func helpCommands(t *testing.T, e *Env) []string {
 }
 
 func isGroup(w string) bool {
-	return w == "campaign" || w == "recipients" || w == "suppress" || w == "config" || w == "bounces"
+	return w == "campaign" || w == "recipients" || w == "suppress" || w == "config" || w == "bounces" || w == "sender"
 }
 
 // Every command answers --help, -h and `help COMMAND` on stdout with exit

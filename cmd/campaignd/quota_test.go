@@ -159,3 +159,82 @@ func TestSenderQuotaReplyBlocks(t *testing.T) {
 		t.Errorf("sink accepted %d messages", len(sink.Messages()))
 	}
 }
+
+// An operator lifts a quota reply's block with `sender unblock` (the
+// account's limit was raised): the next tick sends through the sender
+// again, the messages the throttle held back included; standalone and
+// through the daemon. Unblocking a sender that is not blocked is a quiet
+// success; an unknown sender names the configured ones.
+func TestSenderUnblock(t *testing.T) {
+	t.Parallel()
+	dailyLimit := smtptest.Fault{Stage: smtptest.Mail, Code: 550, Enhanced: "5.4.5", Text: "Daily user sending limit exceeded"}
+	sink := NewSink(t, dailyLimit)
+	e := NewEnv(t, quotaTOML(sink, `["500/day"]`))
+	id := startSendingCampaign(t, e, mailRowsCSV(makeMailRows(4, "example.net")), "--sender", "sink", "--concurrency", "1")
+	if r := runTick(t, e); r.Throttled != 1 || r.Sent != 0 {
+		t.Fatalf("tick %+v, want 1 throttled", r)
+	}
+	sink.SetFaults()
+	if r := runTick(t, e); r.Processed != 0 {
+		t.Fatalf("tick while blocked %+v, want nothing claimed", r)
+	}
+
+	out := e.Run("sender", "unblock", "sink")
+	if out.Code != 0 || out.Stderr != "" || !strings.Contains(out.Stdout, "unblocked sink (blocked until") ||
+		!strings.Contains(out.Stdout, "550 5.4.5") || !strings.Contains(out.Stdout, "Daily user sending limit exceeded") ||
+		!strings.Contains(out.Stdout, "4 waiting messages due now") {
+		t.Fatalf("sender unblock: %s", out)
+	}
+	if r := runTick(t, e); r.Sent != 4 {
+		t.Fatalf("tick after unblock %+v, want all 4 sent (the held-back ones due at once)", r)
+	}
+	for _, rc := range dlvRecipients(t, e, id) {
+		if rc.Status != "SENT" {
+			t.Errorf("%s: %s, want SENT", rc.Email, rc.Status)
+		}
+	}
+	// Idempotent: nothing to lift is exit 0, a note on stderr, nothing on
+	// stdout (--json: was_blocked false).
+	if again := e.Run("sender", "unblock", "sink"); again.Code != 0 || again.Stdout != "" || !strings.Contains(again.Stderr, "sink is not blocked") {
+		t.Errorf("sender unblock when not blocked: %s", again)
+	}
+	var u core.SenderUnblock
+	e.MustJSON(&u, "sender", "unblock", "sink")
+	if u.Sender != "sink" || u.WasBlocked || u.BlockedUntil != nil || u.Reason != "" || u.DueNow != 0 {
+		t.Errorf("sender unblock --json when not blocked: %+v", u)
+	}
+	if bad := e.Run("sender", "unblock", "pigeon"); bad.Code != 1 || !strings.Contains(bad.Stderr, `"pigeon" is not configured`) ||
+		!strings.Contains(bad.Stderr, "configured: outbox, sink") {
+		t.Errorf("sender unblock of an unknown sender: %s", bad)
+	}
+
+	// Through the daemon: the same, in its own words.
+	e.StartDaemon()
+	sink.SetFaults(dailyLimit)
+	other := startSendingCampaign(t, e, mailRowsCSV(makeMailRows(2, "example.com")), "--sender", "sink", "--concurrency", "1")
+	if r := runTick(t, e); r.Throttled != 1 {
+		t.Fatalf("tick through the daemon %+v, want 1 throttled", r)
+	}
+	sink.SetFaults()
+	if r := runTick(t, e); r.Processed != 0 {
+		t.Fatalf("tick through the daemon while blocked %+v, want nothing claimed", r)
+	}
+	u = core.SenderUnblock{}
+	e.MustJSON(&u, "sender", "unblock", "sink")
+	if u.Sender != "sink" || !u.WasBlocked || u.BlockedUntil == nil || u.BlockedUntil.Before(time.Now().Add(23*time.Hour)) ||
+		!strings.Contains(u.Reason, "550 5.4.5") || u.DueNow != 2 {
+		t.Fatalf("sender unblock --json through the daemon: %+v", u)
+	}
+	if r := runTick(t, e); r.Sent != 2 {
+		t.Fatalf("tick through the daemon after unblock %+v, want both sent", r)
+	}
+	if st := dlvShow(t, e, other).Stats; st.Sent != 2 {
+		t.Errorf("other campaign %+v, want 2 sent", st)
+	}
+	if bad := e.Run("sender", "unblock", "pigeon"); bad.Code != 1 || !strings.Contains(bad.Stderr, "configured: outbox, sink") {
+		t.Errorf("sender unblock of an unknown sender through the daemon: %s", bad)
+	}
+	if got := len(sink.Messages()); got != 6 {
+		t.Errorf("sink got %d messages, want 6", got)
+	}
+}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"maps"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/campaignd/campaignd/core"
@@ -79,7 +81,6 @@ func (s *senderSet) Sender(ctx context.Context, name string) (sdk.Sender, error)
 	return pool.Sender(ctx, name)
 }
 
-// Has reports whether a sender is configured.
 // Restarts is the plugin pool's restart count per sender (none before the
 // first send).
 func (s *senderSet) Restarts() map[string]uint64 {
@@ -92,11 +93,19 @@ func (s *senderSet) Restarts() map[string]uint64 {
 	return pool.Restarts()
 }
 
+// Has reports whether a sender is configured.
 func (s *senderSet) Has(name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.configs[name]
 	return ok
+}
+
+// Names returns the configured senders' names, sorted.
+func (s *senderSet) Names() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.configs))
 }
 
 // Reconfigure applies a reloaded configuration (SIGHUP): plugins whose

@@ -72,6 +72,8 @@ func methods() []method {
 			[]any{5}, []*core.TickRecord{fxTickRec}},
 		{"Queue", func(ctx context.Context, c *control.Client) (any, error) { return c.Queue(ctx) },
 			nil, []*core.QueueSummary{fxQueue}},
+		{"UnblockSender", func(ctx context.Context, c *control.Client) (any, error) { return c.UnblockSender(ctx, "mail/eu west") },
+			[]any{"mail/eu west"}, fxUnblock},
 		{"Verify", func(ctx context.Context, c *control.Client) (any, error) { return c.Verify(ctx, id) },
 			[]any{id}, &core.VerifyReport{Campaigns: 1, Recipients: 3, Violations: []core.Violation{{CampaignID: id, Check: "counters", Message: "m"}}, Notes: []string{}}},
 		{"Suppress", func(ctx context.Context, c *control.Client) (any, error) { return nil, c.Suppress(ctx, *fxSupp) },
@@ -278,6 +280,8 @@ func TestChangeCampaignRejectsOtherActions(t *testing.T) {
 	}
 	err := c.Unsuppress(context.Background(), "")
 	wantCode(t, err, core.EINVALID, "email")
+	_, err = c.UnblockSender(context.Background(), "")
+	wantCode(t, err, core.EINVALID, "sender")
 	fake.expectNoCalls(t)
 }
 
@@ -352,6 +356,8 @@ func TestStrictRequests(t *testing.T) {
 		{"POST", "/v1/tick", `{"trigger":"cosmic-ray"}`, 400, core.EINVALID, []string{"trigger", "cosmic-ray"}},
 		{"POST", "/v1/tick", `{"trigger":"socket","when":"now"}`, 400, core.EINVALID, []string{`"when"`}},
 		{"POST", "/v1/campaigns/7/execute", `{}`, 400, core.EINVALID, []string{"takes none"}},
+		{"POST", "/v1/senders/gmail/unblock", `{}`, 400, core.EINVALID, []string{"takes none"}},
+		{"POST", "/v1/senders/gmail/unblock?force=1", ``, 400, core.EINVALID, []string{"force", "no query parameters"}},
 		{"GET", "/v1/campaigns/abc", ``, 400, core.EINVALID, []string{"path parameter id", `"abc"`}},
 		{"GET", "/v1/campaigns/0", ``, 400, core.EINVALID, []string{"path parameter id"}},
 		{"GET", "/v1/campaigns/-3/stats", ``, 400, core.EINVALID, []string{"path parameter id"}},

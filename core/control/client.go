@@ -521,6 +521,20 @@ func (c *Client) Quotas(ctx context.Context) ([]*core.QuotaStatus, error) {
 	return out, nil
 }
 
+// UnblockSender lifts a sender's quota block (see
+// core.Engine.UnblockSender). An empty sender is EINVALID without asking
+// the daemon.
+func (c *Client) UnblockSender(ctx context.Context, sender string) (*core.SenderUnblock, error) {
+	if sender == "" {
+		return nil, core.Errorf(core.EINVALID, "sender: required")
+	}
+	var out core.SenderUnblock
+	if err := c.do(ctx, call{op: "unblock sender", method: http.MethodPost, path: "/v1/senders/" + url.PathEscape(sender) + "/unblock", out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Suppress puts an address on the suppression list.
 func (c *Client) Suppress(ctx context.Context, s core.Suppression) error {
 	return c.do(ctx, call{op: "suppress", method: http.MethodPost, path: "/v1/suppressions", in: &s})

@@ -35,6 +35,7 @@
 //	GET    /v1/ticks?limit=                            -> []TickRecord
 //	GET    /v1/queue                                   -> []QueueSummary
 //	GET    /v1/quotas                                  -> []QuotaStatus (senders with a rate or blocked by a quota reply)
+//	POST   /v1/senders/{name}/unblock                  -> SenderUnblock (lifts a quota block; idempotent)
 //	GET    /v1/verify?campaign=                        -> VerifyReport
 //	POST   /v1/backup                    BackupRequest -> BackupResult (a verified copy of the database)
 //	GET    /v1/suppressions?limit=                     -> []Suppression

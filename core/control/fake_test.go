@@ -244,6 +244,13 @@ func (f *fakeService) Quotas(ctx context.Context) ([]*core.QuotaStatus, error) {
 	return []*core.QuotaStatus{{Sender: "gmail", Windows: []core.QuotaWindowStatus{{Rate: "500/day", Limit: 500, Used: 500, NextRefill: &t0}}}}, nil
 }
 
+func (f *fakeService) UnblockSender(ctx context.Context, sender string) (*core.SenderUnblock, error) {
+	if err := f.record(ctx, "UnblockSender", sender); err != nil {
+		return nil, err
+	}
+	return fxUnblock, nil
+}
+
 func (f *fakeService) Queue(ctx context.Context) ([]*core.QueueSummary, error) {
 	if err := f.record(ctx, "Queue"); err != nil {
 		return nil, err
@@ -293,6 +300,8 @@ var (
 	fxDelete  = &core.DeleteResult{CampaignID: 7, Name: "spring", Status: core.CampaignCompleted, Recipients: 10, Executions: 2, Events: 1, Message: "deleted"}
 	fxPreview = &core.Preview{CampaignID: 7, RecipientID: 11, Email: "ann@example.org", MessageID: "<c7.r11@example.org>",
 		Subject: "Hello Ann", Text: "Hi", Headers: []sdk.Header{{Name: "Subject", Value: "Hello Ann"}}, Message: "Subject: Hello Ann\r\n\r\nHi\r\n"}
+	fxUnblock = &core.SenderUnblock{Sender: "mail/eu west", WasBlocked: true, BlockedUntil: &t0,
+		Reason: "550 5.4.5 Daily user sending limit exceeded"}
 	fxTestSend = &core.TestSendResult{CampaignID: 7, Sender: "smtp", To: "me@example.org", MessageID: "<test-c7.1@example.org>",
 		Error: &core.SendError{Class: sdk.ClassPermanent, SMTPCode: 550, EnhancedCode: "5.7.1", Message: "relay denied"}}
 )

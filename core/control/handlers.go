@@ -57,6 +57,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/ticks", s.ticks)
 	handle("GET /v1/queue", s.queue)
 	handle("GET /v1/quotas", s.quotas)
+	handle("POST /v1/senders/{name}/unblock", s.unblockSender)
 	handle("GET /v1/verify", s.verify)
 	handle("POST /v1/backup", s.backup)
 	handle("POST /v1/dashboard/login-link", s.loginLink)
@@ -418,6 +419,20 @@ func (s *Server) quotas(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, list(qs))
+}
+
+func (s *Server) unblockSender(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	if err := s.noBody(w, r); err != nil {
+		return err
+	}
+	u, err := s.svc.UnblockSender(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, u)
 }
 
 func (s *Server) suppressions(w http.ResponseWriter, r *http.Request) error {

@@ -13,6 +13,8 @@ var (
 	ClaimSQL   = claimSQL
 	ExecuteSQL = executeSQL
 	RetrySQL   = retrySQL
+	// DueWaitingSQL makes an unblocked sender's waiting messages due.
+	DueWaitingSQL = dueWaitingSQL
 	// The progress statements: minute counters and the failure walks.
 	BumpMinuteSQL  = bumpMinuteSQL
 	MinutesSQL     = minutesSQL

@@ -45,6 +45,10 @@ func TestQueryPlans(t *testing.T) {
 			[]string{"SEARCH recipients USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"}},
 		{"retry", sqlite.RetrySQL, []any{1, c.ID, "", 0},
 			[]string{"SEARCH recipients USING INDEX recipients_failed (campaign_id=?)"}},
+		// An unblock walks the claim index past now, per campaign of the
+		// sender (the campaigns table is scanned: a few rows).
+		{"due waiting", sqlite.DueWaitingSQL, []any{1, "outbox"},
+			[]string{"SEARCH recipients USING COVERING INDEX recipients_claim (campaign_id=? AND next_attempt_at>?)"}},
 		// The failure breakdown walks only the failed rows, and the
 		// bounced ones along the campaign's id range.
 		{"failures", sqlite.EachFailedSQL, []any{c.ID},

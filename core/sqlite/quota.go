@@ -154,3 +154,46 @@ func (db *DB) BlockSender(ctx context.Context, sender string, until time.Time, r
 		return writeQuota(ctx, tx, sq, now)
 	})
 }
+
+// dueWaitingSQL makes the QUEUED messages of sender ?2's campaigns that
+// wait past ?1 due at ?1: per campaign, a range of the claim index (only
+// the waiting messages, never the whole queue). Those the throttled
+// replies put back cannot be told from those in a transient backoff (a
+// message handed back unsent keeps its last error): both go.
+const dueWaitingSQL = `UPDATE recipients SET next_attempt_at = ?1, updated_at = ?1
+	WHERE status = 'QUEUED' AND next_attempt_at > ?1
+	AND campaign_id IN (SELECT id FROM campaigns WHERE sender = ?2)`
+
+// UnblockSender implements core.Store.
+func (db *DB) UnblockSender(ctx context.Context, sender string, now time.Time) (*core.SenderUnblock, error) {
+	now = orNow(now)
+	var out *core.SenderUnblock
+	err := db.writeTx(ctx, "unblock sender", func(tx *sql.Tx) error {
+		out = &core.SenderUnblock{Sender: sender}
+		sq, err := readQuota(ctx, tx, sender)
+		if err != nil || sq.BlockedUntil.IsZero() {
+			return err // no row, or no block: nothing to write
+		}
+		if sq.Blocked(now) {
+			until := sq.BlockedUntil
+			out.WasBlocked, out.BlockedUntil, out.Reason = true, &until, sq.BlockedReason
+			// The throttled replies that set the block held their tick's
+			// messages back as long: they are due with the lift, not a
+			// day later.
+			res, err := tx.ExecContext(ctx, dueWaitingSQL, ms(now), sender)
+			if err != nil {
+				return err
+			}
+			if out.DueNow, err = res.RowsAffected(); err != nil {
+				return err
+			}
+		}
+		// A block already past is cleared too: it only kept its reply.
+		sq.BlockedUntil, sq.BlockedReason = time.Time{}, ""
+		return writeQuota(ctx, tx, sq, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -154,3 +154,64 @@ func TestBlockSender(t *testing.T) {
 		t.Fatalf("claim at the block's end: %d rows, %v; want 3", len(rs), err)
 	}
 }
+
+// UnblockSender lifts a block at once and says what it lifted; the
+// windows keep their counts, and the messages the throttled reply put
+// back in the queue are due at once. A sender without a block, or whose
+// block is past, has nothing lifted (a past block's row is cleared all the
+// same).
+func TestUnblockSender(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	c := MustSending(t, db, 10)
+	rs, err := db.ClaimQuota(ctx, perMinute3, c.ID, 2, "tok", t0.Add(time.Hour), t0)
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("claim: %d rows, %v", len(rs), err)
+	}
+	until := t0.Add(24 * time.Hour)
+	const reply = "550 5.4.5 Daily user sending limit exceeded"
+	if _, err := db.RecordOutcomes(ctx, []core.Outcome{
+		{RecipientID: rs[0].ID, CampaignID: c.ID, ClaimToken: "tok", Status: core.RecipientQueued, ErrorClass: core.ClassThrottled,
+			ErrorCode: 550, EnhancedCode: "5.4.5", Error: reply, At: t0, NextAttemptAt: until, RefundAttempt: true},
+		{RecipientID: rs[1].ID, CampaignID: c.ID, ClaimToken: "tok", Status: core.RecipientSent, ProviderID: "p", At: t0},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.BlockSender(ctx, c.Sender, until, reply, t0); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(time.Second)
+	u, err := db.UnblockSender(ctx, c.Sender, at)
+	if err != nil || !u.WasBlocked || !u.BlockedUntil.Equal(until) || u.Reason != reply || u.DueNow != 1 || u.Sender != c.Sender {
+		t.Fatalf("unblock = %+v, %v; want the block lifted (%v, %q) and 1 message due", u, err, until, reply)
+	}
+	sq, err := db.SenderQuota(ctx, c.Sender)
+	if err != nil || !sq.BlockedUntil.IsZero() || sq.BlockedReason != "" || len(sq.Windows) != 1 {
+		t.Fatalf("quota row after unblock %+v, %v: want no block, the window kept", sq, err)
+	}
+	if r, err := db.Recipient(ctx, rs[0].ID); err != nil || r.Status != core.RecipientQueued || r.NextAttemptAt == nil || !r.NextAttemptAt.Equal(at) {
+		t.Fatalf("throttled recipient after unblock %+v, %v; want QUEUED, due at the unblock", r, err)
+	}
+	// The window still holds the 2 sends: 1 of 3 left.
+	if got, err := db.ClaimQuota(ctx, perMinute3, c.ID, 50, "tok2", t0.Add(time.Hour), at); err != nil || len(got) != 1 {
+		t.Fatalf("claim after unblock: %d rows, %v; want 1 (the window's count stays)", len(got), err)
+	}
+	for _, sender := range []string{c.Sender, "other"} {
+		if u, err := db.UnblockSender(ctx, sender, at); err != nil || u.WasBlocked || u.BlockedUntil != nil || u.Reason != "" || u.DueNow != 0 {
+			t.Errorf("unblock %s again: %+v, %v; want nothing lifted", sender, u, err)
+		}
+	}
+	if all, err := db.SenderQuotas(ctx); err != nil || len(all) != 1 {
+		t.Errorf("quota rows %+v, %v: unblocking a sender without a row must not write one", all, err)
+	}
+	// A block already over lifts nothing, but its row is cleared.
+	if err := db.BlockSender(ctx, c.Sender, t0.Add(time.Minute), "421 slow down", t0); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := db.UnblockSender(ctx, c.Sender, t0.Add(2*time.Minute)); err != nil || u.WasBlocked {
+		t.Fatalf("unblock after the block's end: %+v, %v; want nothing lifted", u, err)
+	}
+	if sq, err := db.SenderQuota(ctx, c.Sender); err != nil || !sq.BlockedUntil.IsZero() || sq.BlockedReason != "" {
+		t.Fatalf("row %+v, %v: want the past block cleared", sq, err)
+	}
+}
