@@ -776,6 +776,9 @@ func (r *chaosRun) apply(a chaosAction) {
 func (r *chaosRun) drain() {
 	t, e, rep := r.t, r.e, r.rep
 	drainStart := time.Now()
+	// The chaos is over, a slow spell with it: one begun just before the
+	// end would time the clean ticks out mid-send (exit 3, a tick problem).
+	r.replies.SlowFor(0)
 	for _, pr := range r.liveTicks() {
 		select {
 		case <-pr.done:
