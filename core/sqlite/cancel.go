@@ -24,21 +24,8 @@ func (db *DB) FailCancelled(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
 	err := db.writeTx(ctx, "fail cancelled", func(tx *sql.Tx) error {
 		n = 0
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM campaigns WHERE `+left)
+		ids, err := queryIDs(ctx, tx, `SELECT id FROM campaigns WHERE `+left)
 		if err != nil {
-			return err
-		}
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, id := range ids {

@@ -21,21 +21,10 @@ func (db *DB) CompleteCampaigns(ctx context.Context, now time.Time) ([]int64, er
 	}
 	var ids []int64
 	err := db.writeTx(ctx, "complete campaigns", func(tx *sql.Tx) error {
-		ids = nil
-		rows, err := tx.QueryContext(ctx, `UPDATE campaigns SET status = 'COMPLETED', paused_from = NULL, updated_at = ?1,
+		var err error
+		ids, err = queryIDs(ctx, tx, `UPDATE campaigns SET status = 'COMPLETED', paused_from = NULL, updated_at = ?1,
 			finished_at = ?1 WHERE `+done+` RETURNING id`, ms(orNow(now)))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return rows.Err()
+		return err
 	})
 	if err != nil {
 		return nil, err

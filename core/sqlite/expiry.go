@@ -39,21 +39,8 @@ func (db *DB) ExpireCampaigns(ctx context.Context, now time.Time) (map[int64]int
 	var out map[int64]int64
 	err := db.writeTx(ctx, "expire campaigns", func(tx *sql.Tx) error {
 		out = map[int64]int64{}
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM campaigns WHERE `+expiredSQL, at)
+		ids, err := queryIDs(ctx, tx, `SELECT id FROM campaigns WHERE `+expiredSQL, at)
 		if err != nil {
-			return err
-		}
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, id := range ids {
