@@ -544,3 +544,25 @@ func TestDashboardCampaignSchedule(t *testing.T) {
 		t.Errorf("campaign page past its expiry:\n%s", body)
 	}
 }
+
+// The next attempt is "now" while recipients are due (their oldest
+// next_attempt_at is past), a time only when every one waits for a retry.
+func TestDashboardNextAttempt(t *testing.T) {
+	d := newDash(t, "")
+	d.login()
+	past, future := time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC), time.Date(2026, 1, 1, 12, 30, 0, 0, time.UTC)
+	d.eng.queue = []*core.QueueSummary{{CampaignID: 1, CampaignName: d.eng.c.Name, Status: core.CampaignSending,
+		DueNow: 3, Waiting: 1, NextAttempt: &past, Sender: "smtp"}}
+	for _, page := range []string{"/queue", "/campaigns/1"} {
+		if _, body := d.do("GET", page, nil); strings.Contains(body, "2025-12-31 23:00:00") || !strings.Contains(body, "now") {
+			t.Errorf("%s: due recipients shown with a past next attempt:\n%s", page, body)
+		}
+	}
+	d.eng.queue[0].DueNow, d.eng.queue[0].NextAttempt = 0, &future
+	if _, body := d.do("GET", "/campaigns/1", nil); !strings.Contains(body, `<p class="meta" id="next-attempt">Next attempt 2026-01-01 12:30:00 UTC</p>`) {
+		t.Errorf("campaign page of a queue waiting for a retry:\n%s", body)
+	}
+	if _, body := d.do("GET", "/queue", nil); !strings.Contains(body, "<td>2026-01-01 12:30:00 UTC</td>") {
+		t.Errorf("queue page of a queue waiting for a retry:\n%s", body)
+	}
+}
