@@ -294,14 +294,21 @@ func lookedName(path string) string {
 // source says which configuration is in use, for messages: the file, or
 // that none was found and where loadConfig looked.
 func (c *Config) source() string {
-	src := "config: " + c.path
-	if c.path == "" {
-		src = "config: none found; " + c.lookedIn()
-	}
+	src := "config: " + c.file()
 	if c.dbFlag {
 		src = "from --db; " + src
 	}
 	return src
+}
+
+// file is the configuration file in use, or that none was found and
+// where loadConfig looked: source without its label, for a line that
+// has its own (status's "config:").
+func (c *Config) file() string {
+	if c.path == "" {
+		return "none found; " + c.lookedIn()
+	}
+	return c.path
 }
 
 // lookedIn lists the places loadConfig looked in, in order.

@@ -246,7 +246,7 @@ func TestCLIStatus(t *testing.T) {
 		t.Errorf("standalone status: %+v", st)
 	}
 	if out := e.MustRun("status"); !strings.Contains(out, "not running") || !strings.Contains(out, "last tick: none yet") ||
-		!strings.Contains(out, "1 queued") {
+		!strings.Contains(out, "1 queued") || !strings.Contains(out, "\nconfig:    "+e.Config+"\n") {
 		t.Errorf("status:\n%s", out)
 	}
 	e.MustRun("tick")

@@ -117,7 +117,7 @@ func printStatus(w io.Writer, cfg *Config, st *control.Status) {
 	} else {
 		fprintf(w, "daemon:    not running (standalone; socket %s)\n", cfg.socketPath())
 	}
-	fprintf(w, "version:   %s\ndatabase:  %s (schema version %d)\nconfig:    %s\n", st.Version, st.Database, st.SchemaVersion, cfg.source())
+	fprintf(w, "version:   %s\ndatabase:  %s (schema version %d)\nconfig:    %s\n", st.Version, st.Database, st.SchemaVersion, cfg.file())
 	fprintf(w, "senders:\n")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, s := range st.Senders {
