@@ -87,6 +87,9 @@ func (a *app) bouncesFetch(ctx context.Context, args []string) error {
 	if !cfg.Bounces.mailbox() {
 		return core.Errorf(core.EINVALID, "bounces fetch: no bounce mailbox configured: set [bounces] host, username and password (%s)", cfg.source())
 	}
+	if err := cfg.Bounces.credentials(); err != nil {
+		return err
+	}
 	s, err := a.open(ctx, tickAccess, "campaignd bounces fetch")
 	if errors.Is(err, errLockBusy) {
 		out := fetchResult{Skipped: true, Reason: strings.TrimPrefix(err.Error(), errLockBusy.Error()+": ")}

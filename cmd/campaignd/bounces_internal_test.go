@@ -31,7 +31,6 @@ func TestBouncesConfig(t *testing.T) {
 	for text, want := range map[string]string{
 		"[bounces]\nusername = \"bounces\"\n":                                                              "bounces.host: required when username or password is set",
 		"[bounces]\nhost = \"pop.example.com\"\npassword = \"pw\"\n":                                       "bounces.username: required",
-		"[bounces]\nhost = \"pop.example.com\"\nusername = \"bounces\"\n":                                  "bounces.password: required",
 		"[bounces]\nhost = \"pop.example.com:995\"\nusername = \"u\"\npassword = \"p\"\n":                  "the port goes in bounces.port",
 		"[bounces]\nhost = \"pop.example.com\"\nusername = \"u\"\npassword = \"${CD_BOUNCES_UNSET_PW}\"\n": "bounces.password: environment variable CD_BOUNCES_UNSET_PW is not set",
 	} {
@@ -65,6 +64,18 @@ func TestBouncesConfig(t *testing.T) {
 	}
 	if a := cfg.Bounces.pop3().Addr(); a != "[::1]:110" {
 		t.Errorf("IPv6 loopback: addr %s, want [::1]:110", a)
+	}
+	// Without its password the configuration still loads (an operator's
+	// shell, a cron tick need none); what reads the mailbox refuses it.
+	cfg, err = loadConfigText(t, "[bounces]\nhost = \"pop.example.com\"\nusername = \"bounces\"\npassword = \"${CD_BOUNCES_UNSET_PW:-}\"\n")
+	if err != nil {
+		t.Fatalf("a mailbox without its password refused at load: %v", err)
+	}
+	if err := cfg.Bounces.credentials(); core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "bounces.password: required to read the mailbox") {
+		t.Errorf("credentials without a password: %v", err)
+	}
+	if err := (BouncesConfig{}).credentials(); err != nil {
+		t.Errorf("credentials without a mailbox: %v", err)
 	}
 	if cfg, err := loadConfigText(t, ""); err != nil || cfg.Bounces.mailbox() {
 		t.Errorf("no [bounces]: %v, mailbox %v; want no mailbox", err, cfg.Bounces.mailbox())

@@ -391,3 +391,22 @@ func TestBounceFetchBesideTick(t *testing.T) {
 		t.Errorf("bounces fetch: %s", r)
 	}
 }
+
+// TestBouncesPasswordOnlyWhereTheMailboxIsRead: with the mailbox's password
+// left to a variable that is not set (an operator's shell, a cron line
+// without it), the commands that never read the mailbox run; bounces
+// fetch, config check and serve refuse, naming the key.
+func TestBouncesPasswordOnlyWhereTheMailboxIsRead(t *testing.T) {
+	e := NewEnv(t, "[bounces]\nhost = \"pop.example.com\"\nusername = \"bounces\"\npassword = \"${CD_TEST_UNSET_BOUNCES_PW:-}\"\n")
+	for _, args := range [][]string{{"init"}, {"campaign", "list"}, {"tick"}, {"queue"}} {
+		if r := e.Run(args...); r.Code != 0 {
+			t.Errorf("%s without the mailbox password: %s", strings.Join(args, " "), r)
+		}
+	}
+	for _, args := range [][]string{{"bounces", "fetch"}, {"config", "check"}, {"serve"}} {
+		r := e.RunWith(RunOpts{Timeout: 20 * time.Second}, args...)
+		if r.Code != 1 || !strings.Contains(r.Stderr, "bounces.password: required to read the mailbox") {
+			t.Errorf("%s without the mailbox password: %s", strings.Join(args, " "), r)
+		}
+	}
+}

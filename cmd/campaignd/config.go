@@ -153,9 +153,6 @@ func (b *BouncesConfig) validate() error {
 	if b.Username == "" {
 		return bad("username", "required when bounces.host is set")
 	}
-	if b.Password == "" {
-		return bad("password", "required when bounces.host is set (e.g. password = \"${BOUNCES_PASSWORD}\")")
-	}
 	if strings.ContainsAny(b.Username, "\r\n") {
 		return bad("username", "must not contain line breaks")
 	}
@@ -164,6 +161,18 @@ func (b *BouncesConfig) validate() error {
 	}
 	if b.Interval.Duration <= 0 {
 		return bad("interval", "must be positive (e.g. \"5m\"): how often the daemon reads the mailbox")
+	}
+	return nil
+}
+
+// credentials checks what only reading the mailbox needs: its password.
+// It is not part of validate, so a command that never reads the mailbox
+// (an operator's `campaign list`, a cron tick) runs where the password's
+// variable is not set (password = "${BOUNCES_PASSWORD:-}"); serve, bounces
+// fetch and config check call it. EINVALID naming the key.
+func (b BouncesConfig) credentials() error {
+	if b.mailbox() && b.Password == "" {
+		return core.Errorf(core.EINVALID, "config: bounces.password: required to read the mailbox at bounces.host: set it, e.g. password = \"${BOUNCES_PASSWORD:-}\" with BOUNCES_PASSWORD set where `campaignd serve` and `campaignd bounces fetch` run")
 	}
 	return nil
 }

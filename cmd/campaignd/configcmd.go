@@ -118,6 +118,9 @@ func (a *app) configCheck(ctx context.Context, args []string) error {
 	pcs := pluginConfigs(cfg, a.log)
 	out := describeConfig(cfg, pcs)
 	problems := checkSenders(ctx, cfg, pcs, *connect, out.Senders)
+	if err := cfg.Bounces.credentials(); err != nil {
+		problems = append(problems, core.ErrorMessage(err))
+	}
 	if *connect && cfg.Bounces.mailbox() {
 		out.Bounces.Connect = checkMailbox(ctx, cfg)
 		if out.Bounces.Connect != checkOK {

@@ -82,9 +82,13 @@ func (d *daemon) Open(ctx context.Context) (err error) {
 		}
 	}()
 	cfg := d.cfg
-	// Validated before the lock, so a bad socket_mode costs nothing.
+	// Validated before the lock, so a bad socket_mode or a mailbox
+	// without its password costs nothing.
 	mode, err := cfg.socketMode()
 	if err != nil {
+		return err
+	}
+	if err := cfg.Bounces.credentials(); err != nil {
 		return err
 	}
 	if d.lock, err = sqlite.Lock(cfg.Database, 0, daemonNote+", socket "+cfg.socketPath()); err != nil {
