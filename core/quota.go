@@ -455,7 +455,7 @@ func (t *tickRun) settleQuotas(ctx context.Context) {
 			// never sooner than throttle_delay (or the reply's own delay).
 			until := later(sq.BlockUntil(t.lim.Rates.For(name), wait, now), now.Add(min(wait, t.lim.ThrottleDelay)))
 			if err = t.e.store.BlockSender(ctx, name, until, quotaReason(o), now); err == nil {
-				t.e.log.Info("sender throttled: no sends through it until then", "sender", name, "until", until, "reply", quotaReason(o))
+				t.e.log.Info("sender throttled: no sends through it until then", "sender", name, "until", until.UTC().Format(time.RFC3339), "reply", quotaReason(o))
 				continue
 			}
 		}
@@ -556,7 +556,7 @@ func (e *Engine) UnblockSender(ctx context.Context, sender string) (*SenderUnblo
 		return nil, fmt.Errorf("unblock sender %s: %w", sender, err)
 	}
 	if u.WasBlocked {
-		e.log.Info("sender unblocked by hand: ticks send through it again", "sender", sender, "was_until", *u.BlockedUntil,
+		e.log.Info("sender unblocked by hand: ticks send through it again", "sender", sender, "was_until", u.BlockedUntil.UTC().Format(time.RFC3339),
 			"reply", u.Reason, "due_now", u.DueNow, "actor", Actor(ctx))
 	}
 	return u, nil
