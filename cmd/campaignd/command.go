@@ -351,7 +351,7 @@ func init() {
 					examples: []string{
 						"campaign create --name 'March news' --sender smtp --from news@example.com --subject 'Hello {{.Name}}' --text-file march.txt --html-file march.html",
 						"campaign create --name Promo --from news@example.com --reply-to help@example.com --subject Hi --text 'Hi {{.Name}}' --html '<p>Hi</p>' --concurrency 5 --batch-size 50 --header 'X-Campaign: promo'",
-						"campaign create --name Advent --from news@example.com --subject Hi --text Hi --send-window 'Mon-Fri 09:00-17:00 Europe/Berlin' --not-before '2026-12-01 09:00' --expires '2026-12-24 12:00'",
+						"campaign create --name Advent --from news@example.com --subject Hi --text Hi --send-window 'Mon-Fri 09:00-17:00 Europe/Berlin' --not-before '2027-12-01 09:00' --expires '2027-12-24 12:00'",
 					},
 					run: func(a *app, ctx context.Context, args []string) error { return a.campaignCreate(ctx, args) }},
 				{name: "campaign edit", args: "ID", synopsis: "change a DRAFT, ACTIVE or PAUSED campaign (only the flags given)",
@@ -360,7 +360,7 @@ func init() {
 						"campaign edit 3 --subject 'Hello again {{.Name}}' --text-file march.txt --html-file march.html",
 						"campaign edit 3 --name 'March news' --sender smtp --from news@example.com --reply-to help@example.com --text 'Hi' --html '<p>Hi</p>' --concurrency 2 --batch-size 20 --header 'X-Campaign: march'",
 						"campaign edit 3 --clear-headers",
-						"campaign edit 3 --send-window 'Sat-Sun 10:00-14:00 Europe/Berlin' --expires 2026-12-31T23:00:00Z",
+						"campaign edit 3 --send-window 'Sat-Sun 10:00-14:00 Europe/Berlin' --expires 2027-12-31T23:00:00Z",
 						"campaign edit 3 --send-window '' --not-before '' --expires ''",
 						"campaign edit 3 --text 'Your coupon: {{.Attr.coupon}}' --allow-missing-attrs",
 					},
