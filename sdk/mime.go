@@ -13,6 +13,7 @@ import (
 	"net/mail"
 	"net/textproto"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -92,7 +93,7 @@ func (m *Message) render(b *bytes.Buffer) error {
 	}
 	writeHeader(b, "Date", date.Format(time.RFC1123Z))
 
-	from, err := renderAddress("From", m.From)
+	from, err := renderFrom(m.From)
 	if err != nil {
 		return err
 	}
@@ -238,6 +239,25 @@ func renderAddress(field, value string) (string, error) {
 		return "", fmt.Errorf("render message: parse %s %q: %w", field, value, err)
 	}
 	return formatAddress(a), nil
+}
+
+// lastFrom is the From value last rendered, with its rendering: a
+// campaign's messages share one From, and parsing it again for each costs
+// more than the rest of its header.
+var lastFrom atomic.Pointer[[2]string]
+
+// renderFrom is renderAddress("From", value), the last success kept for
+// the next message of the same From.
+func renderFrom(value string) (string, error) {
+	if last := lastFrom.Load(); last != nil && last[0] == value {
+		return last[1], nil
+	}
+	from, err := renderAddress("From", value)
+	if err != nil {
+		return "", err
+	}
+	lastFrom.Store(&[2]string{value, from})
+	return from, nil
 }
 
 // formatAddress is a.String(), except that a display name String would
