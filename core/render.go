@@ -399,11 +399,11 @@ func (r *Renderer) execute(ctx context.Context, data *RenderData) ([3]string, er
 		err   error
 	}
 	done := make(chan result, 1) // the abandoned goroutine must not block
-	go func() {
+	goRender(func() {
 		var res result
 		res.parts, res.err = r.executeSet(run, data)
 		done <- res
-	}()
+	})
 	timer := time.NewTimer(r.budget.Timeout)
 	defer timer.Stop()
 	select {
@@ -425,6 +425,42 @@ func (r *Renderer) execute(ctx context.Context, data *RenderData) ([3]string, er
 	case <-ctx.Done():
 		run.gaveUp.Store(true)
 		return [3]string{}, Errorf(EUNAVAILABLE, "render: %v", ctx.Err())
+	}
+}
+
+// renderJobs hands a render to an idle render worker.
+var renderJobs = make(chan func())
+
+// renderWorkerIdle is how long a render worker waits for its next render
+// before it ends.
+const renderWorkerIdle = 10 * time.Second
+
+// goRender runs f in a goroutine of its own, as `go f()` would: an idle
+// render worker's when there is one, else a new worker's. A worker's
+// stack has grown to what executing templates needs (reflective calls
+// want a deep one), so renders do not each start a goroutine and copy its
+// stack as it grows. An abandoned render keeps its worker until it ends,
+// as it kept its goroutine.
+func goRender(f func()) {
+	select {
+	case renderJobs <- f:
+	default:
+		go renderWorker(f)
+	}
+}
+
+func renderWorker(f func()) {
+	f()
+	idle := time.NewTimer(renderWorkerIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case f := <-renderJobs:
+			f()
+			idle.Reset(renderWorkerIdle)
+		case <-idle.C:
+			return
+		}
 	}
 }
 
