@@ -50,6 +50,10 @@ type Engine struct {
 	// tickRun.renderCtx), whatever their templates do.
 	drained     context.Context
 	stopDrained context.CancelFunc
+
+	// templates are the parsed templates of the campaigns recently sent,
+	// kept between ticks (see campaignTemplates).
+	templates templateCache
 }
 
 var _ Service = (*Engine)(nil)

@@ -71,9 +71,15 @@ type TestSendResult struct {
 }
 
 // newRenderer is the one way a campaign's messages are rendered: the
-// tick, preview and test send all build their Renderer here.
+// tick, preview and test send all build their Renderer here, on the
+// templates the engine keeps parsed (campaignTemplates): a tick does not
+// parse, clone and escape them again for every batch.
 func (e *Engine) newRenderer(c *Campaign, lim Limits) (*Renderer, error) {
-	return NewRenderer(c, lim.MessageIDDomain, e.unsubscribe, WithRenderBudget(lim.RenderBudget()), WithReturnPath(lim.ReturnPath))
+	tmpl, err := e.campaignTemplates(c)
+	if err != nil {
+		return nil, err
+	}
+	return newRendererOf(c, tmpl, lim.MessageIDDomain, e.unsubscribe, WithRenderBudget(lim.RenderBudget()), WithReturnPath(lim.ReturnPath)), nil
 }
 
 // previewRecipient returns the campaign's recipient of address email, or

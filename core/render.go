@@ -39,15 +39,42 @@ type RenderCampaign struct {
 // campaign with NewRenderer; it is safe for concurrent use.
 type Renderer struct {
 	c           *Campaign
-	master      *templateSet // parsed and instrumented, never executed
-	refs        TemplateRefs
+	tmpl        *parsedTemplates
 	budget      RenderBudget
 	domain      string
 	returnPath  string // VERP template; "" leaves the envelope sender to the plugin
 	unsubscribe func(c *Campaign, r *Recipient) string
+}
+
+// parsedTemplates are a campaign's templates parsed once, with the pool of
+// executable copies its renders take turns on. They depend on the three
+// template sources alone (the budget, the campaign's other fields and the
+// unsubscribe URL are the Renderer's), so Renderers of the same sources
+// may share them: the engine keeps them across ticks (see
+// Engine.campaignTemplates) instead of parsing, cloning and escaping the
+// templates again for every batch. Safe for concurrent use.
+type parsedTemplates struct {
+	subject, text, html string       // the sources parsed
+	master              *templateSet // parsed and instrumented, never executed
+	refs                TemplateRefs
 
 	mu   sync.Mutex
 	free []*pooledSet // executable copies not in use
+}
+
+// parseCampaignTemplates parses subject, text and HTML (see
+// parseTemplates); EINVALID names the template that does not parse.
+func parseCampaignTemplates(subject, text, html string) (*parsedTemplates, error) {
+	master, refs, err := parseTemplates(subject, text, html)
+	if err != nil {
+		return nil, err
+	}
+	return &parsedTemplates{subject: subject, text: text, html: html, master: master, refs: refs}, nil
+}
+
+// parses reports whether p holds exactly these sources.
+func (p *parsedTemplates) parses(subject, text, html string) bool {
+	return p.subject == subject && p.text == text && p.html == html
 }
 
 // pooledSet is an executable copy of the master set whose budget
@@ -92,16 +119,22 @@ func WithReturnPath(tmpl string) RenderOption {
 // returns an EINVALID error when a template does not parse or asks for a
 // literal range over MaxRangeCount.
 func NewRenderer(c *Campaign, messageIDDomain string, unsubscribe func(*Campaign, *Recipient) string, opts ...RenderOption) (*Renderer, error) {
-	r := &Renderer{c: c, domain: messageIDDomain, unsubscribe: unsubscribe, budget: DefaultRenderBudget()}
+	tmpl, err := parseCampaignTemplates(c.Subject, c.Text, c.HTML)
+	if err != nil {
+		return nil, err
+	}
+	return newRendererOf(c, tmpl, messageIDDomain, unsubscribe, opts...), nil
+}
+
+// newRendererOf is NewRenderer on templates already parsed from c's
+// sources.
+func newRendererOf(c *Campaign, tmpl *parsedTemplates, messageIDDomain string, unsubscribe func(*Campaign, *Recipient) string, opts ...RenderOption) *Renderer {
+	r := &Renderer{c: c, tmpl: tmpl, unsubscribe: unsubscribe, budget: DefaultRenderBudget()}
 	for _, o := range opts {
 		o(r)
 	}
-	var err error
-	if r.master, r.refs, err = parseTemplates(c.Subject, c.Text, c.HTML); err != nil {
-		return nil, err
-	}
 	r.domain = MessageIDDomain(c, messageIDDomain)
-	return r, nil
+	return r
 }
 
 // MessageIDDomain returns the right-hand side of a campaign's Message-IDs:
@@ -120,7 +153,7 @@ func MessageIDDomain(c *Campaign, configured string) string {
 }
 
 // Refs returns what the campaign's templates reference.
-func (r *Renderer) Refs() TemplateRefs { return r.refs }
+func (r *Renderer) Refs() TemplateRefs { return r.tmpl.refs }
 
 // MessageID returns the deterministic Message-ID of a recipient of the
 // campaign: the same on every retry and resend, so a duplicate delivery is
@@ -171,9 +204,9 @@ func (r *Renderer) RenderContext(ctx context.Context, rc *Recipient, now time.Ti
 		Attr:     rc.Attrs,
 		Campaign: RenderCampaign{ID: r.c.ID, Name: r.c.Name},
 	}
-	if len(r.refs.Attrs) > 0 {
-		data.Attr = make(map[string]string, len(rc.Attrs)+len(r.refs.Attrs))
-		for _, k := range r.refs.Attrs {
+	if refs := r.tmpl.refs; len(refs.Attrs) > 0 {
+		data.Attr = make(map[string]string, len(rc.Attrs)+len(refs.Attrs))
+		for _, k := range refs.Attrs {
 			data.Attr[k] = ""
 		}
 		maps.Copy(data.Attr, rc.Attrs)
@@ -366,11 +399,11 @@ func (r *Renderer) execute(ctx context.Context, data *RenderData) ([3]string, er
 		err   error
 	}
 	done := make(chan result, 1) // the abandoned goroutine must not block
-	go func() {
+	goRender(func() {
 		var res result
 		res.parts, res.err = r.executeSet(run, data)
 		done <- res
-	}()
+	})
 	timer := time.NewTimer(r.budget.Timeout)
 	defer timer.Stop()
 	select {
@@ -395,15 +428,51 @@ func (r *Renderer) execute(ctx context.Context, data *RenderData) ([3]string, er
 	}
 }
 
+// renderJobs hands a render to an idle render worker.
+var renderJobs = make(chan func())
+
+// renderWorkerIdle is how long a render worker waits for its next render
+// before it ends.
+const renderWorkerIdle = 10 * time.Second
+
+// goRender runs f in a goroutine of its own, as `go f()` would: an idle
+// render worker's when there is one, else a new worker's. A worker's
+// stack has grown to what executing templates needs (reflective calls
+// want a deep one), so renders do not each start a goroutine and copy its
+// stack as it grows. An abandoned render keeps its worker until it ends,
+// as it kept its goroutine.
+func goRender(f func()) {
+	select {
+	case renderJobs <- f:
+	default:
+		go renderWorker(f)
+	}
+}
+
+func renderWorker(f func()) {
+	f()
+	idle := time.NewTimer(renderWorkerIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case f := <-renderJobs:
+			f()
+			idle.Reset(renderWorkerIdle)
+		case <-idle.C:
+			return
+		}
+	}
+}
+
 // executeSet runs the three templates on a pooled set; the set goes back
 // to the pool only when its execution has ended.
 func (r *Renderer) executeSet(run *renderRun, data *RenderData) ([3]string, error) {
 	var parts [3]string
-	set, err := r.take()
+	set, err := r.tmpl.take()
 	if err != nil {
 		return parts, err
 	}
-	defer r.give(set)
+	defer r.tmpl.give(set)
 	set.cur = run
 	w := &set.w
 	w.buf.Reset()
@@ -438,25 +507,25 @@ func (r *Renderer) executeSet(run *renderRun, data *RenderData) ([3]string, erro
 
 // take returns an executable copy of the master set: a free one, or a
 // new clone whose checkpoints ask its own current run.
-func (r *Renderer) take() (*pooledSet, error) {
-	r.mu.Lock()
-	if n := len(r.free); n > 0 {
-		s := r.free[n-1]
-		r.free = r.free[:n-1]
-		r.mu.Unlock()
+func (p *parsedTemplates) take() (*pooledSet, error) {
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		s := p.free[n-1]
+		p.free = p.free[:n-1]
+		p.mu.Unlock()
 		return s, nil
 	}
-	r.mu.Unlock()
+	p.mu.Unlock()
 	s := &pooledSet{}
 	check := func() (string, error) { return "", s.cur.check() }
 	var err error
-	if s.subject, err = r.master.subject.Clone(); err != nil {
+	if s.subject, err = p.master.subject.Clone(); err != nil {
 		return nil, Errorf(EINTERNAL, "subject: clone template: %v", err)
 	}
-	if s.text, err = r.master.text.Clone(); err != nil {
+	if s.text, err = p.master.text.Clone(); err != nil {
 		return nil, Errorf(EINTERNAL, "text: clone template: %v", err)
 	}
-	if s.html, err = r.master.html.Clone(); err != nil {
+	if s.html, err = p.master.html.Clone(); err != nil {
 		return nil, Errorf(EINTERNAL, "html: clone template: %v", err)
 	}
 	s.subject.Funcs(template.FuncMap{budgetFunc: check})
@@ -465,9 +534,9 @@ func (r *Renderer) take() (*pooledSet, error) {
 	return s, nil
 }
 
-func (r *Renderer) give(s *pooledSet) {
+func (p *parsedTemplates) give(s *pooledSet) {
 	s.cur = nil
-	r.mu.Lock()
-	r.free = append(r.free, s)
-	r.mu.Unlock()
+	p.mu.Lock()
+	p.free = append(p.free, s)
+	p.mu.Unlock()
 }

@@ -2,15 +2,18 @@ package sdk
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"mime"
-	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
 	"net/textproto"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -90,7 +93,7 @@ func (m *Message) render(b *bytes.Buffer) error {
 	}
 	writeHeader(b, "Date", date.Format(time.RFC1123Z))
 
-	from, err := renderAddress("From", m.From)
+	from, err := renderFrom(m.From)
 	if err != nil {
 		return err
 	}
@@ -238,6 +241,25 @@ func renderAddress(field, value string) (string, error) {
 	return formatAddress(a), nil
 }
 
+// lastFrom is the From value last rendered, with its rendering: a
+// campaign's messages share one From, and parsing it again for each costs
+// more than the rest of its header.
+var lastFrom atomic.Pointer[[2]string]
+
+// renderFrom is renderAddress("From", value), the last success kept for
+// the next message of the same From.
+func renderFrom(value string) (string, error) {
+	if last := lastFrom.Load(); last != nil && last[0] == value {
+		return last[1], nil
+	}
+	from, err := renderAddress("From", value)
+	if err != nil {
+		return "", err
+	}
+	lastFrom.Store(&[2]string{value, from})
+	return from, nil
+}
+
 // formatAddress is a.String(), except that a display name String would
 // render as something net/mail cannot read back (a Q-encoded word with a
 // backslash, which String does not treat as special) or as a word too long
@@ -312,25 +334,28 @@ func renderSinglePart(b *bytes.Buffer, contentType, body string) error {
 
 // renderAlternative writes a multipart/alternative body with the text part
 // first (the least preferred alternative comes first, RFC 2046 5.1.4). The
-// boundary is random (multipart.Writer) and cannot occur in a
-// quoted-printable body of random length in practice.
+// boundary is random (see randomBoundary) and cannot occur in a
+// quoted-printable body of random length in practice. The parts are laid
+// out byte for byte as mime/multipart's Writer lays them out (part headers
+// sorted by name); it is not used because its boundary costs a getrandom
+// system call per message.
 func renderAlternative(b *bytes.Buffer, text, html string) error {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	writeHeader(b, "Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": mw.Boundary()}))
+	boundary := randomBoundary()
+	writeHeader(b, "Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": boundary}))
 	b.WriteString("\r\n")
-	for _, p := range []struct{ ctype, content string }{
+	for i, p := range []struct{ ctype, content string }{
 		{"text/plain; charset=utf-8", text},
 		{"text/html; charset=utf-8", html},
 	} {
-		pw, err := mw.CreatePart(textproto.MIMEHeader{
-			"Content-Type":              {p.ctype},
-			"Content-Transfer-Encoding": {"quoted-printable"},
-		})
-		if err != nil {
-			return fmt.Errorf("render message: create part: %w", err)
+		if i > 0 {
+			b.WriteString("\r\n")
 		}
-		qw := quotedprintable.NewWriter(pw)
+		b.WriteString("--")
+		b.WriteString(boundary)
+		b.WriteString("\r\nContent-Transfer-Encoding: quoted-printable\r\nContent-Type: ")
+		b.WriteString(p.ctype)
+		b.WriteString("\r\n\r\n")
+		qw := quotedprintable.NewWriter(b)
 		if _, err := io.WriteString(qw, lfOnly(p.content)); err != nil {
 			return fmt.Errorf("render message: encode part: %w", err)
 		}
@@ -338,11 +363,22 @@ func renderAlternative(b *bytes.Buffer, text, html string) error {
 			return fmt.Errorf("render message: encode part: %w", err)
 		}
 	}
-	if err := mw.Close(); err != nil {
-		return fmt.Errorf("render message: close multipart: %w", err)
-	}
-	b.Write(body.Bytes())
+	b.WriteString("\r\n--")
+	b.WriteString(boundary)
+	b.WriteString("--\r\n")
 	return nil
+}
+
+// randomBoundary returns a multipart boundary of the form mime/multipart
+// makes: 30 random bytes in lower-case hex. They come from math/rand/v2's
+// generator (ChaCha8, seeded by the runtime from the operating system),
+// which needs no system call, unlike crypto/rand's reader.
+func randomBoundary() string {
+	var buf [32]byte
+	for i := 0; i < len(buf); i += 8 {
+		binary.LittleEndian.PutUint64(buf[i:], rand.Uint64())
+	}
+	return hex.EncodeToString(buf[:30])
 }
 
 // lfOnly turns CRLF and lone CR line breaks into LF before quoted-printable

@@ -210,6 +210,49 @@ func TestWriteToAlternative(t *testing.T) {
 	}
 }
 
+// TestWriteToAlternativeLayout checks that the multipart body is laid out
+// byte for byte as mime/multipart's Writer lays it out, with a boundary of
+// its form (60 lower-case hex digits).
+func TestWriteToAlternativeLayout(t *testing.T) {
+	m := baseMessage()
+	m.Text = "Plain ünïcode text\r\nsecond line = with an equals sign\n" + strings.Repeat("long ", 40)
+	m.HTML = "<p>HTML ünïcode</p>\n<p>" + strings.Repeat("x", 200) + "</p>\n"
+	msg := parse(t, render(t, m))
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boundary := params["boundary"]
+	if len(boundary) != 60 || strings.Trim(boundary, "0123456789abcdef") != "" {
+		t.Fatalf("boundary %q: want 60 lower-case hex digits, as mime/multipart makes", boundary)
+	}
+	got, err := io.ReadAll(msg.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	mw := multipart.NewWriter(&want)
+	if err := mw.SetBoundary(boundary); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct{ ctype, content string }{
+		{"text/plain; charset=utf-8", m.Text},
+		{"text/html; charset=utf-8", m.HTML},
+	} {
+		pw, err := mw.CreatePart(map[string][]string{"Content-Type": {p.ctype}, "Content-Transfer-Encoding": {"quoted-printable"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		qw := quotedprintable.NewWriter(pw)
+		io.WriteString(qw, strings.ReplaceAll(strings.ReplaceAll(p.content, "\r\n", "\n"), "\r", "\n"))
+		qw.Close()
+	}
+	mw.Close()
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("body:\n%q\nwant (mime/multipart):\n%q", got, want.Bytes())
+	}
+}
+
 func TestWriteToNonASCIISubjectAndNames(t *testing.T) {
 	m := baseMessage()
 	m.Subject = "Grüße aus Köln — 日本語のテキスト, and a long enough tail to need several encoded words"

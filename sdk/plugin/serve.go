@@ -263,6 +263,34 @@ func (s *server) SendStream(stream pb.Sender_SendStreamServer) error {
 			failed <- err
 		}
 	}
+	// Each send runs on a worker of the stream: an idle one, or a new one
+	// when all are busy (so as many run at once as before, one per send in
+	// flight). The workers end with the stream. A send's goroutine is then
+	// not started afresh for every message, its stack grown again to what
+	// the sender's network code needs.
+	jobs := make(chan func())
+	run := func(send func()) {
+		wg.Add(1)
+		f := func() {
+			defer wg.Done()
+			send()
+		}
+		select {
+		case jobs <- f:
+		default:
+			go func() {
+				f()
+				for {
+					select {
+					case f := <-jobs:
+						f()
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+		}
+	}
 	received := make(chan error, 1)
 	go func() {
 		for {
@@ -287,7 +315,7 @@ func (s *server) SendStream(stream pb.Sender_SendStreamServer) error {
 			mu.Lock()
 			cancels[id] = cancel
 			mu.Unlock()
-			wg.Go(func() {
+			run(func() {
 				r, e := s.send(mctx, req.GetMessage())
 				mu.Lock()
 				delete(cancels, id)
