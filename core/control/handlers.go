@@ -55,8 +55,8 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/executions", s.executions)
 	handle("POST /v1/tick", s.tick)
 	handle("GET /v1/ticks", s.ticks)
-	handle("GET /v1/queue", s.queue)
-	handle("GET /v1/quotas", s.quotas)
+	handle("GET /v1/queue", listOf(s.svc.Queue))
+	handle("GET /v1/quotas", listOf(s.svc.Quotas))
 	handle("POST /v1/senders/{name}/unblock", s.unblockSender)
 	handle("GET /v1/verify", s.verify)
 	handle("POST /v1/backup", s.backup)
@@ -399,27 +399,6 @@ func (s *Server) ticks(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, list(ts))
 }
 
-func (s *Server) queue(w http.ResponseWriter, r *http.Request) error {
-	if _, err := query(r); err != nil {
-		return err
-	}
-	qs, err := s.svc.Queue(r.Context())
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, list(qs))
-}
-
-func (s *Server) quotas(w http.ResponseWriter, r *http.Request) error {
-	if _, err := query(r); err != nil {
-		return err
-	}
-	qs, err := s.svc.Quotas(r.Context())
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, list(qs))
-}
 
 func (s *Server) unblockSender(w http.ResponseWriter, r *http.Request) error {
 	if _, err := query(r); err != nil {
@@ -710,6 +689,21 @@ func errorDetail(err error) string {
 		d += " (cause: " + ce.Err.Error() + ")"
 	}
 	return d
+}
+
+// listOf is the handler of a GET that reads one whole list: no query
+// parameters, the service's answer as a JSON list (never null).
+func listOf[T any](get func(context.Context) ([]T, error)) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if _, err := query(r); err != nil {
+			return err
+		}
+		v, err := get(r.Context())
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, list(v))
+	}
 }
 
 // byID is the handler of a GET that reads one campaign's resource: the id
