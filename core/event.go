@@ -157,3 +157,31 @@ func (t EventType) SuppressionSource() SuppressionSource {
 	}
 	return SuppressionSource(strings.ToLower(string(t)))
 }
+
+// RecipientDetail is one recipient of a campaign with every delivery event
+// recorded about it, oldest first: what the operator looks at to learn why
+// a message deferred, bounced or drew a complaint.
+type RecipientDetail struct {
+	Recipient *Recipient       `json:"recipient"`
+	Events    []*DeliveryEvent `json:"events"`
+}
+
+// RecipientDetail returns campaign id's recipient of address email
+// (normalised as RecipientByEmail normalises it) with its recorded events,
+// oldest first; Events is empty, never nil, when none was recorded.
+// ENOTFOUND for an unknown campaign or an address the campaign does not
+// have, EINVALID for an unusable address.
+func (e *Engine) RecipientDetail(ctx context.Context, id int64, email string) (*RecipientDetail, error) {
+	r, err := e.RecipientByEmail(ctx, id, email)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := e.store.Events(ctx, r.ID)
+	if err != nil {
+		return nil, fmt.Errorf("recipient detail: %w", err)
+	}
+	if evs == nil {
+		evs = []*DeliveryEvent{}
+	}
+	return &RecipientDetail{Recipient: r, Events: evs}, nil
+}

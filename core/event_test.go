@@ -261,6 +261,59 @@ func TestApplyEventsThatOnlyRecord(t *testing.T) {
 	}
 }
 
+// RecipientDetail shows what ApplyEvents recorded, oldest first, with the
+// recipient it changed; a recipient without events has an empty list.
+func TestRecipientDetailShowsEvents(t *testing.T) {
+	h := newHarness(t, nil)
+	id, rs := h.sentCampaign(2)
+	d, err := h.eng.RecipientDetail(ctx, id, rs[0].Email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Events == nil || len(d.Events) != 0 || d.Recipient.ID != rs[0].ID {
+		t.Fatalf("detail before any event: %+v", d)
+	}
+	deferred := sgEvent(core.EventDeferred, "ev-1", rs[0], "452 4.2.2 mailbox full")
+	bounce := sgEvent(core.EventBounce, "ev-2", rs[0], "550 5.1.1 no such user")
+	bounce.At = eventAt.Add(time.Hour)
+	h.applyEvents(core.EventsResult{Applied: 2}, deferred, bounce)
+	// The address is looked up as imports normalise it (the domain's case
+	// does not matter, surrounding space neither).
+	local, domain, _ := strings.Cut(rs[0].Email, "@")
+	d, err = h.eng.RecipientDetail(ctx, id, "  "+local+"@"+strings.ToUpper(domain)+" ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Recipient.ID != rs[0].ID || d.Recipient.Status != core.RecipientBounced {
+		t.Fatalf("recipient %+v, want %d BOUNCED", d.Recipient, rs[0].ID)
+	}
+	if len(d.Events) != 2 {
+		t.Fatalf("%d events, want 2: %+v", len(d.Events), d.Events)
+	}
+	for i, want := range []core.DeliveryEvent{deferred, bounce} {
+		if got := *d.Events[i]; !reflect.DeepEqual(got, want) {
+			t.Errorf("event %d = %+v, want %+v", i, got, want)
+		}
+	}
+	if d, err := h.eng.RecipientDetail(ctx, id, rs[1].Email); err != nil || len(d.Events) != 0 {
+		t.Fatalf("other recipient: %+v %v, want no events", d, err)
+	}
+
+	for _, c := range []struct {
+		id    int64
+		email string
+		code  string
+	}{
+		{id, "nobody@example.org", core.ENOTFOUND},
+		{id + 100, rs[0].Email, core.ENOTFOUND},
+		{id, "not an address", core.EINVALID},
+	} {
+		if _, err := h.eng.RecipientDetail(ctx, c.id, c.email); core.ErrorCode(err) != c.code {
+			t.Errorf("RecipientDetail(%d, %q) = %v, want %s", c.id, c.email, err, c.code)
+		}
+	}
+}
+
 func TestApplyEventsRefusesIncompleteEvents(t *testing.T) {
 	h := newHarness(t, nil)
 	id, rs := h.sentCampaign(3)

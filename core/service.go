@@ -44,6 +44,9 @@ type Service interface {
 	ImportRecipients(ctx context.Context, id int64, format ImportFormat, r io.Reader) (*ImportResult, error)
 	AddRecipient(ctx context.Context, id int64, in RecipientInput) (*ImportResult, error)
 	Recipients(ctx context.Context, id int64, f RecipientFilter) ([]*Recipient, error)
+	// RecipientDetail is one recipient by address with its recorded
+	// delivery events (see Engine.RecipientDetail).
+	RecipientDetail(ctx context.Context, id int64, email string) (*RecipientDetail, error)
 	Executions(ctx context.Context, id int64) ([]*Execution, error)
 
 	// Tick runs one tick, of the given campaigns only when any are given

@@ -55,6 +55,15 @@ func methods() []method {
 		}, []any{id, core.FormatJSONL, `{"email":"ann@example.org"}` + "\n"}, fxImport},
 		{"AddRecipient", func(ctx context.Context, c *control.Client) (any, error) { return c.AddRecipient(ctx, id, in) },
 			[]any{id, in}, fxImport},
+		{"RecipientDetail", func(ctx context.Context, c *control.Client) (any, error) {
+			return c.RecipientDetail(ctx, id, "ann@example.org")
+		},
+			[]any{id, "ann@example.org"}, fxDetail},
+		// An address's characters that mean something in a path (/, %, +, ?)
+		// arrive as they were sent.
+		{"RecipientDetail", func(ctx context.Context, c *control.Client) (any, error) {
+			return c.RecipientDetail(ctx, id, "a/b%c+d?e@example.org")
+		}, []any{id, "a/b%c+d?e@example.org"}, fxDetail},
 		{"Recipients", func(ctx context.Context, c *control.Client) (any, error) { return c.Recipients(ctx, id, filter) },
 			[]any{id, filter}, []*core.Recipient{fxRecipient}},
 		{"Recipients", func(ctx context.Context, c *control.Client) (any, error) {

@@ -429,6 +429,22 @@ func (c *Client) Recipients(ctx context.Context, id int64, f core.RecipientFilte
 	return out, nil
 }
 
+// RecipientDetail returns one recipient of a campaign by address with its
+// recorded delivery events (GET /v1/campaigns/{id}/recipients/{email}).
+// An empty email is EINVALID without asking the daemon; otherwise the
+// errors are Engine.RecipientDetail's.
+func (c *Client) RecipientDetail(ctx context.Context, id int64, email string) (*core.RecipientDetail, error) {
+	if email == "" {
+		return nil, core.Errorf(core.EINVALID, "email: required")
+	}
+	var out core.RecipientDetail
+	if err := c.do(ctx, call{op: "show recipient", method: http.MethodGet,
+		path: campaignPath(id, "/recipients/"+url.PathEscape(email)), out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Executions lists execution records, of one campaign or (id 0) of all.
 func (c *Client) Executions(ctx context.Context, id int64) ([]*core.Execution, error) {
 	q := url.Values{}

@@ -38,6 +38,10 @@ var (
 		Status: core.RecipientFailed, Attempts: 2, LastErrorClass: "permanent", LastErrorCode: 550,
 		LastEnhancedCode: "5.7.1", LastError: "rejected", CreatedAt: t0, QueuedAt: &t0, UpdatedAt: t0,
 	}
+	fxDetail = &core.RecipientDetail{Recipient: fxRecipient, Events: []*core.DeliveryEvent{{
+		Provider: "bounce", EventID: "dsn:1", Type: core.EventDeferred, CampaignID: 7, RecipientID: 11,
+		Email: "ann@example.org", Reason: "452 4.2.2 mailbox full", At: t0,
+	}}}
 	fxExecution = &core.Execution{ID: 3, CampaignID: 7, Queued: 1000, Status: core.ExecutionCompleted, By: "uid 0 via socket", At: t0}
 	fxTick      = &core.TickResult{Processed: 50, Sent: 45, Failed: 2, Retried: 1, Throttled: 2, Recovered: 1, Completed: 1}
 	fxTickRec   = &core.TickRecord{ID: 9, Trigger: core.TriggerSocket, Started: t0, Duration: 1500 * time.Millisecond, Processed: 50, Sent: 45, Failed: 5}
@@ -208,6 +212,13 @@ func (f *fakeService) Recipients(ctx context.Context, id int64, rf core.Recipien
 		return nil, err
 	}
 	return []*core.Recipient{fxRecipient}, nil
+}
+
+func (f *fakeService) RecipientDetail(ctx context.Context, id int64, email string) (*core.RecipientDetail, error) {
+	if err := f.record(ctx, "RecipientDetail", id, email); err != nil {
+		return nil, err
+	}
+	return fxDetail, nil
 }
 
 func (f *fakeService) Executions(ctx context.Context, id int64) ([]*core.Execution, error) {

@@ -52,6 +52,7 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/campaigns/{id}/recipients", s.addRecipient)
 	handle("POST /v1/campaigns/{id}/recipients:import", s.importRecipients)
 	handle("GET /v1/campaigns/{id}/recipients", s.recipients)
+	handle("GET /v1/campaigns/{id}/recipients/{email}", s.recipientDetail)
 	handle("GET /v1/executions", s.executions)
 	handle("POST /v1/tick", s.tick)
 	handle("GET /v1/ticks", s.ticks)
@@ -293,6 +294,21 @@ func (s *Server) recipients(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, list(rs))
 }
 
+func (s *Server) recipientDetail(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := query(r); err != nil {
+		return err
+	}
+	d, err := s.svc.RecipientDetail(r.Context(), id, r.PathValue("email"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
+}
+
 func (s *Server) executions(w http.ResponseWriter, r *http.Request) error {
 	q, err := query(r, "campaign")
 	if err != nil {
@@ -398,7 +414,6 @@ func (s *Server) ticks(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, list(ts))
 }
-
 
 func (s *Server) unblockSender(w http.ResponseWriter, r *http.Request) error {
 	if _, err := query(r); err != nil {
