@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -196,6 +197,23 @@ return_path = "bounces+{campaign}.{recipient}@example.com"
 		t.Errorf("mailbox events by recipient: %v, want cay and fay deferred, dan spamreport, 6 in all", evs)
 	}
 
+	// The recorded events show where the operator looks a recipient up:
+	// fay's policy block, which changed nothing else, included.
+	ids := strconv.FormatInt(id, 10)
+	if out := e.MustRun("recipients", "show", ids, "cay@example.net"); !strings.Contains(out, "status:     SENT") ||
+		!regexp.MustCompile(`(?m)^  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d +deferred +mailbox +4\.`).MatchString(out) {
+		t.Errorf("recipients show cay:\n%s\nwant SENT and a deferred row from the mailbox", out)
+	}
+	var detail core.RecipientDetail
+	e.MustJSON(&detail, "recipients", "show", ids, "fay@example.net")
+	if detail.Recipient == nil || detail.Recipient.Status != core.RecipientSent || len(detail.Events) != 1 ||
+		detail.Events[0].Type != core.EventDeferred || !strings.HasPrefix(detail.Events[0].Reason, "5.7.1") {
+		t.Errorf("recipients show fay --json = %+v, want SENT with one deferred 5.7.1 event", detail)
+	}
+	if r := e.Run("recipients", "show", ids, "nobody@example.net"); r.Code != 1 || !strings.Contains(r.Stderr, "nobody@example.net") {
+		t.Errorf("recipients show of an unknown address: %s, want exit 1 naming it", r)
+	}
+
 	// Cron's second run: only the unreadable two are there, and stay.
 	r := e.Run("bounces", "fetch")
 	if r.Code != 0 || r.Stdout != "" || r.Stderr != "" {
@@ -238,6 +256,13 @@ return_path = "bounces+{campaign}.{recipient}@example.com"
 	e.MustJSON(&res, "bounces", "fetch")
 	if !res.Skipped || !strings.Contains(res.Reason, "daemon") {
 		t.Errorf("fetch beside the daemon = %+v, want skipped", res)
+	}
+	// Through the daemon, fay's events are the block and then the bounce.
+	detail = core.RecipientDetail{}
+	e.MustJSON(&detail, "recipients", "show", ids, "fay@example.net")
+	if detail.Recipient == nil || detail.Recipient.Status != core.RecipientBounced || len(detail.Events) != 2 ||
+		detail.Events[0].Type != core.EventDeferred || detail.Events[1].Type != core.EventBounce {
+		t.Errorf("recipients show fay through the daemon = %+v, want BOUNCED after a deferred and a bounce event", detail)
 	}
 	// The daemon's passes show on /metrics: fay's bounce, the 2 left.
 	var metrics string

@@ -302,18 +302,70 @@ func printRecipients(w io.Writer, rs []*core.Recipient, header bool) {
 		fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tSTATUS\tATTEMPTS\tLAST ERROR")
 	}
 	for _, r := range rs {
-		last := r.LastError
-		if r.LastErrorClass != "" {
-			code := ""
-			if r.LastErrorCode != 0 {
-				code = fmt.Sprintf(" %d", r.LastErrorCode)
-			}
-			if r.LastEnhancedCode != "" {
-				code += " " + r.LastEnhancedCode
-			}
-			last = string(r.LastErrorClass) + code + ": " + last
+		fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Email, r.Name, r.Status, r.Attempts, lastError(r))
+	}
+	tw.Flush()
+}
+
+// lastError is a recipient's last error as the tables print it: class,
+// reply code and enhanced code before the text.
+func lastError(r *core.Recipient) string {
+	last := r.LastError
+	if r.LastErrorClass != "" {
+		code := ""
+		if r.LastErrorCode != 0 {
+			code = fmt.Sprintf(" %d", r.LastErrorCode)
 		}
-		fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Email, r.Name, r.Status, r.Attempts, last)
+		if r.LastEnhancedCode != "" {
+			code += " " + r.LastEnhancedCode
+		}
+		last = string(r.LastErrorClass) + code + ": " + last
+	}
+	return last
+}
+
+func (a *app) recipientsShow(ctx context.Context, args []string) error {
+	pos, err := a.parse(a.flags("recipients show"), args, 2, 2, "recipients show ID EMAIL")
+	if err != nil {
+		return err
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return err
+	}
+	s, err := a.open(ctx, readAccess, "")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	d, err := s.RecipientDetail(ctx, id, pos[1])
+	if err != nil {
+		return err
+	}
+	return a.print(d, func(w io.Writer) { printRecipientDetail(w, d) })
+}
+
+// printRecipientDetail writes a recipient's state and then its delivery
+// events, oldest first, one a line.
+func printRecipientDetail(w io.Writer, d *core.RecipientDetail) {
+	r := d.Recipient
+	fprintf(w, "recipient:  %s (id %d)\n", r.Email, r.ID)
+	if r.Name != "" {
+		fprintf(w, "name:       %s\n", r.Name)
+	}
+	fprintf(w, "status:     %s\nattempts:   %d\n", r.Status, r.Attempts)
+	if last := lastError(r); last != "" {
+		fprintf(w, "last error: %s\n", last)
+	}
+	if len(d.Events) == 0 {
+		fprintf(w, "events:     none recorded\n")
+		return
+	}
+	fprintf(w, "events:\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TIME\tTYPE\tPROVIDER\tREASON")
+	for _, e := range d.Events {
+		fprintf(tw, "  %s\t%s\t%s\t%s\n", e.At.Local().Format(time.DateTime), e.Type, e.Provider, e.Reason)
 	}
 	tw.Flush()
 }
