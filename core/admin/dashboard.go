@@ -25,7 +25,7 @@ type Engine interface {
 	Minutes(ctx context.Context, id int64, n int) ([]core.MinuteCount, error)
 	Failures(ctx context.Context, id int64) (*core.FailureReport, error)
 	Executions(ctx context.Context, id int64) ([]*core.Execution, error)
-	RecipientByEmail(ctx context.Context, id int64, email string) (*core.Recipient, error)
+	RecipientDetail(ctx context.Context, id int64, email string) (*core.RecipientDetail, error)
 	Queue(ctx context.Context) ([]*core.QueueSummary, error)
 	Quotas(ctx context.Context) ([]*core.QuotaStatus, error)
 	Ticks(ctx context.Context, limit int) ([]*core.TickRecord, error)
@@ -262,7 +262,8 @@ type campaignData struct {
 	Actions    []core.Action
 	Email      string
 	Recipient  *core.Recipient
-	Lookup     string // why the lookup found nothing
+	Events     []*core.DeliveryEvent // the found recipient's, oldest first
+	Lookup     string                // why the lookup found nothing
 }
 
 func (d *Dashboard) campaignPage(w http.ResponseWriter, r *http.Request, s *session) (string, *page, error) {
@@ -305,12 +306,14 @@ func (d *Dashboard) campaignPage(w http.ResponseWriter, r *http.Request, s *sess
 		}
 	}
 	if data.Email = strings.TrimSpace(r.URL.Query().Get("email")); data.Email != "" {
-		data.Recipient, err = d.eng.RecipientByEmail(ctx, id, data.Email)
+		detail, err := d.eng.RecipientDetail(ctx, id, data.Email)
 		if err != nil {
 			if code := core.ErrorCode(err); code != core.ENOTFOUND && code != core.EINVALID {
 				return "", nil, err
 			}
 			data.Lookup = core.ErrorMessage(err)
+		} else {
+			data.Recipient, data.Events = detail.Recipient, detail.Events
 		}
 	}
 	return "campaign", &page{Title: c.Name, Nav: "campaigns", Data: data}, nil

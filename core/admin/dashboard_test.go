@@ -60,9 +60,15 @@ func (f *fakeEngine) Failures(ctx context.Context, id int64) (*core.FailureRepor
 func (f *fakeEngine) Executions(ctx context.Context, id int64) ([]*core.Execution, error) {
 	return nil, nil
 }
-func (f *fakeEngine) RecipientByEmail(ctx context.Context, id int64, email string) (*core.Recipient, error) {
-	if email == "ann@example.org" {
-		return &core.Recipient{Email: email, Status: core.RecipientSent}, nil
+func (f *fakeEngine) RecipientDetail(ctx context.Context, id int64, email string) (*core.RecipientDetail, error) {
+	switch email {
+	case "ann@example.org":
+		return &core.RecipientDetail{Recipient: &core.Recipient{Email: email, Status: core.RecipientSent}, Events: []*core.DeliveryEvent{
+			{Provider: "mailbox", Type: core.EventDeferred, Reason: "5.7.1 <blocked> by policy", At: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
+			{Provider: "sendgrid", Type: core.EventDelivered, Reason: "250 OK", At: time.Date(2026, 3, 1, 12, 5, 0, 0, time.UTC)},
+		}}, nil
+	case "cay@example.org":
+		return &core.RecipientDetail{Recipient: &core.Recipient{Email: email, Status: core.RecipientQueued}, Events: []*core.DeliveryEvent{}}, nil
 	}
 	return nil, core.Errorf(core.ENOTFOUND, "no recipient %s in campaign %d", email, id)
 }
@@ -258,6 +264,21 @@ func TestDashboardLogin(t *testing.T) {
 		if resp, _ := d.do("GET", p, nil); resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s: %d", p, resp.StatusCode)
 		}
+	}
+	// The lookup lists the found recipient's events, oldest first,
+	// escaped; one without events says none were recorded.
+	if _, body := d.do("GET", "/campaigns/1?email=ann%40example.org", nil); !strings.Contains(body,
+		"<tr><td>2026-03-01 12:00:00 UTC</td><td>deferred</td><td>mailbox</td><td>5.7.1 &lt;blocked&gt; by policy</td></tr>\n"+
+			"<tr><td>2026-03-01 12:05:00 UTC</td><td>delivered</td><td>sendgrid</td><td>250 OK</td></tr>") {
+		t.Errorf("lookup lacks ann's events:\n%s", body)
+	}
+	if _, body := d.do("GET", "/campaigns/1?email=cay%40example.org", nil); !strings.Contains(body, "QUEUED") ||
+		!strings.Contains(body, "None recorded") || strings.Contains(body, "<th scope=\"col\">Provider</th>") {
+		t.Errorf("lookup of a recipient without events:\n%s", body)
+	}
+	if _, body := d.do("GET", "/campaigns/1?email=bob%40example.org", nil); strings.Contains(body, "Delivery events") ||
+		!strings.Contains(body, "no recipient bob@example.org") {
+		t.Errorf("lookup of an unknown address:\n%s", body)
 	}
 	// Unknown campaigns and other surfaces' routes (the control API's,
 	// the public listener's) are not served here, even with a session.
